@@ -1,0 +1,144 @@
+// Node configuration: timing, bounds, and the deliberately broken variants the simulator's
+// checkers must catch. `validateTiming` and `validateConfig` turn bad settings into clear errors.
+
+import type { NodeId } from "./types.js";
+
+export interface TimingConfig {
+  readonly heartbeatMs: number;
+  readonly electionTimeoutMinMs: number;
+  readonly electionTimeoutMaxMs: number;
+  /** The lease a heartbeat renews, as measured by a perfect clock. */
+  readonly leaseMs: number;
+  /** Bound on any node's clock rate error, parts per million. */
+  readonly driftPpmMax: number;
+}
+
+/** The original exercise's timing: election 5-10 s, heartbeat 1 s, a fixed lease in 2-10 s. */
+export const TIMING_SPEC: TimingConfig = {
+  heartbeatMs: 1000,
+  electionTimeoutMinMs: 5000,
+  electionTimeoutMaxMs: 10000,
+  leaseMs: 4000,
+  driftPpmMax: 1000,
+};
+
+/** The production default: heartbeat 100 ms, election 1-2 s, lease below the election minimum. */
+export const TIMING_FAST: TimingConfig = {
+  heartbeatMs: 100,
+  electionTimeoutMinMs: 1000,
+  electionTimeoutMaxMs: 2000,
+  leaseMs: 800,
+  driftPpmMax: 1000,
+};
+
+export const TIMING_PRESETS = { spec: TIMING_SPEC, fast: TIMING_FAST } as const;
+export type TimingPresetName = keyof typeof TIMING_PRESETS;
+
+/** Deliberately broken protocol variants; only the simulator sets one. */
+export const MUTATIONS = [
+  "no-lease-wait", // a new leader does not wait out the old lease
+  "lease-from-receive", // the lease is counted from when the ack arrived, not when the heartbeat left
+  "commit-old-term", // a leader commits earlier-term entries by counting replicas
+  "vote-twice", // a node grants a second vote in the same term
+  "restart-forgets-lease", // a restarted node acts as if no lease could be running
+] as const;
+export type Mutation = (typeof MUTATIONS)[number];
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Every member, this node included. */
+  readonly members: readonly NodeId[];
+  readonly timing: TimingConfig;
+  readonly preVote: boolean;
+  /** Entries per AppendEntries message, at most. */
+  readonly batchCountMax: number;
+  /** Approximate bytes of entries per AppendEntries message, at most (one entry may exceed it). */
+  readonly batchBytesMax: number;
+  /** AppendEntries with entries in flight to one follower, at most. */
+  readonly inflightCountMax: number;
+  /** Client requests waiting for commit or for a lease, at most. */
+  readonly pendingCountMax: number;
+  /** Client sessions remembered for exactly-once SETs, at most (least recently used go first). */
+  readonly sessionCountMax: number;
+  readonly mutation: Mutation | null;
+}
+
+export const CONFIG_DEFAULTS = {
+  preVote: true,
+  batchCountMax: 512,
+  batchBytesMax: 1 << 20,
+  inflightCountMax: 8,
+  pendingCountMax: 20_000,
+  sessionCountMax: 100_000,
+  mutation: null,
+} as const;
+
+export function makeConfig(
+  id: NodeId,
+  members: readonly NodeId[],
+  timing: TimingConfig,
+  overrides: Partial<Omit<RaftConfig, "id" | "members" | "timing">> = {},
+): RaftConfig {
+  const config: RaftConfig = { ...CONFIG_DEFAULTS, ...overrides, id, members, timing };
+  validateConfig(config);
+  return config;
+}
+
+/** Throws an Error that says which setting is wrong and what would be right. */
+export function validateTiming(t: TimingConfig): void {
+  const positive: [string, number][] = [
+    ["heartbeat", t.heartbeatMs],
+    ["election timeout minimum", t.electionTimeoutMinMs],
+    ["election timeout maximum", t.electionTimeoutMaxMs],
+    ["lease", t.leaseMs],
+  ];
+  for (const [name, value] of positive) {
+    if (!Number.isFinite(value) || value <= 0 || !Number.isInteger(value)) {
+      throw new Error(`timing: ${name} must be a positive whole number of ms, got ${value}`);
+    }
+  }
+  if (t.electionTimeoutMinMs > t.electionTimeoutMaxMs) {
+    throw new Error(
+      `timing: election timeout minimum ${t.electionTimeoutMinMs} ms is above the maximum ${t.electionTimeoutMaxMs} ms; give MIN-MAX with MIN <= MAX`,
+    );
+  }
+  if (t.leaseMs >= t.electionTimeoutMinMs) {
+    throw new Error(
+      `timing: lease ${t.leaseMs} ms must be below the election timeout minimum ${t.electionTimeoutMinMs} ms, or a failed leader's lease outlives the election`,
+    );
+  }
+  if (t.heartbeatMs * 2 > t.leaseMs) {
+    throw new Error(
+      `timing: heartbeat ${t.heartbeatMs} ms must be at most half the lease ${t.leaseMs} ms, or one lost heartbeat ends the lease`,
+    );
+  }
+  if (!Number.isFinite(t.driftPpmMax) || t.driftPpmMax < 0 || t.driftPpmMax >= 100_000) {
+    throw new Error(`timing: drift bound must be in [0, 100000) ppm, got ${t.driftPpmMax}`);
+  }
+}
+
+export function validateConfig(c: RaftConfig): void {
+  validateTiming(c.timing);
+  const ids = new Set<number>();
+  for (const m of c.members) {
+    if (!Number.isInteger(m) || m < 0) throw new Error(`config: node id ${m} must be a whole number >= 0`);
+    if (ids.has(m)) throw new Error(`config: node id ${m} appears twice in the member list`);
+    ids.add(m);
+  }
+  if (!ids.has(c.id)) throw new Error(`config: this node's id ${c.id} is not among the members [${c.members.join(", ")}]`);
+  const bounds: [string, number][] = [
+    ["batchCountMax", c.batchCountMax],
+    ["batchBytesMax", c.batchBytesMax],
+    ["inflightCountMax", c.inflightCountMax],
+    ["pendingCountMax", c.pendingCountMax],
+    ["sessionCountMax", c.sessionCountMax],
+  ];
+  for (const [name, value] of bounds) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`config: ${name} must be a whole number >= 1, got ${value}`);
+  }
+}
+
+/** Number of votes or acknowledgements that make a majority of `memberCount`. */
+export function quorumSize(memberCount: number): number {
+  return Math.floor(memberCount / 2) + 1;
+}

@@ -1,0 +1,93 @@
+// Client request lines ("SET <key> <value>", "GET <key>") and the size limits on keys and values.
+// Parsing is pure and shared by the node, the client and the simulator.
+
+import type { ClientRequest } from "./types.js";
+
+export const KEY_BYTES_MAX = 1024;
+export const VALUE_BYTES_MAX = 64 * 1024;
+export const REQUEST_BYTES_MAX = KEY_BYTES_MAX + VALUE_BYTES_MAX + 16;
+
+export type ParseResult = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly error: string };
+
+/** Bytes the string takes in UTF-8, without allocating. */
+export function utf8Bytes(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** A lone surrogate means the bytes on the wire were not valid UTF-8 text. */
+export function hasLoneSurrogate(s: string): boolean {
+  return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s) || s.includes("\ufffd");
+}
+
+export function checkKey(key: string): string | null {
+  if (key.length === 0) return "the key is empty; give a key of 1 to 1024 bytes";
+  if (utf8Bytes(key) > KEY_BYTES_MAX) return `the key is ${utf8Bytes(key)} bytes; keys are at most ${KEY_BYTES_MAX} bytes`;
+  return null;
+}
+
+export function checkValue(value: string): string | null {
+  const bytes = utf8Bytes(value);
+  if (bytes > VALUE_BYTES_MAX) return `the value is ${bytes} bytes; values are at most ${VALUE_BYTES_MAX} bytes`;
+  return null;
+}
+
+/**
+ * Parses a request line. The key is the word after the command; for SET the value is the rest
+ * of the line after one space (so values may hold spaces). Commands are case-insensitive.
+ */
+export function parseRequest(line: string, clientId = "", sequence = 0): ParseResult {
+  if (utf8Bytes(line) > REQUEST_BYTES_MAX) return { ok: false, error: `the request is longer than ${REQUEST_BYTES_MAX} bytes` };
+  if (hasLoneSurrogate(line)) return { ok: false, error: "the request is not valid UTF-8 text" };
+  const trimmed = line.replace(/^[ \t]+/, "").replace(/[\r\n]+$/, "");
+  if (trimmed.length === 0) return { ok: false, error: "empty request; send SET <key> <value> or GET <key>" };
+  const firstSpace = trimmed.search(/[ \t]/);
+  const verb = (firstSpace < 0 ? trimmed : trimmed.slice(0, firstSpace)).toUpperCase();
+  const rest = firstSpace < 0 ? "" : trimmed.slice(firstSpace + 1);
+  switch (verb) {
+    case "GET":
+      return parseGet(rest);
+    case "SET":
+      return parseSet(rest, clientId, sequence);
+    default:
+      return { ok: false, error: `unknown command "${verb.slice(0, 32)}"; send SET <key> <value> or GET <key>` };
+  }
+}
+
+function parseGet(rest: string): ParseResult {
+  const key = rest.trim();
+  if (key.length === 0) return { ok: false, error: "GET needs a key: GET <key>" };
+  if (/[ \t]/.test(key)) return { ok: false, error: "GET takes one key: GET <key> (keys have no spaces in request lines)" };
+  const bad = checkKey(key);
+  return bad ? { ok: false, error: bad } : { ok: true, request: { kind: "get", key } };
+}
+
+function parseSet(rest: string, clientId: string, sequence: number): ParseResult {
+  const space = rest.search(/[ \t]/);
+  if (rest.trim().length === 0 || space <= 0) return { ok: false, error: "SET needs a key and a value: SET <key> <value>" };
+  const key = rest.slice(0, space);
+  const value = rest.slice(space + 1);
+  const bad = checkKey(key) ?? checkValue(value);
+  return bad ? { ok: false, error: bad } : { ok: true, request: { kind: "set", key, value, clientId, sequence } };
+}
+
+/** The `{operation}` of the dump lines: `SET x 6`, `GET x`, `NO-OP`. */
+export function formatOperation(request: ClientRequest | { readonly kind: "noop" }): string {
+  switch (request.kind) {
+    case "set":
+      return `SET ${request.key} ${request.value}`;
+    case "get":
+      return `GET ${request.key}`;
+    case "noop":
+      return "NO-OP";
+  }
+}

@@ -1,0 +1,216 @@
+// The core's vocabulary: ids, log entries, messages between nodes, inputs and outputs.
+//
+// Everything here is plain data: readonly, serializable, and free of clocks or I/O.
+// Runtimes translate their wire and storage formats to and from these types at the edge.
+
+// ---------------------------------------------------------------- branded numbers
+
+export type Term = number & { readonly __brand: "Term" };
+export type LogIndex = number & { readonly __brand: "LogIndex" };
+export type NodeId = number & { readonly __brand: "NodeId" };
+export type RequestId = number & { readonly __brand: "RequestId" };
+
+export const term = (n: number): Term => n as Term;
+export const logIndex = (n: number): LogIndex => n as LogIndex;
+export const nodeId = (n: number): NodeId => n as NodeId;
+export const requestId = (n: number): RequestId => n as RequestId;
+
+export function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`raft-lease invariant broken: ${message}`);
+}
+
+export function assertNever(value: never): never {
+  throw new Error(`raft-lease: unexpected value ${JSON.stringify(value)}`);
+}
+
+// ---------------------------------------------------------------- log and commands
+
+/** A write a client asked for. clientId + sequence make a retried SET apply once. */
+export interface SetCommand {
+  readonly kind: "set";
+  readonly key: string;
+  readonly value: string;
+  readonly clientId: string; // "" when the client gave none
+  readonly sequence: number; // 0 when the client gave none
+}
+export interface NoopCommand {
+  readonly kind: "noop";
+}
+export type Command = SetCommand | NoopCommand;
+
+/** One log entry. Indexes start at 1; index 0 is the empty prefix with term 0. */
+export interface Entry {
+  readonly term: Term;
+  readonly command: Command;
+}
+
+/** What must survive a crash besides the log (metadata.txt). */
+export interface HardState {
+  readonly currentTerm: Term;
+  readonly votedFor: NodeId | null;
+  readonly commitIndex: LogIndex;
+}
+
+/** What a node finds on its disk when it starts. */
+export interface PersistedState {
+  readonly hardState: HardState;
+  readonly entries: readonly Entry[]; // entries[0] is index 1
+}
+
+// ---------------------------------------------------------------- peer messages
+
+export interface VoteRequest {
+  readonly type: "vote-request";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term; // for a pre-vote: the term the candidate would stand in
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+  readonly preVote: boolean;
+}
+
+export interface VoteReply {
+  readonly type: "vote-reply";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly granted: boolean;
+  readonly preVote: boolean;
+  /** Longest old-leader lease the voter knows of, voter-local ms, already stretched. */
+  readonly leaseRemainingMs: number;
+}
+
+export interface AppendRequest {
+  readonly type: "append-request";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: LogIndex;
+  /** The lease this heartbeat renews, ms. */
+  readonly leaseMs: number;
+  /** The leader's clock when it sent this; the follower echoes it back. */
+  readonly leaderSendMs: number;
+}
+
+export interface AppendReply {
+  readonly type: "append-reply";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly success: boolean;
+  /** On success: the last index known to match the leader's log. */
+  readonly matchIndex: LogIndex;
+  /** On failure: the index the leader should retry from, and the term found there (0: none). */
+  readonly conflictIndex: LogIndex;
+  readonly conflictTerm: Term;
+  /** On failure: prevLogIndex of the rejected request, so stale rejections can be ignored. */
+  readonly rejectedPrevIndex: LogIndex;
+  readonly leaderSendMs: number;
+}
+
+export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply;
+
+// ---------------------------------------------------------------- clients
+
+export type ClientRequest =
+  | { readonly kind: "set"; readonly key: string; readonly value: string; readonly clientId: string; readonly sequence: number }
+  | { readonly kind: "get"; readonly key: string };
+
+export interface ClientCall {
+  readonly requestId: RequestId;
+  readonly request: ClientRequest;
+}
+
+export type ClientErrorCode =
+  | "not-leader" // ask leaderHint instead (null: no leader known)
+  | "stepped-down" // the leader lost leadership before the request finished; it may or may not have applied
+  | "overloaded" // too many requests pending; retry later
+  | "invalid"; // the request itself is bad (too long a key, ...); do not retry
+
+export type ClientResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly code: ClientErrorCode; readonly message: string; readonly leaderHint: NodeId | null };
+
+export interface ClientReply {
+  readonly requestId: RequestId;
+  readonly result: ClientResult;
+}
+
+// ---------------------------------------------------------------- inputs
+
+/** Every input carries nowMs: the node's own monotonic clock. The core never reads a clock. */
+export type Input =
+  | { readonly type: "tick"; readonly nowMs: number }
+  | { readonly type: "message"; readonly nowMs: number; readonly message: Message }
+  | { readonly type: "client"; readonly nowMs: number; readonly calls: readonly ClientCall[] };
+
+// ---------------------------------------------------------------- outputs
+
+/**
+ * The dump.txt events of SPEC.md item 7, as data. `formatEvent` in events.ts renders them.
+ * "rpc-error" is produced by runtimes (the core never sees a failed send).
+ */
+export type RaftEvent =
+  | { readonly kind: "heartbeat"; readonly leaderId: NodeId }
+  | { readonly kind: "lease-renewal-failed"; readonly leaderId: NodeId }
+  | { readonly kind: "waiting-old-lease"; readonly nodeId: NodeId; readonly waitMs: number }
+  | { readonly kind: "election-timeout"; readonly nodeId: NodeId }
+  | { readonly kind: "became-leader"; readonly nodeId: NodeId; readonly term: Term }
+  | { readonly kind: "rpc-error"; readonly followerId: NodeId }
+  | { readonly kind: "follower-committed"; readonly nodeId: NodeId; readonly operation: string }
+  | { readonly kind: "leader-received"; readonly nodeId: NodeId; readonly operation: string }
+  | { readonly kind: "leader-committed"; readonly nodeId: NodeId; readonly operation: string }
+  | { readonly kind: "append-accepted"; readonly nodeId: NodeId; readonly leaderId: NodeId }
+  | { readonly kind: "append-rejected"; readonly nodeId: NodeId; readonly leaderId: NodeId }
+  | { readonly kind: "vote-granted"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
+  | { readonly kind: "vote-denied"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
+  | { readonly kind: "stepping-down"; readonly nodeId: NodeId };
+
+export interface AppliedEntry {
+  readonly index: LogIndex;
+  readonly entry: Entry;
+}
+
+/**
+ * What the runtime must do after one step, in this order (the output contract):
+ *  1. persist: if `truncateFrom` is set, drop log entries at and after it; append `append`
+ *     (whose first entry has index `appendFrom`); write `hardState` if set; make it durable;
+ *  2. send `messages` (only after step 1 is durable);
+ *  3. `applied` lists the committed entries the core has applied to its state machine, in order
+ *     (for the runtime's information; the core's own KV is already up to date);
+ *  4. answer `replies`;
+ *  5. record `events` (dump.txt and console).
+ * `wakeAtMs` is the latest clock reading at which the core wants its next tick.
+ */
+export interface Output {
+  readonly hardState: HardState | null;
+  readonly truncateFrom: LogIndex | null;
+  readonly appendFrom: LogIndex | null;
+  readonly append: readonly Entry[];
+  readonly messages: readonly Message[];
+  readonly applied: readonly AppliedEntry[];
+  readonly replies: readonly ClientReply[];
+  readonly events: readonly RaftEvent[];
+  readonly wakeAtMs: number;
+}
+
+export type Role = "follower" | "candidate" | "leader";
+
+/** A read-only view for `status`, tests and checkers. */
+export interface NodeStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly votedFor: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: LogIndex;
+  readonly appliedIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  /** Leader only: ms for which it may still serve lease reads (0 when it may not). */
+  readonly leaseRemainingMs: number;
+  /** True when this node would answer a GET from its lease right now. */
+  readonly leaseReadable: boolean;
+}
