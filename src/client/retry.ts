@@ -1,0 +1,137 @@
+// Client logic shared by raft-client, the RaftClient library and the simulator's clients:
+// leader tracking, retries with backoff until a deadline, and sessions (client id + sequence).
+//
+// It is transport-free and clock-free: callers pass nowMs and a seeded random function, and act
+// on the returned decision (send to a node, wait, or give up). The same seed gives the same
+// retries, which the simulator relies on.
+
+import { assertNever, type ClientErrorCode, type ClientRequest, type NodeId } from "../raft/types.js";
+
+export interface RetryPolicy {
+  /** Give up this long after the operation began. */
+  readonly timeoutMs: number;
+  /** First backoff; doubles per failed attempt up to backoffMaxMs, with jitter. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** Attempts per operation, at most (a bound on every retry loop). */
+  readonly attemptsMax: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { timeoutMs: 10_000, backoffBaseMs: 20, backoffMaxMs: 500, attemptsMax: 1_000 };
+
+/** What a node answered, in transport-neutral form. */
+export type NodeAnswer =
+  | { readonly kind: "ok"; readonly value: string }
+  | { readonly kind: "error"; readonly code: ClientErrorCode | "unknown"; readonly message: string; readonly leaderHint: NodeId | null }
+  | { readonly kind: "unreachable"; readonly message: string };
+
+export type Decision =
+  | { readonly kind: "send"; readonly target: NodeId; readonly afterMs: number }
+  | { readonly kind: "done"; readonly value: string }
+  | { readonly kind: "give-up"; readonly message: string };
+
+/** Tracks the last leader heard of; otherwise walks the node list round-robin. */
+export class LeaderTracker {
+  private leader: NodeId | null = null;
+  private cursor = 0;
+
+  constructor(readonly nodes: readonly NodeId[]) {
+    if (nodes.length === 0) throw new Error("the client needs at least one node address");
+  }
+
+  get knownLeader(): NodeId | null {
+    return this.leader;
+  }
+
+  target(): NodeId {
+    if (this.leader !== null) return this.leader;
+    return this.nodes[this.cursor % this.nodes.length]!;
+  }
+
+  heardLeader(id: NodeId | null): void {
+    this.leader = id !== null && this.nodes.includes(id) ? id : null;
+  }
+
+  /** `id` failed us without naming a leader: try the next node. */
+  moveOn(id: NodeId): void {
+    if (this.leader === id) this.leader = null;
+    const i = this.nodes.indexOf(id);
+    this.cursor = i < 0 ? this.cursor + 1 : i + 1;
+  }
+}
+
+/** A client identity for exactly-once SETs: one SET at a time per session, sequence increasing. */
+export class Session {
+  private sequence = 0;
+  constructor(readonly clientId: string) {}
+
+  /** Stamps a SET with the next sequence; a GET is sent as it is. */
+  stamp(request: ClientRequest): ClientRequest {
+    if (request.kind === "get") return request;
+    this.sequence += 1;
+    return { ...request, clientId: this.clientId, sequence: this.sequence };
+  }
+}
+
+/** One operation's retry loop: call `start`, then `answer` after each attempt. */
+export class Attempts {
+  private attempts = 0;
+  private readonly deadlineMs: number;
+  private lastError = "no answer yet";
+
+  constructor(
+    private readonly tracker: LeaderTracker,
+    private readonly policy: RetryPolicy,
+    private readonly random: () => number,
+    startMs: number,
+  ) {
+    this.deadlineMs = startMs + policy.timeoutMs;
+  }
+
+  start(): Decision {
+    this.attempts = 1;
+    return { kind: "send", target: this.tracker.target(), afterMs: 0 };
+  }
+
+  /** The node `from` answered (or could not be reached) at nowMs. */
+  answer(from: NodeId, a: NodeAnswer, nowMs: number): Decision {
+    switch (a.kind) {
+      case "ok":
+        this.tracker.heardLeader(from);
+        return { kind: "done", value: a.value };
+      case "error":
+        this.lastError = `node ${from}: ${a.message}`;
+        if (a.code === "invalid") return { kind: "give-up", message: a.message };
+        if (a.leaderHint !== null && a.leaderHint !== from) this.tracker.heardLeader(a.leaderHint);
+        else this.tracker.moveOn(from);
+        // A named leader is worth trying at once; anything else waits a little.
+        return this.retry(nowMs, a.code === "not-leader" && a.leaderHint !== null && a.leaderHint !== from);
+      case "unreachable":
+        this.lastError = `node ${from}: ${a.message}`;
+        this.tracker.moveOn(from);
+        return this.retry(nowMs, false);
+      default:
+        return assertNever(a);
+    }
+  }
+
+  private retry(nowMs: number, immediately: boolean): Decision {
+    const afterMs = immediately ? 0 : this.backoffMs();
+    if (nowMs + afterMs >= this.deadlineMs || this.attempts >= this.policy.attemptsMax) {
+      const why = `gave up after ${this.attempts} attempts in ${this.policy.timeoutMs} ms; last error: ${this.lastError}`;
+      return { kind: "give-up", message: `${why}. Check that a majority of nodes is up, or raise --timeout` };
+    }
+    this.attempts += 1;
+    return { kind: "send", target: this.tracker.target(), afterMs };
+  }
+
+  private backoffMs(): number {
+    const exp = Math.min(this.policy.backoffMaxMs, this.policy.backoffBaseMs * 2 ** Math.min(this.attempts, 16));
+    return Math.floor(exp / 2 + (this.random() * exp) / 2);
+  }
+
+  /** How long the caller should wait for one attempt's answer before calling it unreachable. */
+  attemptTimeoutMs(nowMs: number): number {
+    return Math.max(1, Math.min(this.deadlineMs - nowMs, 2_000));
+  }
+}

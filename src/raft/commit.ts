@@ -1,0 +1,48 @@
+// Commitment and application.
+//
+// A leader commits index N when a majority holds it and the entry at N is of the leader's current
+// term (Raft §5.4.2); earlier entries commit with it. A follower commits up to LeaderCommit, but
+// never past the last entry the current message proved to match. Committed entries are applied
+// to the KV store in order, at once, so appliedIndex == commitIndex after every step.
+
+import { formatOperation } from "./request.js";
+import type { RaftNode } from "./node.js";
+import { quorumValue } from "./quorum.js";
+import { releaseWrite } from "./requests.js";
+import { assert, logIndex, type LogIndex } from "./types.js";
+
+export function maybeCommit(n: RaftNode): void {
+  const l = n.leader;
+  assert(l !== null, "maybeCommit on a non-leader");
+  const matches = [n.log.lastIndex as number];
+  for (const p of l.progress.values()) matches.push(p.matchIndex);
+  const candidate = logIndex(quorumValue(matches, n.quorum));
+  if (candidate <= n.commitIndex) return;
+  const ownTerm = n.log.termAt(candidate) === n.currentTerm;
+  if (!ownTerm && n.config.mutation !== "commit-old-term") return;
+  n.commitIndex = candidate;
+  applyCommitted(n, true);
+}
+
+export function followerCommit(n: RaftNode, upTo: LogIndex): void {
+  if (upTo <= n.commitIndex) return;
+  n.commitIndex = upTo;
+  applyCommitted(n, true);
+}
+
+/** Applies every committed entry not yet applied; `report` is false while replaying at start. */
+export function applyCommitted(n: RaftNode, report: boolean): void {
+  assert(n.commitIndex <= n.log.lastIndex, `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
+  while (n.appliedIndex < n.commitIndex) {
+    const index = logIndex(n.appliedIndex + 1);
+    const entry = n.log.entryAt(index);
+    n.kv.apply(entry.command);
+    n.appliedIndex = index;
+    if (!report) continue;
+    n.out.applied.push({ index, entry });
+    const operation = formatOperation(entry.command);
+    const kind = n.role === "leader" ? "leader-committed" : "follower-committed";
+    n.out.events.push({ kind, nodeId: n.id, operation });
+    if (n.leader !== null) releaseWrite(n, index);
+  }
+}

@@ -1,0 +1,38 @@
+// The dump.txt lines of SPEC.md item 7, rendered from the core's structured events.
+
+import { assertNever, type RaftEvent } from "./types.js";
+
+export function formatEvent(e: RaftEvent): string {
+  switch (e.kind) {
+    case "heartbeat":
+      return `Leader ${e.leaderId} sending heartbeat & Renewing Lease`;
+    case "lease-renewal-failed":
+      return `Leader ${e.leaderId} lease renewal failed. Stepping Down.`;
+    case "waiting-old-lease":
+      return `New Leader waiting for Old Leader Lease to timeout.`;
+    case "election-timeout":
+      return `Node ${e.nodeId} election timer timed out, Starting election.`;
+    case "became-leader":
+      return `Node ${e.nodeId} became the leader for term ${e.term}.`;
+    case "rpc-error":
+      return `Error occurred while sending RPC to Node ${e.followerId}.`;
+    case "follower-committed":
+      return `Node ${e.nodeId} (follower) committed the entry ${e.operation} to the state machine.`;
+    case "leader-received":
+      return `Node ${e.nodeId} (leader) received an ${e.operation} request.`;
+    case "leader-committed":
+      return `Node ${e.nodeId} (leader) committed the entry ${e.operation} to the state machine.`;
+    case "append-accepted":
+      return `Node ${e.nodeId} accepted AppendEntries RPC from ${e.leaderId}.`;
+    case "append-rejected":
+      return `Node ${e.nodeId} rejected AppendEntries RPC from ${e.leaderId}.`;
+    case "vote-granted":
+      return `Vote granted for Node ${e.candidateId} in term ${e.term}.`;
+    case "vote-denied":
+      return `Vote denied for Node ${e.candidateId} in term ${e.term}.`;
+    case "stepping-down":
+      return `${e.nodeId} Stepping down`;
+    default:
+      return assertNever(e);
+  }
+}

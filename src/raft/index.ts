@@ -1,0 +1,9 @@
+// The pure Raft-with-lease core: the public surface runtimes and tests use.
+export * from "./types.js";
+export * from "./config.js";
+export * from "./request.js";
+export { RaftNode, type CandidateState, type LeaderState } from "./node.js";
+export type { FullOutput } from "./output.js";
+export { formatEvent } from "./events.js";
+export type { Random } from "./random.js";
+export { leaderLeaseMs, followerLeaseMs, candidateWaitMs } from "./lease.js";

@@ -1,0 +1,104 @@
+// Leader leases, made safe against message delay, clock drift, pauses and restarts.
+//
+// Clocks: every node reads its own monotonic clock, whose rate is within (1 ± ρ) of true time,
+// ρ = driftPpmMax / 1e6. A lease of L ms is granted by a heartbeat sent at leader time s:
+//  - the leader may serve lease reads until s + L(1-ρ) on its own clock (shrunk): in true time
+//    that ends at most L after the heartbeat left;
+//  - a follower that receives it at its time r remembers that a lease may run until r + L(1+ρ)
+//    (stretched): in true time that lasts at least L after the heartbeat left, since r came later;
+//  - a voter reports the rest of what it remembers, R, in its own ms; the candidate waits
+//    R(1+ρ)/(1-ρ) of its own ms from when the reply arrived, which covers R of the voter's time.
+// The lease start is the send time of the newest heartbeat that a majority (the leader included)
+// has acknowledged, so delayed acknowledgements never extend it. A new leader waits until every
+// lease it heard of (votes and its own memory) has run out before it serves reads or acknowledges
+// writes. A restarted node has forgotten what it knew, so it assumes a full lease started now.
+
+import type { Mutation, TimingConfig } from "./config.js";
+import { quorumValue } from "./quorum.js";
+
+function driftRatio(timing: TimingConfig): number {
+  return timing.driftPpmMax / 1_000_000;
+}
+
+/** What the leader may assume of a lease of leaseMs, on its own clock. */
+export function leaderLeaseMs(timing: TimingConfig, leaseMs = timing.leaseMs): number {
+  return leaseMs * (1 - driftRatio(timing));
+}
+
+/** How long a follower must remember a lease of leaseMs, on its own clock. */
+export function followerLeaseMs(timing: TimingConfig, leaseMs = timing.leaseMs): number {
+  return leaseMs * (1 + driftRatio(timing));
+}
+
+/** How long a candidate must wait, on its own clock, for a lease a voter reported as remainingMs. */
+export function candidateWaitMs(timing: TimingConfig, remainingMs: number): number {
+  const rho = driftRatio(timing);
+  return (remainingMs * (1 + rho)) / (1 - rho);
+}
+
+/** A node's memory of the longest lease any leader (itself included) may still hold. */
+export class LeaseMemory {
+  constructor(private untilMs: number) {}
+
+  /** A restarted node must behave as if a lease may still be running. */
+  static afterRestart(timing: TimingConfig, nowMs: number, mutation: Mutation | null): LeaseMemory {
+    if (mutation === "restart-forgets-lease") return new LeaseMemory(-Infinity);
+    return new LeaseMemory(nowMs + followerLeaseMs(timing));
+  }
+
+  /** A heartbeat carrying leaseMs arrived (or, for a leader, left) at nowMs. */
+  heard(timing: TimingConfig, nowMs: number, leaseMs: number): void {
+    this.untilMs = Math.max(this.untilMs, nowMs + followerLeaseMs(timing, leaseMs));
+  }
+
+  get knownUntilMs(): number {
+    return this.untilMs;
+  }
+
+  remainingMs(nowMs: number): number {
+    return Math.max(0, this.untilMs - nowMs);
+  }
+}
+
+/** A leader's view of its own lease: who acknowledged which heartbeat, and what it must wait for. */
+export class LeaderLease {
+  /** Send time of the newest heartbeat each peer acknowledged in this term. */
+  private readonly ackSendMs = new Map<number, number>();
+
+  constructor(
+    private readonly peers: readonly number[],
+    private readonly quorum: number,
+    readonly becameLeaderAtMs: number,
+    /** No lease reads and no write acknowledgements before this: older leases may be running. */
+    readonly oldLeaseWaitUntilMs: number,
+  ) {
+    for (const p of peers) this.ackSendMs.set(p, -Infinity);
+  }
+
+  /** A peer answered a heartbeat in this term. sentMs is the echo of when it left; receivedMs now. */
+  acknowledged(peer: number, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
+    const start = mutation === "lease-from-receive" ? receivedMs : Math.min(sentMs, receivedMs);
+    const before = this.ackSendMs.get(peer);
+    if (before !== undefined && start > before) this.ackSendMs.set(peer, start);
+  }
+
+  /** Send time of the newest heartbeat a majority (this leader counts as now) acknowledged. */
+  startMs(nowMs: number): number {
+    const values = [nowMs, ...this.peers.map((p) => this.ackSendMs.get(p) ?? -Infinity)];
+    return quorumValue(values, this.quorum);
+  }
+
+  /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */
+  validUntilMs(timing: TimingConfig, nowMs: number): number {
+    return this.startMs(nowMs) + leaderLeaseMs(timing);
+  }
+
+  /** A leader that has not renewed its lease by this time steps down. */
+  stepDownAtMs(timing: TimingConfig, nowMs: number): number {
+    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs)) + timing.leaseMs;
+  }
+
+  holds(timing: TimingConfig, nowMs: number): boolean {
+    return nowMs >= this.oldLeaseWaitUntilMs && nowMs < this.validUntilMs(timing, nowMs);
+  }
+}

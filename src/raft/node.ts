@@ -1,0 +1,243 @@
+// RaftNode: the pure Raft-with-lease state machine. One input in, one output out.
+//
+// The runtime owns clocks, timers, randomness (as a seeded function), disks and the network;
+// the node owns the protocol. Fields are readable by the core's other files (election,
+// replication, commit, requests); runtimes use only `start`, `step`, `status` and `wakeAtMs`.
+//
+// Invariants, checked after every step:
+//   appliedIndex == commitIndex <= log.lastIndex
+//   role == "leader"    <=> leader state present, leaderId == id, votedFor == id
+//   role == "candidate" <=> candidate state present
+
+import { quorumSize, validateConfig, type RaftConfig } from "./config.js";
+import { applyCommitted } from "./commit.js";
+import { handleVoteReply, handleVoteRequest, tickElectionTimer } from "./election.js";
+import { KvStore } from "./kv.js";
+import { LeaseMemory, type LeaderLease } from "./lease.js";
+import { RaftLog } from "./log.js";
+import { OutputBuilder, type FullOutput } from "./output.js";
+import type { Progress } from "./progress.js";
+import { randomIntBetween, type Random } from "./random.js";
+import { afterStepLeader, failPending, handleClientCalls } from "./requests.js";
+import { handleAppendReply, handleAppendRequest, tickLeader } from "./replication.js";
+import {
+  assert,
+  assertNever,
+  logIndex,
+  type ClientCall,
+  type HardState,
+  type Input,
+  type LogIndex,
+  type Message,
+  type NodeId,
+  type NodeStatus,
+  type PersistedState,
+  type RequestId,
+  type Role,
+  type Term,
+} from "./types.js";
+
+export interface CandidateState {
+  phase: "pre" | "real";
+  readonly granted: Set<NodeId>;
+  /** Real votes only: the end of the longest old lease the voters reported, on this clock. */
+  oldLeaseUntilMs: number;
+}
+
+export interface LeaderState {
+  readonly progress: Map<NodeId, Progress>;
+  readonly lease: LeaderLease;
+  nextHeartbeatAtMs: number;
+  /** Index of this term's NO-OP: lease reads need it committed. */
+  readonly noopIndex: LogIndex;
+  /** Log index -> client request waiting for that entry to commit. */
+  readonly pendingWrites: Map<LogIndex, RequestId>;
+  /** Committed writes whose answer waits for the old lease to end. */
+  readonly deferredWrites: RequestId[];
+  /** GETs waiting for this leader to hold its lease. */
+  readonly pendingReads: ClientCall[];
+}
+
+type TickFn = (node: RaftNode) => void;
+const tickByRole = {
+  follower: tickElectionTimer,
+  candidate: tickElectionTimer,
+  leader: tickLeader,
+} satisfies Record<Role, TickFn>;
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly peers: readonly NodeId[];
+  readonly quorum: number;
+  role: Role = "follower";
+  currentTerm: Term;
+  votedFor: NodeId | null;
+  leaderId: NodeId | null = null;
+  readonly log: RaftLog;
+  commitIndex: LogIndex = logIndex(0);
+  appliedIndex: LogIndex = logIndex(0);
+  readonly kv: KvStore;
+  readonly leaseMemory: LeaseMemory;
+  electionDeadlineMs = 0;
+  lastLeaderContactMs = -Infinity;
+  candidate: CandidateState | null = null;
+  leader: LeaderState | null = null;
+  nowMs: number;
+  out = new OutputBuilder();
+
+  private constructor(
+    readonly config: RaftConfig,
+    persisted: PersistedState,
+    nowMs: number,
+    private readonly random: Random,
+  ) {
+    validateConfig(config);
+    this.id = config.id;
+    this.peers = config.members.filter((m) => m !== config.id);
+    this.quorum = quorumSize(config.members.length);
+    this.nowMs = nowMs;
+    this.currentTerm = persisted.hardState.currentTerm;
+    this.votedFor = persisted.hardState.votedFor;
+    this.log = new RaftLog(persisted.entries);
+    this.kv = new KvStore(config.sessionCountMax);
+    this.leaseMemory = LeaseMemory.afterRestart(config.timing, nowMs, config.mutation);
+    assert(persisted.hardState.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
+    this.commitIndex = persisted.hardState.commitIndex;
+    applyCommitted(this, false);
+    this.out = new OutputBuilder();
+    this.resetElectionTimer();
+  }
+
+  /** Starts (or restarts) a node from what it finds on disk. `nowMs` is its monotonic clock. */
+  static start(config: RaftConfig, persisted: PersistedState, nowMs: number, random: Random): RaftNode {
+    return new RaftNode(config, persisted, nowMs, random);
+  }
+
+  step(input: Input): FullOutput {
+    assert(input.nowMs >= this.nowMs, `the clock went backwards: ${input.nowMs} < ${this.nowMs}`);
+    this.nowMs = input.nowMs;
+    this.out = new OutputBuilder();
+    const before = this.hardState();
+    switch (input.type) {
+      case "tick":
+        tickByRole[this.role](this);
+        break;
+      case "message":
+        this.receive(input.message);
+        break;
+      case "client":
+        handleClientCalls(this, input.calls);
+        break;
+      default:
+        assertNever(input);
+    }
+    if (this.leader !== null) afterStepLeader(this);
+    this.recordHardState(before);
+    this.checkInvariants();
+    return this.out.build(this.wakeAtMs());
+  }
+
+  private receive(m: Message): void {
+    if (m.to !== this.id || !this.config.members.includes(m.from) || m.from === this.id) return;
+    switch (m.type) {
+      case "vote-request":
+        return handleVoteRequest(this, m);
+      case "vote-reply":
+        return handleVoteReply(this, m);
+      case "append-request":
+        return handleAppendRequest(this, m);
+      case "append-reply":
+        return handleAppendReply(this, m);
+      default:
+        return assertNever(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- shared transitions
+
+  /** Adopts a newer term: forget the vote, become a follower. */
+  adoptTerm(t: Term): void {
+    assert(t > this.currentTerm, `adoptTerm ${t} not above ${this.currentTerm}`);
+    this.becomeFollower(null);
+    this.currentTerm = t;
+    this.votedFor = null;
+    this.out.hardStateMustSync = true;
+  }
+
+  /** Leaves leadership or candidacy in the current term (or follows `leader`). */
+  becomeFollower(leader: NodeId | null): void {
+    if (this.role === "leader") {
+      this.out.events.push({ kind: "stepping-down", nodeId: this.id });
+      failPending(this);
+    }
+    if (this.role !== "follower") this.resetElectionTimer();
+    this.role = "follower";
+    this.leader = null;
+    this.candidate = null;
+    this.leaderId = leader;
+  }
+
+  resetElectionTimer(): void {
+    const t = this.config.timing;
+    this.electionDeadlineMs = this.nowMs + randomIntBetween(this.random, t.electionTimeoutMinMs, t.electionTimeoutMaxMs);
+  }
+
+  send(m: Message): void {
+    this.out.messages.push(m);
+  }
+
+  hardState(): HardState {
+    return { currentTerm: this.currentTerm, votedFor: this.votedFor, commitIndex: this.commitIndex };
+  }
+
+  private recordHardState(before: HardState): void {
+    const now = this.hardState();
+    const voteChanged = now.currentTerm !== before.currentTerm || now.votedFor !== before.votedFor;
+    if (voteChanged) this.out.hardStateMustSync = true;
+    if (voteChanged || now.commitIndex !== before.commitIndex) this.out.hardState = now;
+  }
+
+  // ---------------------------------------------------------------- time and status
+
+  /** The latest clock reading at which this node wants a tick. */
+  wakeAtMs(): number {
+    if (this.leader === null) return this.electionDeadlineMs;
+    const l = this.leader;
+    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs));
+    const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
+    if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
+    return wake;
+  }
+
+  /** True when a GET may be answered from this node's state right now, with no round trip. */
+  leaseReadable(): boolean {
+    const l = this.leader;
+    if (l === null) return false;
+    return this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, this.nowMs);
+  }
+
+  status(nowMs: number = this.nowMs): NodeStatus {
+    const l = this.leader;
+    const readable = l !== null && nowMs >= this.nowMs && this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, nowMs);
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.currentTerm,
+      votedFor: this.votedFor,
+      leaderId: this.leaderId,
+      commitIndex: this.commitIndex,
+      appliedIndex: this.appliedIndex,
+      lastLogIndex: this.log.lastIndex,
+      leaseRemainingMs: readable ? Math.max(0, l.lease.validUntilMs(this.config.timing, nowMs) - nowMs) : 0,
+      leaseReadable: readable,
+    };
+  }
+
+  private checkInvariants(): void {
+    assert(this.appliedIndex === this.commitIndex, `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
+    assert(this.commitIndex <= this.log.lastIndex, `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
+    assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
+    assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
+    if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");
+  }
+}

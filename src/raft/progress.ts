@@ -1,0 +1,78 @@
+// A leader's view of one follower's log (etcd calls this the tracker).
+//
+// probe:     the match point is unknown; one AppendEntries at a time, backing up on rejection.
+// replicate: the match point is known; up to inflightCountMax batches are pipelined.
+// Invariant: matchIndex < nextIndex; every inflight last index lies in (matchIndex, nextIndex).
+
+import { assert, logIndex, type LogIndex } from "./types.js";
+
+export type ProgressState = "probe" | "replicate";
+
+export class Progress {
+  state: ProgressState = "probe";
+  matchIndex: LogIndex = logIndex(0);
+  nextIndex: LogIndex;
+  /** probe: an AppendEntries is outstanding. */
+  probeSent = false;
+  /** replicate: last index of each batch in flight, oldest first. */
+  readonly inflight: LogIndex[] = [];
+  /** matchIndex when the previous heartbeat went out, to spot a pipeline that stalled on a loss. */
+  matchAtLastHeartbeat: LogIndex = logIndex(0);
+
+  constructor(leaderLastIndex: LogIndex) {
+    this.nextIndex = logIndex(leaderLastIndex + 1);
+  }
+
+  /** The follower holds everything up to `index`. Returns true when that is news. */
+  matched(index: LogIndex): boolean {
+    this.probeSent = false;
+    if (index <= this.matchIndex) return false;
+    this.matchIndex = index;
+    if (this.nextIndex <= index) this.nextIndex = logIndex(index + 1);
+    while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    if (this.state === "probe") this.becomeReplicate();
+    this.check();
+    return true;
+  }
+
+  /** The follower's log does not match before `nextIndex`: back up and probe again. */
+  backUpTo(nextIndex: LogIndex): void {
+    this.state = "probe";
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.nextIndex = logIndex(Math.max(this.matchIndex + 1, nextIndex));
+    this.check();
+  }
+
+  /** A heartbeat is due: a pipeline that made no progress since the last one is assumed lost. */
+  onHeartbeat(): void {
+    if (this.state === "replicate" && this.inflight.length > 0 && this.matchIndex === this.matchAtLastHeartbeat) {
+      this.backUpTo(logIndex(this.matchIndex + 1));
+    }
+    if (this.state === "probe") this.probeSent = false;
+    this.matchAtLastHeartbeat = this.matchIndex;
+  }
+
+  sentBatch(lastIndex: LogIndex): void {
+    if (this.state === "probe") {
+      this.probeSent = true;
+      return;
+    }
+    this.inflight.push(lastIndex);
+    this.nextIndex = logIndex(lastIndex + 1);
+  }
+
+  canSend(inflightCountMax: number): boolean {
+    return this.state === "probe" ? !this.probeSent : this.inflight.length < inflightCountMax;
+  }
+
+  private becomeReplicate(): void {
+    this.state = "replicate";
+    this.inflight.length = 0;
+    this.nextIndex = logIndex(this.matchIndex + 1);
+  }
+
+  private check(): void {
+    assert(this.matchIndex < this.nextIndex, `progress match ${this.matchIndex} >= next ${this.nextIndex}`);
+  }
+}

@@ -1,0 +1,155 @@
+// Log replication: AppendEntries on both sides.
+//
+// Leader: heartbeats every heartbeatMs renew the lease; entries go out in batches bounded by
+// count and bytes, pipelined up to inflightCountMax per follower once the match point is known.
+// Follower: the consistency check on (prevLogIndex, prevLogTerm), truncation of a conflicting
+// suffix, commit up to LeaderCommit (never past what this message proved to match), and the
+// fast-backup hint (conflict index and term) on rejection.
+
+import { maybeCommit, followerCommit } from "./commit.js";
+import { leaderStepDownCheck } from "./requests.js";
+import type { RaftNode } from "./node.js";
+import type { Progress } from "./progress.js";
+import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId } from "./types.js";
+
+// ---------------------------------------------------------------- leader side
+
+export function tickLeader(n: RaftNode): void {
+  const l = n.leader;
+  assert(l !== null, "tickLeader on a non-leader");
+  if (leaderStepDownCheck(n)) return;
+  if (n.nowMs >= l.nextHeartbeatAtMs) sendAppends(n, true);
+}
+
+/** Sends what each follower needs; a heartbeat sends to every follower even with nothing new. */
+export function sendAppends(n: RaftNode, heartbeat: boolean): void {
+  const l = n.leader;
+  assert(l !== null, "sendAppends on a non-leader");
+  if (heartbeat) {
+    n.out.events.push({ kind: "heartbeat", leaderId: n.id });
+    l.nextHeartbeatAtMs = n.nowMs + n.config.timing.heartbeatMs;
+  }
+  for (const [peer, p] of l.progress) {
+    if (heartbeat) p.onHeartbeat();
+    sendToPeer(n, peer, p, heartbeat);
+  }
+  maybeCommit(n);
+}
+
+/** Sends batches while the follower's window allows; an empty heartbeat if asked and none went. */
+export function sendToPeer(n: RaftNode, peer: NodeId, p: Progress, heartbeat: boolean): void {
+  const { batchCountMax, batchBytesMax, inflightCountMax } = n.config;
+  let sent = false;
+  while (p.canSend(inflightCountMax) && (p.state === "probe" || p.nextIndex <= n.log.lastIndex)) {
+    const entries = n.log.batch(p.nextIndex, batchCountMax, batchBytesMax);
+    sendAppend(n, peer, logIndex(p.nextIndex - 1), entries);
+    p.sentBatch(logIndex(p.nextIndex + entries.length - 1));
+    sent = true;
+    if (p.state === "probe") break;
+  }
+  if (heartbeat && !sent) sendAppend(n, peer, p.matchIndex, []);
+}
+
+function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
+  const prevLogTerm = n.log.termAt(prevLogIndex);
+  assert(prevLogTerm !== undefined, `leader has no entry at prevLogIndex ${prevLogIndex}`);
+  const leaseMs = n.config.timing.leaseMs;
+  // The leader remembers every lease it hands out, as a follower would.
+  n.leaseMemory.heard(n.config.timing, n.nowMs, leaseMs);
+  n.send({
+    type: "append-request",
+    from: n.id,
+    to: peer,
+    term: n.currentTerm,
+    prevLogIndex,
+    prevLogTerm,
+    entries,
+    leaderCommit: n.commitIndex,
+    leaseMs,
+    leaderSendMs: n.nowMs,
+  });
+}
+
+export function handleAppendReply(n: RaftNode, m: AppendReply): void {
+  if (m.term > n.currentTerm) return n.adoptTerm(m.term);
+  const l = n.leader;
+  if (l === null || m.term < n.currentTerm) return;
+  const p = l.progress.get(m.from);
+  if (p === undefined) return;
+  // Any answer in this term means the follower recognized us and remembers the lease.
+  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
+  if (m.success) {
+    assert(m.matchIndex <= n.log.lastIndex, `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+    if (p.matched(m.matchIndex)) maybeCommit(n);
+  } else if (!isStaleRejection(p, m)) {
+    p.backUpTo(nextIndexFromHint(n, m));
+  }
+  sendToPeer(n, m.from, p, false);
+}
+
+function isStaleRejection(p: Progress, m: AppendReply): boolean {
+  if (m.rejectedPrevIndex <= p.matchIndex) return true;
+  return p.state === "probe" && m.rejectedPrevIndex !== p.nextIndex - 1;
+}
+
+/** Fast backup: skip a whole conflicting term at once (Raft paper §5.3, last paragraph). */
+function nextIndexFromHint(n: RaftNode, m: AppendReply): LogIndex {
+  let next = m.conflictIndex;
+  if (m.conflictTerm !== 0) {
+    const last = n.log.lastIndexOfTerm(m.conflictTerm, m.rejectedPrevIndex);
+    if (last !== null) next = logIndex(last + 1);
+  }
+  // Always move back by at least one, never past what the follower already matched.
+  return logIndex(Math.min(next, m.rejectedPrevIndex));
+}
+
+// ---------------------------------------------------------------- follower side
+
+export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
+  if (m.term < n.currentTerm) return reject(n, m, logIndex(0), term(0));
+  if (m.term > n.currentTerm) n.adoptTerm(m.term);
+  assert(n.role !== "leader", `two leaders in term ${m.term}: ${n.id} and ${m.from}`);
+  if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
+  n.lastLeaderContactMs = n.nowMs;
+  n.resetElectionTimer();
+  n.leaseMemory.heard(n.config.timing, n.nowMs, m.leaseMs);
+
+  const prevTerm = n.log.termAt(m.prevLogIndex);
+  if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
+  if (prevTerm !== m.prevLogTerm) {
+    assert(m.prevLogIndex > n.commitIndex, `committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
+    return reject(n, m, n.log.firstIndexOfTerm(prevTerm, m.prevLogIndex), prevTerm);
+  }
+  appendNew(n, m);
+  const matchIndex = logIndex(m.prevLogIndex + m.entries.length);
+  followerCommit(n, logIndex(Math.min(m.leaderCommit, matchIndex)));
+  n.out.events.push({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
+  n.send({ ...replyBase(n, m), success: true, matchIndex, conflictIndex: logIndex(0), conflictTerm: term(0), rejectedPrevIndex: logIndex(0) });
+}
+
+/** Appends the entries we lack, truncating a conflicting suffix first (never a committed entry). */
+function appendNew(n: RaftNode, m: AppendRequest): void {
+  for (let i = 0; i < m.entries.length; i++) {
+    const index = logIndex(m.prevLogIndex + 1 + i);
+    const existing = n.log.termAt(index);
+    if (existing === m.entries[i]!.term) continue;
+    if (existing !== undefined) {
+      assert(index > n.commitIndex, `leader ${m.from} would overwrite committed entry ${index}`);
+      n.log.truncateFrom(index);
+      n.out.truncated(index);
+    }
+    const rest = m.entries.slice(i);
+    n.log.append(rest);
+    n.out.appended(index, rest);
+    return;
+  }
+}
+
+function reject(n: RaftNode, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
+  n.out.events.push({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
+  n.send({ ...replyBase(n, m), success: false, matchIndex: logIndex(0), conflictIndex, conflictTerm, rejectedPrevIndex: m.prevLogIndex });
+}
+
+function replyBase(n: RaftNode, m: AppendRequest) {
+  return { type: "append-reply", from: n.id, to: m.from, term: n.currentTerm, leaderSendMs: m.leaderSendMs } as const;
+}

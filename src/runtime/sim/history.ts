@@ -1,0 +1,98 @@
+// Client histories: what each simulated client asked for, when, and what it was told.
+//
+// Times are true simulator time in ms (not a node's drifting clock). A history is plain data;
+// the linearizability checker (linearizability.ts) reads it, the recorder below writes it.
+
+export type OpId = number & { readonly __brand: "OpId" };
+export const opId = (n: number): OpId => n as OpId;
+
+export type OpKind = "set" | "get";
+
+/**
+ * - "ok": completed and the result is known.
+ * - "fail": the system said the operation was definitely not applied (meaningful for SET; a
+ *   failed GET carries no information and the checker drops it).
+ * - "unknown": never completed or timed out. A SET may or may not take effect, at any time
+ *   after its invocation; an unknown GET is dropped.
+ */
+export type Outcome = "ok" | "fail" | "unknown";
+
+interface OpCommon {
+  readonly id: OpId;
+  readonly clientId: string;
+  readonly key: string;
+  readonly invokeMs: number;
+  /**
+   * When the client got its answer or gave up; null if it never completed.
+   * Invariant: outcome "ok" or "fail" => completeMs !== null && completeMs >= invokeMs.
+   */
+  readonly completeMs: number | null;
+  readonly outcome: Outcome;
+}
+
+export interface SetOp extends OpCommon {
+  readonly kind: "set";
+  /** The value written. */
+  readonly value: string;
+}
+
+export interface GetOp extends OpCommon {
+  readonly kind: "get";
+  /** The value returned when outcome is "ok" ("" for a never-set key); "" otherwise. */
+  readonly value: string;
+}
+
+export type Op = SetOp | GetOp;
+export type History = readonly Op[];
+
+/** What a client asks for, before it knows the answer. */
+export type Invocation =
+  | { readonly kind: "set"; readonly clientId: string; readonly key: string; readonly value: string }
+  | { readonly kind: "get"; readonly clientId: string; readonly key: string };
+
+export const HISTORY_OPS_MAX = 10_000_000;
+
+/**
+ * Records a history as the simulator runs. Operations still pending when history() is called
+ * are reported as "unknown" with completeMs null.
+ */
+export class HistoryRecorder {
+  private readonly ops: Op[] = [];
+  private readonly pending = new Set<OpId>();
+
+  constructor(private readonly opsMax: number = HISTORY_OPS_MAX) {}
+
+  invoke(call: Invocation, nowMs: number): OpId {
+    if (this.ops.length >= this.opsMax) {
+      throw new Error(`history recorder: ${this.opsMax} operations recorded, the bound; shorten the run or raise opsMax`);
+    }
+    const id = opId(this.ops.length);
+    const value = call.kind === "set" ? call.value : "";
+    this.ops.push({ id, kind: call.kind, clientId: call.clientId, key: call.key, value, invokeMs: nowMs, completeMs: null, outcome: "unknown" });
+    this.pending.add(id);
+    return id;
+  }
+
+  /** value: for an "ok" GET, the value returned; ignored otherwise. */
+  complete(id: OpId, outcome: Outcome, value: string | undefined, nowMs: number): void {
+    const op = this.ops[id];
+    if (op === undefined || !this.pending.delete(id)) {
+      throw new Error(`history recorder: operation #${id} is not pending (unknown id or completed twice); complete each invoke exactly once`);
+    }
+    if (nowMs < op.invokeMs) {
+      throw new Error(`history recorder: operation #${id} completes at ${nowMs} ms, before its invocation at ${op.invokeMs} ms; pass true simulator time`);
+    }
+    this.ops[id] = { ...op, outcome, completeMs: nowMs, value: completedValue(op, outcome, value) };
+  }
+
+  history(): History {
+    return this.ops.slice();
+  }
+}
+
+function completedValue(op: Op, outcome: Outcome, value: string | undefined): string {
+  if (op.kind === "set") return op.value;
+  if (outcome !== "ok") return "";
+  if (value === undefined) throw new Error(`history recorder: GET #${op.id} completed ok without a value; pass the value returned`);
+  return value;
+}

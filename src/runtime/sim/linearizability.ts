@@ -1,0 +1,534 @@
+// Linearizability checker for KV histories: one register per key, checked independently
+// (P-compositionality), each with the Wing-Gong / Lowe search (WGL), as in Lowe's "Testing for
+// linearizability" and porcupine.
+//
+// Rules:
+// - Real time is strict: op a precedes op b iff a.completeMs < b.invokeMs. An op that completes
+//   at t and one invoked at t are concurrent (calls sort before returns at equal times).
+// - A register starts at "" (GET of a never-set key returns "").
+// - "ok" ops must be linearized inside [invokeMs, completeMs].
+// - A "fail" SET was definitely not applied: it is removed. "fail" and "unknown" GETs are removed.
+// - An "unknown" SET may take effect at any time after its invocation, or never: its return
+//   time is +Infinity and it need not be linearized. The search succeeds once every required
+//   op is linearized.
+//
+// Two sound reductions keep indeterminate SETs cheap (each preserves the verdict exactly):
+// - An unknown SET whose value no ok GET of the key returned is removed: in any linearization
+//   no GET sits in its reign, so dropping it from the order changes no result.
+// - An unknown SET that is the only writer of a value v !== "" that some ok GET returned must be
+//   linearized before every such GET, so it becomes required with return time = the earliest
+//   completion among those GETs.
+//
+// On failure the key's history is shrunk to a small witness (each step keeps a sub-history that
+// still fails, so the witness is itself a genuine violation), and the message names the op the
+// search could not place, with its times and what the register held.
+
+import { assert, assertNever } from "../../raft/types.js";
+import type { History, Op } from "./history.js";
+
+export type CheckResult =
+  | { readonly ok: true; readonly keys: number; readonly ops: number }
+  | { readonly ok: false; readonly key: string; readonly ops: readonly Op[]; readonly message: string };
+
+export type CheckFailure = Extract<CheckResult, { readonly ok: false }>;
+
+export interface CheckOptions {
+  /** Bound on search steps for one key. Exceeding it throws: the verdict is unknown. */
+  readonly stepsMaxPerKey?: number;
+  /** Bound on search steps spent shrinking a failing key's history to a small witness. */
+  readonly shrinkStepsMax?: number;
+}
+
+export const STEPS_MAX_PER_KEY_DEFAULT = 50_000_000;
+export const SHRINK_STEPS_MAX_DEFAULT = 2_000_000;
+
+const HEAD = 0;
+
+export function checkLinearizable(history: History, options: CheckOptions = {}): CheckResult {
+  validateHistory(history);
+  const byKey = groupByKey(history);
+  for (const [key, ops] of byKey) {
+    const failure = checkKey(key, ops, options);
+    if (failure !== null) return failure;
+  }
+  return { ok: true, keys: byKey.size, ops: history.length };
+}
+
+function checkKey(key: string, ops: readonly Op[], options: CheckOptions): CheckFailure | null {
+  const stepsMax = options.stepsMaxPerKey ?? STEPS_MAX_PER_KEY_DEFAULT;
+  const impossible = findImpossibleRead(key, ops);
+  if (impossible !== null) return impossible;
+  const result = searchKey(ops, stepsMax);
+  switch (result.kind) {
+    case "linearizable":
+      return null;
+    case "budget":
+      throw new Error(
+        `linearizability check of key ${quote(key)}: the search exceeded ${stepsMax} steps over ${ops.length} ops; ` +
+          "the verdict is unknown. Shorten the run, lower client concurrency, or raise stepsMaxPerKey",
+      );
+    case "stuck": {
+      const witness = shrinkWitness(ops, result, options.shrinkStepsMax ?? SHRINK_STEPS_MAX_DEFAULT);
+      return { ok: false, key, ops: witness.ops, message: explainStuck(key, witness, ops.length) };
+    }
+    default:
+      return assertNever(result);
+  }
+}
+
+// ---------------------------------------------------------------- input
+
+function validateHistory(history: History): void {
+  const ids = new Set<number>();
+  for (const op of history) {
+    const where = `history op #${op.id} (${op.kind} ${quote(op.key)} by client ${quote(op.clientId)})`;
+    if (ids.has(op.id)) throw new Error(`${where}: the id is used twice; give every op its own id`);
+    ids.add(op.id);
+    if (!Number.isFinite(op.invokeMs)) throw new Error(`${where}: invokeMs is ${op.invokeMs}; record true simulator time`);
+    if (op.completeMs === null && op.outcome !== "unknown") {
+      throw new Error(`${where}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
+    }
+    if (op.completeMs !== null && !(op.completeMs >= op.invokeMs)) {
+      throw new Error(`${where}: completes at ${op.completeMs} ms, before its invocation at ${op.invokeMs} ms`);
+    }
+  }
+}
+
+function groupByKey(history: History): Map<string, Op[]> {
+  const byKey = new Map<string, Op[]>();
+  for (const op of history) {
+    const ops = byKey.get(op.key);
+    if (ops === undefined) byKey.set(op.key, [op]);
+    else ops.push(op);
+  }
+  return byKey;
+}
+
+/** The cheap, precise diagnosis: a GET returned a value no possibly-applied SET could give it. */
+function findImpossibleRead(key: string, ops: readonly Op[]): CheckFailure | null {
+  for (const get of ops) {
+    if (get.kind !== "get" || get.outcome !== "ok" || get.value === "") continue;
+    const writers = ops.filter((op) => op.kind === "set" && op.value === get.value);
+    const live = writers.filter((op) => op.outcome !== "fail");
+    const why = impossibleReadReason(get, writers, live);
+    if (why !== null) return { ok: false, key, ops: [get, ...writers], message: `key ${quote(key)}: ${describeOp(get)} ${why}` };
+  }
+  return null;
+}
+
+function impossibleReadReason(get: Op, writers: readonly Op[], live: readonly Op[]): string | null {
+  const completeMs = get.completeMs ?? Infinity;
+  if (writers.length === 0) return "but no SET of this key ever wrote that value.";
+  if (live.length === 0) {
+    return `but only ${writers.map(describeOp).join("; ")} wrote that value, and the system said it definitely failed (not applied).`;
+  }
+  const earliest = live.reduce((a, b) => (b.invokeMs < a.invokeMs ? b : a));
+  if (earliest.invokeMs > completeMs) {
+    return `before any SET writing that value was invoked: the earliest is ${describeOp(earliest)}.`;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- preparing one key
+
+/** One op as the search sees it. */
+interface SearchOp {
+  readonly op: Op;
+  readonly isGet: boolean;
+  readonly valueId: number; // 0 is "", the initial value
+  readonly required: boolean;
+  readonly callMs: number;
+  readonly returnMs: number;
+}
+
+interface PreparedKey {
+  readonly searchOps: readonly SearchOp[];
+  readonly values: readonly string[]; // valueId -> value
+}
+
+function prepareKey(ops: readonly Op[]): PreparedKey {
+  const values = [""];
+  const valueIds = new Map<string, number>([["", 0]]);
+  const idOf = (value: string): number => {
+    let id = valueIds.get(value);
+    if (id === undefined) {
+      id = values.push(value) - 1;
+      valueIds.set(value, id);
+    }
+    return id;
+  };
+  const firstReadMs = firstReadMsByValue(ops);
+  const writerCount = liveWriterCountByValue(ops);
+  const searchOps: SearchOp[] = [];
+  for (const op of ops) {
+    const interval = searchInterval(op, firstReadMs, writerCount);
+    if (interval === null) continue;
+    searchOps.push({ op, isGet: op.kind === "get", valueId: idOf(op.value), ...interval });
+  }
+  return { searchOps, values };
+}
+
+type SearchInterval = { readonly callMs: number; readonly returnMs: number; readonly required: boolean };
+
+/** Where the op may be linearized, or null if the search can ignore it. */
+function searchInterval(op: Op, firstReadMs: ReadonlyMap<string, number>, writerCount: ReadonlyMap<string, number>): SearchInterval | null {
+  if (op.outcome === "fail") return null;
+  if (op.outcome === "ok") return { callMs: op.invokeMs, returnMs: op.completeMs ?? Infinity, required: true };
+  if (op.kind === "get") return null;
+  const readMs = firstReadMs.get(op.value);
+  if (readMs === undefined) return null;
+  if (op.value !== "" && writerCount.get(op.value) === 1) {
+    return { callMs: op.invokeMs, returnMs: Math.max(op.invokeMs, readMs), required: true };
+  }
+  return { callMs: op.invokeMs, returnMs: Infinity, required: false };
+}
+
+function firstReadMsByValue(ops: readonly Op[]): Map<string, number> {
+  const firstReadMs = new Map<string, number>();
+  for (const op of ops) {
+    if (op.kind !== "get" || op.outcome !== "ok" || op.completeMs === null) continue;
+    firstReadMs.set(op.value, Math.min(op.completeMs, firstReadMs.get(op.value) ?? Infinity));
+  }
+  return firstReadMs;
+}
+
+function liveWriterCountByValue(ops: readonly Op[]): Map<string, number> {
+  const count = new Map<string, number>();
+  for (const op of ops) if (op.kind === "set" && op.outcome !== "fail") count.set(op.value, (count.get(op.value) ?? 0) + 1);
+  return count;
+}
+
+// ---------------------------------------------------------------- the entries list
+
+/**
+ * Call and return events in time order as a doubly linked list over typed arrays.
+ * Entry 0 is the head sentinel, entry 2n + 1 the tail sentinel; entries 1..2n are events.
+ * Invariant: an op's call entry comes before its return entry.
+ */
+interface EntryList {
+  readonly next: Int32Array;
+  readonly prev: Int32Array;
+  readonly opIndex: Int32Array; // -1 for the sentinels
+  readonly isCall: Uint8Array;
+  readonly match: Int32Array; // call entry -> its return entry
+}
+
+function buildEntries(searchOps: readonly SearchOp[]): EntryList {
+  const n = searchOps.length;
+  const events: { readonly timeMs: number; readonly isCall: boolean; readonly opIndex: number }[] = [];
+  searchOps.forEach((s, i) => events.push({ timeMs: s.callMs, isCall: true, opIndex: i }, { timeMs: s.returnMs, isCall: false, opIndex: i }));
+  events.sort((a, b) => compareNumbers(a.timeMs, b.timeMs) || Number(b.isCall) - Number(a.isCall) || a.opIndex - b.opIndex);
+  const list: EntryList = {
+    next: new Int32Array(2 * n + 2),
+    prev: new Int32Array(2 * n + 2),
+    opIndex: new Int32Array(2 * n + 2).fill(-1),
+    isCall: new Uint8Array(2 * n + 2),
+    match: new Int32Array(2 * n + 2),
+  };
+  const callEntryOf = new Int32Array(n);
+  for (let e = 0; e <= 2 * n + 1; e++) {
+    list.next[e] = e + 1;
+    list.prev[e] = e - 1;
+  }
+  events.forEach((event, k) => {
+    const e = k + 1;
+    list.opIndex[e] = event.opIndex;
+    list.isCall[e] = event.isCall ? 1 : 0;
+    if (event.isCall) callEntryOf[event.opIndex] = e;
+    else list.match[at(callEntryOf, event.opIndex)] = e;
+  });
+  return list;
+}
+
+function compareNumbers(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function unlink(list: EntryList, e: number): void {
+  list.next[at(list.prev, e)] = at(list.next, e);
+  list.prev[at(list.next, e)] = at(list.prev, e);
+}
+
+function relink(list: EntryList, e: number): void {
+  list.next[at(list.prev, e)] = e;
+  list.prev[at(list.next, e)] = e;
+}
+
+/** Removes an op's call and return entries; unlift undoes it exactly (in reverse order). */
+function lift(list: EntryList, callEntry: number): void {
+  unlink(list, callEntry);
+  unlink(list, at(list.match, callEntry));
+}
+
+function unlift(list: EntryList, callEntry: number): void {
+  relink(list, at(list.match, callEntry));
+  relink(list, callEntry);
+}
+
+// ---------------------------------------------------------------- the search
+
+interface Stuck {
+  readonly kind: "stuck";
+  readonly op: Op; // the op that could not be linearized before it returned
+  readonly heldValue: string; // what the register held at that point
+  readonly heldBy: Op | null; // the SET that wrote it; null for the initial ""
+  readonly placedCount: number; // ops linearized at that point (the deepest the search got)
+  readonly opCount: number;
+}
+
+type SearchResult = { readonly kind: "linearizable" } | Stuck | { readonly kind: "budget" };
+
+function searchKey(ops: readonly Op[], stepsMax: number): SearchResult {
+  const prepared = prepareKey(ops);
+  return new WglSearch(prepared, buildEntries(prepared.searchOps)).run(stepsMax);
+}
+
+/**
+ * WGL with memoization. State: the set of linearized ops (a bitset, with an incremental hash)
+ * and the register's value. A (bitset, value) pair seen before is never explored again.
+ * Invariant: stack depth === number of bits set === ops lifted out of the entries list.
+ */
+class WglSearch {
+  private readonly bits: Uint32Array;
+  private readonly opHashes: Int32Array;
+  private readonly stackEntry: Int32Array;
+  private readonly stackValue: Int32Array; // the value before the op at that depth
+  private readonly stackWriter: Int32Array; // the writer of the value after it (-1: initial)
+  private readonly cache = new StateCache();
+  private readonly requiredCount: number;
+  private depth = 0;
+  private valueId = 0;
+  private writer = -1;
+  private hash = 0;
+  private requiredPlaced = 0;
+  private deepest: Stuck | null = null;
+  private stepsTaken = 0;
+
+  constructor(
+    private readonly prepared: PreparedKey,
+    private readonly list: EntryList,
+  ) {
+    const n = prepared.searchOps.length;
+    this.bits = new Uint32Array((n + 31) >>> 5);
+    this.opHashes = randomHashes(n);
+    this.stackEntry = new Int32Array(n);
+    this.stackValue = new Int32Array(n);
+    this.stackWriter = new Int32Array(n);
+    this.requiredCount = prepared.searchOps.filter((s) => s.required).length;
+  }
+
+  run(stepsMax: number): SearchResult {
+    let entry = at(this.list.next, HEAD);
+    for (this.stepsTaken = 0; this.requiredPlaced < this.requiredCount; this.stepsTaken++) {
+      if (this.stepsTaken >= stepsMax) return { kind: "budget" };
+      if (at(this.list.isCall, entry) === 1) {
+        entry = this.tryPlace(entry) ? at(this.list.next, HEAD) : at(this.list.next, entry);
+      } else {
+        const stuck = this.noteStuck(entry);
+        if (this.depth === 0) return stuck;
+        entry = at(this.list.next, this.undo());
+      }
+    }
+    return { kind: "linearizable" };
+  }
+
+  /** Search steps taken by the last run. */
+  get steps(): number {
+    return this.stepsTaken;
+  }
+
+  /** Linearizes the op of this call entry now, if legal and the new state is unexplored. */
+  private tryPlace(entry: number): boolean {
+    const i = at(this.list.opIndex, entry);
+    const s = at(this.prepared.searchOps, i);
+    if (s.isGet && s.valueId !== this.valueId) return false;
+    const nextValue = s.isGet ? this.valueId : s.valueId;
+    const nextHash = this.hash ^ at(this.opHashes, i);
+    flipBit(this.bits, i);
+    if (!this.cache.addIfNew(nextHash, this.bits, nextValue)) {
+      flipBit(this.bits, i);
+      return false;
+    }
+    this.stackEntry[this.depth] = entry;
+    this.stackValue[this.depth] = this.valueId;
+    this.writer = s.isGet ? this.writer : i;
+    this.stackWriter[this.depth] = this.writer;
+    this.depth++;
+    this.valueId = nextValue;
+    this.hash = nextHash;
+    if (s.required) this.requiredPlaced++;
+    lift(this.list, entry);
+    return true;
+  }
+
+  /** Backtracks the most recent placement; returns its call entry. */
+  private undo(): number {
+    this.depth--;
+    const entry = at(this.stackEntry, this.depth);
+    const i = at(this.list.opIndex, entry);
+    this.valueId = at(this.stackValue, this.depth);
+    this.writer = this.depth === 0 ? -1 : at(this.stackWriter, this.depth - 1);
+    this.hash ^= at(this.opHashes, i);
+    flipBit(this.bits, i);
+    if (at(this.prepared.searchOps, i).required) this.requiredPlaced--;
+    unlift(this.list, entry);
+    return entry;
+  }
+
+  /** Remembers the deepest point at which an op's return was reached before it was placed. */
+  private noteStuck(returnEntry: number): Stuck {
+    if (this.deepest !== null && this.deepest.placedCount >= this.depth) return this.deepest;
+    const ops = this.prepared.searchOps;
+    const op = at(ops, at(this.list.opIndex, returnEntry));
+    assert(op.returnMs !== Infinity, "an optional op's return entry is reached only after every required op is placed");
+    const heldBy = this.writer < 0 ? null : at(ops, this.writer).op;
+    const heldValue = at(this.prepared.values, this.valueId);
+    this.deepest = { kind: "stuck", op: op.op, heldValue, heldBy, placedCount: this.depth, opCount: ops.length };
+    return this.deepest;
+  }
+}
+
+/** Visited (bitset, value) states, bucketed by hash, compared in full on a hash match. */
+class StateCache {
+  private readonly buckets = new Map<number, { readonly bits: Uint32Array; readonly valueId: number }[]>();
+
+  addIfNew(hash: number, bits: Uint32Array, valueId: number): boolean {
+    const key = (hash ^ Math.imul(valueId + 1, 0x9e3779b1)) >>> 0;
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      this.buckets.set(key, [{ bits: bits.slice(), valueId }]);
+      return true;
+    }
+    if (bucket.some((seen) => seen.valueId === valueId && sameBits(seen.bits, bits))) return false;
+    bucket.push({ bits: bits.slice(), valueId });
+    return true;
+  }
+}
+
+function sameBits(a: Uint32Array, b: Uint32Array): boolean {
+  for (let w = 0; w < a.length; w++) if (a[w] !== b[w]) return false;
+  return true;
+}
+
+function flipBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5] = at(bits, i >>> 5) ^ (1 << (i & 31));
+}
+
+/** Deterministic per-op hashes (mulberry32 with a fixed seed): same history, same search. */
+function randomHashes(n: number): Int32Array {
+  const hashes = new Int32Array(n);
+  let seed = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    hashes[i] = t ^ (t >>> 14);
+  }
+  return hashes;
+}
+
+// ---------------------------------------------------------------- shrinking and explaining
+
+interface Witness {
+  readonly ops: readonly Op[];
+  readonly stuck: Stuck;
+}
+
+/**
+ * Shrinks a failing key history. Each step only relaxes the history (drops GETs, turns ops
+ * pending at a cut time into unknown SETs, or drops a SET together with every GET of its
+ * value), so a sub-history that still fails is a genuine violation of the original.
+ */
+function shrinkWitness(ops: readonly Op[], stuck: Stuck, stepsMax: number): Witness {
+  const budget = { stepsLeft: stepsMax };
+  const prefix = shortestFailingPrefix(ops, stuck, budget);
+  return dropGroupsGreedily(prefix, budget);
+}
+
+type Budget = { stepsLeft: number };
+
+/** Runs the search on a candidate; a budget overrun counts as "does not fail". */
+function failsWithin(ops: readonly Op[], budget: Budget): Stuck | null {
+  if (budget.stepsLeft <= 0) return null;
+  const prepared = prepareKey(ops);
+  const search = new WglSearch(prepared, buildEntries(prepared.searchOps));
+  const result = search.run(budget.stepsLeft);
+  budget.stepsLeft -= Math.max(1, search.steps);
+  return result.kind === "stuck" ? result : null;
+}
+
+/** Binary search for the earliest cut time at which the history already fails. */
+function shortestFailingPrefix(ops: readonly Op[], stuck: Stuck, budget: Budget): Witness {
+  const cutsMs = [...new Set(ops.map((op) => op.invokeMs))].sort(compareNumbers);
+  let best: Witness = { ops, stuck };
+  let lo = 0;
+  let hi = cutsMs.length - 1;
+  while (lo <= hi && budget.stepsLeft > 0) {
+    const mid = (lo + hi) >>> 1;
+    const cutMs = at(cutsMs, mid);
+    const failing = failsWithin(cutAt(ops, cutMs), budget);
+    if (failing === null) lo = mid + 1;
+    else {
+      hi = mid - 1;
+      const kept = ops.filter((op) => op.invokeMs <= cutMs && (op.kind === "set" || (op.completeMs ?? Infinity) <= cutMs));
+      best = { ops: kept, stuck: failsWithin(kept, budget) ?? failing };
+    }
+  }
+  return best;
+}
+
+/** The history as seen at cutMs: later ops dropped, pending GETs dropped, pending SETs unknown. */
+function cutAt(ops: readonly Op[], cutMs: number): Op[] {
+  const cut: Op[] = [];
+  for (const op of ops) {
+    if (op.invokeMs > cutMs) continue;
+    if ((op.completeMs ?? Infinity) <= cutMs) cut.push(op);
+    else if (op.kind === "set") cut.push({ ...op, outcome: "unknown", completeMs: null });
+  }
+  return cut;
+}
+
+/** Tries to drop each GET, and each SET with every GET of its value, latest first. */
+function dropGroupsGreedily(witness: Witness, budget: Budget): Witness {
+  let best = witness;
+  const byLatest = [...witness.ops].sort((a, b) => compareNumbers(b.invokeMs, a.invokeMs));
+  for (const candidate of byLatest) {
+    if (budget.stepsLeft <= 0) break;
+    if (!best.ops.includes(candidate)) continue;
+    const kept = best.ops.filter((op) => op !== candidate && !(candidate.kind === "set" && op.kind === "get" && op.value === candidate.value));
+    const stuck = failsWithin(kept, budget);
+    if (stuck !== null) best = { ops: kept, stuck };
+  }
+  return { ops: [...best.ops].sort((a, b) => compareNumbers(a.invokeMs, b.invokeMs) || a.id - b.id), stuck: best.stuck };
+}
+
+function explainStuck(key: string, witness: Witness, keyOpCount: number): string {
+  const { stuck } = witness;
+  const action = "could not be ordered before it completed";
+  const held = stuck.heldBy === null ? `the initial value "" (no SET yet)` : `${quote(stuck.heldValue)}, written by ${describeOp(stuck.heldBy)}`;
+  return (
+    `key ${quote(key)}: not linearizable (witness: ${witness.ops.length} of the key's ${keyOpCount} ops). ` +
+    `${describeOp(stuck.op)} ${action}: at the furthest point any order consistent with real time reached ` +
+    `(${stuck.placedCount} of ${stuck.opCount} ops placed), the register held ${held}.`
+  );
+}
+
+export function describeOp(op: Op): string {
+  const completed = op.completeMs === null ? "never completed" : `completed ${op.completeMs} ms`;
+  const outcome = op.outcome === "ok" ? "" : `, outcome ${op.outcome}`;
+  const verb = op.kind === "get" ? "returned" : "wrote";
+  return `${op.kind.toUpperCase()} #${op.id} by client ${quote(op.clientId)} (invoked ${op.invokeMs} ms, ${completed}${outcome}) ${verb} ${quote(op.value)}`;
+}
+
+function quote(s: string): string {
+  const shown = s.length > 40 ? `${s.slice(0, 40)}...` : s;
+  return JSON.stringify(shown);
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function at<T>(xs: ArrayLike<T>, i: number): T {
+  const x = xs[i];
+  if (x === undefined) throw new Error(`raft-lease linearizability: index ${i} out of range ${xs.length}`);
+  return x;
+}
