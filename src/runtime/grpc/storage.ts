@@ -468,7 +468,9 @@ export class FileStorage {
     const newLines = this.checkAppend(request, lengthAfterTruncate);
     const lastTerm = newLines.at(-1)?.term ?? this.lineTerms[lengthAfterTruncate - 1] ?? 0;
     const hardState = request.hardState;
-    if (hardState !== null) this.checkHardState(hardState, lengthAfterTruncate + newLines.length, lastTerm);
+    if (hardState !== null) this.checkHardState(hardState, lengthAfterTruncate + newLines.length);
+    const currentTerm = (hardState ?? this.latestHardState).currentTerm;
+    assert(lastTerm <= currentTerm, `the log's last term ${lastTerm} would exceed the current term ${currentTerm}: persist the term with the entries`);
     const truncates = lengthAfterTruncate < this.lineTexts.length;
     const hardStateChanges = hardState !== null && !sameHardState(hardState, this.latestHardState);
     if (!truncates && newLines.length === 0 && !hardStateChanges) return false;
@@ -505,10 +507,9 @@ export class FileStorage {
     });
   }
 
-  private checkHardState(hardState: HardState, lengthAfter: number, lastTerm: number): void {
+  private checkHardState(hardState: HardState, lengthAfter: number): void {
     const { currentTerm, votedFor, commitIndex } = hardState;
     assert(Number.isSafeInteger(currentTerm) && currentTerm >= this.latestHardState.currentTerm, `current term ${currentTerm} is below ${this.latestHardState.currentTerm}`);
-    assert(currentTerm >= lastTerm, `current term ${currentTerm} is below the log's last term ${lastTerm}`);
     assert(Number.isSafeInteger(commitIndex) && commitIndex >= 0 && commitIndex <= lengthAfter, `commit index ${commitIndex} is outside 0..${lengthAfter}`);
     assert(votedFor === null || (Number.isSafeInteger(votedFor) && votedFor >= 0), `bad votedFor ${votedFor}`);
   }
