@@ -106,11 +106,17 @@ function groupByKey(history: History): Map<string, Op[]> {
 
 /** The cheap, precise diagnosis: a GET returned a value no possibly-applied SET could give it. */
 function findImpossibleRead(key: string, ops: readonly Op[]): CheckFailure | null {
+  const writersByValue = new Map<string, Op[]>();
+  for (const op of ops) {
+    if (op.kind !== "set") continue;
+    const writers = writersByValue.get(op.value);
+    if (writers === undefined) writersByValue.set(op.value, [op]);
+    else writers.push(op);
+  }
   for (const get of ops) {
     if (get.kind !== "get" || get.outcome !== "ok" || get.value === "") continue;
-    const writers = ops.filter((op) => op.kind === "set" && op.value === get.value);
-    const live = writers.filter((op) => op.outcome !== "fail");
-    const why = impossibleReadReason(get, writers, live);
+    const writers = writersByValue.get(get.value) ?? [];
+    const why = impossibleReadReason(get, writers, writers.filter((op) => op.outcome !== "fail"));
     if (why !== null) return { ok: false, key, ops: [get, ...writers], message: `key ${quote(key)}: ${describeOp(get)} ${why}` };
   }
   return null;
@@ -165,6 +171,7 @@ function prepareKey(ops: readonly Op[]): PreparedKey {
     if (interval === null) continue;
     searchOps.push({ op, isGet: op.kind === "get", valueId: idOf(op.value), ...interval });
   }
+  searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs)); // stable: ties keep history order
   return { searchOps, values };
 }
 
@@ -284,22 +291,18 @@ function searchKey(ops: readonly Op[], stepsMax: number): SearchResult {
 }
 
 /**
- * WGL with memoization. State: the set of linearized ops (a bitset, with an incremental hash)
- * and the register's value. A (bitset, value) pair seen before is never explored again.
- * Invariant: stack depth === number of bits set === ops lifted out of the entries list.
+ * WGL with memoization. A state is the set of linearized ("placed") ops and the register's
+ * value; a state seen before is never explored again.
+ * Invariant: depth === ops placed === ops lifted out of the entries list.
  */
 class WglSearch {
-  private readonly bits: Uint32Array;
+  private readonly state: SearchState;
   private readonly opHashes: Int32Array;
-  private readonly stackEntry: Int32Array;
-  private readonly stackValue: Int32Array; // the value before the op at that depth
-  private readonly stackWriter: Int32Array; // the writer of the value after it (-1: initial)
+  private readonly stack: Int32Array; // per depth: call entry, value, writer, low, high before it
   private readonly cache = new StateCache();
   private readonly requiredCount: number;
   private depth = 0;
-  private valueId = 0;
-  private writer = -1;
-  private hash = 0;
+  private writer = -1; // the op that wrote the register's value; -1 for the initial ""
   private requiredPlaced = 0;
   private deepest: Stuck | null = null;
   private stepsTaken = 0;
@@ -309,11 +312,9 @@ class WglSearch {
     private readonly list: EntryList,
   ) {
     const n = prepared.searchOps.length;
-    this.bits = new Uint32Array((n + 31) >>> 5);
+    this.state = newSearchState(prepared.searchOps);
     this.opHashes = randomHashes(n);
-    this.stackEntry = new Int32Array(n);
-    this.stackValue = new Int32Array(n);
-    this.stackWriter = new Int32Array(n);
+    this.stack = new Int32Array(STACK_STRIDE * n);
     this.requiredCount = prepared.searchOps.filter((s) => s.required).length;
   }
 
@@ -341,35 +342,49 @@ class WglSearch {
   private tryPlace(entry: number): boolean {
     const i = at(this.list.opIndex, entry);
     const s = at(this.prepared.searchOps, i);
-    if (s.isGet && s.valueId !== this.valueId) return false;
-    const nextValue = s.isGet ? this.valueId : s.valueId;
-    const nextHash = this.hash ^ at(this.opHashes, i);
-    flipBit(this.bits, i);
-    if (!this.cache.addIfNew(nextHash, this.bits, nextValue)) {
-      flipBit(this.bits, i);
-      return false;
-    }
-    this.stackEntry[this.depth] = entry;
-    this.stackValue[this.depth] = this.valueId;
-    this.writer = s.isGet ? this.writer : i;
-    this.stackWriter[this.depth] = this.writer;
+    if (s.isGet && s.valueId !== this.state.valueId) return false;
+    this.place(entry, i, s);
+    if (this.cache.addIfNew(this.state)) return true;
+    this.undo();
+    return false;
+  }
+
+  private place(entry: number, i: number, s: SearchOp): void {
+    const state = this.state;
+    const base = STACK_STRIDE * this.depth;
+    this.stack[base] = entry;
+    this.stack[base + 1] = state.valueId;
+    this.stack[base + 2] = this.writer;
+    this.stack[base + 3] = state.low;
+    this.stack[base + 4] = state.high;
     this.depth++;
-    this.valueId = nextValue;
-    this.hash = nextHash;
+    this.writer = s.isGet ? this.writer : i;
+    state.valueId = s.valueId;
+    state.hash ^= at(this.opHashes, i);
+    flipBit(state.bits, i);
+    const rank = at(state.optionalRank, i);
+    if (rank >= 0) flipBit(state.optionalBits, rank);
+    state.high = Math.max(state.high, i);
+    if (i === state.low) state.low = nextLow(state, i);
     if (s.required) this.requiredPlaced++;
     lift(this.list, entry);
-    return true;
   }
 
   /** Backtracks the most recent placement; returns its call entry. */
   private undo(): number {
+    const state = this.state;
     this.depth--;
-    const entry = at(this.stackEntry, this.depth);
+    const base = STACK_STRIDE * this.depth;
+    const entry = at(this.stack, base);
     const i = at(this.list.opIndex, entry);
-    this.valueId = at(this.stackValue, this.depth);
-    this.writer = this.depth === 0 ? -1 : at(this.stackWriter, this.depth - 1);
-    this.hash ^= at(this.opHashes, i);
-    flipBit(this.bits, i);
+    state.valueId = at(this.stack, base + 1);
+    this.writer = at(this.stack, base + 2);
+    state.low = at(this.stack, base + 3);
+    state.high = at(this.stack, base + 4);
+    state.hash ^= at(this.opHashes, i);
+    flipBit(state.bits, i);
+    const rank = at(state.optionalRank, i);
+    if (rank >= 0) flipBit(state.optionalBits, rank);
     if (at(this.prepared.searchOps, i).required) this.requiredPlaced--;
     unlift(this.list, entry);
     return entry;
@@ -382,32 +397,130 @@ class WglSearch {
     const op = at(ops, at(this.list.opIndex, returnEntry));
     assert(op.returnMs !== Infinity, "an optional op's return entry is reached only after every required op is placed");
     const heldBy = this.writer < 0 ? null : at(ops, this.writer).op;
-    const heldValue = at(this.prepared.values, this.valueId);
+    const heldValue = at(this.prepared.values, this.state.valueId);
     this.deepest = { kind: "stuck", op: op.op, heldValue, heldBy, placedCount: this.depth, opCount: ops.length };
     return this.deepest;
   }
 }
 
-/** Visited (bitset, value) states, bucketed by hash, compared in full on a hash match. */
-class StateCache {
-  private readonly buckets = new Map<number, { readonly bits: Uint32Array; readonly valueId: number }[]>();
+const STACK_STRIDE = 5;
 
-  addIfNew(hash: number, bits: Uint32Array, valueId: number): boolean {
-    const key = (hash ^ Math.imul(valueId + 1, 0x9e3779b1)) >>> 0;
-    const bucket = this.buckets.get(key);
-    if (bucket === undefined) {
-      this.buckets.set(key, [{ bits: bits.slice(), valueId }]);
-      return true;
+/**
+ * The search state. Ops are indexed in call order. low is the first required op not placed
+ * (every required op before it is placed) and high the last placed op, so the placed set is
+ * determined by (low, high, the bits from low's word to high's word, the placed optional
+ * ops): a key of a few words, bounded by concurrency rather than by the length of the history.
+ * hash is the XOR of the placed ops' random hashes.
+ */
+interface SearchState {
+  valueId: number;
+  hash: number;
+  low: number;
+  high: number; // -1 when nothing is placed
+  readonly bits: Uint32Array; // placed ops
+  readonly optionalRank: Int32Array; // op index -> index in optionalBits, -1 if required
+  readonly optionalBits: Uint32Array; // placed optional ops
+}
+
+function newSearchState(searchOps: readonly SearchOp[]): SearchState {
+  const optionalRank = new Int32Array(searchOps.length).fill(-1);
+  let optionalCount = 0;
+  searchOps.forEach((s, i) => {
+    if (!s.required) optionalRank[i] = optionalCount++;
+  });
+  const state = { valueId: 0, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
+  state.low = nextLow(state, 0);
+  return state;
+}
+
+/** The first op at or after from that is required and not placed. */
+function nextLow(state: SearchState, from: number): number {
+  let low = from;
+  while (low < state.optionalRank.length && (hasBit(state.bits, low) || at(state.optionalRank, low) >= 0)) low++;
+  return low;
+}
+
+/**
+ * Visited states: an open-addressing hash table of offsets into one growing arena of encoded
+ * states, so exploring a state allocates nothing. An arena record is
+ * [hash, valueId, low, high, ...optionalBits, ...bits of the words from low's to high's].
+ * Invariant: the table is at most half full.
+ */
+class StateCache {
+  private arena = new Uint32Array(1 << 12);
+  private arenaUsed = 0;
+  private table = new Int32Array(1 << 10); // arena offset + 1; 0 is an empty slot
+  private count = 0;
+
+  addIfNew(state: SearchState): boolean {
+    const hash = (state.hash ^ Math.imul(state.valueId + 1, 0x9e3779b1)) >>> 0;
+    const mask = this.table.length - 1;
+    let slot = hash & mask;
+    for (let taken = at(this.table, slot); taken !== 0; taken = at(this.table, slot)) {
+      if (this.arena[taken - 1] === hash && this.matches(taken - 1, state)) return false;
+      slot = (slot + 1) & mask;
     }
-    if (bucket.some((seen) => seen.valueId === valueId && sameBits(seen.bits, bits))) return false;
-    bucket.push({ bits: bits.slice(), valueId });
+    this.table[slot] = this.append(hash, state) + 1;
+    this.count++;
+    if (2 * this.count > this.table.length) this.growTable();
     return true;
+  }
+
+  private matches(offset: number, state: SearchState): boolean {
+    const arena = this.arena;
+    if (arena[offset + 1] !== state.valueId || arena[offset + 2] !== state.low || arena[offset + 3] !== state.high >>> 0) return false;
+    let o = offset + 4;
+    for (let w = 0; w < state.optionalBits.length; w++, o++) if (arena[o] !== state.optionalBits[w]) return false;
+    const { firstWord, endWord } = bitsWindow(state);
+    for (let w = firstWord; w < endWord; w++, o++) if (arena[o] !== state.bits[w]) return false;
+    return true;
+  }
+
+  private append(hash: number, state: SearchState): number {
+    const { firstWord, endWord } = bitsWindow(state);
+    const length = 4 + state.optionalBits.length + Math.max(0, endWord - firstWord);
+    if (this.arenaUsed + length > this.arena.length) this.growArena(length);
+    const offset = this.arenaUsed;
+    const arena = this.arena;
+    arena[offset] = hash;
+    arena[offset + 1] = state.valueId;
+    arena[offset + 2] = state.low;
+    arena[offset + 3] = state.high >>> 0;
+    arena.set(state.optionalBits, offset + 4);
+    if (endWord > firstWord) arena.set(state.bits.subarray(firstWord, endWord), offset + 4 + state.optionalBits.length);
+    this.arenaUsed += length;
+    return offset;
+  }
+
+  private growArena(lengthNeeded: number): void {
+    const grown = new Uint32Array(Math.max(2 * this.arena.length, this.arenaUsed + lengthNeeded));
+    grown.set(this.arena.subarray(0, this.arenaUsed));
+    this.arena = grown;
+  }
+
+  private growTable(): void {
+    const old = this.table;
+    this.table = new Int32Array(2 * old.length);
+    const mask = this.table.length - 1;
+    for (const taken of old) {
+      if (taken === 0) continue;
+      let slot = at(this.arena, taken - 1) & mask;
+      while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+      this.table[slot] = taken;
+    }
   }
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let w = 0; w < a.length; w++) if (a[w] !== b[w]) return false;
-  return true;
+function bitsWindow(state: SearchState): { readonly firstWord: number; readonly endWord: number } {
+  return { firstWord: state.low >>> 5, endWord: state.high < 0 ? 0 : (state.high >>> 5) + 1 };
+}
+
+function words(bitCount: number): number {
+  return (bitCount + 31) >>> 5;
+}
+
+function hasBit(bits: Uint32Array, i: number): boolean {
+  return (at(bits, i >>> 5) & (1 << (i & 31))) !== 0;
 }
 
 function flipBit(bits: Uint32Array, i: number): void {

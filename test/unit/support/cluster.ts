@@ -95,3 +95,23 @@ export class TestCluster {
 
 export const set = (key: string, value: string, clientId = "", sequence = 0): ClientRequest => ({ kind: "set", key, value, clientId, sequence });
 export const get = (key: string): ClientRequest => ({ kind: "get", key });
+
+/** One node of an n-node cluster, started from `persisted` at nowMs. */
+export function startNode(
+  id: number,
+  size: number,
+  persisted: PersistedState = EMPTY,
+  nowMs = 0,
+  opts: TestNodeOptions = {},
+): RaftNode {
+  const c = new TestCluster(size, opts);
+  c.nowMs = nowMs;
+  return c.makeNode(nodeId(id), persisted);
+}
+
+export function persistedWith(entries: PersistedState["entries"], currentTerm: number, commitIndex = 0, votedFor: number | null = null): PersistedState {
+  return {
+    hardState: { currentTerm: term(currentTerm), votedFor: votedFor === null ? null : nodeId(votedFor), commitIndex: logIndex(commitIndex) },
+    entries,
+  };
+}
