@@ -1,0 +1,441 @@
+import fc from "fast-check";
+import { mkdtemp, readFile, rename, rm, writeFile, appendFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { decodeToken, EMPTY_TOKEN, encodeToken } from "../../src/runtime/grpc/escape.js";
+import { encodeEntryLine, FileStorage, parseEntryLine, type PersistRequest } from "../../src/runtime/grpc/storage.js";
+import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../src/raft/types.js";
+
+// ---------------------------------------------------------------- helpers
+
+const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
+
+function set(key: string, value: string, t: number, clientId = "", sequence = 0): Entry {
+  return { term: term(t), command: { kind: "set", key, value, clientId, sequence } };
+}
+function noop(t: number): Entry {
+  return { term: term(t), command: { kind: "noop" } };
+}
+function hard(currentTerm: number, votedFor: number | null, commitIndex: number): HardState {
+  return { currentTerm: term(currentTerm), votedFor: votedFor === null ? null : nodeId(votedFor), commitIndex: logIndex(commitIndex) };
+}
+function append(appendFrom: number, entries: Entry[], hardState: HardState | null = null, truncateFrom: number | null = null): PersistRequest {
+  return { hardState, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(appendFrom), append: entries };
+}
+const nothing: PersistRequest = { hardState: null, truncateFrom: null, appendFrom: null, append: [] };
+
+/** Entries whose keys and values need every part of the escaping rule. */
+const AWKWARD_ENTRIES: Entry[] = [
+  noop(1),
+  set("plain", "value", 1),
+  set("with space", "hello world", 1),
+  set("multi\nline", "a\r\nb\tc", 2),
+  set("100%", "%41 is not A", 2),
+  set("@user", "me@example.com", 2),
+  set("ключ", "значение 😀 é", 2),
+  set("k", "", 3),
+  set("", "empty key", 3),
+  set("session", "once", 3, "client-7", 42),
+  set("odd session", "x", 3, "id with space@%", 1),
+  set("nul", "\u0000\u007f\ufeff\ufffd", 3),
+  set("\ufeffbom first", "\ufeff", 3),
+  noop(4),
+];
+
+let dir = "";
+let warnings: string[] = [];
+const open: FileStorage[] = [];
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), "raft-storage-"));
+  warnings = [];
+});
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function openStorage(id = 1, cluster = CLUSTER, dataDir = dir): Promise<FileStorage> {
+  const storage = await FileStorage.open({ dataDir, nodeId: nodeId(id), clusterFingerprint: cluster, warn: (m) => warnings.push(m) });
+  open.push(storage);
+  return storage;
+}
+async function reopen(storage: FileStorage, id = 1): Promise<FileStorage> {
+  await storage.close();
+  return openStorage(id);
+}
+function folder(id: NodeId | number = 1): string {
+  return path.join(dir, `logs_node_${id}`);
+}
+async function logsText(id = 1): Promise<string> {
+  return readFile(path.join(folder(id), "logs.txt"), "utf8");
+}
+
+// ---------------------------------------------------------------- escaping
+
+describe("escaping keys and values (escape.ts)", () => {
+  it("follows the documented examples", () => {
+    expect(encodeToken("hello world")).toBe("hello%20world");
+    expect(encodeToken("50%")).toBe("50%25");
+    expect(encodeToken("a@b.c")).toBe("a%40b.c");
+    expect(encodeToken("é")).toBe("%C3%A9");
+    expect(encodeToken("😀")).toBe("%F0%9F%98%80");
+    expect(encodeToken("a\nb")).toBe("a%0Ab");
+    expect(encodeToken("")).toBe(EMPTY_TOKEN);
+    expect(encodeToken("\ufeff")).toBe("%EF%BB%BF"); // a leading byte-order mark is kept, not eaten
+    expect(encodeToken("x=1,y:2!~")).toBe("x=1,y:2!~");
+  });
+
+  it("every string round-trips through its token", () => {
+    const anyText = fc.oneof(fc.string({ unit: "binary" }), fc.string({ unit: "binary-ascii" }), fc.string({ unit: "grapheme" }), fc.string());
+    fc.assert(
+      fc.property(anyText, (s) => {
+        expect(decodeToken(encodeToken(s))).toEqual({ ok: true, value: s });
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("a token is one non-empty word of printable ASCII with no % escapes of literal characters and no @", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary" }), (s) => {
+        const token = encodeToken(s);
+        expect(token).toMatch(/^[\x21-\x7e]+$/);
+        expect(token).not.toContain("@");
+        expect(token.replace(/%[0-9A-F]{2}/g, "").replace(/^%-$/, "")).not.toContain("%");
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("decoding accepts only what encoding produces, so every string has one spelling", () => {
+    const tokenChars = fc.constantFrom("%", "0", "4", "1", "A", "F", "a", "C", "3", "-", "@", " ", "x", "é", "E", "D", "8");
+    fc.assert(
+      fc.property(fc.string({ unit: tokenChars, maxLength: 12 }), (token) => {
+        const decoded = decodeToken(token);
+        if (decoded.ok) expect(encodeToken(decoded.value)).toBe(token);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("a leading byte-order mark is part of the string", () => {
+    expect(decodeToken("%EF%BB%BFx")).toEqual({ ok: true, value: "\ufeffx" });
+  });
+
+  it("malformed tokens are refused with a reason", () => {
+    const malformed = ["", "%", "%4", "%zz", "%4a", "%41", "%25%", "%C3", "%ED%A0%80", "%C0%AF", "%FF", "a b", "a@b", "é", "x\n", "%-x", "%--"];
+    for (const token of malformed) {
+      const decoded = decodeToken(token);
+      expect(decoded.ok, `token ${JSON.stringify(token)}`).toBe(false);
+      if (!decoded.ok) expect(decoded.error.length).toBeGreaterThan(0);
+    }
+  });
+
+  it("a string with a lone surrogate cannot be stored and says so", () => {
+    expect(() => encodeToken("a\ud800b")).toThrow(/lone surrogate/);
+  });
+});
+
+// ---------------------------------------------------------------- logs.txt lines
+
+describe("logs.txt lines", () => {
+  it("an entry with spaces, newlines, %, @, unicode, empty strings or a session round-trips", () => {
+    for (const entry of AWKWARD_ENTRIES) {
+      const line = encodeEntryLine(entry);
+      expect(line).toMatch(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/);
+      expect(parseEntryLine(line)).toEqual({ ok: true, entry });
+    }
+  });
+
+  it("lines read as the spec writes them", () => {
+    expect(encodeEntryLine(noop(4))).toBe("NO-OP 4");
+    expect(encodeEntryLine(set("x", "6", 2))).toBe("SET x 6 2");
+    expect(encodeEntryLine(set("with space", "", 3))).toBe("SET with%20space %- 3");
+    expect(encodeEntryLine(set("k", "v", 3, "client-7", 42))).toBe("SET k v 3 @client-7:42");
+  });
+
+  it("bad lines are refused with what is wrong", () => {
+    const cases: [string, RegExp][] = [
+      ["PUT k v 1", /unknown command "PUT"/],
+      ["SET k v x", /bad term "x"/],
+      ["SET k v 0", /bad term "0"/],
+      ["SET k v 01", /bad term "01"/],
+      ["NO-OP", /NO-OP takes 1 field/],
+      ["NO-OP 1 2", /NO-OP takes 1 field/],
+      ["SET k 1", /SET takes 3 or 4 fields/],
+      ["SET k%zz v 1", /bad key/],
+      ["SET k v 1 client:1", /bad session/],
+      ["SET k v 1 @c:x", /bad session sequence/],
+      ["SET k  v 1", /SET takes 3 or 4 fields|bad/],
+    ];
+    for (const [line, error] of cases) {
+      const parsed = parseEntryLine(line);
+      expect(parsed.ok, line).toBe(false);
+      if (!parsed.ok) expect(parsed.error).toMatch(error);
+    }
+  });
+});
+
+// ---------------------------------------------------------------- FileStorage
+
+describe("FileStorage: layout and recovery", () => {
+  it("a fresh data dir starts empty and metadata.txt names the node and cluster", async () => {
+    const storage = await openStorage(1);
+    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), entries: [] });
+    expect(storage.folderPath).toBe(folder(1));
+    expect(await logsText()).toBe("");
+    expect(await readFile(path.join(folder(1), "metadata.txt"), "utf8")).toBe(
+      `node_id 1\ncluster ${CLUSTER}\ncurrent_term 0\nvoted_for none\ncommit_length 0\n`,
+    );
+    expect(warnings).toEqual([]);
+  });
+
+  it("reopening recovers the log and the hard state", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, AWKWARD_ENTRIES, hard(4, 2, 9)));
+    const again = await reopen(storage);
+    expect(again.recovered.entries).toEqual(AWKWARD_ENTRIES);
+    expect(again.recovered.hardState).toEqual(hard(4, 2, 9));
+    expect(again.entryCount).toBe(AWKWARD_ENTRIES.length);
+    expect(warnings).toEqual([]);
+  });
+
+  it("logs.txt and metadata.txt are human-readable, one entry a line", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), set("x", "6", 1), set("greeting", "hello world", 1, "c", 3)], hard(1, 1, 2)));
+    expect(await logsText()).toBe("NO-OP 1\nSET x 6 1\nSET greeting hello%20world 1 @c:3\n");
+    const metadata = await readFile(path.join(folder(1), "metadata.txt"), "utf8");
+    expect(metadata).toContain("current_term 1\nvoted_for 1\ncommit_length 2\n");
+  });
+
+  it("truncating then appending rewrites the log, and the rewrite survives a restart", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "2", 1), set("c", "3", 1)], hard(1, null, 1)));
+    await storage.persist(append(3, [noop(2), set("d", "4", 2)], hard(2, 0, 1), 3));
+    await storage.persist(append(5, [set("e", "5", 2)]));
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nNO-OP 2\nSET d 4 2\nSET e 5 2\n");
+    const again = await reopen(storage);
+    expect(again.recovered.entries).toEqual([noop(1), set("a", "1", 1), noop(2), set("d", "4", 2), set("e", "5", 2)]);
+    expect(again.recovered.hardState).toEqual(hard(2, 0, 1));
+  });
+
+  it("a gap between the log and appendFrom is a bug and is refused without touching the log", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1)], hard(1, null, 0)));
+    await expect(storage.persist(append(3, [set("a", "1", 1)]))).rejects.toThrow(/appendFrom 3 leaves a gap/);
+    await expect(storage.persist(append(2, [set("a", "1", 1)], null, 1))).rejects.toThrow(/appendFrom 2 leaves a gap/);
+    expect(storage.entryCount).toBe(1);
+    await storage.persist(append(2, [set("a", "1", 1)]));
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\n");
+  });
+
+  it("truncating a committed entry, lowering the term or outrunning the current term is refused", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, null, 1)));
+    await expect(storage.persist(append(1, [noop(2)], hard(2, null, 0), 1))).rejects.toThrow(/would drop committed entries/);
+    await expect(storage.persist({ ...nothing, hardState: hard(0, null, 1) })).rejects.toThrow(/current term 0 is below 1/);
+    await expect(storage.persist(append(3, [noop(5)]))).rejects.toThrow(/last term 5 would exceed the current term 1/);
+    await expect(storage.persist({ ...nothing, hardState: hard(1, null, 3) })).rejects.toThrow(/commit index 3 is outside 0..2/);
+  });
+
+  it("a current_term behind the log's last term (a crash between the two writes) continues in the log's term with no vote", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), noop(3)], hard(3, 2, 1)));
+    await storage.close();
+    const metadataPath = path.join(folder(1), "metadata.txt");
+    const metadata = await readFile(metadataPath, "utf8");
+    await writeFile(metadataPath, metadata.replace("current_term 3", "current_term 2"));
+    const again = await openStorage(1);
+    expect(again.recovered.hardState).toEqual(hard(3, null, 1));
+    expect(warnings.join("\n")).toMatch(/current_term 2 is behind the log's last term 3/);
+  });
+});
+
+describe("FileStorage: group commit", () => {
+  it("concurrent persist calls are all durable, resolve in call order, and take fewer syncs than calls", async () => {
+    const storage = await openStorage(1);
+    const syncsBefore = storage.syncCount;
+    const callCount = 200;
+    const resolved: number[] = [];
+    const calls = Array.from({ length: callCount }, (_, i) =>
+      storage.persist(append(i + 1, [set(`k${i}`, `v ${i}`, 1)], hard(1, 1, i))).then(() => resolved.push(i)),
+    );
+    await Promise.all(calls);
+    expect(resolved).toEqual(Array.from({ length: callCount }, (_, i) => i));
+    const syncs = storage.syncCount - syncsBefore;
+    expect(syncs).toBeGreaterThan(0);
+    expect(syncs).toBeLessThan(callCount / 10);
+    const again = await reopen(storage);
+    expect(again.recovered.entries).toEqual(Array.from({ length: callCount }, (_, i) => set(`k${i}`, `v ${i}`, 1)));
+    expect(again.recovered.hardState).toEqual(hard(1, 1, callCount - 1));
+  });
+
+  it("calls arriving while a write is on the disk join the next batch, truncations included", async () => {
+    const storage = await openStorage(1);
+    const first = storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "2", 1)], hard(1, null, 1)));
+    await new Promise((resolve) => setImmediate(resolve)); // the first batch is now being written
+    const rest = [
+      storage.persist(append(4, [set("c", "3", 1)])),
+      storage.persist(append(3, [noop(2)], hard(2, null, 1), 3)),
+      storage.persist(append(4, [set("d", "4", 2)], hard(2, null, 4))),
+      storage.persist(nothing),
+    ];
+    await Promise.all([first, ...rest]);
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nNO-OP 2\nSET d 4 2\n");
+    const again = await reopen(storage);
+    expect(again.recovered.entries).toEqual([noop(1), set("a", "1", 1), noop(2), set("d", "4", 2)]);
+    expect(again.recovered.hardState).toEqual(hard(2, null, 4));
+  });
+
+  it("a call with nothing to persist touches no disk, yet resolves only after earlier writes", async () => {
+    const storage = await openStorage(1);
+    const syncsBefore = storage.syncCount;
+    await storage.persist(nothing);
+    expect(storage.syncCount).toBe(syncsBefore);
+    const order: string[] = [];
+    const write = storage.persist(append(1, [noop(1)], hard(1, null, 0))).then(() => order.push("write"));
+    const empty = storage.persist(nothing).then(() => order.push("empty"));
+    const sameHardState = storage.persist({ ...nothing, hardState: hard(1, null, 0) }).then(() => order.push("same"));
+    await Promise.all([write, empty, sameHardState]);
+    expect(order).toEqual(["write", "empty", "same"]);
+    expect(storage.syncCount - syncsBefore).toBe(3); // the log's fdatasync, metadata.txt's fsync, the folder's fsync
+  });
+
+  it("persist after close is refused", async () => {
+    const storage = await openStorage(1);
+    await storage.close();
+    await expect(storage.persist(append(1, [noop(1)], hard(1, null, 0)))).rejects.toThrow(/is closed/);
+  });
+});
+
+describe("FileStorage: damage on disk", () => {
+  async function storageWithThreeEntries(): Promise<void> {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "2", 2)], hard(2, null, 2)));
+    await storage.close();
+  }
+
+  it("a torn last line (no newline) is dropped with a warning and the file is repaired", async () => {
+    await storageWithThreeEntries();
+    await appendFile(path.join(folder(1), "logs.txt"), "SET c 3");
+    const storage = await openStorage(1);
+    expect(storage.recovered.entries).toEqual([noop(1), set("a", "1", 1), set("b", "2", 2)]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/logs\.txt line 4: dropped a torn last line/);
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\n");
+    await storage.persist(append(4, [set("c", "3", 2)]));
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\nSET c 3 2\n");
+  });
+
+  it("a torn last line that parses but lacks its newline is still dropped (its term may be cut short)", async () => {
+    await storageWithThreeEntries();
+    await appendFile(path.join(folder(1), "logs.txt"), "NO-OP 2");
+    const storage = await openStorage(1);
+    expect(storage.recovered.entries).toHaveLength(3);
+    expect(warnings[0]).toMatch(/no newline/);
+  });
+
+  it("an unparsable last line (zeros from a crash mid-write) is dropped as torn", async () => {
+    await storageWithThreeEntries();
+    await appendFile(path.join(folder(1), "logs.txt"), "\u0000\u0000\u0000\n");
+    const storage = await openStorage(1);
+    expect(storage.recovered.entries).toHaveLength(3);
+    expect(warnings[0]).toMatch(/line 4: dropped a torn last line/);
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\n");
+  });
+
+  it("a corrupted middle line is refused with the file and line, and the file is left alone", async () => {
+    await storageWithThreeEntries();
+    const logPath = path.join(folder(1), "logs.txt");
+    await writeFile(logPath, "NO-OP 1\nSET a 1 x\nSET b 2 2\n");
+    await expect(openStorage(1)).rejects.toThrow(`data dir ${logPath} line 2: bad term "x"; the file is corrupt, restore it from a replica`);
+    expect(await readFile(logPath, "utf8")).toBe("NO-OP 1\nSET a 1 x\nSET b 2 2\n");
+  });
+
+  it("a bad escape, an unknown command or terms going down in the log are refused with the line", async () => {
+    await storageWithThreeEntries();
+    const logPath = path.join(folder(1), "logs.txt");
+    const cases: [string, RegExp][] = [
+      ["NO-OP 1\nSET a%4 1 1\nSET b 2 2\n", /line 2: bad key: bad escape "%4/],
+      ["NO-OP 1\nDEL a 1\nSET b 2 2\n", /line 2: unknown command "DEL"/],
+      ["NO-OP 2\nSET a 1 1\nSET b 2 2\n", /line 2: term 1 is below the previous entry's term 2/],
+      ["NO-OP 1\nSET a 1 1\nNO-OP 0\nSET b 2 2\n", /line 3: bad term "0"/],
+      ["NO-OP 2\nSET a 1 2\nSET b 2 1\n", /line 3: term 1 is below the previous entry's term 2/], // a last line that parses is not torn
+    ];
+    for (const [text, error] of cases) {
+      await writeFile(logPath, text);
+      await expect(openStorage(1)).rejects.toThrow(error);
+    }
+  });
+
+  it("commit_length beyond the log is refused with metadata.txt's line", async () => {
+    await storageWithThreeEntries();
+    const metadataPath = path.join(folder(1), "metadata.txt");
+    const metadata = await readFile(metadataPath, "utf8");
+    await writeFile(metadataPath, metadata.replace("commit_length 2", "commit_length 9"));
+    await expect(openStorage(1)).rejects.toThrow(`data dir ${metadataPath} line 5: commit_length 9 is beyond the 3 entries of logs.txt`);
+  });
+
+  it("metadata.txt with a missing or bad field is refused", async () => {
+    await storageWithThreeEntries();
+    const metadataPath = path.join(folder(1), "metadata.txt");
+    const metadata = await readFile(metadataPath, "utf8");
+    await writeFile(metadataPath, metadata.replace("voted_for none\n", ""));
+    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 5: the voted_for line is missing/);
+    await writeFile(metadataPath, metadata.replace("current_term 2", "current_term two"));
+    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 3: bad current_term "two"/);
+    await writeFile(metadataPath, `${metadata}colour blue\n`);
+    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 6: bad line "colour blue"/);
+  });
+
+  it("a missing metadata.txt beside a non-empty log is refused; beside an empty log it is a fresh node", async () => {
+    await storageWithThreeEntries();
+    await rm(path.join(folder(1), "metadata.txt"));
+    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt is missing but .*logs\.txt is not empty; the folder is corrupt/);
+    await writeFile(path.join(folder(1), "logs.txt"), "");
+    const storage = await openStorage(1);
+    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), entries: [] });
+  });
+});
+
+describe("FileStorage: the wrong data dir", () => {
+  it("another node's data dir is refused", async () => {
+    const storage = await openStorage(1);
+    await storage.close();
+    await rename(folder(1), folder(2));
+    await expect(openStorage(2)).rejects.toThrow(`data dir ${folder(2)} belongs to node 1, not node 2; give the right --data-dir or --id`);
+  });
+
+  it("another cluster's data dir is refused", async () => {
+    const storage = await openStorage(1);
+    await storage.close();
+    await expect(openStorage(1, "0=10.0.0.1:5000,1=10.0.0.2:5000")).rejects.toThrow(
+      /data dir .*logs_node_1 belongs to cluster "0=127\.0\.0\.1:5000,.*", not "0=10\.0\.0\.1:5000,1=10\.0\.0\.2:5000"; give the right --data-dir or --cluster/,
+    );
+  });
+
+  it("an unwritable data dir gives an error naming the path and the OS error", async () => {
+    const regularFile = path.join(dir, "not-a-folder");
+    await writeFile(regularFile, "");
+    const dataDir = path.join(regularFile, "data");
+    await expect(openStorage(1, CLUSTER, dataDir)).rejects.toThrow(`cannot use data dir ${dataDir}: ENOTDIR`);
+    await expect(openStorage(1, CLUSTER, dataDir)).rejects.toThrow(/give a --data-dir that this user can create and write/);
+  });
+});
+
+describe("FileStorage: dump.txt", () => {
+  it("event lines are appended, one a line, and flushed on close", async () => {
+    const storage = await openStorage(1);
+    storage.appendDump("Node 1 election timer timed out, Starting election.");
+    storage.appendDump("Node 1 (leader) received an SET a\nb request.");
+    await storage.close();
+    const again = await openStorage(1);
+    again.appendDump("Node 1 became the leader for term 2.");
+    await again.close();
+    expect(await readFile(path.join(folder(1), "dump.txt"), "utf8")).toBe(
+      "Node 1 election timer timed out, Starting election.\nNode 1 (leader) received an SET a\\nb request.\nNode 1 became the leader for term 2.\n",
+    );
+  });
+});
