@@ -19,7 +19,7 @@ const impureGlobals = [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/**", "src/gen/**", "node_modules/**", "data/**", "bin/**", "scripts/**", "eslint.config.js"] },
+  { ignores: ["dist/**", "src/gen/**", "node_modules/**", "data/**", "bin/**", "scripts/**", "bench/**/*.mjs", "eslint.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

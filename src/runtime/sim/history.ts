@@ -76,13 +76,14 @@ export class HistoryRecorder {
   /** value: for an "ok" GET, the value returned; ignored otherwise. */
   complete(id: OpId, outcome: Outcome, value: string | undefined, nowMs: number): void {
     const op = this.ops[id];
-    if (op === undefined || !this.pending.delete(id)) {
+    if (op === undefined || !this.pending.has(id)) {
       throw new Error(`history recorder: operation #${id} is not pending (unknown id or completed twice); complete each invoke exactly once`);
     }
     if (nowMs < op.invokeMs) {
       throw new Error(`history recorder: operation #${id} completes at ${nowMs} ms, before its invocation at ${op.invokeMs} ms; pass true simulator time`);
     }
     this.ops[id] = { ...op, outcome, completeMs: nowMs, value: completedValue(op, outcome, value) };
+    this.pending.delete(id);
   }
 
   history(): History {

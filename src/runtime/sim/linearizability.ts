@@ -1,6 +1,7 @@
 // Linearizability checker for KV histories: one register per key, checked independently
-// (P-compositionality), each with the Wing-Gong / Lowe search (WGL), as in Lowe's "Testing for
-// linearizability" and porcupine.
+// (P-compositionality), each with the Wing-Gong / Lowe search (WGL): the entries list of call
+// and return events in time order, lifting and unlifting, memoized on (set of linearized ops,
+// register value), as in Lowe's "Testing for linearizability" and porcupine.
 //
 // Rules:
 // - Real time is strict: op a precedes op b iff a.completeMs < b.invokeMs. An op that completes
@@ -12,12 +13,17 @@
 //   time is +Infinity and it need not be linearized. The search succeeds once every required
 //   op is linearized.
 //
-// Two sound reductions keep indeterminate SETs cheap (each preserves the verdict exactly):
+// Reductions, each of which preserves the verdict exactly (the tests compare the checker with
+// an exhaustive search):
 // - An unknown SET whose value no ok GET of the key returned is removed: in any linearization
 //   no GET sits in its reign, so dropping it from the order changes no result.
 // - An unknown SET that is the only writer of a value v !== "" that some ok GET returned must be
 //   linearized before every such GET, so it becomes required with return time = the earliest
 //   completion among those GETs.
+// - Values no ok GET returned are indistinguishable, so the search gives them one id.
+// - Forced placements (WglSearch.placeForced): a GET that can go now goes now, without branching.
+// - A value written once (heldOnce) is never overwritten while one of its GETs is unplaced.
+// - The memo key is compact: bounded by concurrency, not by the length of the history.
 //
 // On failure the key's history is shrunk to a small witness (each step keeps a sub-history that
 // still fails, so the witness is itself a genuine violation), and the message names the op the
@@ -117,7 +123,7 @@ function findImpossibleRead(key: string, ops: readonly Op[]): CheckFailure | nul
     if (get.kind !== "get" || get.outcome !== "ok" || get.value === "") continue;
     const writers = writersByValue.get(get.value) ?? [];
     const why = impossibleReadReason(get, writers, writers.filter((op) => op.outcome !== "fail"));
-    if (why !== null) return { ok: false, key, ops: [get, ...writers], message: `key ${quote(key)}: ${describeOp(get)} ${why}` };
+    if (why !== null) return { ok: false, key, ops: [get, ...writers].sort(byInvocation), message: `key ${quote(key)}: not linearizable. ${describeOp(get)}, ${why}` };
   }
   return null;
 }
@@ -126,11 +132,11 @@ function impossibleReadReason(get: Op, writers: readonly Op[], live: readonly Op
   const completeMs = get.completeMs ?? Infinity;
   if (writers.length === 0) return "but no SET of this key ever wrote that value.";
   if (live.length === 0) {
-    return `but only ${writers.map(describeOp).join("; ")} wrote that value, and the system said it definitely failed (not applied).`;
+    return `but only ${writers.map(opLabel).join(" and ")} wrote that value, and the system said it definitely failed (not applied).`;
   }
   const earliest = live.reduce((a, b) => (b.invokeMs < a.invokeMs ? b : a));
   if (earliest.invokeMs > completeMs) {
-    return `before any SET writing that value was invoked: the earliest is ${describeOp(earliest)}.`;
+    return `before any SET of that value was invoked: the first, ${opLabel(earliest)}, came after the GET completed.`;
   }
   return null;
 }
@@ -141,38 +147,59 @@ function impossibleReadReason(get: Op, writers: readonly Op[], live: readonly Op
 interface SearchOp {
   readonly op: Op;
   readonly isGet: boolean;
-  readonly valueId: number; // 0 is "", the initial value
+  readonly valueId: number; // see valueIdsFor
   readonly required: boolean;
   readonly callMs: number;
   readonly returnMs: number;
 }
 
 interface PreparedKey {
-  readonly searchOps: readonly SearchOp[];
-  readonly values: readonly string[]; // valueId -> value
+  readonly searchOps: readonly SearchOp[]; // in call order
+  readonly readCounts: Int32Array; // per value id: GETs that returned it
+  /**
+   * Per value id, 1 if the register can hold the value during one stretch only: one SET
+   * writes it, or it is the initial "" and no SET writes "". Once such a value is overwritten
+   * it never returns, so it must not be overwritten while a GET of it is unplaced, and once
+   * all its GETs are placed it is as good as an unread value.
+   */
+  readonly heldOnce: Uint8Array;
 }
 
 function prepareKey(ops: readonly Op[]): PreparedKey {
-  const values = [""];
-  const valueIds = new Map<string, number>([["", 0]]);
-  const idOf = (value: string): number => {
-    let id = valueIds.get(value);
-    if (id === undefined) {
-      id = values.push(value) - 1;
-      valueIds.set(value, id);
-    }
-    return id;
-  };
+  const values = valueIdsFor(ops);
   const firstReadMs = firstReadMsByValue(ops);
   const writerCount = liveWriterCountByValue(ops);
   const searchOps: SearchOp[] = [];
   for (const op of ops) {
     const interval = searchInterval(op, firstReadMs, writerCount);
     if (interval === null) continue;
-    searchOps.push({ op, isGet: op.kind === "get", valueId: idOf(op.value), ...interval });
+    searchOps.push({ op, isGet: op.kind === "get", valueId: values.idOf(op.value), ...interval });
   }
   searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs)); // stable: ties keep history order
-  return { searchOps, values };
+  const readCounts = new Int32Array(values.count);
+  const sourceCounts = new Int32Array(values.count);
+  sourceCounts[INITIAL_VALUE_ID] = 1;
+  for (const s of searchOps) {
+    const counts = s.isGet ? readCounts : sourceCounts;
+    counts[s.valueId] = at(counts, s.valueId) + 1;
+  }
+  const heldOnce = sourceCounts.map((sources, valueId) => (valueId !== UNREAD_VALUE_ID && sources === 1 ? 1 : 0));
+  return { searchOps, readCounts, heldOnce: Uint8Array.from(heldOnce) };
+}
+
+const INITIAL_VALUE_ID = 0; // ""
+const UNREAD_VALUE_ID = 1;
+
+/**
+ * Small ids for register values. Every value that no ok GET returned gets UNREAD_VALUE_ID:
+ * no GET can tell such values apart, so the search treats them as one state.
+ */
+function valueIdsFor(ops: readonly Op[]): { readonly idOf: (value: string) => number; readonly count: number } {
+  const ids = new Map<string, number>([["", INITIAL_VALUE_ID]]);
+  for (const op of ops) {
+    if (op.kind === "get" && op.outcome === "ok" && !ids.has(op.value)) ids.set(op.value, ids.size + 1);
+  }
+  return { idOf: (value) => ids.get(value) ?? UNREAD_VALUE_ID, count: ids.size + 1 };
 }
 
 type SearchInterval = { readonly callMs: number; readonly returnMs: number; readonly required: boolean };
@@ -277,8 +304,7 @@ function unlift(list: EntryList, callEntry: number): void {
 interface Stuck {
   readonly kind: "stuck";
   readonly op: Op; // the op that could not be linearized before it returned
-  readonly heldValue: string; // what the register held at that point
-  readonly heldBy: Op | null; // the SET that wrote it; null for the initial ""
+  readonly heldBy: Op | null; // the SET that wrote the register's value then; null for the initial ""
   readonly placedCount: number; // ops linearized at that point (the deepest the search got)
   readonly opCount: number;
 }
@@ -298,12 +324,13 @@ function searchKey(ops: readonly Op[], stepsMax: number): SearchResult {
 class WglSearch {
   private readonly state: SearchState;
   private readonly opHashes: Int32Array;
-  private readonly stack: Int32Array; // per depth: call entry, value, writer, low, high before it
+  private readonly stack: Int32Array; // per depth: call entry, value, writer, low, high before it; forced
   private readonly cache = new StateCache();
   private readonly requiredCount: number;
   private depth = 0;
   private writer = -1; // the op that wrote the register's value; -1 for the initial ""
   private requiredPlaced = 0;
+  private readonly readsPlaced: Int32Array; // per value id
   private deepest: Stuck | null = null;
   private stepsTaken = 0;
 
@@ -316,21 +343,65 @@ class WglSearch {
     this.opHashes = randomHashes(n);
     this.stack = new Int32Array(STACK_STRIDE * n);
     this.requiredCount = prepared.searchOps.filter((s) => s.required).length;
+    this.readsPlaced = new Int32Array(prepared.readCounts.length);
+    this.state.valueId = this.canonicalValue(INITIAL_VALUE_ID);
   }
 
   run(stepsMax: number): SearchResult {
+    this.stepsTaken = 0;
+    assert(this.placeForced(), "the first forced placements reach only new states");
     let entry = at(this.list.next, HEAD);
-    for (this.stepsTaken = 0; this.requiredPlaced < this.requiredCount; this.stepsTaken++) {
-      if (this.stepsTaken >= stepsMax) return { kind: "budget" };
-      if (at(this.list.isCall, entry) === 1) {
-        entry = this.tryPlace(entry) ? at(this.list.next, HEAD) : at(this.list.next, entry);
+    while (this.requiredPlaced < this.requiredCount) {
+      if (++this.stepsTaken > stepsMax) return { kind: "budget" };
+      if (at(this.list.isCall, entry) === 0) {
+        this.noteStuck(entry);
+        entry = this.backtrack();
+      } else if (!this.tryPlace(entry, false)) {
+        entry = at(this.list.next, entry);
       } else {
-        const stuck = this.noteStuck(entry);
-        if (this.depth === 0) return stuck;
-        entry = at(this.list.next, this.undo());
+        entry = this.placeForced() ? at(this.list.next, HEAD) : this.backtrack();
       }
+      if (entry === NO_ENTRY) return this.failure();
     }
     return { kind: "linearizable" };
+  }
+
+  /**
+   * Places every callable op that can go now without losing any solution, so the search never
+   * branches on them:
+   * - a GET whose value the register holds: in any solution it can move here (same value,
+   *   and every op that must precede it is placed, since its call entry is reachable);
+   * - a SET of an unread value while the register holds an unread value: moving it here
+   *   changes no GET's view.
+   * Returns false if that reaches an explored (hence failed) state.
+   */
+  private placeForced(): boolean {
+    let entry = at(this.list.next, HEAD);
+    while (at(this.list.isCall, entry) === 1) {
+      this.stepsTaken++;
+      const s = at(this.prepared.searchOps, at(this.list.opIndex, entry));
+      const forced = s.isGet ? s.valueId === this.state.valueId : s.valueId === UNREAD_VALUE_ID && this.state.valueId === UNREAD_VALUE_ID;
+      if (!forced) entry = at(this.list.next, entry);
+      else if (this.tryPlace(entry, true)) entry = at(this.list.next, HEAD);
+      else return false;
+    }
+    return true;
+  }
+
+  /** Undoes forced placements and the choice they followed; the entry to try next, or NO_ENTRY. */
+  private backtrack(): number {
+    while (this.depth > 0) {
+      const forced = at(this.stack, STACK_STRIDE * (this.depth - 1) + 5) === 1;
+      const entry = this.undo();
+      if (!forced) return at(this.list.next, entry);
+    }
+    return NO_ENTRY;
+  }
+
+  /** The search failed only by backtracking from a return entry, which noteStuck recorded. */
+  private failure(): Stuck {
+    assert(this.deepest !== null, "a failed search reached a return entry");
+    return this.deepest;
   }
 
   /** Search steps taken by the last run. */
@@ -339,17 +410,17 @@ class WglSearch {
   }
 
   /** Linearizes the op of this call entry now, if legal and the new state is unexplored. */
-  private tryPlace(entry: number): boolean {
+  private tryPlace(entry: number, forced: boolean): boolean {
     const i = at(this.list.opIndex, entry);
     const s = at(this.prepared.searchOps, i);
-    if (s.isGet && s.valueId !== this.state.valueId) return false;
-    this.place(entry, i, s);
+    if (s.isGet ? s.valueId !== this.state.valueId : at(this.prepared.heldOnce, this.state.valueId) === 1) return false;
+    this.place(entry, i, s, forced);
     if (this.cache.addIfNew(this.state)) return true;
     this.undo();
     return false;
   }
 
-  private place(entry: number, i: number, s: SearchOp): void {
+  private place(entry: number, i: number, s: SearchOp, forced: boolean): void {
     const state = this.state;
     const base = STACK_STRIDE * this.depth;
     this.stack[base] = entry;
@@ -357,9 +428,11 @@ class WglSearch {
     this.stack[base + 2] = this.writer;
     this.stack[base + 3] = state.low;
     this.stack[base + 4] = state.high;
+    this.stack[base + 5] = forced ? 1 : 0;
     this.depth++;
     this.writer = s.isGet ? this.writer : i;
-    state.valueId = s.valueId;
+    if (s.isGet) this.readsPlaced[s.valueId] = at(this.readsPlaced, s.valueId) + 1;
+    state.valueId = this.canonicalValue(s.valueId);
     state.hash ^= at(this.opHashes, i);
     flipBit(state.bits, i);
     const rank = at(state.optionalRank, i);
@@ -385,25 +458,36 @@ class WglSearch {
     flipBit(state.bits, i);
     const rank = at(state.optionalRank, i);
     if (rank >= 0) flipBit(state.optionalBits, rank);
-    if (at(this.prepared.searchOps, i).required) this.requiredPlaced--;
+    const s = at(this.prepared.searchOps, i);
+    if (s.required) this.requiredPlaced--;
+    if (s.isGet) this.readsPlaced[s.valueId] = at(this.readsPlaced, s.valueId) - 1;
     unlift(this.list, entry);
     return entry;
   }
 
+  /**
+   * A value held once whose GETs are all placed is as good as an unread one (heldOnce).
+   * Invariant: the register never holds a held-once value once all its GETs are placed, so a
+   * SET over a held-once value would strand a GET: tryPlace refuses it.
+   */
+  private canonicalValue(valueId: number): number {
+    const done = at(this.prepared.heldOnce, valueId) === 1 && at(this.readsPlaced, valueId) === at(this.prepared.readCounts, valueId);
+    return done ? UNREAD_VALUE_ID : valueId;
+  }
+
   /** Remembers the deepest point at which an op's return was reached before it was placed. */
-  private noteStuck(returnEntry: number): Stuck {
-    if (this.deepest !== null && this.deepest.placedCount >= this.depth) return this.deepest;
+  private noteStuck(returnEntry: number): void {
+    if (this.deepest !== null && this.deepest.placedCount >= this.depth) return;
     const ops = this.prepared.searchOps;
     const op = at(ops, at(this.list.opIndex, returnEntry));
     assert(op.returnMs !== Infinity, "an optional op's return entry is reached only after every required op is placed");
     const heldBy = this.writer < 0 ? null : at(ops, this.writer).op;
-    const heldValue = at(this.prepared.values, this.state.valueId);
-    this.deepest = { kind: "stuck", op: op.op, heldValue, heldBy, placedCount: this.depth, opCount: ops.length };
-    return this.deepest;
+    this.deepest = { kind: "stuck", op: op.op, heldBy, placedCount: this.depth, opCount: ops.length };
   }
 }
 
-const STACK_STRIDE = 5;
+const STACK_STRIDE = 6;
+const NO_ENTRY = -1;
 
 /**
  * The search state. Ops are indexed in call order. low is the first required op not placed
@@ -428,7 +512,7 @@ function newSearchState(searchOps: readonly SearchOp[]): SearchState {
   searchOps.forEach((s, i) => {
     if (!s.required) optionalRank[i] = optionalCount++;
   });
-  const state = { valueId: 0, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
+  const state = { valueId: INITIAL_VALUE_ID, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
   state.low = nextLow(state, 0);
   return state;
 }
@@ -548,89 +632,85 @@ interface Witness {
 }
 
 /**
- * Shrinks a failing key history. Each step only relaxes the history (drops GETs, turns ops
- * pending at a cut time into unknown SETs, or drops a SET together with every GET of its
- * value), so a sub-history that still fails is a genuine violation of the original.
+ * Shrinks a failing key history, delta-debugging style: drop chunks of ops, halving the chunk
+ * size. Dropping a GET, or a SET together with every GET of its value, only relaxes a history,
+ * so a sub-history that still fails is itself a genuine violation of the original.
  */
 function shrinkWitness(ops: readonly Op[], stuck: Stuck, stepsMax: number): Witness {
   const budget = { stepsLeft: stepsMax };
-  const prefix = shortestFailingPrefix(ops, stuck, budget);
-  return dropGroupsGreedily(prefix, budget);
+  let best: Witness = { ops: [...ops].sort(byInvocation), stuck };
+  for (let chunk = Math.ceil(ops.length / 2); budget.stepsLeft > 0; chunk = Math.ceil(chunk / 2)) {
+    best = dropChunks(best, chunk, budget);
+    if (chunk === 1) break;
+  }
+  return best;
 }
 
 type Budget = { stepsLeft: number };
 
-/** Runs the search on a candidate; a budget overrun counts as "does not fail". */
+function dropChunks(witness: Witness, chunk: number, budget: Budget): Witness {
+  let best = witness;
+  for (let start = 0; start < best.ops.length && budget.stepsLeft > 0; ) {
+    const kept = withoutGroups(best.ops, best.ops.slice(start, start + chunk));
+    const stuck = failsWithin(kept, budget);
+    if (stuck === null) start += chunk;
+    else best = { ops: kept, stuck };
+  }
+  return best;
+}
+
+/** The ops without the dropped ones, and without every GET of a dropped SET's value. */
+function withoutGroups(ops: readonly Op[], dropped: readonly Op[]): Op[] {
+  const droppedOps = new Set(dropped);
+  const droppedValues = new Set(dropped.filter((op) => op.kind === "set").map((op) => op.value));
+  return ops.filter((op) => !droppedOps.has(op) && !(op.kind === "get" && droppedValues.has(op.value)));
+}
+
+/** Runs the search on a candidate, charging the budget; running out counts as "does not fail". */
 function failsWithin(ops: readonly Op[], budget: Budget): Stuck | null {
   if (budget.stepsLeft <= 0) return null;
   const prepared = prepareKey(ops);
   const search = new WglSearch(prepared, buildEntries(prepared.searchOps));
   const result = search.run(budget.stepsLeft);
-  budget.stepsLeft -= Math.max(1, search.steps);
+  budget.stepsLeft -= search.steps + ops.length;
   return result.kind === "stuck" ? result : null;
 }
 
-/** Binary search for the earliest cut time at which the history already fails. */
-function shortestFailingPrefix(ops: readonly Op[], stuck: Stuck, budget: Budget): Witness {
-  const cutsMs = [...new Set(ops.map((op) => op.invokeMs))].sort(compareNumbers);
-  let best: Witness = { ops, stuck };
-  let lo = 0;
-  let hi = cutsMs.length - 1;
-  while (lo <= hi && budget.stepsLeft > 0) {
-    const mid = (lo + hi) >>> 1;
-    const cutMs = at(cutsMs, mid);
-    const failing = failsWithin(cutAt(ops, cutMs), budget);
-    if (failing === null) lo = mid + 1;
-    else {
-      hi = mid - 1;
-      const kept = ops.filter((op) => op.invokeMs <= cutMs && (op.kind === "set" || (op.completeMs ?? Infinity) <= cutMs));
-      best = { ops: kept, stuck: failsWithin(kept, budget) ?? failing };
-    }
-  }
-  return best;
-}
-
-/** The history as seen at cutMs: later ops dropped, pending GETs dropped, pending SETs unknown. */
-function cutAt(ops: readonly Op[], cutMs: number): Op[] {
-  const cut: Op[] = [];
-  for (const op of ops) {
-    if (op.invokeMs > cutMs) continue;
-    if ((op.completeMs ?? Infinity) <= cutMs) cut.push(op);
-    else if (op.kind === "set") cut.push({ ...op, outcome: "unknown", completeMs: null });
-  }
-  return cut;
-}
-
-/** Tries to drop each GET, and each SET with every GET of its value, latest first. */
-function dropGroupsGreedily(witness: Witness, budget: Budget): Witness {
-  let best = witness;
-  const byLatest = [...witness.ops].sort((a, b) => compareNumbers(b.invokeMs, a.invokeMs));
-  for (const candidate of byLatest) {
-    if (budget.stepsLeft <= 0) break;
-    if (!best.ops.includes(candidate)) continue;
-    const kept = best.ops.filter((op) => op !== candidate && !(candidate.kind === "set" && op.kind === "get" && op.value === candidate.value));
-    const stuck = failsWithin(kept, budget);
-    if (stuck !== null) best = { ops: kept, stuck };
-  }
-  return { ops: [...best.ops].sort((a, b) => compareNumbers(a.invokeMs, b.invokeMs) || a.id - b.id), stuck: best.stuck };
+function byInvocation(a: Op, b: Op): number {
+  return compareNumbers(a.invokeMs, b.invokeMs) || a.id - b.id;
 }
 
 function explainStuck(key: string, witness: Witness, keyOpCount: number): string {
   const { stuck } = witness;
-  const action = "could not be ordered before it completed";
-  const held = stuck.heldBy === null ? `the initial value "" (no SET yet)` : `${quote(stuck.heldValue)}, written by ${describeOp(stuck.heldBy)}`;
-  return (
-    `key ${quote(key)}: not linearizable (witness: ${witness.ops.length} of the key's ${keyOpCount} ops). ` +
-    `${describeOp(stuck.op)} ${action}: at the furthest point any order consistent with real time reached ` +
-    `(${stuck.placedCount} of ${stuck.opCount} ops placed), the register held ${held}.`
-  );
+  const heldValue = stuck.heldBy === null ? "" : stuck.heldBy.value;
+  const held = stuck.heldBy === null ? `the initial value ""` : `${quote(heldValue)}, written by ${opLabel(stuck.heldBy)}`;
+  const furthest = `at the furthest point the search reached (${stuck.placedCount} of ${stuck.opCount} ops placed), the register held ${held}`;
+  const header = `key ${quote(key)}: not linearizable (a witness: ${witness.ops.length} of the key's ${keyOpCount} ops). `;
+  if (stuck.op.kind === "get") {
+    return `${header}${describeOp(stuck.op)}, but no order consistent with real time allows it: ${furthest}.`;
+  }
+  const reader = latestReaderOf(witness.ops, heldValue);
+  const blocked = reader === null ? "" : `, which ${opLabel(reader)} returned later, so no SET could overwrite it yet`;
+  return `${header}${describeOp(stuck.op)}, but no order consistent with real time lets it take effect before it completed: ${furthest}${blocked}.`;
 }
 
+function latestReaderOf(ops: readonly Op[], value: string): Op | null {
+  let latest: Op | null = null;
+  for (const op of ops) {
+    if (op.kind === "get" && op.outcome === "ok" && op.value === value && (latest === null || op.invokeMs > latest.invokeMs)) latest = op;
+  }
+  return latest;
+}
+
+/** E.g. `GET #7 by client "c2" (invoked 40 ms, completed 45 ms) returned "v3"`. */
 export function describeOp(op: Op): string {
+  return `${opLabel(op)} ${op.kind === "get" ? "returned" : "wrote"} ${quote(op.value)}`;
+}
+
+function opLabel(op: Op): string {
   const completed = op.completeMs === null ? "never completed" : `completed ${op.completeMs} ms`;
   const outcome = op.outcome === "ok" ? "" : `, outcome ${op.outcome}`;
-  const verb = op.kind === "get" ? "returned" : "wrote";
-  return `${op.kind.toUpperCase()} #${op.id} by client ${quote(op.clientId)} (invoked ${op.invokeMs} ms, ${completed}${outcome}) ${verb} ${quote(op.value)}`;
+  return `${op.kind.toUpperCase()} #${op.id} by client ${quote(op.clientId)} (invoked ${op.invokeMs} ms, ${completed}${outcome})`;
 }
 
 function quote(s: string): string {
