@@ -7,7 +7,7 @@ export const setEntry = (t: number, key: string, value: string, clientId = "", s
   command: { kind: "set", key, value, clientId, sequence },
 });
 
-export function appendReq(p: Partial<Omit<AppendRequest, "type">> & { from: number; to: number; term: number }): AppendRequest {
+export function appendReq(p: Partial<Omit<AppendRequest, "type" | "from" | "to" | "term">> & { from: number; to: number; term: number }): AppendRequest {
   return {
     type: "append-request",
     prevLogIndex: logIndex(0),
@@ -35,7 +35,7 @@ export function voteReq(p: { from: number; to: number; term: number; lastLogInde
   };
 }
 
-export function appendReply(p: Partial<Omit<AppendReply, "type">> & { from: number; to: number; term: number }): AppendReply {
+export function appendReply(p: Partial<Omit<AppendReply, "type" | "from" | "to" | "term">> & { from: number; to: number; term: number }): AppendReply {
   return {
     type: "append-reply",
     success: true,
