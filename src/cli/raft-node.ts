@@ -1,0 +1,171 @@
+// `raft-node serve`: runs one node. Parses and checks every flag (exit 2 on a usage error), starts
+// the node (exit 1 when it cannot: port in use, data dir unusable or of another node/cluster),
+// then runs until SIGTERM or SIGINT, when it stops gracefully and exits 0.
+
+import path from "node:path";
+import { setLogger } from "@grpc/grpc-js";
+import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
+import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/config.js";
+import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
+import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+
+const FLAGS: readonly FlagSpec[] = [
+  { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster" },
+  { name: "cluster", value: "<id=host:port,...>", help: "every member (this node too) with the address peers and clients use" },
+  { name: "data-dir", value: "<dir>", help: "folder for logs_node_<id>/ (logs.txt, metadata.txt, dump.txt); created if missing" },
+  { name: "listen", value: "<host:port>", help: "address to bind instead of this node's --cluster address (e.g. 0.0.0.0:5000)" },
+  { name: "timing", value: "<spec|fast>", help: "preset: fast (default; heartbeat 100 ms, election 1000-2000 ms, lease 800 ms)\nor spec (heartbeat 1000 ms, election 5000-10000 ms, lease 4000 ms)" },
+  { name: "heartbeat-ms", value: "<n>", help: "heartbeat interval, ms (overrides the preset)" },
+  { name: "election-timeout-ms", value: "<min-max>", help: "election timeout range, ms, e.g. 1000-2000 (overrides the preset)" },
+  { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 2 heartbeats" },
+  { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
+  { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
+  { name: "help", value: null, help: "show this help" },
+];
+
+export const USAGE = `Usage: raft-node serve --id <id> --cluster <id=host:port,...> --data-dir <dir> [options]
+
+Runs one node of a raft-lease cluster: a replicated key-value store on Raft with leader leases.
+
+${formatFlags(FLAGS)}
+
+Example, 3 machines (run the matching line on each):
+  raft-node serve --id 0 --cluster 0=10.0.0.1:5000,1=10.0.0.2:5000,2=10.0.0.3:5000 --data-dir /var/lib/raft
+
+Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
+SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
+Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
+
+export interface ServeConfig {
+  readonly id: NodeAddress["id"];
+  readonly members: readonly NodeAddress[];
+  readonly dataDir: string;
+  readonly listen: string | undefined;
+  readonly timing: TimingConfig;
+  readonly quiet: boolean;
+}
+
+/** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
+export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
+  const args = parseArgs(argv, FLAGS);
+  if (args.flags.has("help")) return "help";
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
+  const members = usage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
+  const id = usage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
+  if (!members.some((m) => m.id === id)) {
+    throw new UsageError(`--id ${id} is not in --cluster (its ids are ${members.map((m) => m.id).join(", ")}); add this node to --cluster or fix --id`);
+  }
+  const dataDir = requiredFlag(args, "data-dir", "<dir>");
+  if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
+  const listenText = stringFlag(args, "listen");
+  const listen = listenText === undefined ? undefined : usage(() => parseAddress(listenText, "--listen").address);
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet") };
+}
+
+function parseTiming(args: ParsedArgs): TimingConfig {
+  const presetName = stringFlag(args, "timing") ?? "fast";
+  if (presetName !== "spec" && presetName !== "fast") throw new UsageError(`--timing "${presetName}" is not a preset; use spec or fast`);
+  let timing: TimingConfig = TIMING_PRESETS[presetName];
+  const heartbeat = stringFlag(args, "heartbeat-ms");
+  if (heartbeat !== undefined) timing = { ...timing, heartbeatMs: parseWholeNumber(heartbeat, "heartbeat-ms", 1, 3_600_000) };
+  const election = stringFlag(args, "election-timeout-ms");
+  if (election !== undefined) {
+    const { minMs, maxMs } = parseRangeMs(election, "election-timeout-ms");
+    timing = { ...timing, electionTimeoutMinMs: minMs, electionTimeoutMaxMs: maxMs };
+  }
+  const lease = stringFlag(args, "lease-ms");
+  if (lease !== undefined) timing = { ...timing, leaseMs: parseWholeNumber(lease, "lease-ms", 1, 3_600_000) };
+  const drift = stringFlag(args, "drift-ppm");
+  if (drift !== undefined) timing = { ...timing, driftPpmMax: parseWholeNumber(drift, "drift-ppm", 0, 99_999) };
+  usage(() => validateTiming(timing));
+  return timing;
+}
+
+/** Runs `f`; any Error it throws becomes a UsageError with the same message. */
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Entry point of bin/raft-node.js. Sets process.exitCode; never throws. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    (command === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
+    process.exitCode = command === undefined ? 2 : 0;
+    return;
+  }
+  let config: ServeConfig | "help";
+  try {
+    if (command !== "serve") throw new UsageError(`unknown command "${command}"; the command is serve`);
+    config = parseServeArgs(rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`raft-node: ${err.message}\nRun "raft-node --help" for usage.\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (config === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  await serve(config);
+}
+
+/** grpc-js logs its own line for a failed bind, which our error message already explains. */
+function quietRedundantGrpcErrors(): void {
+  const print = (level: string) => (message: unknown, ...rest: unknown[]) => {
+    if (String(message).startsWith("No address added")) return;
+    process.stderr.write(`grpc ${level}: ${[message, ...rest].map(String).join(" ")}\n`);
+  };
+  setLogger({ error: print("error"), info: print("info"), debug: print("debug") });
+}
+
+async function serve(config: ServeConfig): Promise<void> {
+  quietRedundantGrpcErrors();
+  let node: RunningNode;
+  try {
+    node = await startNode({
+      id: config.id,
+      members: config.members,
+      clusterFingerprint: clusterFingerprint(config.members),
+      dataDir: config.dataDir,
+      timing: config.timing,
+      ...(config.listen === undefined ? {} : { listen: config.listen }),
+      console: config.quiet ? null : process.stdout,
+    });
+  } catch (err) {
+    process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const exitCode = await untilStopped(node);
+  process.exitCode = exitCode;
+  // Everything is closed, so the process ends by itself; this is a backstop, not the plan.
+  setTimeout(() => process.exit(exitCode), 5_000).unref();
+}
+
+/** Waits for a signal (graceful stop, 0) or a node failure (1). A second signal exits at once. */
+function untilStopped(node: RunningNode): Promise<number> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.removeListener("SIGTERM", onSignal);
+      process.removeListener("SIGINT", onSignal);
+      process.once("SIGTERM", () => process.exit(1));
+      process.once("SIGINT", () => process.exit(1));
+      void node.stop(`got ${signal}; finishing writes in progress`).then(() => {
+        process.stderr.write(`raft-node: node ${node.id} stopped\n`);
+        resolve(0);
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    void node.failed.then((err) => {
+      process.stderr.write(`raft-node: node ${node.id} failed and stopped: ${err.message}\n`);
+      resolve(1);
+    });
+  });
+}

@@ -1,0 +1,77 @@
+// One client connection to one node over gRPC: ServeClient and Status, answers translated into
+// the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
+
+import { credentials, Metadata, status as grpcStatus, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
+import { nodeId, type ClientErrorCode, type NodeId } from "../raft/types.js";
+import type { NodeAddress } from "./nodes.js";
+import type { NodeAnswer } from "./retry.js";
+
+const MESSAGE_BYTES_MAX = 4 << 20;
+
+const CLIENT_CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
+  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+  "grpc.enable_retries": 0,
+};
+
+const KNOWN_CODES: readonly ClientErrorCode[] = ["not-leader", "stepped-down", "overloaded", "invalid"];
+
+export class NodeConnection {
+  private readonly client: RaftClientClient;
+
+  constructor(
+    readonly node: NodeAddress,
+    private readonly memberIds: readonly NodeId[],
+  ) {
+    this.client = new RaftClientClient(node.address, credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+  }
+
+  /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
+  serve(line: string, clientId: string, sequence: number, timeoutMs: number): Promise<NodeAnswer> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + timeoutMs;
+      this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence }, new Metadata(), { deadline }, (err, reply) => {
+        resolve(err !== null || reply === undefined ? unreachable(err) : this.answerOf(reply));
+      });
+    });
+  }
+
+  status(timeoutMs: number): Promise<StatusReply> {
+    return new Promise((resolve, reject) => {
+      const deadline = Date.now() + timeoutMs;
+      this.client.status({}, new Metadata(), { deadline }, (err, reply) => {
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err).message));
+        else resolve(reply);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private answerOf(reply: ServeClientReply): NodeAnswer {
+    if (reply.Success) return { kind: "ok", value: reply.Data };
+    const code = KNOWN_CODES.find((c) => c === reply.ErrorCode) ?? "unknown";
+    return { kind: "error", code, message: reply.Data || "the node refused the request", leaderHint: this.leaderOf(reply.LeaderID) };
+  }
+
+  /** LeaderID as a member id, or null when empty, malformed or not a member. */
+  private leaderOf(text: string): NodeId | null {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(text)) return null;
+    const id = nodeId(Number(text));
+    return this.memberIds.includes(id) ? id : null;
+  }
+}
+
+function unreachable(err: ServiceError | null): { kind: "unreachable"; message: string } {
+  if (err === null) return { kind: "unreachable", message: "no reply" };
+  const name = (grpcStatus as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
+  // grpc-js ends some details with an empty "Resolution note: ".
+  return { kind: "unreachable", message: `${name}: ${(err.details || err.message).replace(/\.? ?Resolution note: ?$/, "")}` };
+}

@@ -1,0 +1,108 @@
+// gRPC service definitions for the server, with request decoding that never throws, plus the
+// channel and server options every node uses.
+//
+// The generated deserializers throw on malformed bytes and on uint64 values beyond 2^53, and
+// they decode invalid UTF-8 leniently (as U+FFFD). grpc-js would answer a throwing deserializer
+// with INTERNAL. Here each request is first checked for valid UTF-8 in its text fields, then
+// decoded; a failure becomes a `Decoded` error the handler answers properly (INVALID_ARGUMENT for
+// peers, Success=false with ErrorCode "invalid" for clients).
+
+import { isUtf8 } from "node:buffer";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import type { ChannelOptions, ServerOptions, ServiceDefinition } from "@grpc/grpc-js";
+import {
+  AppendEntriesArgs,
+  RaftClientService,
+  RaftPeerService,
+  RequestVoteArgs,
+  ServeClientArgs,
+  StatusArgs,
+  type MessageFns,
+} from "../../gen/raft.js";
+
+export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** Largest gRPC message sent or received: a full AppendEntries batch (1 MiB) fits with room. */
+export const MESSAGE_BYTES_MAX = 4 << 20;
+/** Concurrent calls per connection; a client at 128 concurrent requests needs well above 128. */
+export const CONCURRENT_STREAMS_MAX = 1024;
+
+/** Options for every client channel (peer to peer, client to node). */
+export const CHANNEL_OPTIONS: ChannelOptions = {
+  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
+  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
+  "grpc.keepalive_time_ms": 10_000,
+  "grpc.keepalive_timeout_ms": 5_000,
+  "grpc.keepalive_permit_without_calls": 1,
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+  "grpc.enable_retries": 0,
+};
+
+export const SERVER_OPTIONS: ServerOptions = {
+  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
+  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
+  "grpc.max_concurrent_streams": CONCURRENT_STREAMS_MAX,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
+// ---------------------------------------------------------------- strict UTF-8
+
+/** Field number -> name, and for an embedded message its own text fields. */
+interface TextField {
+  readonly name: string;
+  readonly nested?: TextFields;
+}
+type TextFields = Readonly<Record<number, TextField>>;
+
+const LOG_ENTRY_TEXT: TextFields = { 3: { name: "key" }, 4: { name: "value" }, 5: { name: "client_id" } };
+const APPEND_ENTRIES_TEXT: TextFields = { 5: { name: "entries", nested: LOG_ENTRY_TEXT } };
+const SERVE_CLIENT_TEXT: TextFields = { 1: { name: "Request" }, 2: { name: "ClientId" } };
+const NESTING_MAX = 4;
+
+/** The name of the first text field whose bytes are not valid UTF-8, or null. */
+export function findInvalidUtf8(bytes: Uint8Array, fields: TextFields, depth = 0): string | null {
+  if (depth > NESTING_MAX) return null;
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    const field = fields[fieldNo];
+    if (field === undefined || wireType !== WireType.LengthDelimited) {
+      reader.skip(wireType, fieldNo);
+      continue;
+    }
+    const value = reader.bytes();
+    if (field.nested === undefined) {
+      if (!isUtf8(value)) return field.name;
+    } else {
+      const inner = findInvalidUtf8(value, field.nested, depth + 1);
+      if (inner !== null) return `${field.name}.${inner}`;
+    }
+  }
+  return null;
+}
+
+/** A deserializer that returns what is wrong instead of throwing. */
+export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields): (bytes: Buffer) => Decoded<T> {
+  return (bytes) => {
+    try {
+      const bad = findInvalidUtf8(bytes, textFields);
+      if (bad !== null) return { ok: false, error: `the ${bad} field is not valid UTF-8 text` };
+      return { ok: true, value: fns.decode(bytes) };
+    } catch (err) {
+      return { ok: false, error: `malformed message: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  };
+}
+
+// ---------------------------------------------------------------- service definitions
+
+export const PEER_SERVICE = {
+  requestVote: { ...RaftPeerService.requestVote, requestDeserialize: safeDeserializer(RequestVoteArgs, {}) },
+  appendEntries: { ...RaftPeerService.appendEntries, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
+} satisfies ServiceDefinition;
+
+export const CLIENT_SERVICE = {
+  serveClient: { ...RaftClientService.serveClient, requestDeserialize: safeDeserializer(ServeClientArgs, SERVE_CLIENT_TEXT) },
+  status: { ...RaftClientService.status, requestDeserialize: safeDeserializer(StatusArgs, {}) },
+} satisfies ServiceDefinition;

@@ -1,0 +1,363 @@
+// The driver: owns one RaftNode and feeds it inputs one at a time — ticks from a timer set to
+// the core's wakeAtMs, peer messages, and client calls gathered into batches — then carries out
+// each output under the output contract:
+//
+//   1. persist (storage.persist writes and fsyncs; concurrent calls share one write);
+//   2. only then send its messages and answer its clients ("release" the output);
+//   3. record its events (at once: they describe what the core decided).
+//
+// Ordering. Outputs are released in step order: output k+1 is released after output k, even if
+// k+1 needs no disk write, so a message never overtakes one the core produced before it. An output
+// waits for its own persist when it carries log entries, a truncation, or a term/vote change
+// (`hardStateMustSync`). While a persist is on the disk the core keeps stepping; the storage groups
+// the writes queued meanwhile into one write and one fdatasync.
+//
+// The commit index. Raft keeps it volatile: a restarted node relearns it from the leader, and what
+// it commits is already durable on a majority. Replacing metadata.txt costs three syncs, so a
+// change of the commit index alone is written at most once per commitPersistIntervalMs (and at
+// stop), never waited for; a term or vote change writes the whole hard state at once.
+//
+// Bounds: client calls per batch, client calls pending (beyond it: "overloaded"), and a timeout
+// after which a pending call is answered "timeout" — every call gets exactly one answer.
+
+import { RaftNode } from "../../raft/node.js";
+import type { RaftConfig } from "../../raft/config.js";
+import type { FullOutput } from "../../raft/output.js";
+import type { Random } from "../../raft/random.js";
+import {
+  requestId,
+  type AppendReply,
+  type AppendRequest,
+  type ClientCall,
+  type ClientErrorCode,
+  type ClientRequest,
+  type Input,
+  type Message,
+  type NodeId,
+  type NodeStatus,
+  type Output,
+  type PersistedState,
+  type RaftEvent,
+  type RequestId,
+  type VoteReply,
+  type VoteRequest,
+} from "../../raft/types.js";
+import type { Clock } from "./clock.js";
+
+/** What the driver needs of storage (FileStorage in production, memory in tests). */
+export interface DriverStorage {
+  readonly recovered: PersistedState;
+  persist(request: PersistRequest): Promise<void>;
+}
+
+/** The part of an output that storage makes durable. */
+export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
+
+export type CallErrorCode = ClientErrorCode | "timeout";
+
+/** A client call's answer: the core's result, or the runtime's own failure. */
+export type CallResult =
+  | { readonly ok: true; readonly value: string }
+  | { readonly ok: false; readonly code: CallErrorCode; readonly message: string; readonly leaderHint: NodeId | null };
+
+export interface DriverLimits {
+  /** Client calls stepped as one input, at most. */
+  readonly clientBatchCountMax: number;
+  /** Client calls awaiting an answer, at most. */
+  readonly pendingCallCountMax: number;
+  /** A call unanswered this long is answered "timeout". */
+  readonly callTimeoutMs: number;
+  /** Longest time between two ticks, whatever wakeAtMs says. */
+  readonly tickIntervalMaxMs: number;
+  /** A commit index change alone reaches metadata.txt at most this often. */
+  readonly commitPersistIntervalMs: number;
+}
+
+export interface DriverOptions {
+  readonly config: RaftConfig;
+  readonly storage: DriverStorage;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly limits: DriverLimits;
+  /** Sends a request to a peer (never blocks; the transport bounds itself). */
+  readonly send: (m: VoteRequest | AppendRequest) => void;
+  readonly onEvent: (e: RaftEvent) => void;
+  /** Storage failed or the core broke an invariant: the node must stop. Called once. */
+  readonly onFatal: (err: Error) => void;
+}
+
+export function defaultDriverLimits(config: RaftConfig): DriverLimits {
+  const t = config.timing;
+  return {
+    clientBatchCountMax: 1024,
+    pendingCallCountMax: Math.min(10_000, config.pendingCountMax),
+    callTimeoutMs: 2 * t.electionTimeoutMaxMs,
+    tickIntervalMaxMs: t.heartbeatMs,
+    commitPersistIntervalMs: 1_000,
+  };
+}
+
+interface PendingCall {
+  readonly deadlineMs: number;
+  readonly resolve: (r: CallResult) => void;
+}
+
+/** An incoming RPC waiting for the core's reply message to its request. */
+interface RpcWaiter {
+  readonly from: NodeId;
+  readonly replyType: "vote-reply" | "append-reply";
+  readonly respond: (m: VoteReply | AppendReply | null) => void;
+}
+
+const SWEEP_INTERVAL_MS = 100;
+
+export class NodeDriver {
+  private readonly node: RaftNode;
+  private readonly pending = new Map<RequestId, PendingCall>();
+  private batch: ClientCall[] = [];
+  private batchScheduled: NodeJS.Immediate | null = null;
+  private nextRequestId = 1;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAtMs = Infinity;
+  private sweeper: NodeJS.Timeout | null = null;
+  // releasesQueued counts outputs waiting in the release chain (ending at releaseTail). An output
+  // may be released at once, skipping the chain, only when it needs no disk wait and the count is 0.
+  private releaseTail: Promise<void> = Promise.resolve();
+  private releasesQueued = 0;
+  private stopping = false;
+  private failed = false;
+  /** The commit index changed since metadata.txt was last asked to hold it. */
+  private commitDirty = false;
+  private commitWrittenAtMs = -Infinity;
+
+  constructor(private readonly opts: DriverOptions) {
+    this.node = RaftNode.start(opts.config, opts.storage.recovered, opts.clock.nowMs(), opts.random);
+  }
+
+  get id(): NodeId {
+    return this.node.id;
+  }
+
+  start(): void {
+    this.sweeper = setInterval(() => this.sweepTimeouts(), SWEEP_INTERVAL_MS);
+    this.scheduleWake(this.node.wakeAtMs());
+  }
+
+  status(): NodeStatus {
+    return this.node.status(this.opts.clock.nowMs());
+  }
+
+  /** The leader this node believes in, or null. */
+  get leaderId(): NodeId | null {
+    return this.node.leaderId;
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** A client request; resolves with its one answer. */
+  submit(request: ClientRequest): Promise<CallResult> {
+    if (this.stopping || this.failed) return Promise.resolve(this.failure("not-leader", "this node is shutting down; ask another node"));
+    if (this.pending.size >= this.opts.limits.pendingCallCountMax) {
+      return Promise.resolve(this.failure("overloaded", `${this.pending.size} requests are pending on this node; retry later`));
+    }
+    const id = requestId(this.nextRequestId++);
+    const deadlineMs = this.opts.clock.nowMs() + this.opts.limits.callTimeoutMs;
+    return new Promise<CallResult>((resolve) => {
+      this.pending.set(id, { deadlineMs, resolve });
+      this.batch.push({ requestId: id, request });
+      // Calls arriving in this event-loop turn join one input (group commit); a full batch goes now.
+      if (this.batch.length >= this.opts.limits.clientBatchCountMax) this.flushBatch();
+      else this.batchScheduled ??= setImmediate(() => this.flushBatch());
+    });
+  }
+
+  /** A peer's RPC request; resolves with the core's reply, once the output is released. */
+  deliverRequest(m: VoteRequest | AppendRequest): Promise<VoteReply | AppendReply | null> {
+    if (this.stopping || this.failed) return Promise.reject(new Error("the node is shutting down"));
+    return new Promise((respond) => {
+      const replyType = m.type === "vote-request" ? "vote-reply" : "append-reply";
+      this.step({ type: "message", nowMs: this.opts.clock.nowMs(), message: m }, { from: m.from, replyType, respond });
+    });
+  }
+
+  /** The answer to one of our own RPCs. */
+  deliverReply(m: VoteReply | AppendReply): void {
+    if (this.stopping || this.failed) return;
+    this.step({ type: "message", nowMs: this.opts.clock.nowMs(), message: m }, null);
+  }
+
+  /** Stops taking inputs, answers every pending call, and waits for queued writes and sends. */
+  async stop(): Promise<void> {
+    if (this.stopping) return this.releaseTail.catch(() => undefined);
+    this.stopping = true;
+    this.clearTimers();
+    const lost = this.failure("stepped-down", "this node shut down before answering; a SET may or may not have been applied, retry");
+    for (const call of this.pending.values()) call.resolve(lost);
+    this.pending.clear();
+    this.batch = [];
+    if (!this.failed) this.flushCommit();
+    await this.releaseTail.catch(() => undefined);
+  }
+
+  // ---------------------------------------------------------------- stepping
+
+  private flushBatch(): void {
+    if (this.batchScheduled !== null) clearImmediate(this.batchScheduled);
+    this.batchScheduled = null;
+    if (this.batch.length === 0 || this.stopping || this.failed) return;
+    const calls = this.batch;
+    this.batch = [];
+    this.step({ type: "client", nowMs: this.opts.clock.nowMs(), calls }, null);
+  }
+
+  private step(input: Input, waiter: RpcWaiter | null): void {
+    if (this.failed) return;
+    let out: FullOutput;
+    try {
+      out = this.node.step(input);
+    } catch (err) {
+      waiter?.respond(null);
+      this.fail(err);
+      return;
+    }
+    for (const e of out.events) this.opts.onEvent(e);
+    this.carryOut(out, waiter);
+    this.scheduleWake(out.wakeAtMs);
+  }
+
+  /** Persist, then release: in step order, waiting for the disk only when the contract says so. */
+  private carryOut(out: FullOutput, waiter: RpcWaiter | null): void {
+    const request = this.persistRequest(out);
+    const mustWait = out.hardStateMustSync || out.truncateFrom !== null || out.append.length > 0;
+    const durable = request === null ? null : this.opts.storage.persist(request);
+    durable?.catch((err: unknown) => this.fail(err)); // a failed write stops the node, waited for or not
+    if (this.releasesQueued === 0 && !mustWait) {
+      this.release(out, waiter);
+      return;
+    }
+    this.releasesQueued++;
+    const gate = mustWait ? durable : null;
+    this.releaseTail = this.releaseTail
+      .then(() => gate)
+      .then(
+        () => {
+          this.releasesQueued--;
+          if (!this.failed) this.release(out, waiter);
+        },
+        (err: unknown) => {
+          this.releasesQueued--;
+          this.fail(err);
+        },
+      );
+  }
+
+  /** What of `out` to write now: all of it, except a commit-index-only change written recently. */
+  private persistRequest(out: FullOutput): PersistRequest | null {
+    let hardState = out.hardState;
+    if (hardState !== null) {
+      const now = this.opts.clock.nowMs();
+      if (out.hardStateMustSync || now - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) {
+        this.commitWrittenAtMs = now;
+        this.commitDirty = false;
+      } else {
+        this.commitDirty = true;
+        hardState = null;
+      }
+    }
+    if (hardState === null && out.truncateFrom === null && out.append.length === 0) return null;
+    return { hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append };
+  }
+
+  /** Writes the current hard state if its commit index is newer than metadata.txt's. */
+  private flushCommit(): void {
+    if (!this.commitDirty) return;
+    this.commitDirty = false;
+    this.commitWrittenAtMs = this.opts.clock.nowMs();
+    const request: PersistRequest = { hardState: this.node.hardState(), truncateFrom: null, appendFrom: null, append: [] };
+    this.opts.storage.persist(request).catch((err: unknown) => this.fail(err));
+  }
+
+  /** Sends the output's messages (its reply to `waiter` goes back on that RPC) and answers clients. */
+  private release(out: FullOutput, waiter: RpcWaiter | null): void {
+    let answered = false;
+    for (const m of out.messages) {
+      if (waiter !== null && !answered && m.to === waiter.from && m.type === waiter.replyType) {
+        waiter.respond(m);
+        answered = true;
+      } else if (m.type === "vote-request" || m.type === "append-request") {
+        this.opts.send(m);
+      }
+      // A reply with no RPC to carry it has no way to travel (RPCs are request/response); the
+      // peer treats it as lost and retries.
+    }
+    if (waiter !== null && !answered) waiter.respond(null);
+    for (const r of out.replies) this.answer(r.requestId, r.result);
+  }
+
+  private answer(id: RequestId, result: CallResult): void {
+    const call = this.pending.get(id);
+    if (call === undefined) return; // already answered "timeout" or at shutdown
+    this.pending.delete(id);
+    call.resolve(result);
+  }
+
+  private failure(code: CallErrorCode, message: string): CallResult {
+    const leader = this.node.leaderId;
+    return { ok: false, code, message, leaderHint: leader === this.node.id ? null : leader };
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.clearTimers();
+    const error = err instanceof Error ? err : new Error(String(err));
+    const lost = this.failure("stepped-down", `this node failed (${error.message}); a SET may or may not have been applied, retry`);
+    for (const call of this.pending.values()) call.resolve(lost);
+    this.pending.clear();
+    this.opts.onFatal(error);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private scheduleWake(wakeAtMs: number): void {
+    if (this.stopping || this.failed) return;
+    const now = this.opts.clock.nowMs();
+    const atMs = Math.min(wakeAtMs, now + this.opts.limits.tickIntervalMaxMs);
+    if (this.timer !== null && this.timerAtMs <= atMs) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAtMs = atMs;
+    this.timer = setTimeout(() => this.onTimer(), Math.max(1, Math.ceil(atMs - now)));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    this.timerAtMs = Infinity;
+    if (this.stopping || this.failed) return;
+    this.step({ type: "tick", nowMs: this.opts.clock.nowMs() }, null);
+    if (this.opts.clock.nowMs() - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) this.flushCommit();
+  }
+
+  /** Answers "timeout" to calls pending past their deadline (deadlines grow with insertion order). */
+  private sweepTimeouts(): void {
+    const now = this.opts.clock.nowMs();
+    for (const [id, call] of this.pending) {
+      if (call.deadlineMs > now) break;
+      this.pending.delete(id);
+      call.resolve(this.failure("timeout", `no answer within ${this.opts.limits.callTimeoutMs} ms; the request may or may not have been applied, retry`));
+    }
+  }
+
+  private clearTimers(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    if (this.batchScheduled !== null) clearImmediate(this.batchScheduled);
+    this.timer = null;
+    this.sweeper = null;
+    this.batchScheduled = null;
+  }
+}
+
+/** Narrowing helper for callers: the request types a peer can send. */
+export function isPeerRequest(m: Message): m is VoteRequest | AppendRequest {
+  return m.type === "vote-request" || m.type === "append-request";
+}

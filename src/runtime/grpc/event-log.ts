@@ -1,0 +1,73 @@
+// The node's event lines: each goes to dump.txt and to the console, with a timestamp prefix.
+//
+// Console lines are gathered for one event-loop turn and written with one write call, so a busy
+// node does not pay a system call per line. Both outputs are bounded: when the console cannot keep
+// up, lines are dropped and the drop is reported with a count (dump.txt has its own bound).
+
+import { timestampPrefix } from "./clock.js";
+
+export interface LineSink {
+  write(text: string): unknown;
+  readonly writableLength?: number;
+}
+
+export interface EventLogOptions {
+  /** Receives each timestamped line for dump.txt (without a newline). */
+  readonly dump: (line: string) => void;
+  /** Where console lines go; null for none (tests, --quiet). */
+  readonly console: LineSink | null;
+  /** Where warnings go besides dump.txt; null for none. */
+  readonly warnings: LineSink | null;
+}
+
+/** Console bytes buffered by the stream, at most, before lines are dropped. */
+const CONSOLE_BUFFER_BYTES_MAX = 8 << 20;
+/** Lines gathered in one turn, at most, before they are written at once. */
+const PENDING_LINES_MAX = 4096;
+
+export class EventLog {
+  private pending: string[] = [];
+  private flushScheduled = false;
+  private droppedLineCount = 0;
+
+  constructor(private readonly opts: EventLogOptions) {}
+
+  /** Records one event line. */
+  record(text: string): void {
+    // One event a line: a line break inside an event (from a key or value) is shown escaped.
+    const line = `${timestampPrefix()} ${text.replace(/\r/g, "\\r").replace(/\n/g, "\\n")}`;
+    this.opts.dump(line);
+    if (this.opts.console === null) return;
+    this.pending.push(line);
+    if (this.pending.length >= PENDING_LINES_MAX) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Records a warning: to dump.txt and to the warnings stream at once. */
+  warn(text: string): void {
+    const line = `${timestampPrefix()} warning: ${text}`;
+    this.opts.dump(line);
+    this.opts.warnings?.write(`${line}\n`);
+  }
+
+  /** Writes the gathered console lines now. */
+  flush(): void {
+    this.flushScheduled = false;
+    const out = this.opts.console;
+    if (out === null || this.pending.length === 0) return;
+    const lines = this.pending;
+    this.pending = [];
+    if ((out.writableLength ?? 0) > CONSOLE_BUFFER_BYTES_MAX) {
+      this.droppedLineCount += lines.length;
+      return;
+    }
+    if (this.droppedLineCount > 0) {
+      lines.unshift(`(${this.droppedLineCount} console lines dropped: the console was slower than the events; dump.txt has them)`);
+      this.droppedLineCount = 0;
+    }
+    out.write(`${lines.join("\n")}\n`);
+  }
+}

@@ -1,0 +1,152 @@
+// Outgoing RPCs to one peer: RequestVote and AppendEntries as unary calls with deadlines, the
+// replies fed back to the driver as core messages.
+//
+// Each peer has its own channel (reconnecting with backoff) and its own bound on outstanding
+// calls, so a slow or dead peer never delays the others. Beyond the bound a message is skipped:
+// the core re-sends on its next heartbeat. Failures are reported as the dump line
+// `Error occurred while sending RPC to Node {id}.`, at most once per interval per peer, with the
+// count of failures left unreported in between.
+
+import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { RaftPeerClient, type AppendEntriesReply, type RequestVoteReply } from "../../gen/raft.js";
+import { formatEvent } from "../../raft/events.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import type { Clock } from "./clock.js";
+import { CHANNEL_OPTIONS } from "./codec.js";
+import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire, type WireResult } from "./wire.js";
+
+export interface PeerLimits {
+  /** AppendEntries deadline. */
+  readonly appendDeadlineMs: number;
+  /** RequestVote deadline. */
+  readonly voteDeadlineMs: number;
+  /** Calls awaiting an answer from one peer, at most. */
+  readonly outstandingCountMax: number;
+  /** Shortest time between two rpc-error lines about one peer. */
+  readonly errorReportIntervalMs: number;
+}
+
+export interface PeerOptions {
+  readonly selfId: NodeId;
+  readonly peerId: NodeId;
+  readonly address: string;
+  readonly limits: PeerLimits;
+  readonly clock: Clock;
+  /** A reply, translated: the driver steps the core with it. */
+  readonly onReply: (m: VoteReply | AppendReply) => void;
+  /** An event line for dump.txt and the console. */
+  readonly log: (line: string) => void;
+}
+
+/** Reports failed RPCs to one peer, rate-limited, and the recovery after them. */
+export class RpcErrorReporter {
+  private lastReportMs = -Infinity;
+  private unreportedCount = 0;
+  private failingSinceReport = false;
+
+  constructor(
+    private readonly peerId: NodeId,
+    private readonly intervalMs: number,
+    private readonly clock: Clock,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  failed(detail: string): void {
+    const now = this.clock.nowMs();
+    if (now - this.lastReportMs < this.intervalMs) {
+      this.unreportedCount++;
+      return;
+    }
+    const more = this.unreportedCount > 0 ? `; ${this.unreportedCount} more failed since the last report` : "";
+    this.log(`${formatEvent({ kind: "rpc-error", followerId: this.peerId })} (${detail}${more})`);
+    this.lastReportMs = now;
+    this.unreportedCount = 0;
+    this.failingSinceReport = true;
+  }
+
+  succeeded(): void {
+    if (!this.failingSinceReport) return;
+    const more = this.unreportedCount > 0 ? ` (${this.unreportedCount} failures since the last report)` : "";
+    this.log(`RPCs to Node ${this.peerId} succeed again${more}.`);
+    this.failingSinceReport = false;
+    this.unreportedCount = 0;
+    this.lastReportMs = -Infinity;
+  }
+}
+
+export class PeerClient {
+  private readonly client: RaftPeerClient;
+  private readonly reporter: RpcErrorReporter;
+  private outstandingCount = 0;
+  private skippedCount = 0;
+  private closed = false;
+
+  constructor(private readonly opts: PeerOptions) {
+    this.client = new RaftPeerClient(opts.address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.reporter = new RpcErrorReporter(opts.peerId, opts.limits.errorReportIntervalMs, opts.clock, opts.log);
+  }
+
+  /** Calls waiting for an answer now. */
+  get outstanding(): number {
+    return this.outstandingCount;
+  }
+
+  /** Messages skipped because the peer had too many calls outstanding. */
+  get skipped(): number {
+    return this.skippedCount;
+  }
+
+  send(m: VoteRequest | AppendRequest): void {
+    if (this.closed) return;
+    if (this.outstandingCount >= this.opts.limits.outstandingCountMax) {
+      this.skippedCount++;
+      this.reporter.failed(`${this.outstandingCount} calls are outstanding; skipped a ${m.type}, the leader re-sends on its heartbeat`);
+      return;
+    }
+    this.outstandingCount++;
+    if (m.type === "vote-request") this.sendVote(m);
+    else this.sendAppend(m);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.client.close();
+  }
+
+  private sendVote(m: VoteRequest): void {
+    const deadline = Date.now() + this.opts.limits.voteDeadlineMs;
+    this.client.requestVote(voteRequestToWire(m), new Metadata(), { deadline }, (err, reply: RequestVoteReply | undefined) =>
+      this.settle(err, reply, (r) => voteReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
+    );
+  }
+
+  private sendAppend(m: AppendRequest): void {
+    const deadline = Date.now() + this.opts.limits.appendDeadlineMs;
+    this.client.appendEntries(appendRequestToWire(m), new Metadata(), { deadline }, (err, reply: AppendEntriesReply | undefined) =>
+      this.settle(err, reply, (r) => appendReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
+    );
+  }
+
+  private settle<W>(err: ServiceError | null, reply: W | undefined, translate: (r: W) => WireResult<VoteReply | AppendReply>): void {
+    this.outstandingCount--;
+    if (this.closed) return;
+    if (err !== null || reply === undefined) {
+      this.reporter.failed(describeError(err));
+      return;
+    }
+    const message = translate(reply);
+    if (!message.ok) {
+      this.reporter.failed(`bad reply: ${message.error}`);
+      return;
+    }
+    this.reporter.succeeded();
+    this.opts.onReply(message.value);
+  }
+}
+
+function describeError(err: ServiceError | null): string {
+  if (err === null) return "no reply";
+  const name = (status as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
+  // grpc-js ends some details with an empty "Resolution note: ".
+  return `${name}: ${(err.details || err.message).replace(/\.? ?Resolution note: ?$/, "")}`;
+}

@@ -1,0 +1,184 @@
+// The gRPC server of one node: the RaftPeer service (RequestVote, AppendEntries) and the
+// RaftClient service (ServeClient, Status) on one port.
+//
+// Peer requests are validated at the edge (wire.ts) and must be addressed to this node by a
+// member; anything else is answered INVALID_ARGUMENT or FAILED_PRECONDITION and never reaches the
+// core. Client requests are parsed with parseRequest; a bad one is answered Success=false with the
+// reason in Data and ErrorCode "invalid". ServeClientReply on success: Data is the value for a GET
+// and "" for a SET; LeaderID is this node's id. On failure: Data is the reason, LeaderID the leader
+// this node believes in ("" when none), ErrorCode one of not-leader, stepped-down, overloaded,
+// invalid, timeout. No request, however malformed, throws out of a handler.
+
+import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import type {
+  AppendEntriesArgs,
+  AppendEntriesReply,
+  RequestVoteArgs,
+  RequestVoteReply,
+  ServeClientArgs,
+  ServeClientReply,
+  StatusArgs,
+  StatusReply,
+} from "../../gen/raft.js";
+import { parseRequest, utf8Bytes } from "../../raft/request.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type Decoded } from "./codec.js";
+import type { CallResult, NodeDriver } from "./driver.js";
+import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire, type WireResult } from "./wire.js";
+
+/** Longest client id accepted in ServeClientArgs. */
+export const CLIENT_ID_BYTES_MAX = 256;
+
+export interface ServerOptions {
+  /** The driver, or null while the node is still starting (calls are then answered UNAVAILABLE). */
+  readonly driver: () => NodeDriver | null;
+  readonly members: readonly NodeId[];
+  /** Logs a handler failure (a bug: handlers answer every bad input themselves). */
+  readonly log: (line: string) => void;
+}
+
+type Call<Req> = ServerUnaryCall<Decoded<Req>, unknown>;
+type ErrorStatus = { code: status; details: string };
+
+export function createServer(opts: ServerOptions): Server {
+  const server = new Server(SERVER_OPTIONS);
+  server.addService(PEER_SERVICE, peerHandlers(opts));
+  server.addService(CLIENT_SERVICE, clientHandlers(opts));
+  return server;
+}
+
+/** Binds `address`; the error says what to do (port in use, no such address). Resolves with the port. */
+export function bindServer(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+      if (err === null) resolve(port);
+      else reject(new Error(bindErrorMessage(address, err.message)));
+    });
+  });
+}
+
+function bindErrorMessage(address: string, detail: string): string {
+  if (detail.includes("EADDRINUSE")) return `cannot listen on ${address}: the port is in use (another raft-node or program holds it); stop it, or give this node another port`;
+  if (detail.includes("EADDRNOTAVAIL")) return `cannot listen on ${address}: this machine has no such address; use --listen 0.0.0.0:<port> to listen on every interface`;
+  if (detail.includes("EACCES")) return `cannot listen on ${address}: permission denied (ports below 1024 need privileges); use a port above 1023`;
+  return `cannot listen on ${address}: ${detail}`;
+}
+
+/** Stops taking calls; waits up to `graceMs` for calls in progress, then cancels them. */
+export function shutdownServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+// ---------------------------------------------------------------- peer service
+
+function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
+  return {
+    requestVote: (call: Call<RequestVoteArgs>, callback: sendUnaryData<RequestVoteReply>) =>
+      guard(opts, callback, (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
+    appendEntries: (call: Call<AppendEntriesArgs>, callback: sendUnaryData<AppendEntriesReply>) =>
+      guard(opts, callback, (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
+  };
+}
+
+function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
+  driver: NodeDriver,
+  members: readonly NodeId[],
+  decoded: Decoded<W>,
+  fromWire: (w: W) => WireResult<M>,
+  callback: sendUnaryData<R>,
+  toWire: (reply: VoteReply | AppendReply) => R | null,
+): void {
+  if (!decoded.ok) return callback({ code: status.INVALID_ARGUMENT, details: decoded.error });
+  const m = fromWire(decoded.value);
+  if (!m.ok) return callback({ code: status.INVALID_ARGUMENT, details: m.error });
+  const misaddressed = checkAddressed(driver.id, members, m.value);
+  if (misaddressed !== null) return callback(misaddressed);
+  driver.deliverRequest(m.value).then(
+    (reply) => {
+      const wire = reply === null ? null : toWire(reply);
+      if (wire === null) callback({ code: status.UNAVAILABLE, details: "the node did not answer this request; retry" });
+      else callback(null, wire);
+    },
+    (err: unknown) => callback({ code: status.UNAVAILABLE, details: err instanceof Error ? err.message : String(err) }),
+  );
+}
+
+function checkAddressed(self: NodeId, members: readonly NodeId[], m: VoteRequest | AppendRequest): ErrorStatus | null {
+  if (m.to !== self) return { code: status.FAILED_PRECONDITION, details: `this is node ${self}, not node ${m.to}; check the --cluster addresses` };
+  if (m.from === self || !members.includes(m.from)) {
+    return { code: status.FAILED_PRECONDITION, details: `node ${m.from} is not a peer of node ${self} (members: ${members.join(", ")}); check --cluster` };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------- client service
+
+function clientHandlers(opts: ServerOptions): UntypedServiceImplementation {
+  return {
+    serveClient: (call: Call<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>) => guard(opts, callback, (driver) => serveClient(driver, call.request, callback)),
+    status: (_call: Call<StatusArgs>, callback: sendUnaryData<StatusReply>) => guard(opts, callback, (driver) => callback(null, statusReply(driver))),
+  };
+}
+
+function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>): void {
+  const invalid = (message: string) => callback(null, clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }));
+  if (!decoded.ok) return invalid(decoded.error);
+  const { Request: line, ClientId: clientId, Sequence: sequence } = decoded.value;
+  const badSession = checkSession(clientId, sequence);
+  if (badSession !== null) return invalid(badSession);
+  const parsed = parseRequest(line, clientId, sequence);
+  if (!parsed.ok) return invalid(parsed.error);
+  void driver.submit(parsed.request).then((result) => callback(null, clientReply(driver, result)));
+}
+
+function checkSession(clientId: string, sequence: number): string | null {
+  if (utf8Bytes(clientId) > CLIENT_ID_BYTES_MAX) return `the ClientId is ${utf8Bytes(clientId)} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
+  if (clientId !== "" && sequence === 0) return "a ClientId needs a Sequence of 1 or more (1 for the client's first SET, then one more per SET)";
+  if (clientId === "" && sequence !== 0) return "a Sequence needs a ClientId; send both or neither";
+  return null;
+}
+
+function clientReply(driver: NodeDriver, result: CallResult): ServeClientReply {
+  if (result.ok) return { Data: result.value, LeaderID: String(driver.id), Success: true, ErrorCode: "" };
+  const leader = result.leaderHint;
+  return { Data: result.message, LeaderID: leader === null ? "" : String(leader), Success: false, ErrorCode: result.code };
+}
+
+function statusReply(driver: NodeDriver): StatusReply {
+  const s = driver.status();
+  return {
+    nodeId: s.id,
+    role: s.role,
+    term: s.term,
+    leaderId: s.leaderId === null ? "" : String(s.leaderId),
+    commitIndex: s.commitIndex,
+    lastLogIndex: s.lastLogIndex,
+    leaseRemainingMs: s.leaseRemainingMs,
+    appliedIndex: s.appliedIndex,
+  };
+}
+
+/**
+ * Runs a handler with the driver; UNAVAILABLE while the node is starting. An exception (a bug:
+ * handlers answer every bad input themselves) is logged and answered INTERNAL instead of crashing.
+ */
+function guard<R>(opts: ServerOptions, callback: sendUnaryData<R>, handle: (driver: NodeDriver) => void): void {
+  const driver = opts.driver();
+  if (driver === null) return callback({ code: status.UNAVAILABLE, details: "the node is starting; retry shortly" });
+  try {
+    handle(driver);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    opts.log(`internal error in a request handler: ${detail}`);
+    callback({ code: status.INTERNAL, details: detail });
+  }
+}

@@ -1,0 +1,200 @@
+// Translation between the generated wire types (src/gen/raft.ts) and the core's messages.
+//
+// Core -> wire is total. Wire -> core validates every field, because the bytes come from the
+// network: ids must be uint32, terms and indexes safe integers (uint64 beyond 2^53 is refused
+// earlier, by the decoder), clocks finite, entry kinds known, entry terms ordered. A bad value
+// becomes a `WireError` the server answers with INVALID_ARGUMENT; it never reaches the core.
+
+import { EntryKind, type AppendEntriesArgs, type AppendEntriesReply, type LogEntry, type RequestVoteArgs, type RequestVoteReply } from "../../gen/raft.js";
+import {
+  assertNever,
+  logIndex,
+  nodeId,
+  term,
+  type AppendReply,
+  type AppendRequest,
+  type Entry,
+  type NodeId,
+  type VoteReply,
+  type VoteRequest,
+} from "../../raft/types.js";
+
+export type WireResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
+/** Thrown inside a translation; caught at its entry point and turned into a WireResult. */
+class WireError extends Error {}
+
+const UINT32_MAX = 0xffff_ffff;
+
+// ---------------------------------------------------------------- core -> wire
+
+export function entryToWire(e: Entry): LogEntry {
+  const c = e.command;
+  switch (c.kind) {
+    case "noop":
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_NOOP, key: "", value: "", clientId: "", sequence: 0 };
+    case "set":
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_SET, key: c.key, value: c.value, clientId: c.clientId, sequence: c.sequence };
+    default:
+      return assertNever(c);
+  }
+}
+
+export function voteRequestToWire(m: VoteRequest): RequestVoteArgs {
+  return { term: m.term, candidateId: m.from, lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, preVote: m.preVote, to: m.to };
+}
+
+export function voteReplyToWire(m: VoteReply): RequestVoteReply {
+  return { term: m.term, voteGranted: m.granted, voterId: m.from, preVote: m.preVote, leaseRemainingMs: m.leaseRemainingMs };
+}
+
+export function appendRequestToWire(m: AppendRequest): AppendEntriesArgs {
+  return {
+    term: m.term,
+    leaderId: m.from,
+    prevLogIndex: m.prevLogIndex,
+    prevLogTerm: m.prevLogTerm,
+    entries: m.entries.map(entryToWire),
+    leaderCommit: m.leaderCommit,
+    leaseMs: m.leaseMs,
+    leaderSendMs: m.leaderSendMs,
+    to: m.to,
+  };
+}
+
+export function appendReplyToWire(m: AppendReply): AppendEntriesReply {
+  return {
+    term: m.term,
+    success: m.success,
+    followerId: m.from,
+    matchIndex: m.matchIndex,
+    conflictIndex: m.conflictIndex,
+    conflictTerm: m.conflictTerm,
+    rejectedPrevIndex: m.rejectedPrevIndex,
+    leaderSendMs: m.leaderSendMs,
+  };
+}
+
+// ---------------------------------------------------------------- wire -> core
+
+function count(name: string, v: number, min = 0): number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) throw new WireError(`${name} ${String(v)} must be a whole number >= ${min} below 2^53`);
+  return v;
+}
+
+function id(name: string, v: number): NodeId {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > UINT32_MAX) throw new WireError(`${name} ${String(v)} is not a node id`);
+  return nodeId(v);
+}
+
+function ms(name: string, v: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new WireError(`${name} ${String(v)} must be a finite number of ms >= 0`);
+  return v;
+}
+
+function translate<T>(what: string, f: () => T): WireResult<T> {
+  try {
+    return { ok: true, value: f() };
+  } catch (err) {
+    if (err instanceof WireError) return { ok: false, error: `${what}: ${err.message}` };
+    throw err;
+  }
+}
+
+function entryFromWire(e: LogEntry, where = "entry"): Entry {
+  const entryTerm = term(count(`${where} term`, e.term, 1));
+  switch (e.kind) {
+    case EntryKind.ENTRY_KIND_NOOP:
+      return { term: entryTerm, command: { kind: "noop" } };
+    case EntryKind.ENTRY_KIND_SET: {
+      const sequence = count(`${where} sequence`, e.sequence);
+      if (typeof e.key !== "string" || e.key.length === 0) throw new WireError(`${where} is a SET with an empty key`);
+      return { term: entryTerm, command: { kind: "set", key: e.key, value: e.value, clientId: e.clientId, sequence } };
+    }
+    case EntryKind.UNRECOGNIZED:
+    default:
+      throw new WireError(`${where} has unknown kind ${String(e.kind)} (want NOOP or SET)`);
+  }
+}
+
+export function voteRequestFromWire(a: RequestVoteArgs): WireResult<VoteRequest> {
+  return translate("RequestVote", () => ({
+    type: "vote-request",
+    from: id("candidate_id", a.candidateId),
+    to: id("to", a.to),
+    term: term(count("term", a.term, 1)),
+    lastLogIndex: logIndex(count("last_log_index", a.lastLogIndex)),
+    lastLogTerm: term(count("last_log_term", a.lastLogTerm)),
+    preVote: a.preVote === true,
+  }));
+}
+
+/** `from` is the peer the request went to: a reply that names another voter is refused. */
+export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId): WireResult<VoteReply> {
+  return translate(`RequestVote reply from node ${from}`, () => {
+    if (id("voter_id", r.voterId) !== from) throw new WireError(`voter_id ${r.voterId} is not the node asked (${from})`);
+    return {
+      type: "vote-reply",
+      from,
+      to,
+      term: term(count("term", r.term)),
+      granted: r.voteGranted === true,
+      preVote: r.preVote === true,
+      leaseRemainingMs: ms("lease_remaining_ms", r.leaseRemainingMs),
+    };
+  });
+}
+
+export function appendRequestFromWire(a: AppendEntriesArgs): WireResult<AppendRequest> {
+  return translate("AppendEntries", () => {
+    const requestTerm = term(count("term", a.term, 1));
+    const prevLogIndex = logIndex(count("prev_log_index", a.prevLogIndex));
+    const prevLogTerm = term(count("prev_log_term", a.prevLogTerm));
+    if (prevLogTerm > requestTerm) throw new WireError(`prev_log_term ${prevLogTerm} is above the term ${requestTerm}`);
+    const entries = a.entries.map((e, i) => entryFromWire(e, `entry ${i + 1}`));
+    count("prev_log_index + entries", prevLogIndex + entries.length);
+    checkEntryTerms(entries, prevLogTerm, requestTerm);
+    const leaseMs = count("lease_ms", a.leaseMs);
+    if (leaseMs > UINT32_MAX) throw new WireError(`lease_ms ${leaseMs} is too large`);
+    return {
+      type: "append-request",
+      from: id("leader_id", a.leaderId),
+      to: id("to", a.to),
+      term: requestTerm,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      leaderCommit: logIndex(count("leader_commit", a.leaderCommit)),
+      leaseMs,
+      leaderSendMs: ms("leader_send_ms", a.leaderSendMs),
+    };
+  });
+}
+
+/** A leader's entries have terms that never decrease, start at or after prevLogTerm and end at or before its term. */
+function checkEntryTerms(entries: readonly Entry[], prevLogTerm: number, requestTerm: number): void {
+  let previous = prevLogTerm;
+  entries.forEach((e, i) => {
+    if (e.term < previous) throw new WireError(`entry ${i + 1} term ${e.term} is below the term before it (${previous})`);
+    if (e.term > requestTerm) throw new WireError(`entry ${i + 1} term ${e.term} is above the leader's term ${requestTerm}`);
+    previous = e.term;
+  });
+}
+
+export function appendReplyFromWire(r: AppendEntriesReply, from: NodeId, to: NodeId): WireResult<AppendReply> {
+  return translate(`AppendEntries reply from node ${from}`, () => {
+    if (id("follower_id", r.followerId) !== from) throw new WireError(`follower_id ${r.followerId} is not the node asked (${from})`);
+    return {
+      type: "append-reply",
+      from,
+      to,
+      term: term(count("term", r.term)),
+      success: r.success === true,
+      matchIndex: logIndex(count("match_index", r.matchIndex)),
+      conflictIndex: logIndex(count("conflict_index", r.conflictIndex)),
+      conflictTerm: term(count("conflict_term", r.conflictTerm)),
+      rejectedPrevIndex: logIndex(count("rejected_prev_index", r.rejectedPrevIndex)),
+      leaderSendMs: ms("leader_send_ms", r.leaderSendMs),
+    };
+  });
+}

@@ -1,0 +1,185 @@
+// The driver's output contract, with a storage whose writes the test holds and releases.
+import seedrandom from "seedrandom";
+import { afterEach, describe, expect, it } from "vitest";
+import { makeConfig, type TimingConfig } from "../../src/raft/config.js";
+import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type VoteRequest } from "../../src/raft/types.js";
+import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
+import { defaultDriverLimits, NodeDriver, type CallResult, type DriverLimits, type DriverStorage, type PersistRequest } from "../../src/runtime/grpc/driver.js";
+
+const TIMING: TimingConfig = { heartbeatMs: 10, electionTimeoutMinMs: 40, electionTimeoutMaxMs: 50, leaseMs: 30, driftPpmMax: 1000 };
+const EMPTY: PersistedState = { hardState: { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) }, entries: [] };
+
+/** Storage whose writes complete only when the test says so (or at once when not holding). */
+class HeldStorage implements DriverStorage {
+  readonly recovered = EMPTY;
+  readonly writes: PersistRequest[] = [];
+  holding = false;
+  private held: (() => void)[] = [];
+
+  persist(request: PersistRequest): Promise<void> {
+    this.writes.push(request);
+    if (!this.holding) return Promise.resolve();
+    return new Promise((resolve) => this.held.push(resolve));
+  }
+
+  releaseAll(): void {
+    this.holding = false;
+    for (const resolve of this.held.splice(0)) resolve();
+  }
+}
+
+const drivers: NodeDriver[] = [];
+afterEach(async () => {
+  for (const d of drivers.splice(0)) await d.stop();
+});
+
+function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}): NodeDriver {
+  const config = makeConfig(nodeId(0), members.map(nodeId), TIMING);
+  const fatal: Error[] = [];
+  const driver = new NodeDriver({
+    config,
+    storage,
+    clock: new MonotonicClock(),
+    random: seedrandom("driver-test"),
+    limits: { ...defaultDriverLimits(config), ...limits },
+    send: (m) => sent.push(m),
+    onEvent: () => undefined,
+    onFatal: (err) => fatal.push(err),
+  });
+  drivers.push(driver);
+  driver.start();
+  return driver;
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A one-node cluster elects itself; waits until it serves. */
+async function soloLeader(storage: DriverStorage, limits: Partial<DriverLimits> = {}): Promise<NodeDriver> {
+  const driver = makeDriver([0], storage, [], limits);
+  await waitFor("a leader holding its lease", () => driver.status().leaseReadable);
+  return driver;
+}
+
+describe("driver output contract", () => {
+  it("vote requests leave only after the term and vote they carry are durable", async () => {
+    const storage = new HeldStorage();
+    const sent: Message[] = [];
+    const driver = makeDriver([0, 1, 2], storage, sent);
+    await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request" && m.preVote));
+    storage.holding = true;
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
+    expect(storage.writes.at(-1)?.hardState).toMatchObject({ currentTerm: 1, votedFor: 0 });
+    await turn();
+    const realVotes = () => sent.filter((m): m is VoteRequest => m.type === "vote-request" && !m.preVote);
+    expect(realVotes()).toEqual([]);
+    storage.releaseAll();
+    await waitFor("real vote requests", () => realVotes().length === 2);
+    expect(realVotes().map((m) => m.term)).toEqual([1, 1]);
+  });
+
+  it("a client's SET is answered only after its entry is durable", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage);
+    storage.holding = true;
+    let answer: CallResult | null = null;
+    void driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 }).then((r) => (answer = r));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(answer).toBeNull();
+    storage.releaseAll();
+    await waitFor("the answer", () => answer !== null);
+    expect(answer).toEqual({ ok: true, value: "" });
+  });
+
+  it("client calls arriving in one event-loop turn are stepped as one input and written once", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage);
+    const before = storage.writes.length;
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((i) => driver.submit({ kind: "set", key: `k${i}`, value: "v", clientId: "", sequence: 0 })));
+    expect(answers.every((a) => a.ok)).toBe(true);
+    const appends = storage.writes.slice(before).filter((w) => w.append.length > 0);
+    expect(appends.map((w) => w.append.length)).toEqual([5]);
+  });
+
+  it("later outputs are released after earlier ones even when they need no write", async () => {
+    const storage = new HeldStorage();
+    const sent: Message[] = [];
+    const driver = makeDriver([0, 1, 2], storage, sent);
+    await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request"));
+    storage.holding = true;
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: false, leaseRemainingMs: 0 });
+    await turn();
+    // Elected while the vote is still on its way to the disk: nothing may leave yet, heartbeats included.
+    expect(sent.filter((m): m is AppendRequest => m.type === "append-request")).toEqual([]);
+    storage.releaseAll();
+    await waitFor("the first AppendEntries", () => sent.some((m) => m.type === "append-request"));
+    const firstAppend = sent.findIndex((m) => m.type === "append-request");
+    const lastVote = Math.max(...sent.map((m, i) => (m.type === "vote-request" && !m.preVote ? i : -1)));
+    expect(lastVote).toBeLessThan(firstAppend);
+  });
+});
+
+describe("commit index persistence", () => {
+  it("a commit index change alone is written at most once per interval, and at stop", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage, { commitPersistIntervalMs: 60_000 });
+    const before = storage.writes.length;
+    for (const key of ["a", "b", "c"]) expect(await driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0 })).toEqual({ ok: true, value: "" });
+    expect(storage.writes.slice(before).filter((w) => w.hardState !== null)).toEqual([]);
+    const committed = driver.status().commitIndex;
+    await driver.stop();
+    expect(storage.writes.at(-1)?.hardState?.commitIndex).toBe(committed);
+  });
+
+  it("a term or vote change writes the hard state at once, whatever the interval", async () => {
+    const storage = new HeldStorage();
+    await soloLeader(storage, { commitPersistIntervalMs: 60_000 });
+    expect(storage.writes.some((w) => w.hardState?.currentTerm === 1 && w.hardState.votedFor === 0)).toBe(true);
+  });
+});
+
+describe("driver bounds", () => {
+  it("every pending call gets an answer: timeout when the node cannot finish in time", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage, { callTimeoutMs: 50 });
+    storage.holding = true;
+    const answer = await driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    expect(answer).toMatchObject({ ok: false, code: "timeout" });
+    storage.releaseAll();
+  });
+
+  it("beyond the pending bound a call is answered overloaded at once", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage, { pendingCallCountMax: 2 });
+    storage.holding = true;
+    const set = (key: string) => driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0 });
+    void set("a");
+    void set("b");
+    expect(await set("c")).toMatchObject({ ok: false, code: "overloaded" });
+    storage.releaseAll();
+  });
+
+  it("stopping answers every pending call and then finishes the writes in progress", async () => {
+    const storage = new HeldStorage();
+    const driver = await soloLeader(storage);
+    storage.holding = true;
+    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    await turn();
+    let stopped = false;
+    const stopping = driver.stop().then(() => (stopped = true));
+    expect(await pending).toMatchObject({ ok: false, code: "stepped-down" });
+    await turn();
+    expect(stopped).toBe(false); // a write is still on its way to the disk
+    storage.releaseAll();
+    await stopping;
+    expect(await driver.submit({ kind: "get", key: "k" })).toMatchObject({ ok: false, code: "not-leader" });
+  });
+});
