@@ -9,12 +9,13 @@ import { formatOperation } from "./request.js";
 import type { RaftNode } from "./node.js";
 import { quorumValue } from "./quorum.js";
 import { releaseWrite } from "./requests.js";
-import { assert, logIndex, type LogIndex } from "./types.js";
+import { assert, logIndex, type LogIndex, type Term } from "./types.js";
 
 export function maybeCommit(n: RaftNode): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
-  const matches = [n.log.lastIndex as number];
+  const self = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
+  const matches = [self as number];
   for (const p of l.progress.values()) matches.push(p.matchIndex);
   const candidate = logIndex(quorumValue(matches, n.quorum));
   if (candidate <= n.commitIndex) return;
@@ -22,6 +23,18 @@ export function maybeCommit(n: RaftNode): void {
   if (!ownTerm && n.config.mutation !== "commit-old-term") return;
   n.commitIndex = candidate;
   applyCommitted(n, true);
+}
+
+/**
+ * The runtime reports that the log is durable through (index, term). A leader counts its own copy
+ * from then on; since only this leader writes entries of its term, a matching term at `index`
+ * means the durable entry is ours and, by log matching, so is everything before it.
+ */
+export function notePersisted(n: RaftNode, index: LogIndex, t: Term): void {
+  const l = n.leader;
+  if (l === null || t !== n.currentTerm || n.log.termAt(index) !== t || index <= l.selfDurableIndex) return;
+  l.selfDurableIndex = index;
+  maybeCommit(n);
 }
 
 export function followerCommit(n: RaftNode, upTo: LogIndex): void {

@@ -61,6 +61,12 @@ export interface RaftConfig {
   /** Client sessions remembered for exactly-once SETs, at most (least recently used go first). */
   readonly sessionCountMax: number;
   readonly mutation: Mutation | null;
+  /**
+   * Raft thesis §10.2.1: a leader may send its new entries before they are durable on its own
+   * disk, counting itself toward a majority only once the runtime reports them with a
+   * `persisted` input. Off: persist before send, always, and the leader counts itself at once.
+   */
+  readonly leaderPersistsInParallel: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -71,6 +77,7 @@ export const CONFIG_DEFAULTS = {
   pendingCountMax: 20_000,
   sessionCountMax: 100_000,
   mutation: null,
+  leaderPersistsInParallel: false,
 } as const;
 
 export function makeConfig(

@@ -124,6 +124,7 @@ function becomeLeader(n: RaftNode): void {
     progress,
     lease: new LeaderLease(n.peers, n.quorum, n.nowMs, waitUntilMs),
     nextHeartbeatAtMs: n.nowMs,
+    selfDurableIndex: logIndex(0),
     noopIndex,
     pendingWrites: new Map(),
     deferredWrites: [],

@@ -10,7 +10,7 @@
 //   role == "candidate" <=> candidate state present
 
 import { quorumSize, validateConfig, type RaftConfig } from "./config.js";
-import { applyCommitted } from "./commit.js";
+import { applyCommitted, notePersisted } from "./commit.js";
 import { handleVoteReply, handleVoteRequest, tickElectionTimer } from "./election.js";
 import { KvStore } from "./kv.js";
 import { LeaseMemory, type LeaderLease } from "./lease.js";
@@ -48,6 +48,8 @@ export interface LeaderState {
   readonly progress: Map<NodeId, Progress>;
   readonly lease: LeaderLease;
   nextHeartbeatAtMs: number;
+  /** With leaderPersistsInParallel: the last index of this term known durable on our own disk. */
+  selfDurableIndex: LogIndex;
   /** Index of this term's NO-OP: lease reads need it committed. */
   readonly noopIndex: LogIndex;
   /** Log index -> client request waiting for that entry to commit. */
@@ -128,13 +130,18 @@ export class RaftNode {
       case "client":
         handleClientCalls(this, input.calls);
         break;
+      case "persisted":
+        notePersisted(this, input.index, input.term);
+        break;
       default:
         assertNever(input);
     }
     if (this.leader !== null) afterStepLeader(this);
     this.recordHardState(before);
     this.checkInvariants();
-    return this.out.build(this.wakeAtMs());
+    const sendBeforePersist =
+      this.config.leaderPersistsInParallel && this.role === "leader" && !this.out.hardStateMustSync && this.out.truncateFrom === null;
+    return this.out.build(this.wakeAtMs(), sendBeforePersist);
   }
 
   private receive(m: Message): void {

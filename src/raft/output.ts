@@ -15,6 +15,11 @@ import {
 export interface FullOutput extends Output {
   /** True when hardState changed term or vote: it must be durable before any message leaves. */
   readonly hardStateMustSync: boolean;
+  /**
+   * True only for a leader with leaderPersistsInParallel: its messages may leave before its own
+   * appends are durable (it counts itself only after a `persisted` input says they are).
+   */
+  readonly sendBeforePersist: boolean;
 }
 
 export class OutputBuilder {
@@ -41,11 +46,12 @@ export class OutputBuilder {
     this.append.push(...entries);
   }
 
-  build(wakeAtMs: number): FullOutput {
+  build(wakeAtMs: number, sendBeforePersist: boolean): FullOutput {
     this.checkContract();
     return {
       hardState: this.hardState,
       hardStateMustSync: this.hardStateMustSync,
+      sendBeforePersist,
       truncateFrom: this.truncateFrom,
       appendFrom: this.appendFrom,
       append: this.append,

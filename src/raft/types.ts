@@ -145,7 +145,9 @@ export interface ClientReply {
 export type Input =
   | { readonly type: "tick"; readonly nowMs: number }
   | { readonly type: "message"; readonly nowMs: number; readonly message: Message }
-  | { readonly type: "client"; readonly nowMs: number; readonly calls: readonly ClientCall[] };
+  | { readonly type: "client"; readonly nowMs: number; readonly calls: readonly ClientCall[] }
+  /** The log is durable through (index, term): sent by runtimes that set leaderPersistsInParallel. */
+  | { readonly type: "persisted"; readonly nowMs: number; readonly index: LogIndex; readonly term: Term };
 
 // ---------------------------------------------------------------- outputs
 

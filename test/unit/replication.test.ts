@@ -191,3 +191,36 @@ describe("commitment (Raft §5.4.2)", () => {
     expect(leader.kv.get("x")).toBe("6");
   });
 });
+
+describe("leader writes its log in parallel with replication (Raft thesis §10.2.1)", () => {
+  it("with leaderPersistsInParallel a leader counts its own copy only once a persisted input reports it durable", () => {
+    const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
+    const leader = c.elect(0, (m) => m.type === "append-request" && m.to === 2);
+    // Follower 1 holds the NO-OP, but the leader's own copy is not yet durable: no majority.
+    expect(leader.commitIndex).toBe(0);
+    const out = leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(1), term: term(1) });
+    expect(leader.commitIndex).toBe(1);
+    expect(out.applied.map((a) => a.index)).toEqual([1]);
+  });
+
+  it("a persisted report for an entry that is not this leader's (another term) is ignored", () => {
+    const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
+    const leader = c.elect(0, (m) => m.type === "append-request" && m.to === 2);
+    leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(1), term: term(0) });
+    leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(5), term: term(1) });
+    expect(leader.commitIndex).toBe(0);
+  });
+
+  it("only a leader's outputs may be sent before they are durable; votes and follower appends never", () => {
+    const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
+    c.elect(0);
+    const leaderOutputs = c.outputs.filter((o) => o.from === 0 && c.node(0).role === "leader");
+    expect(leaderOutputs.at(-1)!.output.sendBeforePersist).toBe(true);
+    const followerOutputs = c.outputs.filter((o) => o.from !== 0);
+    expect(followerOutputs.length).toBeGreaterThan(0);
+    expect(followerOutputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+    const plain = new TestCluster(3);
+    plain.elect(0);
+    expect(plain.outputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+  });
+});

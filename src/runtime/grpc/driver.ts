@@ -25,6 +25,7 @@ import type { RaftConfig } from "../../raft/config.js";
 import type { FullOutput } from "../../raft/output.js";
 import type { Random } from "../../raft/random.js";
 import {
+  logIndex,
   requestId,
   type AppendReply,
   type AppendRequest,
@@ -228,9 +229,12 @@ export class NodeDriver {
   /** Persist, then release: in step order, waiting for the disk only when the contract says so. */
   private carryOut(out: FullOutput, waiter: RpcWaiter | null): void {
     const request = this.persistRequest(out);
-    const mustWait = out.hardStateMustSync || out.truncateFrom !== null || out.append.length > 0;
+    const needsDisk = out.hardStateMustSync || out.truncateFrom !== null || out.append.length > 0;
+    // A leader's own appends may travel while they reach its disk (it counts itself only later).
+    const mustWait = needsDisk && !out.sendBeforePersist;
     const durable = request === null ? null : this.opts.storage.persist(request);
     durable?.catch((err: unknown) => this.fail(err)); // a failed write stops the node, waited for or not
+    if (durable !== null) this.reportDurable(out, durable);
     if (this.releasesQueued === 0 && !mustWait) {
       this.release(out, waiter);
       return;
@@ -249,6 +253,19 @@ export class NodeDriver {
           this.fail(err);
         },
       );
+  }
+
+  /** With leaderPersistsInParallel, tells the core when its appended entries are on the disk. */
+  private reportDurable(out: FullOutput, durable: Promise<void>): void {
+    const last = out.append[out.append.length - 1];
+    if (!this.opts.config.leaderPersistsInParallel || last === undefined || out.appendFrom === null) return;
+    const index = logIndex(out.appendFrom + out.append.length - 1);
+    durable.then(
+      () => {
+        if (!this.stopping && !this.failed) this.step({ type: "persisted", nowMs: this.opts.clock.nowMs(), index, term: last.term }, null);
+      },
+      () => undefined, // the failure itself is handled where the write was started
+    );
   }
 
   /** What of `out` to write now: all of it, except a commit-index-only change written recently. */

@@ -76,7 +76,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     opts.id,
     opts.members.map((m) => m.id),
     opts.timing,
-    opts.configOverrides,
+    { leaderPersistsInParallel: true, ...opts.configOverrides },
   );
   const self = opts.members.find((m) => m.id === opts.id);
   if (self === undefined) throw new Error(`node ${opts.id} is not among the members`);
