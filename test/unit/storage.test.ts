@@ -202,6 +202,20 @@ describe("FileStorage: layout and recovery", () => {
     expect(warnings).toEqual([]);
   });
 
+  it("a commit-index-only change is written beside the log, never beyond the durable entries, and is on disk after close", async () => {
+    const storage = await openStorage(1);
+    await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, 1, 0)));
+    const syncsBefore = storage.syncCount;
+    // The commit index alone moves: the persist resolves without waiting for metadata.txt...
+    await storage.persist({ ...nothing, hardState: hard(1, 1, 2) });
+    await storage.persist(append(3, [set("b", "2", 1)]));
+    const again = await reopen(storage);
+    // ...yet after close it is there, and the term and vote were never rolled back.
+    expect(again.recovered.hardState).toEqual(hard(1, 1, 2));
+    expect(again.recovered.entries).toHaveLength(3);
+    expect(syncsBefore).toBeGreaterThan(0);
+  });
+
   it("logs.txt and metadata.txt are human-readable, one entry a line", async () => {
     const storage = await openStorage(1);
     await storage.persist(append(1, [noop(1), set("x", "6", 1), set("greeting", "hello world", 1, "c", 3)], hard(1, 1, 2)));

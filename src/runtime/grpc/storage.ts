@@ -388,6 +388,12 @@ export class FileStorage {
   private readonly lineTerms: Term[];
   private latestHardState: HardState; // after all accepted persist calls
   private durableHardState: HardState; // what metadata.txt holds
+  private durableEntryCount: number; // entries of logs.txt known to be on the disk
+  // metadata.txt has one writer at a time (metadataBusy); a commit-index-only change is written
+  // beside the log writes, not in front of them (metadataLater holds the newest such wish).
+  private metadataBusy: Promise<void> | null = null;
+  private metadataLater: HardState | null = null;
+  private metadataLaterRunning: Promise<void> | null = null;
   private pending: Batch = emptyBatch();
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
@@ -404,6 +410,7 @@ export class FileStorage {
     this.lineTerms = files.log.entries.map((e) => e.term);
     this.latestHardState = files.hardState;
     this.durableHardState = files.hardState;
+    this.durableEntryCount = files.log.entries.length;
     this.recovered = { hardState: files.hardState, entries: files.log.entries };
   }
 
@@ -453,6 +460,7 @@ export class FileStorage {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
+    while (this.metadataLaterRunning !== null) await this.metadataLaterRunning;
     await this.logFile.close();
     await this.dump.close();
   }
@@ -559,14 +567,60 @@ export class FileStorage {
     return { logRewrite: batch.rewrite ? [...this.lineTexts] : null, logAppend: batch.appendLines, hardState, waiters: batch.waiters };
   }
 
-  /** The log first, then metadata.txt: on disk, commit_length never exceeds the log. */
+  /**
+   * The log first, then metadata.txt: on disk, commit_length never exceeds the log. A change of
+   * term or vote is written before the batch resolves; a change of the commit index alone (which
+   * Raft may lose: the leader tells it again) is written beside later log writes, capped at the
+   * entries already durable, so a slow rename never holds up an append.
+   */
   private async write(plan: WritePlan): Promise<void> {
     if (plan.logRewrite !== null) await this.rewriteLog(plan.logRewrite);
     else if (plan.logAppend.length > 0) await this.appendLog(plan.logAppend);
-    if (plan.hardState !== null) {
-      await this.replaceFile(METADATA_FILE, [encodeMetadata(this.nodeId, this.cluster, plan.hardState)]);
-      this.durableHardState = plan.hardState;
+    this.durableEntryCount = this.lineTexts.length - this.pendingLineCount();
+    if (plan.hardState === null) return;
+    const termOrVote = plan.hardState.currentTerm !== this.durableHardState.currentTerm || plan.hardState.votedFor !== this.durableHardState.votedFor;
+    if (termOrVote) await this.writeMetadata(plan.hardState);
+    else this.writeCommitLater(plan.hardState);
+  }
+
+  /** Lines accepted in memory but still waiting in the next batch. */
+  private pendingLineCount(): number {
+    return this.pending.rewrite ? this.lineTexts.length : this.pending.appendLines.length;
+  }
+
+  /** Replaces metadata.txt with `hardState`, after any metadata write in progress. */
+  private async writeMetadata(hardState: HardState): Promise<void> {
+    while (this.metadataBusy !== null) await this.metadataBusy.catch(() => undefined);
+    const busy = this.replaceFile(METADATA_FILE, [encodeMetadata(this.nodeId, this.cluster, hardState)]);
+    this.metadataBusy = busy;
+    try {
+      await busy;
+      this.durableHardState = hardState;
+    } finally {
+      this.metadataBusy = null;
     }
+  }
+
+  /** Writes the newest commit index wished for, off the log's critical path. */
+  private writeCommitLater(hardState: HardState): void {
+    this.metadataLater = hardState;
+    if (this.metadataLaterRunning !== null) return;
+    this.metadataLaterRunning = (async () => {
+      try {
+        while (this.metadataLater !== null && this.failure === null) {
+          const wished = this.metadataLater;
+          this.metadataLater = null;
+          while (this.metadataBusy !== null) await this.metadataBusy.catch(() => undefined);
+          // Term and vote as metadata.txt holds them now (never older); commit within the durable log.
+          const commitIndex = logIndex(Math.min(Math.max(wished.commitIndex, this.durableHardState.commitIndex), this.durableEntryCount));
+          if (commitIndex > this.durableHardState.commitIndex) await this.writeMetadata({ ...this.durableHardState, commitIndex });
+        }
+      } catch (err) {
+        this.failure ??= new Error(`storage ${this.folderPath}: writing metadata.txt failed (${err instanceof Error ? err.message : String(err)}); the node must stop: check the disk, then restart it`);
+      } finally {
+        this.metadataLaterRunning = null;
+      }
+    })();
   }
 
   private async appendLog(lines: readonly string[]): Promise<void> {
