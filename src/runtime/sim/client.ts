@@ -1,0 +1,219 @@
+// Simulated clients. Each is one session (client id + sequence) with at most one operation
+// outstanding, and it runs the same client logic as raft-client: LeaderTracker, Session and
+// Attempts from src/client/retry.ts. Every operation goes into the history with its invocation
+// and completion in true time; one that never completes stays "unknown".
+//
+// A client draws random SETs and GETs over a few keys (so they conflict), or follows a script of
+// labelled operations that a scenario checks afterwards.
+
+import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../client/retry.js";
+import type { ClientRequest, ClientResult, NodeId } from "../../raft/types.js";
+import type { HistoryRecorder, OpId, Outcome } from "./history.js";
+import type { Rng } from "./prng.js";
+
+export interface Workload {
+  readonly count: number;
+  readonly thinkMeanMs: number;
+  readonly keyCount: number;
+  readonly setRatio: number;
+  readonly startMs: number;
+  readonly stopMs: number;
+  /** Windows [from, to) in which no client starts an operation (a lull in traffic). */
+  readonly lulls?: readonly (readonly [number, number])[];
+}
+
+/** One operation of a scenario's script. "direct": a single attempt to the simulator's leader. */
+export interface ScriptedOp {
+  readonly atMs: number;
+  readonly label: string;
+  readonly kind: "set" | "get";
+  readonly key: string;
+  readonly value: string;
+  readonly mode: "direct" | "retry";
+}
+
+export interface OpResult {
+  readonly label: string;
+  readonly kind: "set" | "get";
+  readonly outcome: Outcome;
+  readonly value: string;
+  readonly invokeMs: number;
+  readonly completeMs: number;
+  /** The node whose answer ended the operation (null: none answered). */
+  readonly node: NodeId | null;
+  /** The node answered in the very step that received the request (no round to followers). */
+  readonly immediate: boolean;
+}
+
+/** What a client needs from the simulator. */
+export interface ClientHost {
+  readonly recorder: HistoryRecorder;
+  sendRequest(client: SimClient, target: NodeId, request: ClientRequest, attempt: number): void;
+  wake(client: SimClient, atMs: number, token: number): void;
+  currentLeader(): NodeId | null;
+}
+
+type Phase = "idle" | "backoff" | "awaiting" | "stopped";
+
+interface CurrentOp {
+  readonly id: OpId;
+  readonly request: ClientRequest;
+  readonly attempts: Attempts | null; // null for a direct probe
+  readonly label: string | null;
+  readonly invokeMs: number;
+}
+
+const DIRECT_TIMEOUT_MS = 2_000;
+
+export class SimClient {
+  readonly session: Session;
+  readonly tracker: LeaderTracker;
+  readonly results = new Map<string, OpResult>();
+  private phase: Phase = "idle";
+  private op: CurrentOp | null = null;
+  private target: NodeId | null = null;
+  private token = 0;
+  private attemptNo = 0;
+  private opCount = 0;
+  private scriptAt = 0;
+
+  constructor(
+    readonly clientId: string,
+    nodes: readonly NodeId[],
+    private readonly host: ClientHost,
+    private readonly rng: Rng,
+    private readonly workload: Workload | null,
+    private readonly script: readonly ScriptedOp[] = [],
+    private readonly policy: RetryPolicy = DEFAULT_RETRY,
+  ) {
+    this.session = new Session(clientId);
+    this.tracker = new LeaderTracker(nodes);
+  }
+
+  get pending(): boolean {
+    return this.op !== null;
+  }
+
+  start(): void {
+    const first = this.workload !== null ? this.workload.startMs + this.rng.exponential(this.workload.thinkMeanMs) : this.script[0]?.atMs;
+    if (first === undefined) this.phase = "stopped";
+    else this.sleepUntil(first);
+  }
+
+  /** A timer this client set went off. */
+  onWake(token: number, nowMs: number): void {
+    if (token !== this.token) return;
+    switch (this.phase) {
+      case "idle":
+        return this.beginOp(nowMs);
+      case "backoff":
+        return this.sendAttempt(nowMs);
+      case "awaiting":
+        return this.onAnswer(this.attemptNo, this.target!, { kind: "unreachable", message: "no answer in time" }, nowMs, false);
+      case "stopped":
+        return;
+    }
+  }
+
+  /** A node answered attempt `attempt` (or the connection to it failed). */
+  onAnswer(attempt: number, from: NodeId, answer: NodeAnswer, nowMs: number, immediate: boolean): void {
+    const op = this.op;
+    if (this.phase !== "awaiting" || attempt !== this.attemptNo || op === null) return;
+    if (op.attempts === null) return this.finishDirect(op, from, answer, nowMs, immediate);
+    const decision = op.attempts.answer(from, answer, nowMs);
+    this.follow(decision, from, nowMs, immediate);
+  }
+
+  private beginOp(nowMs: number): void {
+    const lull = this.workload?.lulls?.find(([from, to]) => nowMs >= from && nowMs < to);
+    if (lull !== undefined) return this.sleepUntil(lull[1]);
+    const next = this.nextOp(nowMs);
+    if (next === null) {
+      this.phase = "stopped";
+      return;
+    }
+    const { kind, key, value, label, direct } = next;
+    const id = this.host.recorder.invoke(kind === "set" ? { kind, clientId: this.clientId, key, value } : { kind, clientId: this.clientId, key }, nowMs);
+    const request = this.session.stamp(kind === "set" ? { kind, key, value, clientId: "", sequence: 0 } : { kind, key });
+    const attempts = direct ? null : new Attempts(this.tracker, this.policy, this.rng.fn, nowMs);
+    this.op = { id, request, attempts, label, invokeMs: nowMs };
+    if (attempts === null) {
+      this.target = this.host.currentLeader() ?? this.tracker.target();
+      this.sendAttempt(nowMs);
+    } else {
+      this.follow(attempts.start(), null, nowMs, false);
+    }
+  }
+
+  private nextOp(nowMs: number): { kind: "set" | "get"; key: string; value: string; label: string | null; direct: boolean } | null {
+    const w = this.workload;
+    if (w !== null) {
+      if (nowMs >= w.stopMs) return null;
+      this.opCount += 1;
+      const key = `k${this.rng.int(0, w.keyCount - 1)}`;
+      const kind = this.rng.chance(w.setRatio) ? "set" : "get";
+      return { kind, key, value: kind === "set" ? `${this.clientId}.${this.opCount}` : "", label: null, direct: false };
+    }
+    const s = this.script[this.scriptAt++];
+    if (s === undefined) return null;
+    return { kind: s.kind, key: s.key, value: s.value, label: s.label, direct: s.mode === "direct" };
+  }
+
+  private follow(d: Decision, from: NodeId | null, nowMs: number, immediate: boolean): void {
+    switch (d.kind) {
+      case "send":
+        this.target = d.target;
+        if (d.afterMs <= 0) return this.sendAttempt(nowMs);
+        this.phase = "backoff";
+        return this.sleepUntil(nowMs + d.afterMs);
+      case "done":
+        return this.finish("ok", d.value, from, nowMs, immediate);
+      case "give-up":
+        // The node may have applied a SET it never confirmed: its outcome stays unknown.
+        return this.finish(this.op?.request.kind === "set" ? "unknown" : "fail", "", from, nowMs, false);
+    }
+  }
+
+  private finishDirect(op: CurrentOp, from: NodeId, a: NodeAnswer, nowMs: number, immediate: boolean): void {
+    if (a.kind === "ok") return this.finish("ok", a.value, from, nowMs, immediate);
+    const definite = a.kind === "error" && a.code !== "stepped-down" && a.code !== "unknown";
+    const outcome: Outcome = op.request.kind === "get" || definite ? "fail" : "unknown";
+    this.finish(outcome, "", a.kind === "unreachable" ? null : from, nowMs, false);
+  }
+
+  private sendAttempt(nowMs: number): void {
+    const op = this.op!;
+    this.attemptNo += 1;
+    this.phase = "awaiting";
+    this.host.sendRequest(this, this.target!, op.request, this.attemptNo);
+    const timeoutMs = op.attempts === null ? DIRECT_TIMEOUT_MS : op.attempts.attemptTimeoutMs(nowMs);
+    this.sleepUntil(nowMs + timeoutMs);
+  }
+
+  private finish(outcome: Outcome, value: string, from: NodeId | null, nowMs: number, immediate: boolean): void {
+    const op = this.op!;
+    this.host.recorder.complete(op.id, outcome, outcome === "ok" ? value : undefined, nowMs);
+    if (op.label !== null) {
+      const { label, invokeMs } = op;
+      this.results.set(label, { label, kind: op.request.kind, outcome, value, invokeMs, completeMs: nowMs, node: from, immediate });
+    }
+    this.op = null;
+    this.phase = "idle";
+    this.attemptNo += 1; // late answers to the finished op are ignored
+    const w = this.workload;
+    const next = w !== null ? nowMs + this.rng.exponential(w.thinkMeanMs) : this.script[this.scriptAt]?.atMs;
+    if (next === undefined || (w !== null && next >= w.stopMs)) this.phase = "stopped";
+    else this.sleepUntil(Math.max(nowMs, next));
+  }
+
+  private sleepUntil(atMs: number): void {
+    this.token += 1;
+    this.host.wake(this, atMs, this.token);
+  }
+}
+
+/** A node's reply, in the client logic's transport-neutral form. */
+export function toAnswer(result: ClientResult): NodeAnswer {
+  if (result.ok) return { kind: "ok", value: result.value };
+  return { kind: "error", code: result.code, message: result.message, leaderHint: result.leaderHint };
+}

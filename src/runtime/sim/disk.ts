@@ -1,0 +1,78 @@
+// A simulated disk: a durable image (what survives a crash) and a tail of writes not yet synced.
+//
+// The runtime writes each step's persist part, then syncs before any message or client reply of
+// that step leaves, and before the node applies entries it counted itself for (the output
+// contract). Writes of steps that send and apply nothing (a commit index that moved, a term
+// adopted from a reply) may stay unsynced until a later sync; a crash loses them, as a real crash
+// loses the page cache. A leader writing in parallel (thesis §10.2.1) syncs on its own time.
+
+import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../raft/types.js";
+import { logIndex, term } from "../../raft/types.js";
+
+interface Write {
+  readonly hardState: HardState | null;
+  readonly truncateFrom: LogIndex | null;
+  readonly appendFrom: LogIndex | null;
+  readonly append: readonly Entry[];
+}
+
+export const EMPTY_HARD_STATE: HardState = { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) };
+
+export class SimDisk {
+  private hardState: HardState = EMPTY_HARD_STATE;
+  private readonly entries: Entry[] = [];
+  private unsynced: Write[] = [];
+  syncCount = 0;
+
+  /** Queues the persist part of one step's output, if it has one. */
+  write(out: Output): void {
+    if (out.hardState === null && out.truncateFrom === null && out.appendFrom === null) return;
+    this.unsynced.push({ hardState: out.hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append });
+  }
+
+  get hasUnsynced(): boolean {
+    return this.unsynced.length > 0;
+  }
+
+  /** Makes every queued write durable, in order. Throws if a write does not fit the log. */
+  sync(): void {
+    if (this.unsynced.length === 0) return;
+    for (const w of this.unsynced) this.apply(w);
+    this.unsynced = [];
+    this.syncCount += 1;
+  }
+
+  /** The process died: whatever was not synced is gone. */
+  crash(): void {
+    this.unsynced = [];
+  }
+
+  /** What a restarting node finds. */
+  read(): PersistedState {
+    return { hardState: this.hardState, entries: this.entries.slice() };
+  }
+
+  get durableLastIndex(): number {
+    return this.entries.length;
+  }
+
+  get durableLastTerm(): number {
+    return this.entries[this.entries.length - 1]?.term ?? 0;
+  }
+
+  private apply(w: Write): void {
+    if (w.truncateFrom !== null) {
+      if (w.truncateFrom < 1 || w.truncateFrom > this.entries.length + 1) {
+        throw new Error(`raft-lease output contract: truncate from ${w.truncateFrom} but the disk log ends at ${this.entries.length}`);
+      }
+      this.entries.length = w.truncateFrom - 1;
+    }
+    if (w.appendFrom !== null && w.append.length > 0) {
+      if (w.appendFrom !== this.entries.length + 1) {
+        throw new Error(`raft-lease output contract: append from ${w.appendFrom} but the disk log ends at ${this.entries.length}`);
+      }
+      for (const e of w.append) this.entries.push(e);
+    }
+    if (w.hardState !== null) this.hardState = w.hardState;
+  }
+}

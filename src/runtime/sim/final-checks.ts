@@ -1,0 +1,92 @@
+// Checks that look at the whole run once it is over: acknowledged writes, linearizability,
+// and liveness after the faults stopped.
+
+import type { RaftNode } from "../../raft/node.js";
+import { logIndex, type Entry } from "../../raft/types.js";
+import type { History, Op } from "./history.js";
+import { checkLinearizable } from "./linearizability.js";
+import { violated } from "./violation.js";
+
+/** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */
+export function checkAckedWrites(history: History, committed: readonly Entry[], finalLeader: RaftNode | null): number {
+  const written = new Set<string>();
+  for (const e of committed) if (e.command.kind === "set") written.add(`${e.command.key}\u0000${e.command.value}`);
+  let checked = 0;
+  for (const op of history) {
+    if (op.kind !== "set" || op.outcome !== "ok") continue;
+    checked += 1;
+    if (!written.has(`${op.key}\u0000${op.value}`)) {
+      violated("acknowledged write lost", `SET ${op.key} ${op.value} by client ${op.clientId} was acknowledged at ${op.completeMs} ms but is not in the committed log`, op.completeMs);
+    }
+  }
+  const top = committed.length;
+  if (finalLeader !== null && top > 0) {
+    const term = finalLeader.log.termAt(logIndex(top));
+    if (finalLeader.commitIndex < top || term !== committed[top - 1]!.term) {
+      violated(
+        "acknowledged write lost",
+        `at the end, leader ${finalLeader.id} (commit ${finalLeader.commitIndex}) does not hold committed entry ${top} of term ${committed[top - 1]!.term}`,
+      );
+    }
+  }
+  return checked;
+}
+
+export function checkLinearizability(history: History, endMs: number): number {
+  const result = checkLinearizable(history);
+  if (result.ok) return result.ops;
+  const last = result.ops.reduce((t, op) => Math.max(t, op.completeMs ?? op.invokeMs), 0);
+  return violated("linearizability", result.message, Math.min(last, endMs));
+}
+
+export interface OpBounds {
+  readonly quietFromMs: number;
+  readonly leaderMs: number;
+  readonly opMs: number;
+  readonly endMs: number;
+}
+
+/**
+ * After the faults stop (quietFromMs) a leader has leaderMs to appear. From then on every
+ * operation must succeed within opMs; operations pending before must end, one way or another,
+ * by then plus opMs.
+ */
+export function checkOpLiveness(history: History, b: OpBounds): number {
+  const settledMs = b.quietFromMs + b.leaderMs;
+  let checked = 0;
+  for (const op of history) {
+    const doneMs = op.completeMs ?? Infinity;
+    if (doneMs < b.quietFromMs) continue;
+    checked += 1;
+    if (op.invokeMs >= settledMs) {
+      const dueMs = op.invokeMs + b.opMs;
+      if (dueMs <= b.endMs && (doneMs > dueMs || op.outcome !== "ok")) failOp(op, `did not succeed within ${b.opMs} ms`, dueMs, b);
+      if (op.completeMs !== null && op.outcome !== "ok") failOp(op, `ended "${op.outcome}"`, op.completeMs, b);
+    } else {
+      const dueMs = settledMs + b.opMs;
+      if (dueMs <= b.endMs && doneMs > dueMs) failOp(op, `was still pending ${b.opMs} ms after a leader was due`, dueMs, b);
+    }
+  }
+  return checked;
+}
+
+function failOp(op: Op, what: string, atMs: number, b: OpBounds): never {
+  return violated(
+    "liveness",
+    `${op.kind.toUpperCase()} ${op.key} by client ${op.clientId}, invoked at ${op.invokeMs.toFixed(1)} ms, ${what} (faults stopped at ${b.quietFromMs} ms)`,
+    atMs,
+  );
+}
+
+/** Every live node has caught up with the leader's commit index by the end. */
+export function checkCatchUp(cores: readonly (RaftNode | null)[], leader: RaftNode): number {
+  let checked = 0;
+  for (const core of cores) {
+    if (core === null || core === leader) continue;
+    checked += 1;
+    if (core.commitIndex < leader.commitIndex) {
+      violated("liveness", `node ${core.id} has not caught up by the end: commit index ${core.commitIndex}, leader ${leader.id} has ${leader.commitIndex}`);
+    }
+  }
+  return checked;
+}

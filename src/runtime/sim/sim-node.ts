@@ -1,0 +1,87 @@
+// One simulated machine: a core instance, its clock, its disk, and its process state.
+//
+// up:      the process runs; inputs are stepped at once.
+// paused:  stopped (SIGSTOP, a long GC) while real time goes on; inputs wait in the inbox and
+//          are stepped, in order, when it resumes.
+// crashed: gone; messages to it are lost, and a restart begins again from the disk alone.
+
+import type { RaftConfig } from "../../raft/config.js";
+import { RaftNode } from "../../raft/node.js";
+import type { ClientRequest, Message, NodeId, RequestId } from "../../raft/types.js";
+import type { SimClient } from "./client.js";
+import type { CrashPoint } from "./faults.js";
+import { SimClock } from "./clock.js";
+import { SimDisk } from "./disk.js";
+import type { NodeState } from "./plan.js";
+import { Rng } from "./prng.js";
+
+export type Inbound =
+  | { readonly kind: "peer"; readonly message: Message }
+  | { readonly kind: "persisted" }
+  | { readonly kind: "request"; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest };
+
+export interface PendingCall {
+  readonly client: SimClient;
+  readonly attempt: number;
+  readonly kind: "set" | "get";
+  /** The step that received it: an answer in the same step took no round trip. */
+  readonly receivedStep: number;
+}
+
+/** Inputs a paused node may hold, at most (a bounded socket buffer: the rest is dropped). */
+export const INBOX_MAX = 10_000;
+
+export class SimNode {
+  state: NodeState = "crashed";
+  core: RaftNode | null = null;
+  readonly disk = new SimDisk();
+  readonly inbox: Inbound[] = [];
+  readonly pendingCalls = new Map<RequestId, PendingCall>();
+  incarnation = 0;
+  /** The queued tick timer: its true time and generation (older timers are ignored). */
+  tickAtMs = Infinity;
+  tickGen = 0;
+  /** When the core wants its next tick, in true time (the queued timer may be earlier). */
+  tickWantMs = Infinity;
+  /** A crash armed to strike at the node's next step of this kind, after its disk write (kept across restarts). */
+  crashOn: Exclude<CrashPoint, "now"> | null = null;
+  /** A sync of the disk is under way (leaderPersistsInParallel): its completion is an event. */
+  syncPending = false;
+  /** Role and term after the last step, to notice changes. */
+  lastRole: string = "down";
+  lastTerm = -1;
+
+  constructor(
+    readonly id: NodeId,
+    readonly clock: SimClock,
+    readonly config: RaftConfig,
+    private readonly seed: string,
+  ) {}
+
+  /** Starts the process from what is on disk, at true time t. Throws what the core throws. */
+  boot(t: number): RaftNode {
+    this.incarnation += 1;
+    const rng = new Rng(this.seed, "node", this.id, this.incarnation);
+    this.core = RaftNode.start(this.config, this.disk.read(), this.clock.localAt(t), rng.fn);
+    this.state = "up";
+    return this.core;
+  }
+
+  /** The process dies: memory, unsynced writes, queued input and pending calls are gone. */
+  kill(): void {
+    this.state = "crashed";
+    this.core = null;
+    this.disk.crash();
+    this.inbox.length = 0;
+    this.pendingCalls.clear();
+    this.syncPending = false;
+    this.tickGen += 1;
+    this.tickAtMs = Infinity;
+    this.tickWantMs = Infinity;
+    this.lastRole = "down";
+  }
+
+  get live(): boolean {
+    return this.state !== "crashed";
+  }
+}

@@ -1,0 +1,642 @@
+// The deterministic simulator: whole clusters of the pure core in virtual time, from one seed.
+//
+// One event queue ordered by (true time, sequence) drives everything: message deliveries, node
+// timers, client timers, faults and checks. Each node reads its own drifting clock; its disk
+// keeps only what was synced; the network delays, drops, duplicates and reorders; the nemesis
+// crashes, pauses, partitions and heals. The checkers run after every step, and again over the
+// whole run at the end. Nothing here reads the wall clock or Math.random: the same options give
+// the same run, byte for byte.
+
+import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/config.js";
+import { formatEvent } from "../../raft/events.js";
+import type { RaftNode } from "../../raft/node.js";
+import type { FullOutput } from "../../raft/output.js";
+import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent } from "../../raft/types.js";
+import type { NodeAnswer } from "../../client/retry.js";
+import { SimClient, toAnswer } from "./client.js";
+import { SimClock, drawRate, type ClockMode } from "./clock.js";
+import { EventHeap, type Timed } from "./heap.js";
+import { HistoryRecorder } from "./history.js";
+import { LeaseChecker, leaseWindow } from "./lease-check.js";
+import { NET_CALM, Links, drawDelays, validateNetParams, type NetParams } from "./network.js";
+import { Nemesis, type NemesisHost } from "./nemesis.js";
+import { replayCommand, type SimOptions } from "./options.js";
+
+export type { RunResult, RunStats, ViolationReport } from "./results.js";
+import { livenessBounds, type NodeState, type NotableEvent, type RoleSpan, type ScenarioCheck, type ScenarioPlan, type SimView } from "./plan.js";
+import { Rng } from "./prng.js";
+import { SafetyChecker } from "./safety.js";
+import { buildPlan } from "./scenarios.js";
+import { INBOX_MAX, SimNode, type Inbound } from "./sim-node.js";
+import { TimelineRecorder } from "./timeline-data.js";
+import { buildResult, type RunResult, type RunStats, type ViolationReport } from "./results.js";
+import { PropertyViolation, violated } from "./violation.js";
+import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "./final-checks.js";
+import type { CrashPoint, Fault } from "./faults.js";
+
+const STRIKE_TEXT = { send: "sends", append: "grows its log", commit: "commits as leader", elected: "makes it leader" } as const;
+
+function crashStrikes(on: Exclude<CrashPoint, "now">, out: FullOutput, sends: boolean): boolean {
+  switch (on) {
+    case "send":
+      return sends;
+    case "append":
+      return out.appendFrom !== null;
+    case "commit":
+      return out.applied.length > 0 && out.events.some((e) => e.kind === "leader-committed");
+    case "elected":
+      return out.events.some((e) => e.kind === "became-leader");
+  }
+}
+
+type SimEvent =
+  | { readonly type: "start"; readonly node: number }
+  | { readonly type: "tick"; readonly node: number; readonly gen: number }
+  | { readonly type: "fsync"; readonly node: number; readonly incarnation: number }
+  | { readonly type: "peer"; readonly message: Message }
+  | { readonly type: "request"; readonly node: number; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
+  | { readonly type: "answer"; readonly client: SimClient; readonly attempt: number; readonly from: NodeId; readonly answer: NodeAnswer; readonly immediate: boolean }
+  | { readonly type: "client"; readonly client: SimClient; readonly token: number }
+  | { readonly type: "fault"; readonly fault: Fault }
+  | { readonly type: "check"; readonly check: ScenarioCheck }
+  | { readonly type: "liveness" };
+
+/** One queue entry; a single shape keeps the heap's comparisons fast. */
+class Queued implements Timed {
+  constructor(
+    readonly atMs: number,
+    readonly seq: number,
+    readonly event: SimEvent,
+  ) {}
+}
+
+/** A bound on the events of one run; hitting it is an error, not a hang. */
+export const EVENTS_MAX = 50_000_000;
+const TICK_MIN_STEP_MS = 1e-3;
+
+export function runSimulation(options: SimOptions): RunResult {
+  return new Simulation(options).run();
+}
+
+export class Simulation implements NemesisHost {
+  readonly timing: TimingConfig;
+  readonly plan: ScenarioPlan;
+  readonly nodeCount: number;
+  readonly links: Links;
+  readonly nodes: SimNode[] = [];
+  readonly recorder = new HistoryRecorder();
+  readonly safety = new SafetyChecker();
+  readonly lease: LeaseChecker;
+  readonly roleSpans: RoleSpan[] = [];
+  readonly notable: NotableEvent[] = [];
+  readonly stats: RunStats = {
+    events: 0, steps: 0, messagesSent: 0, messagesLost: 0, elections: 0, crashes: 0, restarts: 0, pauses: 0, faults: 0,
+    readsServed: 0, opsInvoked: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0,
+  };
+  readonly checks: Record<string, number> = {};
+  nowMs = 0;
+  private readonly endMs: number;
+  private readonly queue = new EventHeap<Queued>();
+  private seq = 0;
+  private net: NetParams;
+  private readonly netRng: Rng;
+  private readonly faultRng: Rng;
+  private readonly diskRng: Rng;
+  private readonly nemesis: Nemesis;
+  private readonly clients: SimClient[] = [];
+  private readonly clientNet = new Map<SimClient, Rng>();
+  private readonly timelineRec: TimelineRecorder | null;
+  private readonly roleSpanOf: (RoleSpan | null)[];
+  private nextRequestId = 1;
+  private violation: ViolationReport | null = null;
+  private readonly trace: ((line: string) => void) | null;
+
+  constructor(readonly options: SimOptions) {
+    this.timing = TIMING_PRESETS[options.timing];
+    this.nodeCount = options.nodes;
+    this.endMs = options.durationMs;
+    this.plan = buildPlan(options, this.timing);
+    this.links = new Links(this.nodeCount);
+    this.lease = new LeaseChecker(this.nodeCount);
+    this.net = this.plan.net;
+    validateNetParams(this.net);
+    this.netRng = new Rng(options.seed, "net");
+    this.faultRng = new Rng(options.seed, "faults");
+    this.diskRng = new Rng(options.seed, "disk");
+    this.nemesis = new Nemesis(this, this.faultRng);
+    this.trace = options.trace;
+    this.timelineRec = options.timeline ? new TimelineRecorder() : null;
+    this.roleSpanOf = new Array<RoleSpan | null>(this.nodeCount).fill(null);
+    this.makeNodes();
+    this.makeClients();
+  }
+
+  // ---------------------------------------------------------------- setup
+
+  private makeNodes(): void {
+    const members = [...Array(this.nodeCount).keys()].map(nodeId);
+    const clockRng = new Rng(this.options.seed, "clocks");
+    const mode: ClockMode = this.options.clockBeyondBound ? "beyond-bound" : this.plan.clockMode;
+    for (const id of members) {
+      const config = makeConfig(id, members, this.timing, {
+        mutation: this.options.mutation,
+        preVote: this.plan.preVote,
+        leaderPersistsInParallel: this.plan.leaderPersistsInParallel,
+        batchCountMax: this.plan.batchCountMax,
+        inflightCountMax: this.plan.inflightCountMax,
+      });
+      const clock = new SimClock(clockRng.int(0, 1_000_000), drawRate(mode, this.timing.driftPpmMax, clockRng.fn));
+      this.nodes.push(new SimNode(id, clock, config, this.options.seed));
+      if (!this.plan.down.includes(id)) this.schedule(clockRng.between(0, 50), { type: "start", node: id });
+    }
+  }
+
+  private makeClients(): void {
+    const members = [...Array(this.nodeCount).keys()].map(nodeId);
+    const w = this.plan.workload;
+    const add = (client: SimClient): void => {
+      this.clients.push(client);
+      this.clientNet.set(client, new Rng(this.options.seed, "client-net", client.clientId));
+    };
+    for (let i = 0; w !== null && i < w.count; i++) add(new SimClient(`c${i}`, members, this, new Rng(this.options.seed, "client", i), w));
+    if (this.plan.script.length > 0) {
+      add(new SimClient("script", members, this, new Rng(this.options.seed, "client", "script"), null, this.plan.script));
+    }
+  }
+
+  private scheduleFaultsAndChecks(): void {
+    for (const f of this.plan.faults) if (f.atMs <= this.endMs) this.schedule(f.atMs, { type: "fault", fault: f });
+    for (const c of this.plan.checks) this.schedule(Math.min(c.atMs, this.endMs), { type: "check", check: c });
+    const q = this.plan.quietFromMs;
+    if (q !== null) {
+      this.schedule(q, { type: "fault", fault: { atMs: q, action: { kind: "quiet" } } });
+      const dueMs = q + livenessBounds(this.timing).leaderMs;
+      if (dueMs <= this.endMs) this.schedule(dueMs, { type: "liveness" });
+    }
+    for (const c of this.clients) c.start();
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  run(): RunResult {
+    try {
+      this.scheduleFaultsAndChecks();
+      this.loop();
+      this.nowMs = this.endMs;
+      this.finalChecks();
+    } catch (e) {
+      if (!(e instanceof PropertyViolation)) throw e;
+      const atMs = e.atMs ?? this.nowMs;
+      this.violation = { property: e.property, atMs, message: e.message, replay: replayCommand(this.options) };
+      this.traceLine(this.nowMs, "VIOLATION", `${e.property}: ${e.message}`);
+    }
+    return this.result();
+  }
+
+  private loop(): void {
+    for (;;) {
+      const q = this.queue.pop();
+      if (q === undefined || q.atMs > this.endMs) return;
+      this.nowMs = q.atMs;
+      this.stats.events += 1;
+      if (this.stats.events > EVENTS_MAX) throw new Error(`raft-sim: more than ${EVENTS_MAX} events in one run; shorten --duration`);
+      this.dispatch(q.event);
+    }
+  }
+
+  private schedule(atMs: number, event: SimEvent): void {
+    this.queue.push(new Queued(atMs, this.seq++, event));
+  }
+
+  private dispatch(ev: SimEvent): void {
+    switch (ev.type) {
+      case "start":
+        return this.boot(this.nodes[ev.node]!);
+      case "tick":
+        return this.onTick(ev.node, ev.gen);
+      case "fsync":
+        return this.onFsync(this.nodes[ev.node]!, ev.incarnation);
+      case "peer":
+        return this.onInbound(this.nodes[ev.message.to]!, { kind: "peer", message: ev.message });
+      case "request":
+        return this.onInbound(this.nodes[ev.node]!, { kind: "request", client: ev.client, attempt: ev.attempt, request: ev.request });
+      case "answer":
+        return ev.client.onAnswer(ev.attempt, ev.from, ev.answer, this.nowMs, ev.immediate);
+      case "client":
+        return ev.client.onWake(ev.token, this.nowMs);
+      case "fault":
+        return this.onFault(ev.fault);
+      case "check":
+        return this.onCheck(ev.check);
+      case "liveness":
+        return this.checkLeaderElected();
+    }
+  }
+
+  // ---------------------------------------------------------------- node steps
+
+  private onTick(id: number, gen: number): void {
+    const sn = this.nodes[id]!;
+    if (gen !== sn.tickGen) return;
+    sn.tickAtMs = Infinity;
+    if (sn.state !== "up") return; // a paused node ticks when it resumes
+    if (sn.tickWantMs > this.nowMs) {
+      if (sn.tickWantMs !== Infinity) this.queueTick(sn, sn.tickWantMs);
+      return;
+    }
+    this.step(sn, { type: "tick", nowMs: this.local(sn) });
+  }
+
+  private onInbound(sn: SimNode, input: Inbound): void {
+    switch (sn.state) {
+      case "crashed":
+        if (input.kind === "request") this.answer(input.client, input.attempt, sn.id, { kind: "unreachable", message: "connection refused" }, false);
+        return;
+      case "paused":
+        if (sn.inbox.length < INBOX_MAX) sn.inbox.push(input);
+        return;
+      case "up":
+        return this.deliver(sn, input);
+    }
+  }
+
+  private deliver(sn: SimNode, input: Inbound): void {
+    if (input.kind === "peer") return this.step(sn, { type: "message", nowMs: this.local(sn), message: input.message });
+    if (input.kind === "persisted") return this.notePersisted(sn);
+    const rid = requestId(this.nextRequestId++);
+    sn.pendingCalls.set(rid, { client: input.client, attempt: input.attempt, kind: input.request.kind, receivedStep: this.stats.steps + 1 });
+    this.step(sn, { type: "client", nowMs: this.local(sn), calls: [{ requestId: rid, request: input.request }] });
+  }
+
+  private step(sn: SimNode, input: Input): void {
+    const core = sn.core!;
+    this.stats.steps += 1;
+    let out: FullOutput;
+    try {
+      out = core.step(input);
+    } catch (e) {
+      return this.coreFailure(sn, e);
+    }
+    this.afterStep(sn, core, out);
+  }
+
+  private coreFailure(sn: SimNode, e: unknown): never {
+    if (e instanceof PropertyViolation) throw e;
+    const message = e instanceof Error ? e.message : String(e);
+    return violated("core invariant", `node ${sn.id} threw: ${message}`);
+  }
+
+  /** The output contract: checks see the new state; persist, then send, then answer clients. */
+  private afterStep(sn: SimNode, core: RaftNode, out: FullOutput): void {
+    this.safety.afterStep(sn.id, core, out);
+    sn.disk.write(out);
+    const sends = out.messages.length > 0 || out.replies.length > 0;
+    // Durable before anything leaves, and before the node relies on its own copy to commit; a
+    // leader writing in parallel syncs on its own time and is told when it is done.
+    if (out.sendBeforePersist) {
+      if (sn.disk.hasUnsynced) this.syncLater(sn);
+    } else if (sends || out.applied.length > 0) {
+      this.sync(sn);
+    }
+    this.updateLease(sn, core);
+    this.noteRole(sn, core, out.events);
+    if (sn.crashOn !== null && crashStrikes(sn.crashOn, out, sends)) {
+      this.sync(sn);
+      return this.crashNow(sn, `at a step that ${STRIKE_TEXT[sn.crashOn]}, after its disk write, before its sends`);
+    }
+    for (const m of out.messages) this.sendPeer(sn.id, m);
+    for (const r of out.replies) this.reply(sn, r);
+    this.armTick(sn, out.wakeAtMs);
+  }
+
+  private sync(sn: SimNode): void {
+    const had = sn.disk.hasUnsynced;
+    try {
+      sn.disk.sync();
+    } catch (e) {
+      violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    // A leader writing in parallel counts itself only once told its log is durable.
+    if (had && sn.config.leaderPersistsInParallel && sn.core?.role === "leader") this.schedule(this.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+  }
+
+  /** The leader's own write goes to disk while its messages are already out (thesis §10.2.1). */
+  private syncLater(sn: SimNode): void {
+    if (sn.syncPending) return;
+    sn.syncPending = true;
+    const latencyMs = this.diskRng.chance(0.05) ? this.diskRng.between(10, 50) : this.diskRng.between(0.1, 3);
+    this.schedule(this.nowMs + latencyMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+  }
+
+  private onFsync(sn: SimNode, incarnation: number): void {
+    if (incarnation !== sn.incarnation || !sn.live) return;
+    sn.syncPending = false;
+    if (sn.disk.hasUnsynced) {
+      try {
+        sn.disk.sync();
+      } catch (e) {
+        violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    this.onInbound(sn, { kind: "persisted" });
+  }
+
+  /** Tells the core how far its log is durable (only a leader of the same term cares). */
+  private notePersisted(sn: SimNode): void {
+    const last = sn.disk.durableLastIndex;
+    const t = sn.disk.durableLastTerm;
+    if (last === 0 || sn.core === null || sn.core.role !== "leader") return;
+    this.step(sn, { type: "persisted", nowMs: this.local(sn), index: logIndex(last), term: term(t) });
+  }
+
+  /**
+   * Sets the node's timer to its wake time. A timer is only ever moved earlier in the queue: when
+   * the wake time moves later (a follower hearing a heartbeat), the queued timer stays, and when
+   * it fires early it is set again for the wanted time, with no step. The queue stays small.
+   */
+  private armTick(sn: SimNode, wake: number): void {
+    const t = wake === Infinity ? Infinity : Math.max(sn.clock.trueAt(wake, this.nowMs), this.nowMs + TICK_MIN_STEP_MS);
+    sn.tickWantMs = t;
+    if (t >= sn.tickAtMs || t === Infinity) return;
+    this.queueTick(sn, t);
+  }
+
+  private queueTick(sn: SimNode, t: number): void {
+    sn.tickAtMs = t;
+    sn.tickGen += 1;
+    this.schedule(t, { type: "tick", node: sn.id, gen: sn.tickGen });
+  }
+
+  private local(sn: SimNode): number {
+    return sn.clock.localAt(this.nowMs);
+  }
+
+  // ---------------------------------------------------------------- lease, roles, trace
+
+  /** Hands the lease checker when this node may serve lease reads from now on, in true time. */
+  private updateLease(sn: SimNode, core: RaftNode): void {
+    const w = leaseWindow(core, sn.clock, this.nowMs, this.timing);
+    const changed = this.nodeCount === 1 || this.lease.update(sn.id, this.nowMs, w) === "replaced";
+    // Whenever the window changes shape, it must agree with the core's own answer for this instant.
+    const readable = w !== null && w.fromMs <= this.nowMs && this.nowMs < w.toMs;
+    if (changed && core.role === "leader" && core.leaseReadable() !== readable) {
+      throw new Error(`raft-sim: lease window of node ${sn.id} disagrees with the core at ${this.nowMs} ms`);
+    }
+  }
+
+  private noteRole(sn: SimNode, core: RaftNode, events: readonly RaftEvent[]): void {
+    if (core.role !== sn.lastRole || core.currentTerm !== sn.lastTerm) this.openRoleSpan(sn, core.role, core.currentTerm);
+    for (const e of events) {
+      if (this.trace !== null) this.traceLine(this.nowMs, `n${sn.id}`, formatEvent(e));
+      if (e.kind === "became-leader") this.stats.elections += 1;
+      if (e.kind === "became-leader" || e.kind === "stepping-down" || e.kind === "lease-renewal-failed" || e.kind === "waiting-old-lease") {
+        this.notable.push({ atMs: this.nowMs, nodeId: sn.id, kind: e.kind, term: core.currentTerm });
+      }
+    }
+  }
+
+  private openRoleSpan(sn: SimNode, role: RaftNode["role"] | null, term: number): void {
+    const open = this.roleSpanOf[sn.id];
+    if (open !== null && open !== undefined) open.toMs = this.nowMs;
+    sn.lastRole = role ?? "down";
+    sn.lastTerm = role === null ? -1 : term;
+    if (role === null) {
+      this.roleSpanOf[sn.id] = null;
+      return;
+    }
+    const span: RoleSpan = { nodeId: sn.id, role, term, fromMs: this.nowMs, toMs: null };
+    this.roleSpans.push(span);
+    this.roleSpanOf[sn.id] = span;
+  }
+
+  private traceLine(t: number, who: string, text: string): void {
+    this.trace?.(`${t.toFixed(3).padStart(11)} ms  ${who.padEnd(7)} ${text}`);
+  }
+
+  // ---------------------------------------------------------------- network
+
+  private sendPeer(from: number, m: Message): void {
+    this.stats.messagesSent += 1;
+    if (!this.links.canSend(from, m.to)) {
+      this.stats.messagesLost += 1;
+      if (this.trace !== null) this.traceLine(this.nowMs, `n${from}`, formatEvent({ kind: "rpc-error", followerId: m.to }));
+      return;
+    }
+    const delays = drawDelays(this.net, this.netRng.fn);
+    if (delays.length === 0) this.stats.messagesLost += 1;
+    const extraMs = this.links.extraDelayMs(from, m.to);
+    for (const d of delays) this.schedule(this.nowMs + d + extraMs, { type: "peer", message: m });
+  }
+
+  private reply(sn: SimNode, r: ClientReply): void {
+    const call = sn.pendingCalls.get(r.requestId);
+    if (call === undefined) return;
+    sn.pendingCalls.delete(r.requestId);
+    if (r.result.ok && call.kind === "get") {
+      this.stats.readsServed += 1;
+      if (this.nodeCount > 1) this.lease.readServed(sn.id, this.nowMs);
+    }
+    this.answer(call.client, call.attempt, sn.id, toAnswer(r.result), call.receivedStep === this.stats.steps);
+  }
+
+  private answer(client: SimClient, attempt: number, from: NodeId, answer: NodeAnswer, immediate: boolean): void {
+    for (const d of drawDelays(this.net, this.clientNet.get(client)!.fn)) {
+      this.schedule(this.nowMs + d, { type: "answer", client, attempt, from, answer, immediate });
+    }
+  }
+
+  // ---------------------------------------------------------------- ClientHost
+
+  sendRequest(client: SimClient, target: NodeId, request: ClientRequest, attempt: number): void {
+    for (const d of drawDelays(this.net, this.clientNet.get(client)!.fn)) {
+      this.schedule(this.nowMs + d, { type: "request", node: target, client, attempt, request });
+    }
+  }
+
+  wake(client: SimClient, atMs: number, token: number): void {
+    this.schedule(atMs, { type: "client", client, token });
+  }
+
+  currentLeader(): NodeId | null {
+    return this.leader();
+  }
+
+  // ---------------------------------------------------------------- NemesisHost
+
+  state(id: number): NodeState {
+    return this.nodes[id]!.state;
+  }
+
+  leader(): NodeId | null {
+    let best: RaftNode | null = null;
+    for (const sn of this.nodes) {
+      const c = sn.core;
+      if (c !== null && c.role === "leader" && (best === null || c.currentTerm > best.currentTerm)) best = c;
+    }
+    return best === null ? null : best.id;
+  }
+
+  crash(id: number, when: CrashPoint): void {
+    const sn = this.nodes[id]!;
+    if (when !== "now") sn.crashOn = when; // armed, even while down: it strikes after a restart
+    else if (sn.live) this.crashNow(sn, "");
+  }
+
+  private crashNow(sn: SimNode, how: string): void {
+    this.stats.crashes += 1;
+    if (how !== "") this.traceLine(this.nowMs, `n${sn.id}`, `crashed ${how}`);
+    if (this.nodeCount > 1) this.lease.update(sn.id, this.nowMs, null);
+    sn.kill();
+    this.openRoleSpan(sn, null, -1);
+    this.timelineRec?.nodeState(sn.id, this.nowMs, "crashed");
+  }
+
+  restart(id: number): void {
+    const sn = this.nodes[id]!;
+    if (sn.state !== "crashed") return;
+    this.stats.restarts += 1;
+    if (this.faultRng.chance(this.plan.rebootP)) sn.clock.reboot(this.faultRng.int(0, 1_000_000) - this.nowMs * sn.clock.rate);
+    this.boot(sn);
+  }
+
+  private boot(sn: SimNode): void {
+    this.safety.afterRestart(sn.id, sn.disk.read());
+    let core: RaftNode;
+    try {
+      core = sn.boot(this.nowMs);
+    } catch (e) {
+      return this.coreFailure(sn, e);
+    }
+    this.timelineRec?.nodeState(sn.id, this.nowMs, "up");
+    this.openRoleSpan(sn, core.role, core.currentTerm);
+    this.armTick(sn, core.wakeAtMs());
+  }
+
+  pause(id: number): void {
+    const sn = this.nodes[id]!;
+    if (sn.state !== "up") return;
+    this.stats.pauses += 1;
+    sn.state = "paused";
+    this.timelineRec?.nodeState(id, this.nowMs, "paused");
+  }
+
+  resume(id: number): void {
+    const sn = this.nodes[id]!;
+    if (sn.state !== "paused") return;
+    sn.state = "up";
+    this.timelineRec?.nodeState(id, this.nowMs, "up");
+    const waiting = sn.inbox.splice(0);
+    for (const input of waiting) {
+      if (sn.state !== "up") return;
+      this.deliver(sn, input);
+    }
+    if (sn.state === "up") this.step(sn, { type: "tick", nowMs: this.local(sn) });
+  }
+
+  setNet(params: Partial<NetParams>): void {
+    const next = { ...this.net, ...params };
+    validateNetParams(next);
+    this.net = next;
+  }
+
+  calmNet(): void {
+    this.net = NET_CALM;
+  }
+
+  disarm(): void {
+    for (const sn of this.nodes) sn.crashOn = null;
+  }
+
+  jump(id: number, deltaMs: number): void {
+    const sn = this.nodes[id]!;
+    sn.clock.jump(deltaMs);
+    if (sn.core === null) return;
+    this.updateLease(sn, sn.core);
+    if (sn.state === "up") this.armTick(sn, sn.core.wakeAtMs());
+  }
+
+  private onFault(f: Fault): void {
+    this.stats.faults += 1;
+    const text = this.nemesis.run(f.action);
+    this.traceLine(this.nowMs, "nemesis", text);
+    this.timelineRec?.fault(this.nowMs, text);
+    this.timelineRec?.linksChanged(this.nowMs, this.links.describe());
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  private onCheck(c: ScenarioCheck): void {
+    const problem = c.check(this.view());
+    this.count(`scenario: ${c.name}`, 1);
+    if (problem !== null) violated("scenario", `${c.name}: ${problem}`);
+  }
+
+  private checkLeaderElected(): void {
+    const live = this.nodes.filter((sn) => sn.state === "up").length;
+    if (live < quorumSize(this.nodeCount)) return;
+    this.count("liveness: leader elected", 1);
+    if (this.leader() === null) {
+      const b = livenessBounds(this.timing);
+      violated("liveness", `no leader ${b.leaderMs} ms after the faults stopped at ${this.plan.quietFromMs} ms, with a majority up and connected`);
+    }
+  }
+
+  private finalChecks(): void {
+    if (this.nodeCount > 1) this.lease.finish(this.endMs);
+    const history = this.recorder.history();
+    const leaderId = this.leader();
+    const leader = leaderId === null ? null : this.nodes[leaderId]!.core;
+    this.count("acknowledged writes", checkAckedWrites(history, this.safety.committed, leader));
+    this.count("linearizability (ops)", checkLinearizability(history, this.endMs));
+    const q = this.plan.quietFromMs;
+    if (q !== null) {
+      const b = livenessBounds(this.timing);
+      this.count("liveness: ops", checkOpLiveness(history, { quietFromMs: q, leaderMs: b.leaderMs, opMs: b.opMs, endMs: this.endMs }));
+      if (leader !== null) this.count("liveness: catch-up", checkCatchUp(this.nodes.map((sn) => sn.core), leader));
+    }
+  }
+
+  private count(name: string, n: number): void {
+    this.checks[name] = (this.checks[name] ?? 0) + n;
+  }
+
+  view(): SimView {
+    return {
+      nowMs: this.nowMs,
+      nodeCount: this.nodeCount,
+      timing: this.timing,
+      state: (id) => this.nodes[id]!.state,
+      core: (id) => this.nodes[id]!.core,
+      leader: () => this.leader(),
+      result: (label) => {
+        for (const c of this.clients) {
+          const r = c.results.get(label);
+          if (r !== undefined) return r;
+        }
+        return undefined;
+      },
+      history: () => this.recorder.history(),
+      roleSpans: this.roleSpans,
+      notable: this.notable,
+    };
+  }
+
+  // ---------------------------------------------------------------- result
+
+  private result(): RunResult {
+    const v = this.violation;
+    return buildResult({
+      options: this.options,
+      plan: this.plan,
+      violation: v,
+      endMs: v === null ? this.endMs : Math.min(this.endMs, Math.max(v.atMs, this.nowMs)),
+      stats: this.stats,
+      checks: this.checks,
+      history: this.recorder.history(),
+      safety: this.safety,
+      lease: this.lease,
+      roleSpans: this.roleSpans,
+      timeline: this.timelineRec,
+    });
+  }
+}
