@@ -3,9 +3,9 @@
 //
 //   node scripts/soak.mjs [--minutes 10] [--jobs K] [--from N]
 //       every scenario in turn, fresh seeds each round, until the time is up; exit 1 on a failure
-//   node scripts/soak.mjs --mutations [--seeds 500] [--jobs K]
-//       for each mutation, seeds 1..N of its matching scenario: how many seeds it took to be
-//       caught, how many of the N caught it, and by which property (the figures of issue 3)
+//   node scripts/soak.mjs --mutations [--seeds 500] [--jobs K] [--on swarm]
+//       for each mutation, seeds 1..N of its matching scenario (or of the one given with --on):
+//       how many seeds it took to be caught, how many of the N caught it, and by which property
 //   node scripts/soak.mjs --clock-beyond-bound [--seeds 500]
 //       the same figures for the clock negative control
 
@@ -60,7 +60,8 @@ async function mutationFigures() {
   const seeds = Number(flag("seeds", 500));
   let missed = 0;
   for (const m of MUTATIONS) {
-    const row = await figures(m, { scenario: MATCHING_SCENARIO[m], mutation: m }, seeds);
+    const on = flag("on", null);
+    const row = await figures(m, { scenario: typeof on === "string" ? on : MATCHING_SCENARIO[m], mutation: m }, seeds);
     if (row.firstCaughtAtSeed === null) missed += 1;
   }
   return missed === 0 ? 0 : 1;

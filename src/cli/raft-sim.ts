@@ -13,6 +13,7 @@ import {
   JOBS_MAX,
   NODES_MAX,
   renderTimeline,
+  replayCommand,
   runSimulation,
   runSwarm,
   SCENARIOS,
@@ -185,7 +186,14 @@ function run(argv: readonly string[]): number {
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const result = runSimulation(options);
+  let result;
+  try {
+    result = runSimulation(options);
+  } catch (e) {
+    // Not a property violation: the simulator itself failed. Say how to replay it.
+    process.stderr.write(`raft-sim: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n  replay: ${replayCommand(options)}\n`);
+    return 1;
+  }
   out.line(formatRunSummary(result).trimEnd());
   if (html !== undefined && result.timeline !== null) {
     writeFileSync(html, renderTimeline(result.timeline));

@@ -185,9 +185,12 @@ describe("whole-run checks", () => {
     expect(violation(() => checkOpLiveness([op({ kind: "set", key: "a", value: "1", invokeMs: 900, completeMs: 1900 })], bounds)).message).toMatch(/still pending/);
   });
 
-  it("objects to a node that has not caught up with the leader by the end", () => {
-    const leader = fakeNode(0, "leader", 1, [noop(1), noop(1)], 2);
-    expect(violation(() => checkCatchUp([leader, fakeNode(1, "follower", 1, [noop(1)], 1)], leader)).message).toMatch(/node 1 has not caught up/);
-    expect(checkCatchUp([leader, fakeNode(1, "follower", 1, [noop(1), noop(1)], 2), null], leader)).toBe(1);
+  it("objects to a node that is neither caught up with the leader nor catching up", () => {
+    const leader = fakeNode(0, "leader", 1, [noop(1), noop(1), noop(1)], 3);
+    const behind = fakeNode(1, "follower", 1, [noop(1)], 1);
+    const stuck = new Map([[1, 1]]);
+    expect(violation(() => checkCatchUp([leader, behind], leader, stuck, 5000)).message).toMatch(/node 1 has not caught up by the end and made no progress since the clients stopped at 5000 ms/);
+    expect(checkCatchUp([leader, behind], leader, new Map([[1, 0]]), 5000)).toBe(1); // still catching up
+    expect(checkCatchUp([leader, fakeNode(1, "follower", 1, [noop(1), noop(1), noop(1)], 3), null], leader, stuck, 5000)).toBe(1);
   });
 });

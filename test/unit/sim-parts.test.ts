@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { logIndex, term, type Entry, type Output } from "../../src/raft/index.js";
 import { SimClock, drawRate } from "../../src/runtime/sim/clock.js";
@@ -29,6 +30,27 @@ describe("event heap", () => {
     const order: string[] = [];
     for (let x = h.pop(); x !== undefined; x = h.pop()) order.push(x.name);
     expect(order).toEqual(["first", "a", "c1", "c2", "c3", "e"]);
+  });
+
+  it("pops everything in (time, sequence) order, whatever the pushes and pops", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constant(-1)), { maxLength: 300 }), (script) => {
+        const h = new EventHeap<{ atMs: number; seq: number }>();
+        const model: { atMs: number; seq: number }[] = [];
+        script.forEach((t, seq) => {
+          if (t >= 0) {
+            h.push({ atMs: t, seq });
+            model.push({ atMs: t, seq });
+            model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
+          } else {
+            expect(h.pop()).toEqual(model.shift());
+          }
+        });
+        while (model.length > 0) expect(h.pop()).toEqual(model.shift());
+        expect(h.pop()).toBeUndefined();
+      }),
+      { seed: 7, numRuns: 200 },
+    );
   });
 });
 

@@ -73,6 +73,18 @@ export class LeaseChecker {
     }
   }
 
+  /** Every piece so far, the open windows included up to t (for the timeline of a run cut short). */
+  piecesUntil(t: number): LeasePiece[] {
+    const out = this.pieces.flat();
+    this.projections.forEach((p, nodeId) => {
+      if (p === null || p === undefined) return;
+      const fromMs = Math.max(p.sinceMs, p.fromMs);
+      const toMs = Math.min(t, p.toMs);
+      if (toMs - fromMs > EPS_MS) out.push({ nodeId, fromMs, toMs, term: p.term });
+    });
+    return out;
+  }
+
   /** The run ended at t: settle every projection. */
   finish(t: number): void {
     for (let id = 0; id < this.nodeCount; id++) this.update(id, t, null);

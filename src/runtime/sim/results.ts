@@ -115,7 +115,7 @@ function timelineData(p: ResultParts): TimelineData | null {
     nodeCount: o.nodes,
     endMs: p.endMs,
     roles: p.roleSpans,
-    leases: p.lease.pieces.flat(),
+    leases: p.lease.piecesUntil(p.endMs),
     states: rec.states,
     links: rec.links,
     faults: rec.faults,

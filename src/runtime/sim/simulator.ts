@@ -59,7 +59,8 @@ type SimEvent =
   | { readonly type: "client"; readonly client: SimClient; readonly token: number }
   | { readonly type: "fault"; readonly fault: Fault }
   | { readonly type: "check"; readonly check: ScenarioCheck }
-  | { readonly type: "liveness" };
+  | { readonly type: "liveness" }
+  | { readonly type: "catch-up-window" };
 
 /** One queue entry; a single shape keeps the heap's comparisons fast. */
 class Queued implements Timed {
@@ -108,6 +109,9 @@ export class Simulation implements NemesisHost {
   private readonly timelineRec: TimelineRecorder | null;
   private readonly roleSpanOf: (RoleSpan | null)[];
   private nextRequestId = 1;
+  /** The clients have stopped from here on: every node must catch up (or be catching up). */
+  private readonly catchUpFromMs: number;
+  private readonly commitAtCatchUp = new Map<number, number>();
   private violation: ViolationReport | null = null;
   private readonly trace: ((line: string) => void) | null;
 
@@ -115,6 +119,7 @@ export class Simulation implements NemesisHost {
     this.timing = TIMING_PRESETS[options.timing];
     this.nodeCount = options.nodes;
     this.endMs = options.durationMs;
+    this.catchUpFromMs = this.endMs - livenessBounds(TIMING_PRESETS[options.timing]).catchupMs;
     this.plan = buildPlan(options, this.timing);
     this.links = new Links(this.nodeCount);
     this.lease = new LeaseChecker(this.nodeCount);
@@ -172,6 +177,7 @@ export class Simulation implements NemesisHost {
       this.schedule(q, { type: "fault", fault: { atMs: q, action: { kind: "quiet" } } });
       const dueMs = q + livenessBounds(this.timing).leaderMs;
       if (dueMs <= this.endMs) this.schedule(dueMs, { type: "liveness" });
+      this.schedule(this.catchUpFromMs, { type: "catch-up-window" });
     }
     for (const c of this.clients) c.start();
   }
@@ -217,7 +223,7 @@ export class Simulation implements NemesisHost {
       case "fsync":
         return this.onFsync(this.nodes[ev.node]!, ev.incarnation);
       case "peer":
-        return this.onInbound(this.nodes[ev.message.to]!, { kind: "peer", message: ev.message });
+        return this.onPeer(this.nodes[ev.message.to]!, ev.message);
       case "request":
         return this.onInbound(this.nodes[ev.node]!, { kind: "request", client: ev.client, attempt: ev.attempt, request: ev.request });
       case "answer":
@@ -230,6 +236,9 @@ export class Simulation implements NemesisHost {
         return this.onCheck(ev.check);
       case "liveness":
         return this.checkLeaderElected();
+      case "catch-up-window":
+        for (const sn of this.nodes) if (sn.core !== null) this.commitAtCatchUp.set(sn.id, sn.core.commitIndex);
+        return;
     }
   }
 
@@ -245,6 +254,12 @@ export class Simulation implements NemesisHost {
       return;
     }
     this.step(sn, { type: "tick", nowMs: this.local(sn) });
+  }
+
+  /** The common case, without wrapping the message: a peer message to a running node. */
+  private onPeer(sn: SimNode, message: Message): void {
+    if (sn.state === "up") this.step(sn, { type: "message", nowMs: this.local(sn), message });
+    else this.onInbound(sn, { kind: "peer", message });
   }
 
   private onInbound(sn: SimNode, input: Inbound): void {
@@ -592,7 +607,8 @@ export class Simulation implements NemesisHost {
     if (q !== null) {
       const b = livenessBounds(this.timing);
       this.count("liveness: ops", checkOpLiveness(history, { quietFromMs: q, leaderMs: b.leaderMs, opMs: b.opMs, endMs: this.endMs }));
-      if (leader !== null) this.count("liveness: catch-up", checkCatchUp(this.nodes.map((sn) => sn.core), leader));
+      const cores = this.nodes.map((sn) => sn.core);
+      if (leader !== null) this.count("liveness: catch-up", checkCatchUp(cores, leader, this.commitAtCatchUp, this.catchUpFromMs));
     }
   }
 

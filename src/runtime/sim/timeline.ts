@@ -89,9 +89,10 @@ function fmt(ms) { return (ms / 1000).toFixed(3) + " s"; }
 function draw() {
   const zoom = Number(document.getElementById("zoom").value);
   const from = Math.max(0, Number(document.getElementById("from").value) || 0);
-  const pxPerMs = (1200 / Math.max(1, D.endMs - from)) * Math.pow(1.07, zoom);
+  // zoom 0 shows the whole run; each step shows 7% less of it, starting at "from".
+  const pxPerMs = (1200 / Math.max(1, D.endMs)) * Math.pow(1.07, zoom);
   const x = t => LABEL + (Math.min(t, D.endMs) - from) * pxPerMs;
-  const width = LABEL + (D.endMs - from) * pxPerMs + 20;
+  const width = LABEL + (D.endMs - from) * pxPerMs + 240;
   const lanes = [];
   lanes.push({ name: "network", kind: "net" });
   for (let n = 0; n < D.nodeCount; n++) { lanes.push({ name: "node " + n, kind: "role", node: n }); lanes.push({ name: "  lease", kind: "lease", node: n }); }
@@ -158,7 +159,11 @@ function drawLane(svg, lane, y, x, from) {
 
 document.getElementById("zoom").addEventListener("input", draw);
 document.getElementById("from").addEventListener("change", draw);
-if (D.violation) document.getElementById("from").value = String(Math.max(0, Math.floor((D.violation.atMs - 5000) / 100) * 100));
+if (D.violation) {
+  // Open on the three seconds around the violation.
+  document.getElementById("from").value = String(Math.max(0, Math.floor((D.violation.atMs - 1500) / 100) * 100));
+  document.getElementById("zoom").value = String(Math.max(0, Math.min(100, Math.round(Math.log(D.endMs / 3000) / Math.log(1.07)))));
+}
 // A link can open a view: timeline.html#from=9000&zoom=60
 for (const part of location.hash.slice(1).split("&")) {
   const [k, v] = part.split("=");
