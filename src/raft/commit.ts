@@ -14,9 +14,10 @@ import { assert, logIndex, type LogIndex, type Term } from "./types.js";
 export function maybeCommit(n: RaftNode): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
-  const self = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
-  const matches = [self as number];
-  for (const p of l.progress.values()) matches.push(p.matchIndex);
+  const matches = l.matchScratch;
+  matches[0] = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
+  let i = 1;
+  for (const p of l.progress.values()) matches[i++] = p.matchIndex;
   const candidate = logIndex(quorumValue(matches, n.quorum));
   if (candidate <= n.commitIndex) return;
   const ownTerm = n.log.termAt(candidate) === n.currentTerm;
@@ -45,7 +46,7 @@ export function followerCommit(n: RaftNode, upTo: LogIndex): void {
 
 /** Applies every committed entry not yet applied; `report` is false while replaying at start. */
 export function applyCommitted(n: RaftNode, report: boolean): void {
-  assert(n.commitIndex <= n.log.lastIndex, `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
+  assert(n.commitIndex <= n.log.lastIndex, () => `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
   while (n.appliedIndex < n.commitIndex) {
     const index = logIndex(n.appliedIndex + 1);
     const entry = n.log.entryAt(index);

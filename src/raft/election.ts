@@ -122,6 +122,7 @@ function becomeLeader(n: RaftNode): void {
   n.leaderId = n.id;
   n.leader = {
     progress,
+    matchScratch: new Float64Array(n.peers.length + 1),
     lease: new LeaderLease(n.peers, n.quorum, n.nowMs, waitUntilMs),
     nextHeartbeatAtMs: n.nowMs,
     selfDurableIndex: logIndex(0),

@@ -62,30 +62,32 @@ export class LeaseMemory {
 
 /** A leader's view of its own lease: who acknowledged which heartbeat, and what it must wait for. */
 export class LeaderLease {
-  /** Send time of the newest heartbeat each peer acknowledged in this term. */
-  private readonly ackSendMs = new Map<number, number>();
+  /** Slot 0: this leader (always "now"); slot i: send time of the newest heartbeat peer i acknowledged. */
+  private readonly ackSendMs: Float64Array;
+  private readonly slotOf = new Map<number, number>();
 
   constructor(
-    private readonly peers: readonly number[],
+    peers: readonly number[],
     private readonly quorum: number,
     readonly becameLeaderAtMs: number,
     /** No lease reads and no write acknowledgements before this: older leases may be running. */
     readonly oldLeaseWaitUntilMs: number,
   ) {
-    for (const p of peers) this.ackSendMs.set(p, -Infinity);
+    this.ackSendMs = new Float64Array(peers.length + 1).fill(-Infinity);
+    peers.forEach((p, i) => this.slotOf.set(p, i + 1));
   }
 
   /** A peer answered a heartbeat in this term. sentMs is the echo of when it left; receivedMs now. */
   acknowledged(peer: number, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
     const start = mutation === "lease-from-receive" ? receivedMs : Math.min(sentMs, receivedMs);
-    const before = this.ackSendMs.get(peer);
-    if (before !== undefined && start > before) this.ackSendMs.set(peer, start);
+    const slot = this.slotOf.get(peer);
+    if (slot !== undefined && start > this.ackSendMs[slot]!) this.ackSendMs[slot] = start;
   }
 
   /** Send time of the newest heartbeat a majority (this leader counts as now) acknowledged. */
   startMs(nowMs: number): number {
-    const values = [nowMs, ...this.peers.map((p) => this.ackSendMs.get(p) ?? -Infinity)];
-    return quorumValue(values, this.quorum);
+    this.ackSendMs[0] = nowMs;
+    return quorumValue(this.ackSendMs, this.quorum);
   }
 
   /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */

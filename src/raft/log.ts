@@ -16,7 +16,7 @@ export class RaftLog {
   constructor(initial: readonly Entry[]) {
     this.entries = [...initial];
     for (let i = 1; i < this.entries.length; i++) {
-      assert(this.entries[i - 1]!.term <= this.entries[i]!.term, `log terms decrease at index ${i + 1}`);
+      assert(this.entries[i - 1]!.term <= this.entries[i]!.term, () => `log terms decrease at index ${i + 1}`);
     }
   }
 
@@ -36,7 +36,7 @@ export class RaftLog {
 
   entryAt(index: LogIndex): Entry {
     const entry = this.entries[index - 1];
-    assert(entry !== undefined, `no log entry at index ${index} (last is ${this.lastIndex})`);
+    assert(entry !== undefined, () => `no log entry at index ${index} (last is ${this.lastIndex})`);
     return entry;
   }
 
@@ -55,14 +55,14 @@ export class RaftLog {
 
   append(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      assert(entry.term >= this.lastTerm, `appending term ${entry.term} after term ${this.lastTerm}`);
+      assert(entry.term >= this.lastTerm, () => `appending term ${entry.term} after term ${this.lastTerm}`);
       this.entries.push(entry);
     }
   }
 
   /** Drops the entries at `from` and after. */
   truncateFrom(from: LogIndex): void {
-    assert(from >= 1 && from <= this.lastIndex, `truncate from ${from} outside 1..${this.lastIndex}`);
+    assert(from >= 1 && from <= this.lastIndex, () => `truncate from ${from} outside 1..${this.lastIndex}`);
     this.entries.length = from - 1;
   }
 

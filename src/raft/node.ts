@@ -46,6 +46,8 @@ export interface CandidateState {
 
 export interface LeaderState {
   readonly progress: Map<NodeId, Progress>;
+  /** Reused for the commit computation: this leader's durable index, then each follower's match. */
+  readonly matchScratch: Float64Array;
   readonly lease: LeaderLease;
   nextHeartbeatAtMs: number;
   /** With leaderPersistsInParallel: the last index of this term known durable on our own disk. */
@@ -116,10 +118,12 @@ export class RaftNode {
   }
 
   step(input: Input): FullOutput {
-    assert(input.nowMs >= this.nowMs, `the clock went backwards: ${input.nowMs} < ${this.nowMs}`);
+    assert(input.nowMs >= this.nowMs, () => `the clock went backwards: ${input.nowMs} < ${this.nowMs}`);
     this.nowMs = input.nowMs;
     this.out = new OutputBuilder();
-    const before = this.hardState();
+    const termBefore = this.currentTerm;
+    const voteBefore = this.votedFor;
+    const commitBefore = this.commitIndex;
     switch (input.type) {
       case "tick":
         tickByRole[this.role](this);
@@ -137,7 +141,7 @@ export class RaftNode {
         assertNever(input);
     }
     if (this.leader !== null) afterStepLeader(this);
-    this.recordHardState(before);
+    this.recordHardState(termBefore, voteBefore, commitBefore);
     this.checkInvariants();
     const sendBeforePersist =
       this.config.leaderPersistsInParallel && this.role === "leader" && !this.out.hardStateMustSync && this.out.truncateFrom === null;
@@ -164,7 +168,7 @@ export class RaftNode {
 
   /** Adopts a newer term: forget the vote, become a follower. */
   adoptTerm(t: Term): void {
-    assert(t > this.currentTerm, `adoptTerm ${t} not above ${this.currentTerm}`);
+    assert(t > this.currentTerm, () => `adoptTerm ${t} not above ${this.currentTerm}`);
     this.becomeFollower(null);
     this.currentTerm = t;
     this.votedFor = null;
@@ -197,11 +201,10 @@ export class RaftNode {
     return { currentTerm: this.currentTerm, votedFor: this.votedFor, commitIndex: this.commitIndex };
   }
 
-  private recordHardState(before: HardState): void {
-    const now = this.hardState();
-    const voteChanged = now.currentTerm !== before.currentTerm || now.votedFor !== before.votedFor;
+  private recordHardState(termBefore: Term, voteBefore: NodeId | null, commitBefore: LogIndex): void {
+    const voteChanged = this.currentTerm !== termBefore || this.votedFor !== voteBefore;
     if (voteChanged) this.out.hardStateMustSync = true;
-    if (voteChanged || now.commitIndex !== before.commitIndex) this.out.hardState = now;
+    if (voteChanged || this.commitIndex !== commitBefore) this.out.hardState = this.hardState();
   }
 
   // ---------------------------------------------------------------- time and status
@@ -241,8 +244,8 @@ export class RaftNode {
   }
 
   private checkInvariants(): void {
-    assert(this.appliedIndex === this.commitIndex, `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
-    assert(this.commitIndex <= this.log.lastIndex, `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
+    assert(this.appliedIndex === this.commitIndex, () => `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
+    assert(this.commitIndex <= this.log.lastIndex, () => `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
     assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
     assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
     if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");

@@ -1,4 +1,5 @@
 // Collects what one step wants done, then checks the output contract before handing it out.
+// Lists are allocated only when something is added: most steps send or apply nothing.
 
 import {
   assert,
@@ -22,16 +23,31 @@ export interface FullOutput extends Output {
   readonly sendBeforePersist: boolean;
 }
 
+const NONE: readonly never[] = Object.freeze([]);
+
 export class OutputBuilder {
   hardState: HardState | null = null;
   hardStateMustSync = false;
   truncateFrom: LogIndex | null = null;
   appendFrom: LogIndex | null = null;
-  readonly append: Entry[] = [];
-  readonly messages: Message[] = [];
-  readonly applied: AppliedEntry[] = [];
-  readonly replies: ClientReply[] = [];
-  readonly events: RaftEvent[] = [];
+  private appendList: Entry[] | null = null;
+  private messageList: Message[] | null = null;
+  private appliedList: AppliedEntry[] | null = null;
+  private replyList: ClientReply[] | null = null;
+  private eventList: RaftEvent[] | null = null;
+
+  get messages(): Message[] {
+    return (this.messageList ??= []);
+  }
+  get applied(): AppliedEntry[] {
+    return (this.appliedList ??= []);
+  }
+  get replies(): ClientReply[] {
+    return (this.replyList ??= []);
+  }
+  get events(): RaftEvent[] {
+    return (this.eventList ??= []);
+  }
 
   /** Records that the log lost its entries from `from` on; comes before any append of the step. */
   truncated(from: LogIndex): void {
@@ -41,9 +57,10 @@ export class OutputBuilder {
 
   appended(from: LogIndex, entries: readonly Entry[]): void {
     if (entries.length === 0) return;
+    const list = (this.appendList ??= []);
     if (this.appendFrom === null) this.appendFrom = from;
-    assert(this.appendFrom + this.append.length === from, `appends in one step are not contiguous at ${from}`);
-    this.append.push(...entries);
+    assert(this.appendFrom + list.length === from, () => `appends in one step are not contiguous at ${from}`);
+    for (const e of entries) list.push(e);
   }
 
   build(wakeAtMs: number, sendBeforePersist: boolean): FullOutput {
@@ -54,11 +71,11 @@ export class OutputBuilder {
       sendBeforePersist,
       truncateFrom: this.truncateFrom,
       appendFrom: this.appendFrom,
-      append: this.append,
-      messages: this.messages,
-      applied: this.applied,
-      replies: this.replies,
-      events: this.events,
+      append: this.appendList ?? NONE,
+      messages: this.messageList ?? NONE,
+      applied: this.appliedList ?? NONE,
+      replies: this.replyList ?? NONE,
+      events: this.eventList ?? NONE,
       wakeAtMs,
     };
   }
@@ -68,12 +85,15 @@ export class OutputBuilder {
     if (this.truncateFrom !== null && this.appendFrom !== null) {
       assert(this.appendFrom >= this.truncateFrom, "an append lies before the truncation it follows");
     }
-    for (let i = 1; i < this.applied.length; i++) {
-      assert(this.applied[i]!.index === this.applied[i - 1]!.index + 1, "applied entries are not contiguous");
+    const applied = this.appliedList;
+    if (applied === null) return;
+    for (let i = 1; i < applied.length; i++) {
+      assert(applied[i]!.index === applied[i - 1]!.index + 1, "applied entries are not contiguous");
     }
-    const last = this.applied[this.applied.length - 1];
-    if (last !== undefined && this.hardState !== null) {
-      assert(last.index <= this.hardState.commitIndex, `applied index ${last.index} beyond commit ${this.hardState.commitIndex}`);
+    const last = applied[applied.length - 1];
+    const hardState = this.hardState;
+    if (last !== undefined && hardState !== null) {
+      assert(last.index <= hardState.commitIndex, () => `applied index ${last.index} beyond commit ${hardState.commitIndex}`);
     }
   }
 }

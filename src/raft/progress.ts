@@ -73,6 +73,6 @@ export class Progress {
   }
 
   private check(): void {
-    assert(this.matchIndex < this.nextIndex, `progress match ${this.matchIndex} >= next ${this.nextIndex}`);
+    assert(this.matchIndex < this.nextIndex, () => `progress match ${this.matchIndex} >= next ${this.nextIndex}`);
   }
 }

@@ -10,7 +10,7 @@ import { maybeCommit, followerCommit } from "./commit.js";
 import { leaderStepDownCheck } from "./requests.js";
 import type { RaftNode } from "./node.js";
 import type { Progress } from "./progress.js";
-import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId } from "./types.js";
+import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type Term } from "./types.js";
 
 // ---------------------------------------------------------------- leader side
 
@@ -52,7 +52,7 @@ export function sendToPeer(n: RaftNode, peer: NodeId, p: Progress, heartbeat: bo
 
 function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
   const prevLogTerm = n.log.termAt(prevLogIndex);
-  assert(prevLogTerm !== undefined, `leader has no entry at prevLogIndex ${prevLogIndex}`);
+  assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
   const leaseMs = n.config.timing.leaseMs;
   // The leader remembers every lease it hands out, as a follower would.
   n.leaseMemory.heard(n.config.timing, n.nowMs, leaseMs);
@@ -79,7 +79,7 @@ export function handleAppendReply(n: RaftNode, m: AppendReply): void {
   // Any answer in this term means the follower recognized us and remembers the lease.
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
   if (m.success) {
-    assert(m.matchIndex <= n.log.lastIndex, `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+    assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
     if (p.matched(m.matchIndex)) maybeCommit(n);
   } else if (!isStaleRejection(p, m)) {
     p.backUpTo(nextIndexFromHint(n, m));
@@ -108,7 +108,7 @@ function nextIndexFromHint(n: RaftNode, m: AppendReply): LogIndex {
 export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
   if (m.term < n.currentTerm) return reject(n, m, logIndex(0), term(0));
   if (m.term > n.currentTerm) n.adoptTerm(m.term);
-  assert(n.role !== "leader", `two leaders in term ${m.term}: ${n.id} and ${m.from}`);
+  assert(n.role !== "leader", () => `two leaders in term ${m.term}: ${n.id} and ${m.from}`);
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
@@ -117,14 +117,14 @@ export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
   if (prevTerm !== m.prevLogTerm) {
-    assert(m.prevLogIndex > n.commitIndex, `committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
+    assert(m.prevLogIndex > n.commitIndex, () => `committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
     return reject(n, m, n.log.firstIndexOfTerm(prevTerm, m.prevLogIndex), prevTerm);
   }
   appendNew(n, m);
   const matchIndex = logIndex(m.prevLogIndex + m.entries.length);
   followerCommit(n, logIndex(Math.min(m.leaderCommit, matchIndex)));
   n.out.events.push({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
-  n.send({ ...replyBase(n, m), success: true, matchIndex, conflictIndex: logIndex(0), conflictTerm: term(0), rejectedPrevIndex: logIndex(0) });
+  n.send(appendReply(n, m, true, matchIndex, logIndex(0), term(0)));
 }
 
 /** Appends the entries we lack, truncating a conflicting suffix first (never a committed entry). */
@@ -134,7 +134,7 @@ function appendNew(n: RaftNode, m: AppendRequest): void {
     const existing = n.log.termAt(index);
     if (existing === m.entries[i]!.term) continue;
     if (existing !== undefined) {
-      assert(index > n.commitIndex, `leader ${m.from} would overwrite committed entry ${index}`);
+      assert(index > n.commitIndex, () => `leader ${m.from} would overwrite committed entry ${index}`);
       n.log.truncateFrom(index);
       n.out.truncated(index);
     }
@@ -147,9 +147,20 @@ function appendNew(n: RaftNode, m: AppendRequest): void {
 
 function reject(n: RaftNode, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
   n.out.events.push({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
-  n.send({ ...replyBase(n, m), success: false, matchIndex: logIndex(0), conflictIndex, conflictTerm, rejectedPrevIndex: m.prevLogIndex });
+  n.send(appendReply(n, m, false, logIndex(0), conflictIndex, conflictTerm));
 }
 
-function replyBase(n: RaftNode, m: AppendRequest) {
-  return { type: "append-reply", from: n.id, to: m.from, term: n.currentTerm, leaderSendMs: m.leaderSendMs } as const;
+function appendReply(n: RaftNode, m: AppendRequest, success: boolean, matchIndex: LogIndex, conflictIndex: LogIndex, conflictTerm: Term): AppendReply {
+  return {
+    type: "append-reply",
+    from: n.id,
+    to: m.from,
+    term: n.currentTerm,
+    success,
+    matchIndex,
+    conflictIndex,
+    conflictTerm,
+    rejectedPrevIndex: success ? logIndex(0) : m.prevLogIndex,
+    leaderSendMs: m.leaderSendMs,
+  };
 }

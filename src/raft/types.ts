@@ -15,8 +15,9 @@ export const logIndex = (n: number): LogIndex => n as LogIndex;
 export const nodeId = (n: number): NodeId => n as NodeId;
 export const requestId = (n: number): RequestId => n as RequestId;
 
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new Error(`raft-lease invariant broken: ${message}`);
+/** `message` may be a function, so hot paths build their text only when the invariant breaks. */
+export function assert(condition: boolean, message: string | (() => string)): asserts condition {
+  if (!condition) throw new Error(`raft-lease invariant broken: ${typeof message === "string" ? message : message()}`);
 }
 
 export function assertNever(value: never): never {
