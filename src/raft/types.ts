@@ -131,9 +131,10 @@ export type ClientErrorCode =
   | "overloaded" // too many requests pending; retry later
   | "invalid"; // the request itself is bad (too long a key, ...); do not retry
 
-export type ClientResult =
+/** A client request's answer; runtimes widen `Code` with failures of their own (e.g. "timeout"). */
+export type ClientResult<Code extends string = ClientErrorCode> =
   | { readonly ok: true; readonly value: string }
-  | { readonly ok: false; readonly code: ClientErrorCode; readonly message: string; readonly leaderHint: NodeId | null };
+  | { readonly ok: false; readonly code: Code; readonly message: string; readonly leaderHint: NodeId | null };
 
 export interface ClientReply {
   readonly requestId: RequestId;

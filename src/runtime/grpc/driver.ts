@@ -31,6 +31,7 @@ import {
   type AppendRequest,
   type ClientCall,
   type ClientErrorCode,
+  type ClientResult,
   type ClientRequest,
   type Input,
   type Message,
@@ -57,9 +58,7 @@ export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "append
 export type CallErrorCode = ClientErrorCode | "timeout";
 
 /** A client call's answer: the core's result, or the runtime's own failure. */
-export type CallResult =
-  | { readonly ok: true; readonly value: string }
-  | { readonly ok: false; readonly code: CallErrorCode; readonly message: string; readonly leaderHint: NodeId | null };
+export type CallResult = ClientResult<CallErrorCode>;
 
 export interface DriverLimits {
   /** Client calls stepped as one input, at most. */
