@@ -158,6 +158,18 @@ describe("durability with real processes", () => {
     for (const [k, v] of acked) expect((await c.request(`GET ${k}`)).Data).toBe(v);
   });
 
+  it("SIGTERM stops a node gracefully: it exits 0 and rejoins with everything it had", async () => {
+    const { c, leader } = await startCluster(3);
+    expect((await c.request("SET graceful yes")).Success).toBe(true);
+    const victim = followersOf(c, leader)[0]!;
+    await inEveryLog(c, [victim], /^SET graceful yes /);
+    expect(await c.kill(victim, "SIGTERM")).toBe(0);
+    expect(c.dumpText(victim)).toMatch(/stopping: got SIGTERM/);
+    c.start(victim);
+    await caughtUp(c, victim, leader);
+    expect(c.logLines(victim).some((l) => l.startsWith("SET graceful yes "))).toBe(true);
+  });
+
   it("a torn last line in logs.txt (a crash mid-write) is dropped with a warning and the node rejoins", async () => {
     const { c, leader } = await startCluster(3);
     expect((await c.request("SET a 1")).Success).toBe(true);
