@@ -27,7 +27,7 @@ export class SimDisk {
   /** Queues the persist part of one step's output, if it has one. */
   write(out: Output): void {
     if (out.hardState === null && out.truncateFrom === null && out.appendFrom === null) return;
-    this.unsynced.push({ hardState: out.hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append });
+    this.unsynced.push(out); // outputs are immutable and fresh per step: kept as they are
   }
 
   get hasUnsynced(): boolean {
@@ -37,7 +37,7 @@ export class SimDisk {
   /** Makes every queued write durable, in order. Throws if a write does not fit the log. */
   sync(): void {
     if (this.unsynced.length === 0) return;
-    for (const w of this.unsynced) this.apply(w);
+    for (let k = 0; k < this.unsynced.length; k++) this.apply(this.unsynced[k]!);
     this.unsynced = [];
     this.syncCount += 1;
   }
@@ -71,7 +71,7 @@ export class SimDisk {
       if (w.appendFrom !== this.entries.length + 1) {
         throw new Error(`raft-lease output contract: append from ${w.appendFrom} but the disk log ends at ${this.entries.length}`);
       }
-      for (const e of w.append) this.entries.push(e);
+      for (let k = 0; k < w.append.length; k++) this.entries.push(w.append[k]!);
     }
     if (w.hardState !== null) this.hardState = w.hardState;
   }

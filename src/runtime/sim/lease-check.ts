@@ -21,8 +21,14 @@ export interface Window {
   readonly term: number;
 }
 
-interface Projection extends Window {
-  readonly sinceMs: number;
+/** A node's current window, from true time sinceMs on; a renewal moves its end in place. */
+class Projection implements Window {
+  constructor(
+    readonly fromMs: number,
+    public toMs: number,
+    readonly term: number,
+    readonly sinceMs: number,
+  ) {}
 }
 
 export interface LeasePiece extends Window {
@@ -55,13 +61,18 @@ export class LeaseChecker {
     } else if (w !== null && w.fromMs === p.fromMs && w.term === p.term) {
       if (w.toMs === p.toMs) return "same";
       if (w.toMs > p.toMs && p.toMs >= t) {
-        this.projections[id] = { ...p, toMs: w.toMs };
+        p.toMs = w.toMs;
         return "extended";
       }
     }
     this.finalize(id, t);
-    this.projections[id] = w === null || w.toMs - Math.max(w.fromMs, t) <= EPS_MS ? null : { ...w, sinceMs: t };
+    this.projections[id] = w === null || w.toMs - Math.max(w.fromMs, t) <= EPS_MS ? null : new Projection(w.fromMs, w.toMs, w.term, t);
     return "replaced";
+  }
+
+  /** Node `id` has no window: an update with none changes nothing. */
+  idle(id: number): boolean {
+    return this.projections[id] === null;
   }
 
   /** Node `id` answered a GET from its lease at true time t. */
@@ -137,7 +148,7 @@ export class LeaseChecker {
  * of its lease, converted from its clock. Null: it may not (not leader, NO-OP not committed, or
  * the lease has run out). Between two steps of the node this does not change.
  */
-export function leaseWindow(core: RaftNode, clock: SimClock, nowMs: number, timing: TimingConfig): Window | null {
+export function leaseWindow(core: RaftNode, clock: SimClock, nowMs: number, timing: TimingConfig, into = new WindowSlot()): Window | null {
   const l = core.leader;
   if (l === null || core.commitIndex < l.noopIndex) return null;
   const localNow = clock.localAt(nowMs);
@@ -145,5 +156,15 @@ export function leaseWindow(core: RaftNode, clock: SimClock, nowMs: number, timi
   const untilLocal = l.lease.validUntilMs(timing, localNow);
   if (Math.max(localNow, waitLocal) >= untilLocal) return null;
   const fromMs = waitLocal <= localNow ? Math.min(nowMs, clock.trueAtUnclamped(waitLocal)) : clock.trueAt(waitLocal, nowMs);
-  return { fromMs, toMs: clock.trueAt(untilLocal, nowMs), term: core.currentTerm };
+  into.fromMs = fromMs;
+  into.toMs = clock.trueAt(untilLocal, nowMs);
+  into.term = core.currentTerm;
+  return into;
+}
+
+/** A window to fill in place, for a caller that hands it on at once (the checker copies what it keeps). */
+export class WindowSlot implements Window {
+  fromMs = 0;
+  toMs = 0;
+  term = 0;
 }

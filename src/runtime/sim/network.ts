@@ -54,17 +54,42 @@ export function validateNetParams(p: NetParams): void {
 
 /** The delays of one message's deliveries: none (lost), one, or two (duplicated). */
 export function drawDelays(p: NetParams, random: () => number): number[] {
-  if (p.lossP > 0 && random() < p.lossP) return [];
-  const first = drawDelay(p, random);
-  if (p.dupP > 0 && random() < p.dupP) return [first, drawDelay(p, random)];
-  return [first];
+  const out = new Deliveries();
+  out.draw(p, { float: random });
+  return out.delaysMs.slice(0, out.count);
 }
 
-function drawDelay(p: NetParams, random: () => number): number {
-  if (p.longP > 0 && random() < p.longP) return p.longMinMs + random() * (p.longMaxMs - p.longMinMs);
-  let d = p.delayMinMs + random() * (p.delayMaxMs - p.delayMinMs);
-  if (p.tailMeanMs > 0) d += -p.tailMeanMs * Math.log(1 - random());
-  if (p.reorderP > 0 && random() < p.reorderP) d += random() * p.reorderMs;
+/**
+ * One message's deliveries, drawn into reusable slots (the hot path allocates nothing): count is
+ * 0 (lost), 1, or 2 (duplicated), and delaysMs[0..count) their delays. Draws what drawDelays does.
+ */
+export class Deliveries {
+  count = 0;
+  readonly delaysMs: [number, number] = [0, 0];
+
+  draw(p: NetParams, rng: Random01): number {
+    this.count = 0;
+    if (p.lossP > 0 && rng.float() < p.lossP) return 0;
+    this.delaysMs[0] = drawDelay(p, rng);
+    this.count = 1;
+    if (p.dupP > 0 && rng.float() < p.dupP) {
+      this.delaysMs[1] = drawDelay(p, rng);
+      this.count = 2;
+    }
+    return this.count;
+  }
+}
+
+/** A source of floats in [0, 1) (an Rng). */
+export interface Random01 {
+  float(): number;
+}
+
+function drawDelay(p: NetParams, rng: Random01): number {
+  if (p.longP > 0 && rng.float() < p.longP) return p.longMinMs + rng.float() * (p.longMaxMs - p.longMinMs);
+  let d = p.delayMinMs + rng.float() * (p.delayMaxMs - p.delayMinMs);
+  if (p.tailMeanMs > 0) d += -p.tailMeanMs * Math.log(1 - rng.float());
+  if (p.reorderP > 0 && rng.float() < p.reorderP) d += rng.float() * p.reorderMs;
   return d;
 }
 

@@ -6,21 +6,49 @@
 
 import seedrandom from "seedrandom";
 
+/**
+ * Baagoe's Alea exactly as seedrandom computes it (the same operations, so the same numbers),
+ * seeded by seedrandom itself. Its state sits in a typed array: seedrandom keeps it in object
+ * fields, and each draw allocated heap numbers for them, a large share of the simulator's garbage.
+ */
+class Alea {
+  /** c, s0, s1, s2. */
+  private readonly s = new Float64Array(4);
+
+  constructor(seed: string) {
+    const st = seedrandom.alea(seed, { state: true }).state();
+    this.s.set([st.c, st.s0, st.s1, st.s2]);
+  }
+
+  next(): number {
+    const s = this.s;
+    const t = 2091639 * s[1]! + s[0]! * 2.3283064365386963e-10; // 2^-32
+    s[1] = s[2]!;
+    s[2] = s[3]!;
+    s[0] = t | 0;
+    s[3] = t - s[0];
+    return s[3];
+  }
+}
+
 export class Rng {
-  private readonly next: () => number;
+  private readonly alea: Alea;
+  /** The raw function, for the core and the client retry logic (which take `() => number`). */
+  readonly fn: () => number;
 
   constructor(seed: string, ...path: readonly (string | number)[]) {
-    this.next = seedrandom.alea([seed, ...path].join("/"));
+    const alea = new Alea([seed, ...path].join("/"));
+    this.alea = alea;
+    this.fn = () => alea.next();
   }
 
   /** A float in [0, 1). */
   float(): number {
-    return this.next();
+    return this.alea.next();
   }
 
-  /** The raw function, for the core and the client retry logic (which take `() => number`). */
-  get fn(): () => number {
-    return this.next;
+  private next(): number {
+    return this.alea.next();
   }
 
   /** A whole number in [minInclusive, maxInclusive]. */

@@ -15,7 +15,7 @@ import { violated } from "./violation.js";
 
 interface Appended {
   readonly term: number;
-  readonly fingerprint: string;
+  readonly entry: Entry;
   readonly prevTerm: number;
   readonly nodeId: NodeId;
 }
@@ -40,6 +40,17 @@ export function fingerprint(e: Entry): string {
   return fp;
 }
 
+/** The two entries have the same fingerprint. Entries travel by reference: usually the same object. */
+function sameEntry(a: Entry, b: Entry): boolean {
+  return a === b || fingerprint(a) === fingerprint(b);
+}
+
+/** The record of term t among those at one index, if any. */
+function appendedInTerm(atIndex: readonly Appended[], t: number): Appended | undefined {
+  for (let k = 0; k < atIndex.length; k++) if (atIndex[k]!.term === t) return atIndex[k];
+  return undefined;
+}
+
 export class SafetyChecker {
   readonly passed = { election: 0, logMatching: 0, completeness: 0, stateMachine: 0 };
   /** Leader of each term, over the whole run. */
@@ -49,7 +60,6 @@ export class SafetyChecker {
   private readonly appended: Appended[][] = [];
   /** The committed log as first applied anywhere: index i at [i - 1]. */
   readonly committed: Entry[] = [];
-  private readonly committedFingerprint: string[] = [];
   /** The term of the node that first applied each index (the commit happened in it or before). */
   private readonly commitTerm: number[] = [];
   private highestLeaderTerm = 0;
@@ -57,7 +67,7 @@ export class SafetyChecker {
   afterStep(id: NodeId, node: RaftNode, out: FullOutput): void {
     if (node.role === "leader") this.checkLeader(id, node);
     if (out.appendFrom !== null) this.checkAppends(id, node, out);
-    for (const a of out.applied) this.checkApplied(id, node.currentTerm, a.index, a.entry);
+    for (let k = 0; k < out.applied.length; k++) this.checkApplied(id, node.currentTerm, out.applied[k]!.index, out.applied[k]!.entry);
   }
 
   /** A node restarted from its disk: what it had committed must be what everyone applied. */
@@ -65,10 +75,10 @@ export class SafetyChecker {
     const commit = persisted.hardState.commitIndex;
     for (let i = 1; i <= commit; i++) {
       const e = persisted.entries[i - 1];
-      const want = this.committedFingerprint[i - 1];
+      const want = this.committed[i - 1];
       if (e === undefined) violated("output contract", `node ${id} restarted with commit index ${commit} but only ${persisted.entries.length} entries on disk`);
-      if (want !== undefined && fingerprint(e) !== want) {
-        violated("state machine safety", `node ${id} restarted with committed entry ${i} = ${fingerprint(e)} on disk, but ${want} was applied at ${i}`);
+      if (want !== undefined && !sameEntry(e, want)) {
+        violated("state machine safety", `node ${id} restarted with committed entry ${i} = ${fingerprint(e)} on disk, but ${fingerprint(want)} was applied at ${i}`);
       }
     }
   }
@@ -107,15 +117,14 @@ export class SafetyChecker {
     for (let k = 0; k < out.append.length; k++) {
       const e = out.append[k]!;
       const index = from + k;
-      const fp = fingerprint(e);
       const atIndex = (this.appended[index] ??= []);
-      const seen = atIndex.find((a) => a.term === e.term);
+      const seen = appendedInTerm(atIndex, e.term);
       this.passed.logMatching += 1;
-      if (seen === undefined) atIndex.push({ term: e.term, fingerprint: fp, prevTerm, nodeId: id });
-      else if (seen.fingerprint !== fp || seen.prevTerm !== prevTerm) {
+      if (seen === undefined) atIndex.push({ term: e.term, entry: e, prevTerm, nodeId: id });
+      else if (!sameEntry(seen.entry, e) || seen.prevTerm !== prevTerm) {
         violated(
           "log matching",
-          `index ${index} term ${e.term}: node ${id} holds ${fp} after term ${prevTerm}, node ${seen.nodeId} held ${seen.fingerprint} after term ${seen.prevTerm}`,
+          `index ${index} term ${e.term}: node ${id} holds ${fingerprint(e)} after term ${prevTerm}, node ${seen.nodeId} held ${fingerprint(seen.entry)} after term ${seen.prevTerm}`,
         );
       }
       prevTerm = e.term;
@@ -123,18 +132,16 @@ export class SafetyChecker {
   }
 
   private checkApplied(id: NodeId, nodeTerm: number, index: number, e: Entry): void {
-    const fp = fingerprint(e);
     this.passed.stateMachine += 1;
     if (index <= this.committed.length) {
-      const want = this.committedFingerprint[index - 1]!;
-      if (want !== fp) violated("state machine safety", `node ${id} applied ${fp} at index ${index}, where ${want} was applied before`);
+      const want = this.committed[index - 1]!;
+      if (!sameEntry(e, want)) violated("state machine safety", `node ${id} applied ${fingerprint(e)} at index ${index}, where ${fingerprint(want)} was applied before`);
       return;
     }
     if (index !== this.committed.length + 1) {
       violated("state machine safety", `node ${id} applied index ${index} before anyone applied index ${this.committed.length + 1}`);
     }
     this.committed.push(e);
-    this.committedFingerprint.push(fp);
     this.commitTerm.push(nodeTerm);
     this.checkEarlierLeadersHave(index, e, nodeTerm);
   }
