@@ -204,7 +204,7 @@ export class RaftClient {
 export function requestLine(request: ClientRequest): string {
   const text = request.kind === "set" ? request.value : "";
   if (hasLoneSurrogate(request.key) || hasLoneSurrogate(text)) {
-    throw new RaftClientError("invalid", "keys and values must be valid Unicode text (no lone surrogates, no U+FFFD)");
+    throw new RaftClientError("invalid", "keys and values must be valid Unicode text (no lone surrogates)");
   }
   const line = request.kind === "set" ? `SET ${request.key} ${request.value}` : `GET ${request.key}`;
   const parsed = parseRequest(line);

@@ -24,9 +24,14 @@ export function utf8Bytes(s: string): number {
   return bytes;
 }
 
-/** A lone surrogate means the bytes on the wire were not valid UTF-8 text. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A lone surrogate is not Unicode text: it has no UTF-8 form. (Invalid UTF-8 on the wire is
+ * refused byte by byte at the runtime edge, before decoding; U+FFFD itself is a valid character.)
+ */
 export function hasLoneSurrogate(s: string): boolean {
-  return /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s) || s.includes("\ufffd");
+  return LONE_SURROGATE.test(s);
 }
 
 export function checkKey(key: string): string | null {
@@ -47,7 +52,7 @@ export function checkValue(value: string): string | null {
  */
 export function parseRequest(line: string, clientId = "", sequence = 0): ParseResult {
   if (utf8Bytes(line) > REQUEST_BYTES_MAX) return { ok: false, error: `the request is longer than ${REQUEST_BYTES_MAX} bytes` };
-  if (hasLoneSurrogate(line)) return { ok: false, error: "the request is not valid UTF-8 text" };
+  if (hasLoneSurrogate(line)) return { ok: false, error: "the request is not valid Unicode text (a lone surrogate)" };
   const trimmed = line.replace(/^[ \t]+/, "").replace(/[\r\n]+$/, "");
   if (trimmed.length === 0) return { ok: false, error: "empty request; send SET <key> <value> or GET <key>" };
   const firstSpace = trimmed.search(/[ \t]/);

@@ -23,6 +23,7 @@
  * damaged token is reported, never misread.
  */
 
+import { hasLoneSurrogate } from "../../raft/request.js";
 import { assert } from "../../raft/types.js";
 
 /** The token that stands for the empty string. No non-empty string encodes to it. */
@@ -30,7 +31,6 @@ export const EMPTY_TOKEN = "%-";
 
 export type DecodeResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string };
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const PERCENT = 0x25;
 const AT = 0x40;
 const HEX_UPPER = "0123456789ABCDEF";
@@ -46,7 +46,7 @@ function isLiteralByte(byte: number): boolean {
 /** Encodes `s` as one token. `s` must be valid text (no lone surrogate): UTF-8 cannot hold it. */
 export function encodeToken(s: string): string {
   if (s.length === 0) return EMPTY_TOKEN;
-  assert(!LONE_SURROGATE.test(s), `cannot store a string with a lone surrogate: ${JSON.stringify(s.slice(0, 64))}`);
+  assert(!hasLoneSurrogate(s), `cannot store a string with a lone surrogate: ${JSON.stringify(s.slice(0, 64))}`);
   const bytes = utf8Encoder.encode(s);
   let out = "";
   for (const byte of bytes) {
