@@ -219,16 +219,16 @@ export class RaftNode {
     return wake;
   }
 
-  /** True when a GET may be answered from this node's state right now, with no round trip. */
-  leaseReadable(): boolean {
+  /** True when a GET may be answered from this node's state at nowMs, with no round trip. */
+  leaseReadable(nowMs: number = this.nowMs): boolean {
     const l = this.leader;
-    if (l === null) return false;
-    return this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, this.nowMs);
+    if (l === null || nowMs < this.nowMs) return false;
+    return this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, nowMs);
   }
 
   status(nowMs: number = this.nowMs): NodeStatus {
     const l = this.leader;
-    const readable = l !== null && nowMs >= this.nowMs && this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, nowMs);
+    const readable = l !== null && this.leaseReadable(nowMs);
     return {
       id: this.id,
       role: this.role,
