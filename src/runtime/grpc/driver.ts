@@ -254,10 +254,13 @@ export class NodeDriver {
       );
   }
 
-  /** With leaderPersistsInParallel, tells the core when its appended entries are on the disk. */
+  /**
+   * With leaderPersistsInParallel, tells a leader when its appended entries are on the disk (it
+   * counts itself toward a majority only then). Followers never need it, so they are not told.
+   */
   private reportDurable(out: FullOutput, durable: Promise<void>): void {
     const last = out.append[out.append.length - 1];
-    if (!this.opts.config.leaderPersistsInParallel || last === undefined || out.appendFrom === null) return;
+    if (!this.opts.config.leaderPersistsInParallel || this.node.role !== "leader" || last === undefined || out.appendFrom === null) return;
     const index = logIndex(out.appendFrom + out.append.length - 1);
     durable.then(
       () => {
