@@ -14,16 +14,11 @@
 // a warning and repairs the file. Any other damage stops the node with an error naming the file
 // and line: nothing acknowledged is ever dropped.
 
-import type { WriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, type FileHandle } from "node:fs/promises";
-import { finished } from "node:stream/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import {
   assert,
   logIndex,
-  nodeId as toNodeId,
-  term as toTerm,
-  type Entry,
   type HardState,
   type LogIndex,
   type NodeId,
@@ -31,7 +26,13 @@ import {
   type PersistedState,
   type Term,
 } from "../../raft/types.js";
-import { decodeToken, encodeToken } from "./escape.js";
+import { DumpWriter } from "./dump-writer.js";
+import { LOGS_FILE, METADATA_FILE, openError, replaceFileAtomically, writeAll } from "./file-io.js";
+import { encodeEntryLine } from "./log-line.js";
+import { encodeMetadata } from "./metadata-file.js";
+import { openFiles, type OpenedFiles } from "./recovery.js";
+
+export { encodeEntryLine, parseEntryLine, type ParsedLine } from "./log-line.js";
 
 export interface StorageOptions {
   readonly dataDir: string;
@@ -44,300 +45,8 @@ export interface StorageOptions {
 /** The part of a core Output that storage makes durable. */
 export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
 
-const LOGS_FILE = "logs.txt";
-const METADATA_FILE = "metadata.txt";
-const DUMP_FILE = "dump.txt";
-const REWRITE_CHUNK_CHARS_MAX = 1 << 20;
-const DUMP_BUFFER_BYTES_MAX = 8 << 20;
-
-// ---------------------------------------------------------------- logs.txt lines
-
-export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };
-
-/** One logs.txt line, without its newline. Only ASCII: everything else is escaped. */
-export function encodeEntryLine(entry: Entry): string {
-  const command = entry.command;
-  switch (command.kind) {
-    case "noop":
-      return `NO-OP ${entry.term}`;
-    case "set": {
-      const line = `SET ${encodeToken(command.key)} ${encodeToken(command.value)} ${entry.term}`;
-      const hasSession = command.clientId !== "" || command.sequence !== 0;
-      return hasSession ? `${line} @${encodeToken(command.clientId)}:${command.sequence}` : line;
-    }
-  }
-}
-
-export function parseEntryLine(line: string): ParsedLine {
-  const fields = line.split(" ");
-  const command = fields[0] ?? "";
-  switch (command) {
-    case "NO-OP":
-      return parseNoopFields(fields);
-    case "SET":
-      return parseSetFields(fields);
-    default:
-      return { ok: false, error: `unknown command ${quote(command)} (want NO-OP or SET)` };
-  }
-}
-
-function parseNoopFields(fields: readonly string[]): ParsedLine {
-  if (fields.length !== 2) return { ok: false, error: `NO-OP takes 1 field (the term), found ${fields.length - 1}` };
-  const entryTerm = parseCount(fields[1] ?? "", 1);
-  if (entryTerm === null) return { ok: false, error: `bad term ${quote(fields[1] ?? "")}` };
-  return { ok: true, entry: { term: toTerm(entryTerm), command: { kind: "noop" } } };
-}
-
-function parseSetFields(fields: readonly string[]): ParsedLine {
-  if (fields.length !== 4 && fields.length !== 5) {
-    return { ok: false, error: `SET takes 3 or 4 fields (key, value, term, [@session]), found ${fields.length - 1}` };
-  }
-  const [, keyToken = "", valueToken = "", termText = "", sessionToken] = fields;
-  const key = decodeToken(keyToken);
-  if (!key.ok) return { ok: false, error: `bad key: ${key.error}` };
-  const value = decodeToken(valueToken);
-  if (!value.ok) return { ok: false, error: `bad value: ${value.error}` };
-  const entryTerm = parseCount(termText, 1);
-  if (entryTerm === null) return { ok: false, error: `bad term ${quote(termText)}` };
-  const session = sessionToken === undefined ? { clientId: "", sequence: 0 } : parseSession(sessionToken);
-  if (typeof session === "string") return { ok: false, error: session };
-  const command = { kind: "set", key: key.value, value: value.value, ...session } as const;
-  return { ok: true, entry: { term: toTerm(entryTerm), command } };
-}
-
-function parseSession(token: string): { clientId: string; sequence: number } | string {
-  const colon = token.lastIndexOf(":");
-  if (!token.startsWith("@") || colon < 0) return `bad session ${quote(token)} (want @<clientId>:<sequence>)`;
-  const clientId = decodeToken(token.slice(1, colon));
-  if (!clientId.ok) return `bad session client id: ${clientId.error}`;
-  const sequence = parseCount(token.slice(colon + 1), 0);
-  if (sequence === null) return `bad session sequence ${quote(token.slice(colon + 1))}`;
-  return { clientId: clientId.value, sequence };
-}
-
-/** A decimal integer >= min with no sign or leading zero, or null. */
-function parseCount(text: string, min: number): number | null {
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) return null;
-  const n = Number(text);
-  return Number.isSafeInteger(n) && n >= min ? n : null;
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
-}
-
-// ---------------------------------------------------------------- metadata.txt
-
-interface Metadata {
-  readonly nodeId: NodeId;
-  readonly cluster: string;
-  readonly hardState: HardState;
-  /** 1-based line of each key, for error messages. */
-  readonly lineOf: Readonly<Record<MetadataKey, number>>;
-}
-
-const METADATA_KEYS = ["node_id", "cluster", "current_term", "voted_for", "commit_length"] as const;
-type MetadataKey = (typeof METADATA_KEYS)[number];
-
-function encodeMetadata(id: NodeId, cluster: string, hardState: HardState): string {
-  const votedFor = hardState.votedFor === null ? "none" : String(hardState.votedFor);
-  return [
-    `node_id ${id}`,
-    `cluster ${encodeToken(cluster)}`,
-    `current_term ${hardState.currentTerm}`,
-    `voted_for ${votedFor}`,
-    `commit_length ${hardState.commitIndex}`,
-    "",
-  ].join("\n");
-}
-
-function parseMetadata(text: string, filePath: string): Metadata {
-  const lines = text.split("\n");
-  const lastLine = lines.pop();
-  if (lastLine !== "") throw corrupt(filePath, lines.length + 1, "the last line has no newline");
-  const values = new Map<MetadataKey, { text: string; line: number }>();
-  lines.forEach((line, i) => readMetadataLine(line, i + 1, filePath, values));
-  const field = (key: MetadataKey): { text: string; line: number } => {
-    const found = values.get(key);
-    if (found === undefined) throw corrupt(filePath, lines.length + 1, `the ${key} line is missing`);
-    return found;
-  };
-  const number = (key: MetadataKey): number => {
-    const { text: valueText, line } = field(key);
-    const n = parseCount(valueText, 0);
-    if (n === null) throw corrupt(filePath, line, `bad ${key} ${quote(valueText)}`);
-    return n;
-  };
-  const votedText = field("voted_for");
-  const voted = votedText.text === "none" ? null : parseCount(votedText.text, 0);
-  if (voted === null && votedText.text !== "none") throw corrupt(filePath, votedText.line, `bad voted_for ${quote(votedText.text)} (want a node id or none)`);
-  const cluster = decodeToken(field("cluster").text);
-  if (!cluster.ok) throw corrupt(filePath, field("cluster").line, `bad cluster: ${cluster.error}`);
-  const hardState = { currentTerm: toTerm(number("current_term")), votedFor: voted === null ? null : toNodeId(voted), commitIndex: logIndex(number("commit_length")) };
-  const lineOf = Object.fromEntries(METADATA_KEYS.map((key) => [key, field(key).line])) as Record<MetadataKey, number>;
-  return { nodeId: toNodeId(number("node_id")), cluster: cluster.value, hardState, lineOf };
-}
-
-function readMetadataLine(line: string, lineNumber: number, filePath: string, values: Map<MetadataKey, { text: string; line: number }>): void {
-  const fields = line.split(" ");
-  const key = METADATA_KEYS.find((k) => k === fields[0]);
-  if (fields.length !== 2 || key === undefined) throw corrupt(filePath, lineNumber, `bad line ${quote(line)} (want "<key> <value>" with key one of ${METADATA_KEYS.join(", ")})`);
-  if (values.has(key)) throw corrupt(filePath, lineNumber, `${key} appears twice`);
-  values.set(key, { text: fields[1] ?? "", line: lineNumber });
-}
-
-// ---------------------------------------------------------------- recovery
-
-function corrupt(filePath: string, lineNumber: number, what: string): Error {
-  return new Error(`data dir ${filePath} line ${lineNumber}: ${what}; the file is corrupt, restore it from a replica`);
-}
-
-interface RecoveredLog {
-  readonly entries: readonly Entry[];
-  readonly lines: readonly string[];
-  /** Bytes of the file up to and including the last good line's newline. */
-  readonly goodBytes: number;
-  /** Why the last line was dropped, or null when the file ended cleanly. */
-  readonly torn: { readonly lineNumber: number; readonly reason: string } | null;
-}
-
-/**
- * Parses logs.txt. Lines are ASCII by construction, so bytes are read as latin1 and any byte
- * above 0x7F fails the token check. Only the last line may be bad (torn); terms never decrease.
- */
-function parseLog(bytes: Buffer, filePath: string): RecoveredLog {
-  const entries: Entry[] = [];
-  const lines: string[] = [];
-  let start = 0;
-  while (start < bytes.length) {
-    const lineNumber = lines.length + 1;
-    const newline = bytes.indexOf(0x0a, start);
-    if (newline < 0) return { entries, lines, goodBytes: start, torn: { lineNumber, reason: "no newline at its end" } };
-    const line = bytes.toString("latin1", start, newline);
-    const parsed = parseEntryLine(line);
-    if (!parsed.ok && newline === bytes.length - 1) return { entries, lines, goodBytes: start, torn: { lineNumber, reason: parsed.error } };
-    if (!parsed.ok) throw corrupt(filePath, lineNumber, parsed.error);
-    const previousTerm = entries.at(-1)?.term ?? 0;
-    if (parsed.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${parsed.entry.term} is below the previous entry's term ${previousTerm}`);
-    entries.push(parsed.entry);
-    lines.push(`${line}\n`);
-    start = newline + 1;
-  }
-  return { entries, lines, goodBytes: start, torn: null };
-}
-
-/** The hard state to restart from, after checking metadata.txt against the log. */
-function reconcile(metadata: Metadata, log: RecoveredLog, metadataPath: string, warn: (m: string) => void): HardState {
-  const { hardState } = metadata;
-  if (hardState.commitIndex > log.entries.length) {
-    throw corrupt(metadataPath, metadata.lineOf.commit_length, `commit_length ${hardState.commitIndex} is beyond the ${log.entries.length} entries of ${LOGS_FILE}`);
-  }
-  const lastTerm = log.entries.at(-1)?.term ?? toTerm(0);
-  if (lastTerm <= hardState.currentTerm) return hardState;
-  // A crash fell between the log write and the metadata write of one batch. The node never
-  // voted in a term above current_term (its vote would be on disk), nor sent anything in it.
-  warn(`${metadataPath}: current_term ${hardState.currentTerm} is behind the log's last term ${lastTerm} (a crash between two writes); continuing in term ${lastTerm} with no vote`);
-  return { currentTerm: lastTerm, votedFor: null, commitIndex: hardState.commitIndex };
-}
-
-function checkOwner(metadata: Metadata, opts: StorageOptions, folderPath: string): void {
-  if (metadata.nodeId !== opts.nodeId) {
-    throw new Error(`data dir ${folderPath} belongs to node ${metadata.nodeId}, not node ${opts.nodeId}; give the right --data-dir or --id`);
-  }
-  if (metadata.cluster !== opts.clusterFingerprint) {
-    throw new Error(
-      `data dir ${folderPath} belongs to cluster ${quote(metadata.cluster)}, not ${quote(opts.clusterFingerprint)}; give the right --data-dir or --cluster`,
-    );
-  }
-}
-
-// ---------------------------------------------------------------- file helpers
-
-function isErrnoException(err: unknown): err is NodeJS.ErrnoException {
-  return err instanceof Error && "code" in err;
-}
-
-/** An OS error while opening, rewritten to name the data dir and say what to do. */
-function openError(dataDir: string, err: unknown): unknown {
-  if (!isErrnoException(err)) return err;
-  return new Error(`cannot use data dir ${dataDir}: ${err.message}; give a --data-dir that this user can create and write`);
-}
-
-async function readOptional(filePath: string): Promise<Buffer | null> {
-  try {
-    return await readFile(filePath);
-  } catch (err) {
-    if (isErrnoException(err) && err.code === "ENOENT") return null;
-    throw err;
-  }
-}
-
-async function writeAll(file: FileHandle, text: string): Promise<void> {
-  const bytes = Buffer.from(text, "utf8");
-  let offset = 0;
-  while (offset < bytes.length) {
-    const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
-    assert(bytesWritten > 0, "a file write made no progress");
-    offset += bytesWritten;
-  }
-}
-
-async function syncFolder(folderPath: string): Promise<void> {
-  const folder = await open(folderPath, "r");
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
-}
-
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.commitIndex === b.commitIndex;
-}
-
-// ---------------------------------------------------------------- dump.txt
-
-/** Append-only event lines, buffered by a write stream; bounded, so a stalled disk drops lines. */
-class DumpWriter {
-  private droppedLineCount = 0;
-  private failed = false;
-
-  constructor(
-    private readonly stream: WriteStream,
-    private readonly filePath: string,
-    private readonly warn: (message: string) => void,
-  ) {
-    stream.on("error", (err) => this.fail(err));
-  }
-
-  append(line: string): void {
-    if (this.failed) return;
-    if (this.stream.writableLength > DUMP_BUFFER_BYTES_MAX) {
-      this.droppedLineCount++;
-      return;
-    }
-    if (this.droppedLineCount > 0) {
-      this.stream.write(`(${this.droppedLineCount} dump lines dropped: the disk was slower than the events)\n`);
-      this.droppedLineCount = 0;
-    }
-    // One event a line: a line break inside an event (from a key or value) is shown escaped.
-    this.stream.write(`${line.replace(/\r/g, "\\r").replace(/\n/g, "\\n")}\n`);
-  }
-
-  async close(): Promise<void> {
-    this.stream.end();
-    try {
-      await finished(this.stream);
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
-  private fail(err: unknown): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.warn(`cannot write ${this.filePath}: ${err instanceof Error ? err.message : String(err)}; event lines are no longer recorded`);
-  }
 }
 
 // ---------------------------------------------------------------- FileStorage
@@ -364,14 +73,6 @@ interface WritePlan {
 
 function emptyBatch(): Batch {
   return { rewrite: false, appendLines: [], hardState: null, waiters: [] };
-}
-
-interface OpenedFiles {
-  readonly folderPath: string;
-  readonly logFile: FileHandle;
-  readonly dump: DumpWriter;
-  readonly log: RecoveredLog;
-  readonly hardState: HardState;
 }
 
 export class FileStorage {
@@ -641,84 +342,4 @@ export class FileStorage {
     await replaceFileAtomically(this.folderPath, fileName, lines);
     this.syncs += 2;
   }
-}
-
-/** Replaces a file atomically: write a temporary file, fsync it, rename it over, fsync the folder. */
-async function replaceFileAtomically(folderPath: string, fileName: string, lines: readonly string[]): Promise<void> {
-  const filePath = path.join(folderPath, fileName);
-  const tmpPath = `${filePath}.tmp`;
-  const tmp = await open(tmpPath, "w");
-  try {
-    await writeChunked(tmp, lines);
-    await tmp.sync();
-  } finally {
-    await tmp.close();
-  }
-  await rename(tmpPath, filePath);
-  await syncFolder(folderPath);
-}
-
-/** Writes lines in chunks of bounded size, so a long log never becomes one huge string. */
-async function writeChunked(file: FileHandle, lines: readonly string[]): Promise<void> {
-  let chunk: string[] = [];
-  let chunkChars = 0;
-  for (const line of lines) {
-    chunk.push(line);
-    chunkChars += line.length;
-    if (chunkChars >= REWRITE_CHUNK_CHARS_MAX) {
-      await writeAll(file, chunk.join(""));
-      chunk = [];
-      chunkChars = 0;
-    }
-  }
-  if (chunk.length > 0) await writeAll(file, chunk.join(""));
-}
-
-// ---------------------------------------------------------------- open
-
-async function openFiles(opts: StorageOptions, folderPath: string): Promise<OpenedFiles> {
-  const created = await mkdir(folderPath, { recursive: true });
-  if (created !== undefined) await syncFolder(path.dirname(folderPath));
-  const logPath = path.join(folderPath, LOGS_FILE);
-  const metadataPath = path.join(folderPath, METADATA_FILE);
-  const metadataBytes = await readOptional(metadataPath);
-  const logBytes = await readOptional(logPath);
-  const metadata = metadataBytes === null ? null : parseMetadata(metadataBytes.toString("utf8"), metadataPath);
-  if (metadata !== null) checkOwner(metadata, opts, folderPath);
-  if (metadata === null && logBytes !== null && logBytes.length > 0) {
-    throw new Error(`data dir ${metadataPath} is missing but ${logPath} is not empty; the folder is corrupt, restore it from a replica`);
-  }
-  if (metadata !== null && logBytes === null) {
-    throw new Error(`data dir ${logPath} is missing but ${metadataPath} exists; the folder is corrupt, restore it from a replica`);
-  }
-  const log = parseLog(logBytes ?? Buffer.alloc(0), logPath);
-  const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, metadataPath, opts.warn);
-  const logFile = await open(logPath, "a");
-  try {
-    if (log.torn !== null) await repairTornLine(logFile, logPath, log, opts.warn);
-    if (metadata === null) await initMetadata(folderPath, opts, hardState);
-    const dumpFile = await open(path.join(folderPath, DUMP_FILE), "a");
-    const dump = new DumpWriter(dumpFile.createWriteStream(), path.join(folderPath, DUMP_FILE), opts.warn);
-    return { folderPath, logFile, dump, log, hardState };
-  } catch (err) {
-    await logFile.close();
-    throw err;
-  }
-}
-
-function freshHardState(): HardState {
-  return { currentTerm: toTerm(0), votedFor: null, commitIndex: logIndex(0) };
-}
-
-async function repairTornLine(logFile: FileHandle, logPath: string, log: RecoveredLog, warn: (m: string) => void): Promise<void> {
-  assert(log.torn !== null, "repairTornLine needs a torn line");
-  warn(`data dir ${logPath} line ${log.torn.lineNumber}: dropped a torn last line (${log.torn.reason}), left by a crash mid-write; it was never acknowledged`);
-  await logFile.truncate(log.goodBytes);
-  await logFile.sync();
-}
-
-/** A fresh node: logs.txt exists (empty) in the folder before metadata.txt names the node. */
-async function initMetadata(folderPath: string, opts: StorageOptions, hardState: HardState): Promise<void> {
-  await syncFolder(folderPath);
-  await replaceFileAtomically(folderPath, METADATA_FILE, [encodeMetadata(opts.nodeId, opts.clusterFingerprint, hardState)]);
 }

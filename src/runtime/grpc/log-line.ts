@@ -1,0 +1,79 @@
+// One logs.txt line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>]`, keys,
+// values and client ids escaped as escape.ts describes. Only ASCII: everything else is escaped.
+
+import { term as toTerm, type Entry } from "../../raft/types.js";
+import { decodeToken, encodeToken } from "./escape.js";
+
+export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };
+
+/** One logs.txt line, without its newline. Only ASCII: everything else is escaped. */
+export function encodeEntryLine(entry: Entry): string {
+  const command = entry.command;
+  switch (command.kind) {
+    case "noop":
+      return `NO-OP ${entry.term}`;
+    case "set": {
+      const line = `SET ${encodeToken(command.key)} ${encodeToken(command.value)} ${entry.term}`;
+      const hasSession = command.clientId !== "" || command.sequence !== 0;
+      return hasSession ? `${line} @${encodeToken(command.clientId)}:${command.sequence}` : line;
+    }
+  }
+}
+
+export function parseEntryLine(line: string): ParsedLine {
+  const fields = line.split(" ");
+  const command = fields[0] ?? "";
+  switch (command) {
+    case "NO-OP":
+      return parseNoopFields(fields);
+    case "SET":
+      return parseSetFields(fields);
+    default:
+      return { ok: false, error: `unknown command ${quote(command)} (want NO-OP or SET)` };
+  }
+}
+
+function parseNoopFields(fields: readonly string[]): ParsedLine {
+  if (fields.length !== 2) return { ok: false, error: `NO-OP takes 1 field (the term), found ${fields.length - 1}` };
+  const entryTerm = parseCount(fields[1] ?? "", 1);
+  if (entryTerm === null) return { ok: false, error: `bad term ${quote(fields[1] ?? "")}` };
+  return { ok: true, entry: { term: toTerm(entryTerm), command: { kind: "noop" } } };
+}
+
+function parseSetFields(fields: readonly string[]): ParsedLine {
+  if (fields.length !== 4 && fields.length !== 5) {
+    return { ok: false, error: `SET takes 3 or 4 fields (key, value, term, [@session]), found ${fields.length - 1}` };
+  }
+  const [, keyToken = "", valueToken = "", termText = "", sessionToken] = fields;
+  const key = decodeToken(keyToken);
+  if (!key.ok) return { ok: false, error: `bad key: ${key.error}` };
+  const value = decodeToken(valueToken);
+  if (!value.ok) return { ok: false, error: `bad value: ${value.error}` };
+  const entryTerm = parseCount(termText, 1);
+  if (entryTerm === null) return { ok: false, error: `bad term ${quote(termText)}` };
+  const session = sessionToken === undefined ? { clientId: "", sequence: 0 } : parseSession(sessionToken);
+  if (typeof session === "string") return { ok: false, error: session };
+  const command = { kind: "set", key: key.value, value: value.value, ...session } as const;
+  return { ok: true, entry: { term: toTerm(entryTerm), command } };
+}
+
+function parseSession(token: string): { clientId: string; sequence: number } | string {
+  const colon = token.lastIndexOf(":");
+  if (!token.startsWith("@") || colon < 0) return `bad session ${quote(token)} (want @<clientId>:<sequence>)`;
+  const clientId = decodeToken(token.slice(1, colon));
+  if (!clientId.ok) return `bad session client id: ${clientId.error}`;
+  const sequence = parseCount(token.slice(colon + 1), 0);
+  if (sequence === null) return `bad session sequence ${quote(token.slice(colon + 1))}`;
+  return { clientId: clientId.value, sequence };
+}
+
+/** A decimal integer >= min with no sign or leading zero, or null. */
+export function parseCount(text: string, min: number): number | null {
+  if (!/^(0|[1-9][0-9]*)$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n >= min ? n : null;
+}
+
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+}
