@@ -6,6 +6,7 @@ import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
 import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/config.js";
+import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
@@ -19,6 +20,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "election-timeout-ms", value: "<min-max>", help: "election timeout range, ms, e.g. 1000-2000 (overrides the preset)" },
   { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 2 heartbeats" },
   { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
+  { name: "dump-max-bytes", value: "<n>", help: `bound of dump.txt in bytes; at it, dump.txt is rotated to dump.1.txt (${DUMP_FILES_KEPT} old files kept;\ndefault ${DUMP_BYTES_MAX_DEFAULT}, at least ${DUMP_BYTES_MAX_MIN})` },
   { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
   { name: "help", value: null, help: "show this help" },
 ];
@@ -43,6 +45,7 @@ export interface ServeConfig {
   readonly listen: string | undefined;
   readonly timing: TimingConfig;
   readonly quiet: boolean;
+  readonly dumpBytesMax: number;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
@@ -59,7 +62,9 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
   if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
   const listenText = stringFlag(args, "listen");
   const listen = listenText === undefined ? undefined : usage(() => parseAddress(listenText, "--listen").address);
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet") };
+  const dumpText = stringFlag(args, "dump-max-bytes");
+  const dumpBytesMax = dumpText === undefined ? DUMP_BYTES_MAX_DEFAULT : parseWholeNumber(dumpText, "dump-max-bytes", DUMP_BYTES_MAX_MIN, 2 ** 48);
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet"), dumpBytesMax };
 }
 
 function parseTiming(args: ParsedArgs): TimingConfig {
@@ -133,6 +138,7 @@ async function serve(config: ServeConfig): Promise<void> {
       members: config.members,
       clusterFingerprint: clusterFingerprint(config.members),
       dataDir: config.dataDir,
+      dumpBytesMax: config.dumpBytesMax,
       timing: config.timing,
       ...(config.listen === undefined ? {} : { listen: config.listen }),
       console: config.quiet ? null : process.stdout,

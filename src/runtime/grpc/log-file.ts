@@ -1,47 +1,160 @@
-// Reading logs.txt back at open: parsing its lines and repairing a torn last line.
+// logs.txt on the disk: reading it back at open (streamed, line by line, any size) and telling a
+// torn tail from damage, and the writes that keep it (appends at a known offset, truncation in
+// place, rolling an unsynced write back).
+//
+// Every write of the log ends with a line marked `*` and is synced before the next write starts,
+// and open syncs what it finds, so only the last write can be unsynced. A crash in it may leave
+// the write cut short, or parts of it as zeros (pages persisted out of order). Recovery therefore
+// drops, as torn, a bad part that starts with zeros or is the unfinished last line, when no `*`
+// line follows it except as the file's last line. A complete line without zeros that fails its
+// checksum, or a bad part followed by a later write, is damage to synced data: the node stops.
 
-import type { FileHandle } from "node:fs/promises";
-import { assert, type Entry } from "../../raft/types.js";
+import { assert, assertNever, type Entry, type Term } from "../../raft/types.js";
+import type { LayerFile } from "./file-layer.js";
 import { corrupt } from "./file-io.js";
-import { parseEntryLine } from "./log-line.js";
+import { checkLine, withChecksum, type LineMark } from "./line-checksum.js";
+import { encodeEntryLine, parseEntryLine } from "./log-line.js";
 
-export interface RecoveredLog {
-  readonly entries: readonly Entry[];
-  readonly lines: readonly string[];
-  /** Bytes of the file up to and including the last good line's newline. */
-  readonly goodBytes: number;
-  /** Why the last line was dropped, or null when the file ended cleanly. */
-  readonly torn: { readonly lineNumber: number; readonly reason: string } | null;
+/** The longest line logs.txt may hold (a 64 KiB value, escaped, fits several times over). */
+export const LOG_LINE_BYTES_MAX = 1 << 20;
+export const LOG_READ_CHUNK_BYTES = 1 << 20;
+
+export interface LogScan {
+  readonly entries: Entry[];
+  /** Byte offset just past each entry's newline. */
+  readonly lineEnds: number[];
+  /** What recovery must do to the tail before the file is used, or null. */
+  readonly repair: TailRepair | null;
 }
 
-/**
- * Parses logs.txt. Lines are ASCII by construction, so bytes are read as latin1 and any byte
- * above 0x7F fails the token check. Only the last line may be bad (torn); terms never decrease.
- */
-export function parseLog(bytes: Buffer, filePath: string): RecoveredLog {
-  const entries: Entry[] = [];
-  const lines: string[] = [];
-  let start = 0;
-  while (start < bytes.length) {
-    const lineNumber = lines.length + 1;
-    const newline = bytes.indexOf(0x0a, start);
-    if (newline < 0) return { entries, lines, goodBytes: start, torn: { lineNumber, reason: "no newline at its end" } };
-    const line = bytes.toString("latin1", start, newline);
-    const parsed = parseEntryLine(line);
-    if (!parsed.ok && newline === bytes.length - 1) return { entries, lines, goodBytes: start, torn: { lineNumber, reason: parsed.error } };
-    if (!parsed.ok) throw corrupt(filePath, lineNumber, parsed.error);
-    const previousTerm = entries.at(-1)?.term ?? 0;
-    if (parsed.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${parsed.entry.term} is below the previous entry's term ${previousTerm}`);
-    entries.push(parsed.entry);
-    lines.push(`${line}\n`);
-    start = newline + 1;
+export type TailRepair =
+  | { readonly kind: "drop-torn"; readonly keepBytes: number; readonly lineNumber: number; readonly reason: string }
+  | { readonly kind: "add-newline"; readonly atBytes: number; readonly lineNumber: number };
+
+/** One line of logs.txt with its checksum token and newline. */
+export function encodeLogLine(entry: Entry, mark: LineMark): string {
+  return `${withChecksum(encodeEntryLine(entry), mark)}\n`;
+}
+
+type LineVerdict = { readonly ok: true; readonly entry: Entry; readonly mark: LineMark } | { readonly ok: false; readonly error: string };
+
+function judgeLine(line: string): LineVerdict {
+  const checked = checkLine(line);
+  if (!checked.ok) return checked;
+  const parsed = parseEntryLine(checked.text);
+  if (!parsed.ok) return { ok: false, error: `${parsed.error} (under a valid checksum: written so, not damaged by a crash)` };
+  return { ok: true, entry: parsed.entry, mark: checked.mark };
+}
+
+interface BadPart {
+  readonly lineNumber: number;
+  readonly startBytes: number;
+  readonly reason: string;
+  /** A `*` line after the bad part: the end of the write that holds it. */
+  readonly writeEndLine: number | null;
+}
+
+/** Scans logs.txt line by line. Lines are ASCII by construction, so they are read as latin1. */
+export async function scanLog(file: LayerFile): Promise<LogScan> {
+  const scan: LogScan = { entries: [], lineEnds: [], repair: null };
+  const chunk = Buffer.alloc(LOG_READ_CHUNK_BYTES);
+  let carry = Buffer.alloc(0);
+  let carryStart = 0; // file offset of carry[0]
+  let bad: BadPart | null = null;
+  let lineNumber = 0;
+  for (let position = 0; ; ) {
+    const n = await file.read(chunk, position);
+    if (n === 0) break;
+    position += n;
+    carry = carry.length === 0 ? Buffer.from(chunk.subarray(0, n)) : Buffer.concat([carry, chunk.subarray(0, n)]);
+    let start = 0;
+    for (let newline = carry.indexOf(0x0a); newline >= 0; newline = carry.indexOf(0x0a, start)) {
+      lineNumber++;
+      bad = takeLine(scan, file.filePath, carry.subarray(start, newline), carryStart + start, lineNumber, bad);
+      start = newline + 1;
+    }
+    carry = carry.subarray(start);
+    carryStart += start;
+    if (carry.length > LOG_LINE_BYTES_MAX) throw corrupt(file.filePath, lineNumber + 1, `a line longer than ${LOG_LINE_BYTES_MAX} bytes`);
   }
-  return { entries, lines, goodBytes: start, torn: null };
+  return finishScan(scan, file.filePath, carry, carryStart, lineNumber + 1, bad);
 }
 
-export async function repairTornLine(logFile: FileHandle, logPath: string, log: RecoveredLog, warn: (m: string) => void): Promise<void> {
-  assert(log.torn !== null, "repairTornLine needs a torn line");
-  warn(`data dir ${logPath} line ${log.torn.lineNumber}: dropped a torn last line (${log.torn.reason}), left by a crash mid-write; it was never acknowledged`);
-  await logFile.truncate(log.goodBytes);
-  await logFile.sync();
+/** Takes one complete line; returns the first bad part seen so far. */
+function takeLine(scan: LogScan, filePath: string, bytes: Buffer, startBytes: number, lineNumber: number, bad: BadPart | null): BadPart | null {
+  const hasZeros = bytes.includes(0);
+  const verdict = hasZeros ? null : judgeLine(bytes.toString("latin1"));
+  if (bad === null && verdict?.ok === true) {
+    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? 0;
+    if (verdict.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${verdict.entry.term} is below the previous entry's term ${previousTerm}`);
+    scan.entries.push(verdict.entry);
+    scan.lineEnds.push(startBytes + bytes.length + 1);
+    return null;
+  }
+  if (bad === null) {
+    if (verdict !== null && !verdict.ok) throw corrupt(filePath, lineNumber, verdict.error);
+    return { lineNumber, startBytes, reason: "zeros where a line should be", writeEndLine: null };
+  }
+  // After a zeroed part only the rest of that same unsynced write may follow.
+  if (bad.writeEndLine !== null) throw syncedZeros(filePath, bad);
+  if (verdict !== null && !verdict.ok) throw corrupt(filePath, bad.lineNumber, `${bad.reason}, and line ${lineNumber} after it is damaged too (${verdict.error})`);
+  if (verdict?.ok === true && verdict.mark === "*") return { ...bad, writeEndLine: lineNumber };
+  return bad;
+}
+
+/** Zeros followed by a later write: the zeroed data had been synced. */
+function syncedZeros(filePath: string, bad: BadPart): Error {
+  return corrupt(filePath, bad.lineNumber, `zeros inside data that was synced (a later write follows line ${bad.writeEndLine})`);
+}
+
+function finishScan(scan: LogScan, filePath: string, tail: Buffer, tailStart: number, lineNumber: number, bad: BadPart | null): LogScan {
+  if (bad !== null) {
+    if (bad.writeEndLine !== null && tail.length > 0) throw syncedZeros(filePath, bad);
+    return { ...scan, repair: { kind: "drop-torn", keepBytes: bad.startBytes, lineNumber: bad.lineNumber, reason: bad.reason } };
+  }
+  if (tail.length === 0) return scan;
+  const verdict = tail.includes(0) ? null : judgeLine(tail.toString("latin1"));
+  if (verdict?.ok === true) {
+    // Complete and intact but for its newline: the write stopped one byte short. Kept.
+    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? 0;
+    if (verdict.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${verdict.entry.term} is below the previous entry's term ${previousTerm}`);
+    scan.entries.push(verdict.entry);
+    scan.lineEnds.push(tailStart + tail.length + 1);
+    return { ...scan, repair: { kind: "add-newline", atBytes: tailStart + tail.length, lineNumber } };
+  }
+  const reason = verdict === null ? "zeros where a line should be" : `no newline at its end (${verdict.error})`;
+  return { ...scan, repair: { kind: "drop-torn", keepBytes: tailStart, lineNumber, reason } };
+}
+
+/** Applies a tail repair and syncs it. */
+export async function repairTail(file: LayerFile, repair: TailRepair, warn: (m: string) => void): Promise<void> {
+  switch (repair.kind) {
+    case "drop-torn":
+      warn(`data dir ${file.filePath} line ${repair.lineNumber}: dropped a torn tail (${repair.reason}), left by a crash in the middle of a write that was never synced, so never acknowledged`);
+      await file.truncate(repair.keepBytes);
+      break;
+    case "add-newline":
+      await file.write(Buffer.from("\n", "latin1"), repair.atBytes);
+      break;
+    default:
+      assertNever(repair);
+  }
+  await file.sync();
+}
+
+/** Cuts logs.txt to `bytes` in place and syncs it (before any append that follows, so a crash never leaves new lines in front of lines that were cut off). */
+export async function truncateLog(file: LayerFile, bytes: number, sync = true): Promise<void> {
+  await file.truncate(bytes);
+  if (sync) await file.sync();
+}
+
+/** Appends `entries` at `atBytes` as one write, the last line marked `*`, and fdatasyncs. Returns the new end. */
+export async function appendLog(file: LayerFile, atBytes: number, entries: readonly Entry[]): Promise<number> {
+  assert(entries.length > 0, "appendLog needs entries");
+  const last = entries.length - 1;
+  const text = entries.map((e, i) => encodeLogLine(e, i === last ? "*" : "#")).join("");
+  const bytes = Buffer.from(text, "latin1");
+  await file.write(bytes, atBytes);
+  await file.datasync();
+  return atBytes + bytes.length;
 }

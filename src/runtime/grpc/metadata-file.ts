@@ -1,8 +1,11 @@
-// metadata.txt: `key value` lines, node_id, cluster, current_term, voted_for, commit_length.
+// metadata.txt: `key value` lines, node_id, cluster, current_term, voted_for, commit_length, each
+// ending in a checksum token (line-checksum.ts). Replaced atomically, so never torn: any damage stops
+// the node with the file and line.
 
 import { logIndex, nodeId as toNodeId, term as toTerm, type HardState, type NodeId } from "../../raft/types.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { corrupt } from "./file-io.js";
+import { checkLine, withChecksum } from "./line-checksum.js";
 import { parseCount, quote } from "./log-line.js";
 
 export interface Metadata {
@@ -24,8 +27,9 @@ export function encodeMetadata(id: NodeId, cluster: string, hardState: HardState
     `current_term ${hardState.currentTerm}`,
     `voted_for ${votedFor}`,
     `commit_length ${hardState.commitIndex}`,
-    "",
-  ].join("\n");
+  ]
+    .map((line) => `${withChecksum(line, "#")}\n`)
+    .join("");
 }
 
 export function parseMetadata(text: string, filePath: string): Metadata {
@@ -55,7 +59,10 @@ export function parseMetadata(text: string, filePath: string): Metadata {
   return { nodeId: toNodeId(number("node_id")), cluster: cluster.value, hardState, lineOf };
 }
 
-function readMetadataLine(line: string, lineNumber: number, filePath: string, values: Map<MetadataKey, { text: string; line: number }>): void {
+function readMetadataLine(checkedLine: string, lineNumber: number, filePath: string, values: Map<MetadataKey, { text: string; line: number }>): void {
+  const checked = checkLine(checkedLine);
+  if (!checked.ok) throw corrupt(filePath, lineNumber, checked.error);
+  const line = checked.text;
   const fields = line.split(" ");
   const key = METADATA_KEYS.find((k) => k === fields[0]);
   if (fields.length !== 2 || key === undefined) throw corrupt(filePath, lineNumber, `bad line ${quote(line)} (want "<key> <value>" with key one of ${METADATA_KEYS.join(", ")})`);

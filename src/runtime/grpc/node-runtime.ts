@@ -16,6 +16,7 @@ import { defaultDriverLimits, NodeDriver, type DriverLimits } from "./driver.js"
 import { EventLog, type LineSink } from "./event-log.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
 import { bindServer, createServer, shutdownServer } from "./server.js";
+import { abbreviate, DUMP_BYTES_MAX_DEFAULT, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
 import { FileStorage } from "./storage.js";
 
 export interface NodeMember {
@@ -30,6 +31,8 @@ export interface NodeOptions {
   /** Identifies the cluster; a data dir written for another cluster is refused. */
   readonly clusterFingerprint: string;
   readonly dataDir: string;
+  /** Bound of dump.txt in bytes before it is rotated (default DUMP_BYTES_MAX_DEFAULT). */
+  readonly dumpBytesMax?: number;
   readonly timing: TimingConfig;
   /** Address to bind; default: this node's address in `members`. */
   readonly listen?: string;
@@ -97,7 +100,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     warnings?.write(`warning: ${m}\n`);
   };
   try {
-    storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn });
+    const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
+    const onFailure = (err: Error): void => node?.onFatal(err);
+    storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure });
   } catch (err) {
     server.forceShutdown();
     throw err;
@@ -151,7 +156,7 @@ class GrpcNode implements RunningNode {
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
       send: (m) => this.peers.get(m.to)?.send(m),
-      onEvent: (e) => this.events.record(formatEvent(e)),
+      onEvent: (e) => this.events.record(formatEvent("operation" in e ? { ...e, operation: abbreviate(e.operation, EVENT_OPERATION_CHARS_MAX) } : e)),
       onFatal: (err) => this.onFatal(err),
     });
     const limits = { ...defaultPeerLimits(config), ...opts.peerLimits };
@@ -185,7 +190,8 @@ class GrpcNode implements RunningNode {
     await this.parts.storage.close();
   }
 
-  private onFatal(err: Error): void {
+  /** Stops the node after a failure (of the core, the driver or the storage); reported on `failed`. */
+  onFatal(err: Error): void {
     this.events.warn(`node ${this.id} stops: ${err.message}`);
     void this.stop().then(() => this.reportFailure(err));
   }

@@ -1,27 +1,37 @@
-// Opening a data dir: reading logs.txt and metadata.txt back, checking them against each other
-// and against this node, and repairing a torn last line. Any other damage stops the node with an
-// error naming the file and line.
+// Opening a data dir: making what it holds durable, reading logs.txt and metadata.txt back,
+// checking them against each other and against this node, and repairing a torn tail of logs.txt.
+// Any other damage stops the node with an error naming the file and line.
+//
+// What a node reads at open may exist only in the page cache: a process that died between a write
+// and its sync leaves the write there, readable but not durable. So open syncs logs.txt,
+// metadata.txt, their folder and the data dir before it uses anything it read; from then on all
+// of it is durable and may be acknowledged.
 
-import { mkdir, open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { logIndex, term as toTerm, type HardState } from "../../raft/types.js";
 import { DumpWriter } from "./dump-writer.js";
-import { corrupt, DUMP_FILE, LOGS_FILE, METADATA_FILE, readOptional, replaceFileAtomically, syncFolder } from "./file-io.js";
-import { parseLog, repairTornLine, type RecoveredLog } from "./log-file.js";
+import { readSmallFile, type FileLayer, type LayerFile } from "./file-layer.js";
+import { corrupt, DUMP_FILE, LOGS_FILE, METADATA_FILE, replaceFileAtomically } from "./file-io.js";
+import { repairTail, scanLog, type LogScan } from "./log-file.js";
 import { quote } from "./log-line.js";
 import { encodeMetadata, parseMetadata, type Metadata } from "./metadata-file.js";
 import type { StorageOptions } from "./storage.js";
 
+/** metadata.txt holds five short lines; anything much larger is not one. */
+const METADATA_BYTES_MAX = 64 << 10;
+
 export interface OpenedFiles {
   readonly folderPath: string;
-  readonly logFile: FileHandle;
+  readonly logFile: LayerFile;
+  /** Bytes of logs.txt, all durable. */
+  readonly logBytes: number;
   readonly dump: DumpWriter;
-  readonly log: RecoveredLog;
+  readonly log: LogScan;
   readonly hardState: HardState;
 }
 
 /** The hard state to restart from, after checking metadata.txt against the log. */
-function reconcile(metadata: Metadata, log: RecoveredLog, metadataPath: string, warn: (m: string) => void): HardState {
+function reconcile(metadata: Metadata, log: LogScan, metadataPath: string, warn: (m: string) => void): HardState {
   const { hardState } = metadata;
   if (hardState.commitIndex > log.entries.length) {
     throw corrupt(metadataPath, metadata.lineOf.commit_length, `commit_length ${hardState.commitIndex} is beyond the ${log.entries.length} entries of ${LOGS_FILE}`);
@@ -45,30 +55,52 @@ function checkOwner(metadata: Metadata, opts: StorageOptions, folderPath: string
   }
 }
 
-export async function openFiles(opts: StorageOptions, folderPath: string): Promise<OpenedFiles> {
-  const created = await mkdir(folderPath, { recursive: true });
-  if (created !== undefined) await syncFolder(path.dirname(folderPath));
+/** Creates the data dir's folders if missing; each new folder's entry is synced in its parent. */
+async function makeFolders(layer: FileLayer, folderPath: string): Promise<void> {
+  const created = await layer.makeDirs(folderPath);
+  for (const dir of created) await layer.syncDir(path.dirname(dir));
+}
+
+/** Reads metadata.txt after syncing it; null when it does not exist. */
+async function readMetadata(layer: FileLayer, metadataPath: string, syncFirst: boolean): Promise<Metadata | null> {
+  const file = await layer.open(metadataPath, "existing");
+  if (file === null) return null;
+  try {
+    if (syncFirst) await file.sync();
+    return parseMetadata((await readSmallFile(file, METADATA_BYTES_MAX)).toString("utf8"), metadataPath);
+  } finally {
+    await file.close();
+  }
+}
+
+export async function openFiles(layer: FileLayer, opts: StorageOptions, folderPath: string): Promise<OpenedFiles> {
+  await makeFolders(layer, folderPath);
   const logPath = path.join(folderPath, LOGS_FILE);
   const metadataPath = path.join(folderPath, METADATA_FILE);
-  const metadataBytes = await readOptional(metadataPath);
-  const logBytes = await readOptional(logPath);
-  const metadata = metadataBytes === null ? null : parseMetadata(metadataBytes.toString("utf8"), metadataPath);
+  const syncFirst = opts.mutation !== "trust-page-cache";
+  const metadata = await readMetadata(layer, metadataPath, syncFirst);
   if (metadata !== null) checkOwner(metadata, opts, folderPath);
-  if (metadata === null && logBytes !== null && logBytes.length > 0) {
-    throw new Error(`data dir ${metadataPath} is missing but ${logPath} is not empty; the folder is corrupt, restore it from a replica`);
-  }
-  if (metadata !== null && logBytes === null) {
+  const existingLog = await layer.open(logPath, "existing");
+  if (metadata !== null && existingLog === null) {
     throw new Error(`data dir ${logPath} is missing but ${metadataPath} exists; the folder is corrupt, restore it from a replica`);
   }
-  const log = parseLog(logBytes ?? Buffer.alloc(0), logPath);
-  const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, metadataPath, opts.warn);
-  const logFile = await open(logPath, "a");
+  const logFile = existingLog ?? (await layer.open(logPath, "create"));
+  if (logFile === null) throw new Error(`cannot create ${logPath}`);
   try {
-    if (log.torn !== null) await repairTornLine(logFile, logPath, log, opts.warn);
-    if (metadata === null) await initMetadata(folderPath, opts, hardState);
-    const dumpFile = await open(path.join(folderPath, DUMP_FILE), "a");
-    const dump = new DumpWriter(dumpFile.createWriteStream(), path.join(folderPath, DUMP_FILE), opts.warn);
-    return { folderPath, logFile, dump, log, hardState };
+    if (metadata === null && (await logFile.size()) > 0) {
+      throw new Error(`data dir ${metadataPath} is missing but ${logPath} is not empty; the folder is corrupt, restore it from a replica`);
+    }
+    if (syncFirst) {
+      await logFile.sync();
+      await layer.syncDir(folderPath);
+      await layer.syncDir(path.dirname(folderPath));
+    }
+    const log = await scanLog(logFile);
+    const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, metadataPath, opts.warn);
+    if (log.repair !== null) await repairTail(logFile, log.repair, opts.warn);
+    if (metadata === null) await replaceFileAtomically(layer, folderPath, METADATA_FILE, encodeMetadata(opts.nodeId, opts.clusterFingerprint, hardState));
+    const dump = await DumpWriter.open(layer, path.join(folderPath, DUMP_FILE), opts.dumpBytesMax, opts.warn);
+    return { folderPath, logFile, logBytes: log.lineEnds.at(-1) ?? 0, dump, log, hardState };
   } catch (err) {
     await logFile.close();
     throw err;
@@ -77,10 +109,4 @@ export async function openFiles(opts: StorageOptions, folderPath: string): Promi
 
 function freshHardState(): HardState {
   return { currentTerm: toTerm(0), votedFor: null, commitIndex: logIndex(0) };
-}
-
-/** A fresh node: logs.txt exists (empty) in the folder before metadata.txt names the node. */
-async function initMetadata(folderPath: string, opts: StorageOptions, hardState: HardState): Promise<void> {
-  await syncFolder(folderPath);
-  await replaceFileAtomically(folderPath, METADATA_FILE, [encodeMetadata(opts.nodeId, opts.clusterFingerprint, hardState)]);
 }

@@ -1,8 +1,9 @@
 // Durable storage of the production node: `<dataDir>/logs_node_<id>/` holding
 //   logs.txt      one entry a line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>]`
 //   metadata.txt  `key value` lines: node_id, cluster, current_term, voted_for, commit_length
-//   dump.txt      the event lines, append-only, buffered (not fsynced)
-// Keys, values, client ids and the cluster fingerprint are escaped as escape.ts describes.
+//   dump.txt      the event lines, appended, not synced, rotated at a size bound (dump-writer.ts)
+// Keys, values, client ids and the cluster fingerprint are escaped as escape.ts describes; every
+// line of logs.txt and metadata.txt ends in a checksum token (line-checksum.ts).
 //
 // Writes use group commit: persist calls made while a write is on the disk are written together
 // with one write and one fdatasync. A call resolves only once its data is durable; calls resolve
@@ -10,24 +11,32 @@
 // commit_length never exceeds the log, and current_term may lag the log's last term only after
 // a crash between the two writes (recovery then continues in the log's last term with no vote).
 //
-// Recovery drops a torn last line of logs.txt (a crash mid-write; it was never acknowledged) with
-// a warning and repairs the file. Any other damage stops the node with an error naming the file
-// and line: nothing acknowledged is ever dropped.
+// A truncation cuts logs.txt in place (ftruncate at the line's offset, then fsync). A failed write
+// or sync is never retried: the log is cut back to its last durable length and synced, and the
+// storage refuses every later call, so the node stops (after a failed fsync the kernel may have
+// dropped the data while the page cache still shows it).
+//
+// Opening syncs what it reads before using it, drops a torn tail of logs.txt (the unsynced part of
+// the last write, never acknowledged) with a warning, and stops the node with an error naming the
+// file and line on any other damage (recovery.ts, log-file.ts).
 
-import { open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import {
   assert,
   logIndex,
   type HardState,
   type LogIndex,
+  type Entry,
   type NodeId,
   type Output,
   type PersistedState,
   type Term,
 } from "../../raft/types.js";
 import { DumpWriter } from "./dump-writer.js";
-import { LOGS_FILE, METADATA_FILE, openError, replaceFileAtomically, writeAll } from "./file-io.js";
+import { nodeFileLayer, type FileLayer, type LayerFile } from "./file-layer.js";
+import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
+import { CHECKSUM_TOKEN_CHARS } from "./line-checksum.js";
+import { appendLog, truncateLog } from "./log-file.js";
 import { encodeEntryLine } from "./log-line.js";
 import { encodeMetadata } from "./metadata-file.js";
 import { openFiles, type OpenedFiles } from "./recovery.js";
@@ -40,7 +49,21 @@ export interface StorageOptions {
   /** Identifies the cluster (e.g. its member list); a data dir of another cluster is refused. */
   readonly clusterFingerprint: string;
   readonly warn: (message: string) => void;
+  /** Bound of dump.txt in bytes before it is rotated. */
+  readonly dumpBytesMax: number;
+  /** Told once when a write fails and the storage stops (also a write off any call's path). */
+  readonly onFailure?: (err: Error) => void;
+  /** The file operations; the real file system unless a test records them. */
+  readonly layer?: FileLayer;
+  /** A deliberate bug, for tests that must catch it (negative controls); never set in production. */
+  readonly mutation?: StorageMutation;
 }
+
+/**
+ * trust-page-cache: open uses what it reads without syncing it first.
+ * truncate-without-sync: a truncation is not synced before the append that follows it.
+ */
+export type StorageMutation = "trust-page-cache" | "truncate-without-sync";
 
 /** The part of a core Output that storage makes durable. */
 export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
@@ -58,35 +81,46 @@ interface Waiter {
 
 /** Persist calls not yet on the disk, to be written together. */
 interface Batch {
-  rewrite: boolean; // a truncation happened: logs.txt is rewritten whole
-  appendLines: string[]; // when not rewriting: lines to append
+  /** Entries the file keeps before appending, when this batch truncates; else null. */
+  truncateTo: number | null;
+  /** Entries to append after the file's entries (or after truncateTo). */
+  entries: Entry[];
   hardState: HardState | null;
   readonly waiters: Waiter[];
 }
 
 interface WritePlan {
-  readonly logRewrite: readonly string[] | null;
-  readonly logAppend: readonly string[];
+  readonly truncateToBytes: number | null;
+  readonly atBytes: number;
+  readonly entries: readonly Entry[];
+  readonly entryCountAfter: number;
   readonly hardState: HardState | null;
   readonly waiters: readonly Waiter[];
 }
 
 function emptyBatch(): Batch {
-  return { rewrite: false, appendLines: [], hardState: null, waiters: [] };
+  return { truncateTo: null, entries: [], hardState: null, waiters: [] };
+}
+
+/** Bytes of an entry's line in logs.txt: its text, the checksum token and the newline. */
+function lineBytes(entry: Entry): number {
+  return encodeEntryLine(entry).length + CHECKSUM_TOKEN_CHARS + 1;
 }
 
 export class FileStorage {
   /** What was on the disk at open: the core restarts from it. */
   readonly recovered: PersistedState;
   readonly folderPath: string;
-  private readonly nodeId: NodeId;
-  private readonly cluster: string;
-  private logFile: FileHandle;
+  private readonly opts: StorageOptions;
+  private readonly layer: FileLayer;
+  private readonly logFile: LayerFile;
   private readonly dump: DumpWriter;
-  // Invariant: lineTexts.length === lineTerms.length === entries after all accepted persist calls,
-  // and lineTerms never decreases.
-  private readonly lineTexts: string[];
+  // Invariant: lineEnds.length === lineTerms.length === entries after all accepted persist calls;
+  // lineEnds[i] is the byte offset just past entry i+1's line; lineTerms never decreases.
+  private readonly lineEnds: number[];
   private readonly lineTerms: Term[];
+  private writtenCount: number; // entries the file holds once the write in progress is done
+  private durableBytes: number; // length of logs.txt known to be on the disk
   private latestHardState: HardState; // after all accepted persist calls
   private durableHardState: HardState; // what metadata.txt holds
   private durableEntryCount: number; // entries of logs.txt known to be on the disk
@@ -101,14 +135,16 @@ export class FileStorage {
   private closed = false;
   private syncs = 0;
 
-  private constructor(opts: StorageOptions, files: OpenedFiles) {
-    this.nodeId = opts.nodeId;
-    this.cluster = opts.clusterFingerprint;
+  private constructor(opts: StorageOptions, layer: FileLayer, files: OpenedFiles) {
+    this.opts = opts;
+    this.layer = layer;
     this.folderPath = files.folderPath;
     this.logFile = files.logFile;
     this.dump = files.dump;
-    this.lineTexts = [...files.log.lines];
+    this.lineEnds = files.log.lineEnds;
     this.lineTerms = files.log.entries.map((e) => e.term);
+    this.writtenCount = files.log.entries.length;
+    this.durableBytes = files.logBytes;
     this.latestHardState = files.hardState;
     this.durableHardState = files.hardState;
     this.durableEntryCount = files.log.entries.length;
@@ -118,9 +154,10 @@ export class FileStorage {
   /** Opens (creating if missing) `<dataDir>/logs_node_<id>/` and recovers what it holds. */
   static async open(opts: StorageOptions): Promise<FileStorage> {
     const folderPath = path.join(opts.dataDir, `logs_node_${opts.nodeId}`);
+    const layer = opts.layer ?? nodeFileLayer;
     try {
-      const files = await openFiles(opts, folderPath);
-      return new FileStorage(opts, files);
+      const files = await openFiles(layer, opts, folderPath);
+      return new FileStorage(opts, layer, files);
     } catch (err) {
       throw openError(opts.dataDir, err);
     }
@@ -133,7 +170,7 @@ export class FileStorage {
 
   /** Entries in the log after all accepted persist calls (durable or queued). */
   get entryCount(): number {
-    return this.lineTexts.length;
+    return this.lineEnds.length;
   }
 
   /**
@@ -174,20 +211,20 @@ export class FileStorage {
   /** Applies `request` to the in-memory log and the pending batch; false if nothing changes. */
   private stage(request: PersistRequest): boolean {
     const lengthAfterTruncate = this.checkTruncate(request.truncateFrom);
-    const newLines = this.checkAppend(request, lengthAfterTruncate);
-    const lastTerm = newLines.at(-1)?.term ?? this.lineTerms[lengthAfterTruncate - 1] ?? 0;
+    this.checkAppend(request, lengthAfterTruncate);
+    const lastTerm = request.append.at(-1)?.term ?? this.lineTerms[lengthAfterTruncate - 1] ?? 0;
     const hardState = request.hardState;
-    if (hardState !== null) this.checkHardState(hardState, lengthAfterTruncate + newLines.length);
+    if (hardState !== null) this.checkHardState(hardState, lengthAfterTruncate + request.append.length);
     const currentTerm = (hardState ?? this.latestHardState).currentTerm;
     assert(lastTerm <= currentTerm, `the log's last term ${lastTerm} would exceed the current term ${currentTerm}: persist the term with the entries`);
-    const truncates = lengthAfterTruncate < this.lineTexts.length;
+    const truncates = lengthAfterTruncate < this.lineEnds.length;
     const hardStateChanges = hardState !== null && !sameHardState(hardState, this.latestHardState);
-    if (!truncates && newLines.length === 0 && !hardStateChanges) return false;
+    if (!truncates && request.append.length === 0 && !hardStateChanges) return false;
     if (truncates) this.truncateInMemory(lengthAfterTruncate);
-    for (const { text, term } of newLines) {
-      this.lineTexts.push(text);
-      this.lineTerms.push(term);
-      if (!this.pending.rewrite) this.pending.appendLines.push(text);
+    for (const entry of request.append) {
+      this.lineEnds.push((this.lineEnds.at(-1) ?? 0) + lineBytes(entry));
+      this.lineTerms.push(entry.term);
+      this.pending.entries.push(entry);
     }
     if (hardState !== null && hardStateChanges) {
       this.latestHardState = hardState;
@@ -198,22 +235,21 @@ export class FileStorage {
 
   /** The log length after `truncateFrom`, checked: committed entries are never truncated. */
   private checkTruncate(truncateFrom: LogIndex | null): number {
-    if (truncateFrom === null) return this.lineTexts.length;
-    assert(Number.isSafeInteger(truncateFrom) && truncateFrom >= 1 && truncateFrom <= this.lineTexts.length + 1, `truncateFrom ${truncateFrom} is outside 1..${this.lineTexts.length + 1}`);
+    if (truncateFrom === null) return this.lineEnds.length;
+    assert(Number.isSafeInteger(truncateFrom) && truncateFrom >= 1 && truncateFrom <= this.lineEnds.length + 1, `truncateFrom ${truncateFrom} is outside 1..${this.lineEnds.length + 1}`);
     assert(truncateFrom > this.latestHardState.commitIndex, `truncateFrom ${truncateFrom} would drop committed entries (commit index ${this.latestHardState.commitIndex})`);
     return truncateFrom - 1;
   }
 
-  private checkAppend(request: PersistRequest, lengthAfterTruncate: number): { text: string; term: Term }[] {
-    if (request.append.length === 0) return [];
+  private checkAppend(request: PersistRequest, lengthAfterTruncate: number): void {
+    if (request.append.length === 0) return;
     assert(request.appendFrom === lengthAfterTruncate + 1, `appendFrom ${request.appendFrom} leaves a gap or overlap: the log holds ${lengthAfterTruncate} entries`);
     let previousTerm: number = this.lineTerms[lengthAfterTruncate - 1] ?? 0;
-    return request.append.map((entry) => {
+    for (const entry of request.append) {
       assert(Number.isSafeInteger(entry.term) && entry.term >= 1 && entry.term >= previousTerm, `entry term ${entry.term} is below 1 or below the previous term ${previousTerm}`);
       if (entry.command.kind === "set") assert(Number.isSafeInteger(entry.command.sequence) && entry.command.sequence >= 0, `bad sequence ${entry.command.sequence}`);
       previousTerm = entry.term;
-      return { text: `${encodeEntryLine(entry)}\n`, term: entry.term };
-    });
+    }
   }
 
   private checkHardState(hardState: HardState, lengthAfter: number): void {
@@ -223,11 +259,16 @@ export class FileStorage {
     assert(votedFor === null || (Number.isSafeInteger(votedFor) && votedFor >= 0), `bad votedFor ${votedFor}`);
   }
 
+  /** Cuts the in-memory log to `length` entries; the pending batch follows. */
   private truncateInMemory(length: number): void {
-    this.lineTexts.length = length;
+    this.lineEnds.length = length;
     this.lineTerms.length = length;
-    this.pending.rewrite = true;
-    this.pending.appendLines = [];
+    const base = this.pending.truncateTo ?? this.writtenCount;
+    if (length >= base) this.pending.entries.length = length - base;
+    else {
+      this.pending.truncateTo = length;
+      this.pending.entries = [];
+    }
   }
 
   /** Resolves once every write queued before this call is durable. */
@@ -253,19 +294,41 @@ export class FileStorage {
         await this.write(plan);
         for (const waiter of plan.waiters) waiter.resolve();
       } catch (err) {
-        this.failure = new Error(`storage ${this.folderPath}: a write failed (${err instanceof Error ? err.message : String(err)}); the node must stop: check the disk, then restart it`);
-        for (const waiter of plan.waiters) waiter.reject(this.failure);
+        await this.stopAfterFailure(`a write failed (${errorText(err)})`);
+        for (const waiter of plan.waiters) waiter.reject(this.failure ?? new Error("storage failed"));
       }
     }
     this.flushing = null; // synchronously after the emptiness check, so no call is stranded
   }
 
-  /** Takes the pending batch; its in-memory log state is exactly the state to write. */
+  /**
+   * After a failed write or sync: cut logs.txt back to its durable length and sync it (what the
+   * failed write left may be in the page cache only, and must not be read back as durable), then
+   * refuse every later call. No sync is retried.
+   */
+  private async stopAfterFailure(what: string): Promise<void> {
+    if (this.failure !== null) return;
+    let rollBack = `cut logs.txt back to its ${this.durableBytes} durable bytes`;
+    try {
+      await this.logFile.truncate(this.durableBytes);
+      await this.logFile.sync();
+    } catch (err) {
+      rollBack = `cutting logs.txt back to its ${this.durableBytes} durable bytes failed too (${errorText(err)})`;
+    }
+    this.failure = new Error(`storage ${this.folderPath}: ${what}; ${rollBack}; the node must stop: check the disk, then restart it`);
+    this.opts.onFailure?.(this.failure);
+  }
+
+  /** Takes the pending batch; its byte offsets are computed now, before later calls change them. */
   private takePlan(): WritePlan {
     const batch = this.pending;
     this.pending = emptyBatch();
     const hardState = batch.hardState !== null && !sameHardState(batch.hardState, this.durableHardState) ? batch.hardState : null;
-    return { logRewrite: batch.rewrite ? [...this.lineTexts] : null, logAppend: batch.appendLines, hardState, waiters: batch.waiters };
+    const base = batch.truncateTo ?? this.writtenCount;
+    const atBytes = base === 0 ? 0 : this.lineEnds[base - 1]!;
+    this.writtenCount = base + batch.entries.length;
+    const truncateToBytes = batch.truncateTo === null ? null : atBytes;
+    return { truncateToBytes, atBytes, entries: batch.entries, entryCountAfter: this.writtenCount, hardState, waiters: batch.waiters };
   }
 
   /**
@@ -275,27 +338,32 @@ export class FileStorage {
    * entries already durable, so a slow rename never holds up an append.
    */
   private async write(plan: WritePlan): Promise<void> {
-    if (plan.logRewrite !== null) await this.rewriteLog(plan.logRewrite);
-    else if (plan.logAppend.length > 0) await this.appendLog(plan.logAppend);
-    this.durableEntryCount = this.lineTexts.length - this.pendingLineCount();
+    if (plan.truncateToBytes !== null) {
+      await truncateLog(this.logFile, plan.truncateToBytes, this.opts.mutation !== "truncate-without-sync");
+      this.syncs++;
+      this.durableBytes = plan.truncateToBytes;
+      this.durableEntryCount = Math.min(this.durableEntryCount, plan.entryCountAfter - plan.entries.length);
+    }
+    if (plan.entries.length > 0) {
+      this.durableBytes = await appendLog(this.logFile, plan.atBytes, plan.entries);
+      this.syncs++;
+      this.durableEntryCount = plan.entryCountAfter;
+    }
     if (plan.hardState === null) return;
     const termOrVote = plan.hardState.currentTerm !== this.durableHardState.currentTerm || plan.hardState.votedFor !== this.durableHardState.votedFor;
     if (termOrVote) await this.writeMetadata(plan.hardState);
     else this.writeCommitLater(plan.hardState);
   }
 
-  /** Lines accepted in memory but still waiting in the next batch. */
-  private pendingLineCount(): number {
-    return this.pending.rewrite ? this.lineTexts.length : this.pending.appendLines.length;
-  }
-
   /** Replaces metadata.txt with `hardState`, after any metadata write in progress. */
   private async writeMetadata(hardState: HardState): Promise<void> {
     while (this.metadataBusy !== null) await this.metadataBusy.catch(() => undefined);
-    const busy = this.replaceFile(METADATA_FILE, [encodeMetadata(this.nodeId, this.cluster, hardState)]);
+    const text = encodeMetadata(this.opts.nodeId, this.opts.clusterFingerprint, hardState);
+    const busy = replaceFileAtomically(this.layer, this.folderPath, METADATA_FILE, text);
     this.metadataBusy = busy;
     try {
       await busy;
+      this.syncs += 2;
       this.durableHardState = hardState;
     } finally {
       this.metadataBusy = null;
@@ -317,29 +385,10 @@ export class FileStorage {
           if (commitIndex > this.durableHardState.commitIndex) await this.writeMetadata({ ...this.durableHardState, commitIndex });
         }
       } catch (err) {
-        this.failure ??= new Error(`storage ${this.folderPath}: writing metadata.txt failed (${err instanceof Error ? err.message : String(err)}); the node must stop: check the disk, then restart it`);
+        await this.stopAfterFailure(`writing metadata.txt failed (${errorText(err)})`);
       } finally {
         this.metadataLaterRunning = null;
       }
     })();
-  }
-
-  private async appendLog(lines: readonly string[]): Promise<void> {
-    await writeAll(this.logFile, lines.join(""));
-    await this.logFile.datasync();
-    this.syncs++;
-  }
-
-  private async rewriteLog(lines: readonly string[]): Promise<void> {
-    await this.replaceFile(LOGS_FILE, lines);
-    const oldFile = this.logFile;
-    this.logFile = await open(path.join(this.folderPath, LOGS_FILE), "a");
-    await oldFile.close();
-  }
-
-  /** Replaces a file atomically; two syncs: the file's and the folder's. */
-  private async replaceFile(fileName: string, lines: readonly string[]): Promise<void> {
-    await replaceFileAtomically(this.folderPath, fileName, lines);
-    this.syncs += 2;
   }
 }

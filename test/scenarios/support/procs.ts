@@ -217,10 +217,15 @@ export class ProcessCluster {
     return path.join(this.dataDir, `logs_node_${id}`);
   }
 
+  /** The node's logs.txt lines without their checksum tokens (which differ with how writes were grouped). */
   logLines(id: number): string[] {
     const file = path.join(this.folder(id), "logs.txt");
     if (!fs.existsSync(file)) return [];
-    return fs.readFileSync(file, "utf8").split("\n").filter((l) => l.length > 0);
+    return fs
+      .readFileSync(file, "utf8")
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => l.replace(/ [#*][0-9a-f]{8}$/, ""));
   }
 
   dumpText(id: number): string {
