@@ -128,6 +128,7 @@ const MUTATION_HELP: Record<Mutation, string> = {
   "commit-old-term": "a leader commits entries of earlier terms by counting replicas",
   "vote-twice": "a node grants a second vote in the same term",
   "restart-forgets-lease": "a restarted node votes as if no lease could be running",
+  "trust-page-cache": "a restarted node uses what it reads from disk (maybe only in the page cache) without syncing it first",
 };
 
 // ---------------------------------------------------------------- shared flags

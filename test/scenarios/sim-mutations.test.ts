@@ -21,6 +21,9 @@ const CONTROLS: Record<Mutation, Control> = {
   "commit-old-term": { scenario: "leader-churn", seeds: [3, 65, 71], properties: ["leader completeness", "state machine safety", "core invariant"] },
   // A leader (or candidate) that votes for another trips the core's own invariant first, most often.
   "vote-twice": { scenario: "leader-crash", seeds: [2, 5, 8], properties: ["election safety", "core invariant"] },
+  // A node that acknowledged entries only in its page cache loses them in the power loss, and
+  // restarts with a commit index past its log (the output contract's restart check).
+  "trust-page-cache": { scenario: "power-loss", seeds: [17, 42, 67], properties: ["output contract"] },
 };
 
 function firstCatch(scenario: string, seeds: readonly number[], extra: { mutation?: Mutation; clockBeyondBound?: boolean }): RunResult | null {

@@ -114,6 +114,45 @@ describe("simulated disk", () => {
     d.write(output({ appendFrom: logIndex(5), append: [noop(2)] }));
     expect(() => d.sync()).toThrow(/append from 5 but the disk log ends at 2/);
   });
+
+  const h = (currentTerm: number, commitIndex: number) => ({ currentTerm: term(currentTerm), votedFor: null, commitIndex: logIndex(commitIndex) });
+
+  it("a process crash keeps unsynced writes in the page cache: readable at restart, synced at open", () => {
+    const d = new SimDisk();
+    d.write(output({ appendFrom: logIndex(1), append: [noop(1)], hardState: h(1, 0) }));
+    d.sync();
+    d.write(output({ appendFrom: logIndex(2), append: [noop(1), noop(1)] }));
+    d.processCrash();
+    expect(d.read().entries).toHaveLength(3); // the restarted process reads them back
+    d.open(false);
+    d.powerLoss();
+    expect(d.read().entries).toHaveLength(3); // synced at open: a later power loss keeps them
+  });
+
+  it("trusting the page cache at open leaves those writes to a power loss; a hard-state-only sync does not cover them", () => {
+    const d = new SimDisk();
+    d.write(output({ appendFrom: logIndex(1), append: [noop(1)], hardState: h(1, 0) }));
+    d.sync();
+    d.write(output({ appendFrom: logIndex(2), append: [noop(1), noop(1)] }));
+    d.processCrash();
+    d.open(true);
+    d.write(output({ hardState: h(1, 3) })); // the commit index moves; only metadata is synced
+    d.sync();
+    d.powerLoss();
+    expect(d.read().entries).toHaveLength(1);
+    expect(d.read().hardState.commitIndex).toBe(3); // past the log: what the restart check reports
+  });
+
+  it("a sync of a log write also makes the page cache's earlier log writes durable (one fdatasync of logs.txt)", () => {
+    const d = new SimDisk();
+    d.write(output({ appendFrom: logIndex(1), append: [noop(1)], hardState: h(1, 0) }));
+    d.processCrash();
+    d.open(true);
+    d.write(output({ appendFrom: logIndex(2), append: [noop(1)] }));
+    d.sync();
+    d.powerLoss();
+    expect(d.read().entries).toHaveLength(2);
+  });
 });
 
 describe("network", () => {
@@ -152,11 +191,11 @@ describe("network", () => {
 describe("fault schedules in text", () => {
   it("round-trip exactly", () => {
     const text =
-      "1200 crash L; 1300 crash-mid F; 1400 crash-commit *; 1500 crash-elected n2; 3000 restart all; 3500 pause L; 3600 resume all; " +
+      "1200 crash L; 1300 crash-mid F; 1400 crash-commit *; 1500 crash-elected n2; 1600 kill F; 1700 kill-append n1; 1800 power-off all; 3000 restart all; 3500 pause L; 3600 resume all; " +
       "4000 partition 0,1|2,3,4; 4100 isolate L; 4200 cut-out F; 4300 cut-in n1; 4400 sever L F; 4500 bridge L; 4600 slow F L 300; " +
       "6000 heal; 7000 net delay=1-20 tail=3 loss=0.1 dup=0.02 reorder=0.1/50 long=0.01/500-3000; 8000 jump n1 400; 9000 quiet";
     const faults = parseSchedule(text, 5);
-    expect(faults).toHaveLength(18);
+    expect(faults).toHaveLength(21);
     expect(formatSchedule(faults)).toBe(text);
     expect(parseSchedule(formatSchedule(faults), 5)).toEqual(faults);
   });

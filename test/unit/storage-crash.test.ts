@@ -38,7 +38,6 @@ interface Call {
   ackedAt: number;
 }
 
-const EMPTY: DiskState = { log: [], hard: hard(0, null, 0) };
 
 function after(state: DiskState, r: PersistRequest): { state: DiskState; keeps: number } {
   const keeps = r.truncateFrom === null ? state.log.length : r.truncateFrom - 1;

@@ -5,6 +5,14 @@
 // contract). Writes of steps that send and apply nothing (a commit index that moved, a term
 // adopted from a reply) may stay unsynced until a later sync; a crash loses them, as a real crash
 // loses the page cache. A leader writing in parallel (thesis §10.2.1) syncs on its own time.
+//
+// Two kinds of crash: a power loss (crash()) loses every unsynced write; a process crash
+// (processCrash(): SIGKILL, the OOM killer) leaves them in the page cache, where a restarted
+// process reads them back though they are not durable. A restarting node syncs them at open
+// (open()), as the production storage does; with the `trust-page-cache` mutation it does not,
+// and they stay at the mercy of a later power loss (powerLoss()) until a sync of the log covers
+// them. A sync covers them only when it syncs a log write of its own (fdatasync of logs.txt);
+// a step that writes only its hard state (metadata.txt) leaves them where they are.
 
 import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../raft/types.js";
 import { logIndex, term } from "../../raft/types.js";
@@ -18,10 +26,16 @@ interface Write {
 
 export const EMPTY_HARD_STATE: HardState = { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) };
 
+function changesLog(w: Write): boolean {
+  return w.truncateFrom !== null || (w.appendFrom !== null && w.append.length > 0);
+}
+
 export class SimDisk {
   private hardState: HardState = EMPTY_HARD_STATE;
   private readonly entries: Entry[] = [];
   private unsynced: Write[] = [];
+  /** Writes of a process that died, still in the page cache: readable, not durable. */
+  private inherited: Write[] = [];
   syncCount = 0;
 
   /** Queues the persist part of one step's output, if it has one. */
@@ -37,19 +51,55 @@ export class SimDisk {
   /** Makes every queued write durable, in order. Throws if a write does not fit the log. */
   sync(): void {
     if (this.unsynced.length === 0) return;
+    if (this.inherited.length > 0 && this.unsynced.some(changesLog)) this.syncInherited();
     for (let k = 0; k < this.unsynced.length; k++) this.apply(this.unsynced[k]!);
     this.unsynced = [];
     this.syncCount += 1;
   }
 
-  /** The process died: whatever was not synced is gone. */
+  /** The machine lost power (with its process): whatever was not synced is gone. */
   crash(): void {
+    this.unsynced = [];
+    this.inherited = [];
+  }
+
+  /** The process died but the machine runs on: unsynced writes stay in the page cache. */
+  processCrash(): void {
+    for (let k = 0; k < this.unsynced.length; k++) this.inherited.push(this.unsynced[k]!);
     this.unsynced = [];
   }
 
-  /** What a restarting node finds. */
+  /** A power loss while the process is down: the page cache is gone. */
+  powerLoss(): void {
+    this.crash();
+  }
+
+  /** A restarting process opens the disk: it syncs what the page cache holds, unless it trusts it. */
+  open(trustPageCache: boolean): void {
+    if (!trustPageCache && this.inherited.length > 0) {
+      this.syncInherited();
+      this.syncCount += 1;
+    }
+  }
+
+  /** What a restarting node finds: the durable state and the page cache over it. */
   read(): PersistedState {
-    return { hardState: this.hardState, entries: this.entries.slice() };
+    if (this.inherited.length === 0) return { hardState: this.hardState, entries: this.entries.slice() };
+    const seen = new SimDisk();
+    seen.hardState = this.hardState;
+    seen.entries.push(...this.entries);
+    for (const w of this.inherited) seen.apply(w);
+    return { hardState: seen.hardState, entries: seen.entries };
+  }
+
+  /** Writes in the page cache that are not durable (a process crash left them). */
+  get pageCacheWriteCount(): number {
+    return this.inherited.length;
+  }
+
+  private syncInherited(): void {
+    for (let k = 0; k < this.inherited.length; k++) this.apply(this.inherited[k]!);
+    this.inherited = [];
   }
 
   get durableLastIndex(): number {

@@ -8,6 +8,13 @@
 //                         crash-append, crash-commit, crash-elected: at its next step that grows
 //                         its log, commits as leader, or makes it leader (after the disk write,
 //                         before sends). An armed crash waits across restarts until it strikes.
+//                         A crash is a power loss of the node's machine: unsynced writes are lost.
+//   1400 kill F           the process dies (SIGKILL, the OOM killer) but the machine runs on: its
+//                         unsynced writes stay in the page cache, where a restart reads them back;
+//                         kill-append: at its next step that grows its log, after the write,
+//                         before its sync. An armed kill waits across restarts until it strikes.
+//   2000 power-off all    the machines lose power: running nodes crash, and the page cache of
+//                         nodes already down is lost
 //   3000 restart n2       restart node 2; `*` a random crashed node, `all` every crashed node
 //   3500 pause L / resume all
 //   4000 partition 0,1|2,3,4    groups that cannot talk to each other; a node in no group is alone
@@ -33,6 +40,8 @@ export type Target =
 
 export type FaultAction =
   | { readonly kind: "crash"; readonly target: Target; readonly when: CrashPoint }
+  | { readonly kind: "kill"; readonly target: Target; readonly when: "now" | "append" }
+  | { readonly kind: "power-off"; readonly target: Target }
   | { readonly kind: "restart"; readonly target: Target }
   | { readonly kind: "pause"; readonly target: Target }
   | { readonly kind: "resume"; readonly target: Target }
@@ -90,6 +99,10 @@ export function formatAction(a: FaultAction): string {
   switch (a.kind) {
     case "crash":
       return `${crashVerb(a.when)} ${formatTarget(a.target)}`;
+    case "kill":
+      return `${a.when === "now" ? "kill" : "kill-append"} ${formatTarget(a.target)}`;
+    case "power-off":
+      return `power-off ${formatTarget(a.target)}`;
     case "restart":
     case "pause":
     case "resume":
@@ -158,6 +171,11 @@ function parseAction(item: string, verb: string, args: readonly string[], nodeCo
     case "crash-commit":
     case "crash-elected":
       return { kind: "crash", target: target(), when: CRASH_POINTS.find((w) => crashVerb(w) === verb)! };
+    case "kill":
+    case "kill-append":
+      return { kind: "kill", target: target(), when: verb === "kill" ? "now" : "append" };
+    case "power-off":
+      return { kind: "power-off", target: target() };
     case "restart":
     case "pause":
     case "resume":
@@ -189,7 +207,7 @@ function parseAction(item: string, verb: string, args: readonly string[], nodeCo
     }
     default:
       throw new Error(
-        `--faults "${item}": unknown fault "${verb}"; use crash, crash-mid, crash-append, crash-commit, crash-elected, restart, pause, resume, partition, isolate, cut-out, cut-in, sever, bridge, slow, heal, net, jump or quiet`,
+        `--faults "${item}": unknown fault "${verb}"; use crash, crash-mid, crash-append, crash-commit, crash-elected, kill, kill-append, power-off, restart, pause, resume, partition, isolate, cut-out, cut-in, sever, bridge, slow, heal, net, jump or quiet`,
       );
   }
 }

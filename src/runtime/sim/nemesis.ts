@@ -13,6 +13,10 @@ export interface NemesisHost {
   state(id: number): NodeState;
   leader(): NodeId | null;
   crash(id: number, when: CrashPoint): void;
+  /** The process dies, the page cache survives (now, or at its next step that grows its log). */
+  kill(id: number, when: "now" | "append"): void;
+  /** The machine loses power: a running node crashes; a node already down loses its page cache. */
+  powerOff(id: number): void;
   restart(id: number): void;
   pause(id: number): void;
   resume(id: number): void;
@@ -36,6 +40,10 @@ export class Nemesis {
     switch (a.kind) {
       case "crash":
         return did(this.each(a.target, a.when === "now" ? "live" : "any", (id) => h.crash(id, a.when)));
+      case "kill":
+        return did(this.each(a.target, a.when === "now" ? "live" : "any", (id) => h.kill(id, a.when)));
+      case "power-off":
+        return did(this.each(a.target, "any", (id) => h.powerOff(id)));
       case "restart":
         return did(this.each(a.target, "crashed", (id) => h.restart(id)));
       case "pause":

@@ -12,6 +12,7 @@ import { livenessBounds, WORKLOAD_DEFAULT, type ScenarioContext, type ScenarioPl
 import { Rng } from "./prng.js";
 import type { Workload } from "./client.js";
 import { cycles, flakyNet, partitionAction, FaultList, type Scenario } from "./scenario-kit.js";
+import { pageCacheCycle, powerLoss } from "./scenarios-disk.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 import { specScenarios } from "./scenarios-spec.js";
 
@@ -263,6 +264,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     restartAll: rng.chance(0.2),
     handover: ctx.nodes >= 3 && rng.chance(0.25),
     churn: ctx.nodes >= 3 && rng.chance(0.25),
+    pageCache: rng.chance(0.3),
   };
   const kinds = (Object.keys(on) as (keyof typeof on)[]).filter((k) => on[k]);
   const meanGapMs = rng.between(300, 3000);
@@ -273,6 +275,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     const kind = rng.pick(kinds);
     if (kind === "handover") return handoverCycle(ctx, f, t, lulls);
     if (kind === "churn") return churnCycle(ctx, f, t);
+    if (kind === "pageCache") return pageCacheCycle(ctx, f, t);
     const end = t + rng.between(50, 5000);
     if (rng.chance(lullP)) lulls.push([t - 1000, end]);
     swarmFault(ctx, f, kind, t, end);
@@ -334,7 +337,7 @@ function swarmWorkload(ctx: ScenarioContext): Workload {
 // ---------------------------------------------------------------- registry
 
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, ...specScenarios, swarm].map((s) => [s.name, s]),
+  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, powerLoss, ...specScenarios, swarm].map((s) => [s.name, s]),
 );
 
 export function scenarioNames(): string[] {

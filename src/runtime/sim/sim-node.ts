@@ -45,6 +45,8 @@ export class SimNode {
   tickWantMs = Infinity;
   /** A crash armed to strike at the node's next step of this kind, after its disk write (kept across restarts). */
   crashOn: Exclude<CrashPoint, "now"> | null = null;
+  /** A process kill armed to strike at the node's next step that grows its log: after the write, before its sync. */
+  killOnAppend = false;
   /** A sync of the disk is under way (leaderPersistsInParallel): its completion is an event. */
   syncPending = false;
   /** Role and term after the last step, to notice changes. */
@@ -61,17 +63,22 @@ export class SimNode {
   /** Starts the process from what is on disk, at true time t. Throws what the core throws. */
   boot(t: number): RaftNode {
     this.incarnation += 1;
+    this.disk.open(this.config.mutation === "trust-page-cache");
     const rng = new Rng(this.seed, "node", this.id, this.incarnation);
     this.core = RaftNode.start(this.config, this.disk.read(), this.clock.localAt(t), rng.fn);
     this.state = "up";
     return this.core;
   }
 
-  /** The process dies: memory, unsynced writes, queued input and pending calls are gone. */
-  kill(): void {
+  /**
+   * The process dies: memory, queued input and pending calls are gone; unsynced writes too after
+   * a power loss, or they stay in the page cache after a process crash (`keepPageCache`).
+   */
+  kill(keepPageCache = false): void {
     this.state = "crashed";
     this.core = null;
-    this.disk.crash();
+    if (keepPageCache) this.disk.processCrash();
+    else this.disk.crash();
     this.inbox.length = 0;
     this.pendingCalls.clear();
     this.syncPending = false;

@@ -308,6 +308,10 @@ export class Simulation implements NemesisHost {
   private afterStep(sn: SimNode, core: RaftNode, out: FullOutput): void {
     this.safety.afterStep(sn.id, core, out);
     sn.disk.write(out);
+    if (sn.killOnAppend && out.appendFrom !== null && out.append.length > 0) {
+      sn.killOnAppend = false;
+      return this.crashNow(sn, "(process killed) at a step that grows its log, after its disk write, before its sync", true);
+    }
     const sends = out.messages.length > 0 || out.replies.length > 0;
     // Durable before anything leaves, and before the node relies on its own copy to commit; a
     // leader writing in parallel syncs on its own time and is told when it is done.
@@ -502,13 +506,28 @@ export class Simulation implements NemesisHost {
     else if (sn.live) this.crashNow(sn, "");
   }
 
-  private crashNow(sn: SimNode, how: string): void {
+  /** The machine loses power (or, with `keepPageCache`, only the process dies). */
+  private crashNow(sn: SimNode, how: string, keepPageCache = false): void {
     this.stats.crashes += 1;
     if (how !== "") this.traceLine(this.nowMs, `n${sn.id}`, `crashed ${how}`);
     if (this.nodeCount > 1) this.lease.update(sn.id, this.nowMs, null);
-    sn.kill();
+    sn.kill(keepPageCache);
     this.openRoleSpan(sn, null, -1);
     this.timelineRec?.nodeState(sn.id, this.nowMs, "crashed");
+  }
+
+  kill(id: number, when: "now" | "append"): void {
+    const sn = this.nodes[id]!;
+    if (when === "append") sn.killOnAppend = true; // armed, even while down: it strikes after a restart
+    else if (sn.live) this.crashNow(sn, "(process killed)", true);
+  }
+
+  powerOff(id: number): void {
+    const sn = this.nodes[id]!;
+    if (sn.live) return this.crashNow(sn, "(power off)");
+    const lost = sn.disk.pageCacheWriteCount;
+    sn.disk.powerLoss();
+    if (lost > 0) this.traceLine(this.nowMs, `n${sn.id}`, `power off: ${lost} unsynced writes in the page cache lost`);
   }
 
   restart(id: number): void {
@@ -564,7 +583,10 @@ export class Simulation implements NemesisHost {
   }
 
   disarm(): void {
-    for (const sn of this.nodes) sn.crashOn = null;
+    for (const sn of this.nodes) {
+      sn.crashOn = null;
+      sn.killOnAppend = false;
+    }
   }
 
   jump(id: number, deltaMs: number): void {
