@@ -200,6 +200,50 @@ describe("durability with real processes", () => {
   });
 });
 
+describe("a node killed between a write and its sync, with real processes", () => {
+  // What such a kill leaves on the disk, made directly: the lines the leader sent, written to
+  // logs.txt and not synced (the page cache holds them, as after SIGKILL between write and
+  // fdatasync). The node restarts under strace: it must fsync logs.txt before it can reply.
+  it("restarts, fsyncs logs.txt (seen by strace) before its first acknowledgement, and catches up", async () => {
+    const { c, leader } = await startCluster(3);
+    for (const k of ["a", "b"]) expect((await c.request(`SET ${k} 1`)).Success).toBe(true);
+    const victim = followersOf(c, leader)[0]!;
+    await inEveryLog(c, [victim], /^SET b 1 /);
+    await c.kill(victim);
+    for (const k of ["c", "d", "e"]) expect((await c.request(`SET ${k} 1`)).Success).toBe(true);
+    const logPath = path.join(c.folder(victim), "logs.txt");
+    const leaderLines = fs.readFileSync(path.join(c.folder(leader), "logs.txt"), "latin1").split("\n");
+    const unsynced = leaderLines.slice(c.logLines(victim).length).join("\n");
+    expect(unsynced).toMatch(/^SET c 1 /m);
+    fs.appendFileSync(logPath, unsynced, "latin1"); // written, never synced
+    const tracePath = path.join(c.dataDir, `strace-${victim}.txt`);
+    c.startTraced(victim, tracePath);
+    // Its log already matches the leader's (the unsynced lines are readable): wait until it serves,
+    // then until it takes a new entry and commits it.
+    await waitFor(`node ${victim} serving`, async () => (await c.status(victim).catch(() => null)) !== null);
+    expect((await c.request("SET f 1")).Success).toBe(true);
+    await inEveryLog(c, [victim], /^SET f 1 /);
+    await caughtUp(c, victim, leader);
+    const leaderCommit = (await c.status(leader)).commit_index;
+    await waitFor(`node ${victim} to commit ${leaderCommit}`, async () => (await c.status(victim)).commit_index >= leaderCommit);
+    expect(await c.kill(victim, "SIGTERM")).toBe(0);
+    const trace = fs.readFileSync(tracePath, "utf8").split("\n");
+    const openAt = trace.findIndex((l) => /openat\(AT_FDCWD, "[^"]*\/logs\.txt", /.test(l));
+    const logFd = trace[openAt]?.match(/\) = (\d+)$/)?.[1];
+    expect(logFd, `logs.txt opened in ${tracePath}`).toBeDefined();
+    const syncLine = trace.slice(openAt).find((l) => new RegExp(`\\b(fsync|fdatasync)\\(${logFd}\\)`).test(l));
+    expect(syncLine, `fsync of logs.txt (fd ${logFd}) in ${tracePath}`).toBeDefined();
+    const syncMs = Number(syncLine!.split(/\s+/)[1]) * 1000; // strace -ttt: seconds since the epoch
+    // The first acknowledgement: its "accepted AppendEntries" event is recorded before its reply leaves.
+    const dump = c.dumpText(victim).split("\n");
+    const restartedAt = dump.length - 1 - [...dump].reverse().findIndex((l) => / serving on /.test(l));
+    const firstAck = dump.slice(restartedAt).find((l) => l.includes(`Node ${victim} accepted AppendEntries RPC`));
+    expect(firstAck, "an acknowledgement after the restart").toBeDefined();
+    const ackMs = Date.parse(firstAck!.split(" ")[0]!);
+    expect(syncMs, `logs.txt synced at ${syncMs} ms, first acknowledgement at ${ackMs} ms`).toBeLessThan(ackMs);
+  });
+});
+
 describe("clients and bad input with real processes", () => {
   it("a third-party client built from the .proto does SET and GET through ServeClient, following LeaderID", async () => {
     const { c, leader } = await startCluster(3);

@@ -5,7 +5,7 @@
 // The client side is a third-party client: built at test time from proto/raft.proto with
 // @grpc/proto-loader, not from our generated code.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -85,6 +85,8 @@ export class ProcessCluster {
   readonly procs = new Map<number, ChildProcess>();
   readonly exits = new Map<number, Promise<number | null>>();
   private readonly clients = new Map<number, ProtoClient>();
+  /** strace processes started by startTraced, killed (by pid) at the end if still there. */
+  private readonly tracers: ChildProcess[] = [];
   private readonly Client = loadClientConstructor();
   private constructor(
     readonly ports: readonly number[],
@@ -115,6 +117,32 @@ export class ProcessCluster {
     this.exits.set(id, new Promise((resolve) => child.once("exit", (code) => resolve(code))));
   }
 
+  /**
+   * Starts a node under `strace -f`, recording file syncs, opens and network calls to `tracePath`.
+   * The node is the traced child; it is stopped by its own pid (read from the trace), never strace's.
+   */
+  startTraced(id: number, tracePath: string): void {
+    if (this.procs.has(id)) throw new Error(`node ${id} is already running`);
+    if (spawnSync("strace", ["-V"]).status !== 0) throw new Error("strace is not installed: apt-get install -y strace (.ci/run installs it)");
+    const args = [BIN, "serve", "--id", String(id), "--cluster", this.clusterFlag, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? [])];
+    const straceArgs = ["-f", "-ttt", "-o", tracePath, "-e", "trace=openat,fsync,fdatasync,connect,accept4", process.execPath, ...args];
+    const out = fs.openSync(path.join(this.dataDir, `node-${id}.out`), "a");
+    const child = spawn("strace", straceArgs, { stdio: ["ignore", out, out] });
+    fs.closeSync(out);
+    // The handle kills the traced node, whose pid is the first in the trace; strace then exits.
+    const tracee = { pid: undefined as number | undefined };
+    const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const handle = {
+      get pid(): number | undefined {
+        if (tracee.pid === undefined && fs.existsSync(tracePath)) tracee.pid = Number(fs.readFileSync(tracePath, "utf8").match(/^(\d+) /)?.[1]) || undefined;
+        return tracee.pid;
+      },
+    } as unknown as ChildProcess;
+    this.procs.set(id, handle);
+    this.exits.set(id, exit);
+    this.tracers.push(child);
+  }
+
   startAll(): void {
     for (const id of this.ids) this.start(id);
   }
@@ -143,6 +171,7 @@ export class ProcessCluster {
     }
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+    for (const t of this.tracers.splice(0)) if (t.exitCode === null && t.pid !== undefined) process.kill(t.pid, "SIGKILL");
   }
 
   cleanUp(): void {
