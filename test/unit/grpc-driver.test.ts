@@ -2,7 +2,7 @@
 import seedrandom from "seedrandom";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeConfig, type TimingConfig } from "../../src/raft/config.js";
-import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type VoteRequest } from "../../src/raft/types.js";
+import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type RaftEvent, type VoteRequest } from "../../src/raft/types.js";
 import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
 import { defaultDriverLimits, NodeDriver, type CallResult, type DriverLimits, type DriverStorage, type PersistRequest } from "../../src/runtime/grpc/driver.js";
 
@@ -33,7 +33,7 @@ afterEach(async () => {
   for (const d of drivers.splice(0)) await d.stop();
 });
 
-function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}): NodeDriver {
+function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}, events: RaftEvent[] = []): NodeDriver {
   const config = makeConfig(nodeId(0), members.map(nodeId), TIMING);
   const fatal: Error[] = [];
   const driver = new NodeDriver({
@@ -43,7 +43,7 @@ function makeDriver(members: number[], storage: DriverStorage, sent: Message[], 
     random: seedrandom("driver-test"),
     limits: { ...defaultDriverLimits(config), ...limits },
     send: (m) => sent.push(m),
-    onEvent: () => undefined,
+    onEvent: (e) => events.push(e),
     onFatal: (err) => fatal.push(err),
   });
   drivers.push(driver);
@@ -83,6 +83,22 @@ describe("driver output contract", () => {
     storage.releaseAll();
     await waitFor("real vote requests", () => realVotes().length === 2);
     expect(realVotes().map((m) => m.term)).toEqual([1, 1]);
+  });
+
+  it("an event is recorded only once its step is durable: no vote event for a vote a crash could undo", async () => {
+    const storage = new HeldStorage();
+    const events: RaftEvent[] = [];
+    const driver = makeDriver([0, 1, 2], storage, [], {}, events);
+    storage.holding = true;
+    const reply = driver.deliverRequest({ type: "vote-request", from: nodeId(1), to: nodeId(0), term: term(5), lastLogIndex: logIndex(0), lastLogTerm: term(0), preVote: false });
+    await turn();
+    expect(storage.writes.at(-1)?.hardState).toMatchObject({ currentTerm: 5 }); // the step ran and wrote its term (and vote, if granted)
+    const voteEvents = () => events.filter((e) => e.kind === "vote-granted" || e.kind === "vote-denied");
+    const beforeDurable = voteEvents();
+    storage.releaseAll();
+    expect(beforeDurable).toEqual([]);
+    await reply;
+    expect(voteEvents()).toHaveLength(1);
   });
 
   it("a client's SET is answered only after its entry is durable", async () => {

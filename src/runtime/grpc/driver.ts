@@ -220,7 +220,6 @@ export class NodeDriver {
       this.fail(err);
       return;
     }
-    for (const e of out.events) this.opts.onEvent(e);
     this.carryOut(out, waiter);
     this.scheduleWake(out.wakeAtMs);
   }
@@ -298,6 +297,9 @@ export class NodeDriver {
 
   /** Sends the output's messages (its reply to `waiter` goes back on that RPC) and answers clients. */
   private release(out: FullOutput, waiter: RpcWaiter | null): void {
+    // Events are recorded once the step is durable (as its messages leave), never before: no
+    // "Vote granted" for a vote that a crash could still undo.
+    for (const e of out.events) this.opts.onEvent(e);
     let answered = false;
     for (const m of out.messages) {
       if (waiter !== null && !answered && m.to === waiter.from && m.type === waiter.replyType) {
