@@ -1,33 +1,13 @@
 import fc from "fast-check";
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile, appendFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeToken, EMPTY_TOKEN, encodeToken } from "../../src/runtime/grpc/escape.js";
-import { abbreviate, DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT, EVENT_OPERATION_CHARS_MAX } from "../../src/runtime/grpc/dump-writer.js";
-import { nodeFileLayer, type FileLayer } from "../../src/runtime/grpc/file-layer.js";
-import { LOG_READ_CHUNK_BYTES } from "../../src/runtime/grpc/log-file.js";
-import { encodeEntryLine, FileStorage, parseEntryLine, type PersistRequest } from "../../src/runtime/grpc/storage.js";
-import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
-import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../src/raft/types.js";
+import { encodeEntryLine, parseEntryLine } from "../../src/runtime/grpc/storage.js";
+import type { Entry } from "../../src/raft/types.js";
+import { append, CLUSTER, folder, fx, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, sealed, set, useTempDataDir } from "./support/storage-kit.js";
 
-// ---------------------------------------------------------------- helpers
-
-const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
-
-function set(key: string, value: string, t: number, clientId = "", sequence = 0): Entry {
-  return { term: term(t), command: { kind: "set", key, value, clientId, sequence } };
-}
-function noop(t: number): Entry {
-  return { term: term(t), command: { kind: "noop" } };
-}
-function hard(currentTerm: number, votedFor: number | null, commitIndex: number): HardState {
-  return { currentTerm: term(currentTerm), votedFor: votedFor === null ? null : nodeId(votedFor), commitIndex: logIndex(commitIndex) };
-}
-function append(appendFrom: number, entries: Entry[], hardState: HardState | null = null, truncateFrom: number | null = null): PersistRequest {
-  return { hardState, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(appendFrom), append: entries };
-}
-const nothing: PersistRequest = { hardState: null, truncateFrom: null, appendFrom: null, append: [] };
+useTempDataDir();
 
 /** Entries whose keys and values need every part of the escaping rule. */
 const AWKWARD_ENTRIES: Entry[] = [
@@ -46,47 +26,6 @@ const AWKWARD_ENTRIES: Entry[] = [
   set("\ufeffbom first", "\ufeff", 3),
   noop(4),
 ];
-
-let dir = "";
-let warnings: string[] = [];
-const open: FileStorage[] = [];
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), "raft-storage-"));
-  warnings = [];
-});
-afterEach(async () => {
-  for (const s of open.splice(0)) await s.close();
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function openStorage(id = 1, cluster = CLUSTER, dataDir = dir): Promise<FileStorage> {
-  const storage = await FileStorage.open({ dataDir, nodeId: nodeId(id), clusterFingerprint: cluster, warn: (m) => warnings.push(m), dumpBytesMax: DUMP_BYTES_MAX_DEFAULT });
-  open.push(storage);
-  return storage;
-}
-async function reopen(storage: FileStorage, id = 1): Promise<FileStorage> {
-  await storage.close();
-  return openStorage(id);
-}
-function folder(id: NodeId | number = 1): string {
-  return path.join(dir, `logs_node_${id}`);
-}
-async function logsText(id = 1): Promise<string> {
-  return plain(await readFile(path.join(folder(id), "logs.txt"), "utf8"));
-}
-/** A file's text without its checksum tokens. */
-function plain(text: string): string {
-  return text.replace(/ [#*][0-9a-f]{8}$/gm, "");
-}
-/** Lines as one write of logs.txt: each with its checksum token, the last one marked `*`. */
-function sealed(lines: readonly string[]): string {
-  return lines.map((line, i) => `${withChecksum(line, i === lines.length - 1 ? "*" : "#")}\n`).join("");
-}
-/** metadata.txt text after an edit: every line with a fresh checksum. */
-function resealed(text: string): string {
-  return plain(text).split("\n").filter((line) => line !== "").map((line) => `${withChecksum(line, "#")}\n`).join("");
-}
 
 // ---------------------------------------------------------------- escaping
 
@@ -205,7 +144,7 @@ describe("FileStorage: layout and recovery", () => {
     expect(plain(await readFile(path.join(folder(1), "metadata.txt"), "utf8"))).toBe(
       `node_id 1\ncluster ${CLUSTER}\ncurrent_term 0\nvoted_for none\ncommit_length 0\n`,
     );
-    expect(warnings).toEqual([]);
+    expect(fx.warnings).toEqual([]);
   });
 
   it("reopening recovers the log and the hard state", async () => {
@@ -215,7 +154,7 @@ describe("FileStorage: layout and recovery", () => {
     expect(again.recovered.entries).toEqual(AWKWARD_ENTRIES);
     expect(again.recovered.hardState).toEqual(hard(4, 2, 9));
     expect(again.entryCount).toBe(AWKWARD_ENTRIES.length);
-    expect(warnings).toEqual([]);
+    expect(fx.warnings).toEqual([]);
   });
 
   it("a commit-index-only change is written beside the log, never beyond the durable entries, and is on disk after close", async () => {
@@ -284,7 +223,7 @@ describe("FileStorage: layout and recovery", () => {
     await writeFile(metadataPath, resealed(metadata.replace("current_term 3", "current_term 2")));
     const again = await openStorage(1);
     expect(again.recovered.hardState).toEqual(hard(3, null, 1));
-    expect(warnings.join("\n")).toMatch(/current_term 2 is behind the log's last term 3/);
+    expect(fx.warnings.join("\n")).toMatch(/current_term 2 is behind the log's last term 3/);
   });
 });
 
@@ -344,273 +283,3 @@ describe("FileStorage: group commit", () => {
     await expect(storage.persist(append(1, [noop(1)], hard(1, null, 0)))).rejects.toThrow(/is closed/);
   });
 });
-
-describe("FileStorage: damage on disk", () => {
-  async function storageWithThreeEntries(): Promise<void> {
-    const storage = await openStorage(1);
-    await storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "2", 2)], hard(2, null, 2)));
-    await storage.close();
-  }
-
-  it("a torn last line (no newline) is dropped with a warning and the file is repaired", async () => {
-    await storageWithThreeEntries();
-    await appendFile(path.join(folder(1), "logs.txt"), "SET c 3");
-    const storage = await openStorage(1);
-    expect(storage.recovered.entries).toEqual([noop(1), set("a", "1", 1), set("b", "2", 2)]);
-    expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/logs\.txt line 4: dropped a torn tail \(no newline at its end/);
-    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\n");
-    await storage.persist(append(4, [set("c", "3", 2)]));
-    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\nSET c 3 2\n");
-  });
-
-  // Before lines had checksums, a last line without its newline was dropped even when it parsed,
-  // since its term might have been cut short. A checksum proves the line whole: it is kept.
-  it("a last line whole under its checksum but for its newline is kept and its newline added", async () => {
-    await storageWithThreeEntries();
-    await appendFile(path.join(folder(1), "logs.txt"), withChecksum("NO-OP 2", "*"));
-    const storage = await openStorage(1);
-    expect(storage.recovered.entries).toEqual([noop(1), set("a", "1", 1), set("b", "2", 2), noop(2)]);
-    expect(await readFile(path.join(folder(1), "logs.txt"), "utf8")).toMatch(/NO-OP 2 \*[0-9a-f]{8}\n$/);
-  });
-
-  it("a last line cut inside its checksum token is torn and dropped", async () => {
-    await storageWithThreeEntries();
-    await appendFile(path.join(folder(1), "logs.txt"), withChecksum("NO-OP 2", "*").slice(0, -3));
-    const storage = await openStorage(1);
-    expect(storage.recovered.entries).toHaveLength(3);
-    expect(warnings[0]).toMatch(/line 4: dropped a torn tail \(no newline/);
-  });
-
-  it("zeros at the end (pages of the unsynced tail never written) are dropped as torn", async () => {
-    await storageWithThreeEntries();
-    await appendFile(path.join(folder(1), "logs.txt"), Buffer.alloc(9000));
-    const storage = await openStorage(1);
-    expect(storage.recovered.entries).toHaveLength(3);
-    expect(warnings[0]).toMatch(/line 4: dropped a torn tail \(zeros/);
-    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\n");
-  });
-
-  it("zeros then the rest of the same write (pages persisted out of order) are dropped as torn", async () => {
-    await storageWithThreeEntries();
-    const tail = sealed(["SET c 3 2", "SET d 4 2", "SET e 5 2"]);
-    const zeroedFirstLine = "\u0000".repeat(tail.indexOf("\n") + 1) + tail.slice(tail.indexOf("\n") + 1);
-    await appendFile(path.join(folder(1), "logs.txt"), zeroedFirstLine);
-    const storage = await openStorage(1);
-    expect(storage.recovered.entries).toHaveLength(3);
-    expect(warnings[0]).toMatch(/line 4: dropped a torn tail \(zeros/);
-  });
-
-  it("zeros followed by a later write are synced data gone bad: refused with the line", async () => {
-    await storageWithThreeEntries();
-    const logPath = path.join(folder(1), "logs.txt");
-    const zeroedWrite = "\u0000".repeat(20) + "\n" + sealed(["SET d 4 2"]);
-    await appendFile(logPath, zeroedWrite + sealed(["SET e 5 2"]));
-    await expect(openStorage(1)).rejects.toThrow(/logs\.txt line 4: zeros inside data that was synced \(a later write follows line 5\)/);
-  });
-
-  it("one flipped byte in an acknowledged line, the last one too, is refused with the file and line; the file is left alone", async () => {
-    await storageWithThreeEntries();
-    const logPath = path.join(folder(1), "logs.txt");
-    const good = await readFile(logPath, "latin1");
-    for (const [at, line] of [[good.indexOf("SET a") + 4, 2], [good.indexOf("SET b") + 4, 3]] as const) {
-      const flipped = good.slice(0, at) + String.fromCharCode(good.charCodeAt(at) ^ 0x01) + good.slice(at + 1);
-      await writeFile(logPath, flipped, "latin1");
-      await expect(openStorage(1)).rejects.toThrow(new RegExp(`data dir ${logPath} line ${line}: checksum mismatch .*; the file is corrupt, restore it from a replica`));
-      expect(await readFile(logPath, "latin1")).toBe(flipped);
-    }
-  });
-
-  it("a line without a checksum token (or an old-format file) is refused with the line", async () => {
-    await storageWithThreeEntries();
-    const logPath = path.join(folder(1), "logs.txt");
-    await writeFile(logPath, "NO-OP 1\nSET a 1 1\nSET b 2 2\n");
-    await expect(openStorage(1)).rejects.toThrow(/logs\.txt line 1: no checksum token/);
-  });
-
-  it("a bad escape, an unknown command or terms going down under valid checksums are refused with the line", async () => {
-    await storageWithThreeEntries();
-    const logPath = path.join(folder(1), "logs.txt");
-    const cases: [string[], RegExp][] = [
-      [["NO-OP 1", "SET a%4 1 1", "SET b 2 2"], /line 2: bad key: bad escape "%4/],
-      [["NO-OP 1", "DEL a 1", "SET b 2 2"], /line 2: unknown command "DEL"/],
-      [["NO-OP 2", "SET a 1 1", "SET b 2 2"], /line 2: term 1 is below the previous entry's term 2/],
-      [["NO-OP 1", "SET a 1 1", "NO-OP 0", "SET b 2 2"], /line 3: bad term "0"/],
-      [["NO-OP 2", "SET a 1 2", "SET b 2 1"], /line 3: term 1 is below the previous entry's term 2/], // a last line that parses is not torn
-    ];
-    for (const [lines, error] of cases) {
-      await writeFile(logPath, sealed(lines));
-      await expect(openStorage(1)).rejects.toThrow(error);
-    }
-  });
-
-  it("commit_length beyond the log is refused with metadata.txt's line", async () => {
-    await storageWithThreeEntries();
-    const metadataPath = path.join(folder(1), "metadata.txt");
-    const metadata = await readFile(metadataPath, "utf8");
-    await writeFile(metadataPath, resealed(metadata.replace("commit_length 2", "commit_length 9")));
-    await expect(openStorage(1)).rejects.toThrow(`data dir ${metadataPath} line 5: commit_length 9 is beyond the 3 entries of logs.txt`);
-  });
-
-  it("metadata.txt with a missing or bad field is refused", async () => {
-    await storageWithThreeEntries();
-    const metadataPath = path.join(folder(1), "metadata.txt");
-    const metadata = await readFile(metadataPath, "utf8");
-    await writeFile(metadataPath, resealed(plain(metadata).replace("voted_for none\n", "")));
-    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 5: the voted_for line is missing/);
-    await writeFile(metadataPath, resealed(metadata.replace("current_term 2", "current_term two")));
-    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 3: bad current_term "two"/);
-    await writeFile(metadataPath, resealed(`${metadata}colour blue\n`));
-    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 6: bad line "colour blue"/);
-    await writeFile(metadataPath, metadata.replace("current_term 2", "current_term 3"));
-    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt line 3: checksum mismatch/);
-  });
-
-  it("a missing metadata.txt beside a non-empty log is refused; beside an empty log it is a fresh node", async () => {
-    await storageWithThreeEntries();
-    await rm(path.join(folder(1), "metadata.txt"));
-    await expect(openStorage(1)).rejects.toThrow(/metadata\.txt is missing but .*logs\.txt is not empty; the folder is corrupt/);
-    await writeFile(path.join(folder(1), "logs.txt"), "");
-    const storage = await openStorage(1);
-    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), entries: [] });
-  });
-});
-
-describe("FileStorage: the wrong data dir", () => {
-  it("another node's data dir is refused", async () => {
-    const storage = await openStorage(1);
-    await storage.close();
-    await rename(folder(1), folder(2));
-    await expect(openStorage(2)).rejects.toThrow(`data dir ${folder(2)} belongs to node 1, not node 2; give the right --data-dir or --id`);
-  });
-
-  it("another cluster's data dir is refused", async () => {
-    const storage = await openStorage(1);
-    await storage.close();
-    await expect(openStorage(1, "0=10.0.0.1:5000,1=10.0.0.2:5000")).rejects.toThrow(
-      /data dir .*logs_node_1 belongs to cluster "0=127\.0\.0\.1:5000,.*", not "0=10\.0\.0\.1:5000,1=10\.0\.0\.2:5000"; give the right --data-dir or --cluster/,
-    );
-  });
-
-  it("an unwritable data dir gives an error naming the path and the OS error", async () => {
-    const regularFile = path.join(dir, "not-a-folder");
-    await writeFile(regularFile, "");
-    const dataDir = path.join(regularFile, "data");
-    await expect(openStorage(1, CLUSTER, dataDir)).rejects.toThrow(`cannot use data dir ${dataDir}: ENOTDIR`);
-    await expect(openStorage(1, CLUSTER, dataDir)).rejects.toThrow(/give a --data-dir that this user can create and write/);
-  });
-});
-
-describe("FileStorage: dump.txt", () => {
-  it("event lines are appended, one a line, and flushed on close", async () => {
-    const storage = await openStorage(1);
-    storage.appendDump("Node 1 election timer timed out, Starting election.");
-    storage.appendDump("Node 1 (leader) received an SET a\nb request.");
-    await storage.close();
-    const again = await openStorage(1);
-    again.appendDump("Node 1 became the leader for term 2.");
-    await again.close();
-    expect(await readFile(path.join(folder(1), "dump.txt"), "utf8")).toBe(
-      "Node 1 election timer timed out, Starting election.\nNode 1 (leader) received an SET a\\nb request.\nNode 1 became the leader for term 2.\n",
-    );
-  });
-
-  it("dump.txt is rotated at its bound, keeping a fixed number of old files, so the events take bounded space", async () => {
-    const storage = await FileStorage.open({ dataDir: dir, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: (m) => warnings.push(m), dumpBytesMax: DUMP_BYTES_MAX_MIN });
-    open.push(storage);
-    const line = `Node 1 (leader) received an ${abbreviate(`SET k ${"v".repeat(40_000)}`, EVENT_OPERATION_CHARS_MAX)} request.`;
-    expect(line.length).toBeLessThan(EVENT_OPERATION_CHARS_MAX + 100);
-    const lineCount = (DUMP_FILES_KEPT + 3) * Math.ceil(DUMP_BYTES_MAX_MIN / line.length);
-    for (let i = 0; i < lineCount; i++) {
-      storage.appendDump(`${i} ${line}`);
-      if (i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
-    }
-    await storage.close();
-    const names = (await readdir(folder(1))).filter((n) => n.startsWith("dump")).sort();
-    expect(names).toEqual(["dump.1.txt", "dump.2.txt", "dump.3.txt", "dump.txt"]);
-    for (const name of names) expect((await stat(path.join(folder(1), name))).size).toBeLessThanOrEqual(DUMP_BYTES_MAX_MIN);
-    const newest = await readFile(path.join(folder(1), "dump.txt"), "utf8");
-    expect(newest.trimEnd().split("\n").at(-1)).toMatch(new RegExp(`^${lineCount - 1} Node 1`));
-    const older = await readFile(path.join(folder(1), "dump.1.txt"), "utf8");
-    expect(Number(older.trimEnd().split("\n").at(-1)!.split(" ")[0]) + 1).toBe(Number(newest.split(" ")[0])); // no line lost between files
-  });
-});
-
-describe("FileStorage: a failed write", () => {
-  it("is not retried: logs.txt is cut back to its durable length and synced, every later call is refused, and the failure is reported", async () => {
-    let failDatasync = false;
-    const layer = failingLayer(() => failDatasync);
-    const failures: Error[] = [];
-    const storage = await FileStorage.open({ dataDir: dir, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: (m) => warnings.push(m), dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer, onFailure: (e) => failures.push(e) });
-    open.push(storage);
-    await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, null, 0)));
-    const durable = await readFile(path.join(folder(1), "logs.txt"), "utf8");
-    failDatasync = true;
-    await expect(storage.persist(append(3, [set("b", "2", 1)]))).rejects.toThrow(/a write failed \(EIO: injected\); cut logs\.txt back to its \d+ durable bytes; the node must stop/);
-    failDatasync = false;
-    expect(await readFile(path.join(folder(1), "logs.txt"), "utf8")).toBe(durable); // the unsynced line is gone from the file
-    await expect(storage.persist(append(3, [set("c", "3", 1)]))).rejects.toThrow(/a write failed/); // no retry
-    expect(failures).toHaveLength(1);
-    expect(layer.datasyncCalls).toBe(2); // the good write and the failed one, never retried
-  });
-
-  it("a failed commit-index write (off every call's path) is reported at once", async () => {
-    let failRename = false;
-    const layer = failingLayer(() => false, () => failRename);
-    const failures: Error[] = [];
-    const storage = await FileStorage.open({ dataDir: dir, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: (m) => warnings.push(m), dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer, onFailure: (e) => failures.push(e) });
-    open.push(storage);
-    await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, null, 0)));
-    failRename = true;
-    await storage.persist({ ...nothing, hardState: hard(1, null, 2) }); // resolves: the commit index is written later
-    await vi.waitFor(() => expect(failures).toHaveLength(1));
-    expect(failures[0]!.message).toMatch(/writing metadata\.txt failed/);
-  });
-});
-
-describe("FileStorage: reading the log", () => {
-  it("a log larger than one read chunk is read line by line across chunk boundaries", async () => {
-    const storage = await openStorage(1);
-    const entries = Array.from({ length: 600 }, (_, i) => set(`key${i}`, "x".repeat(1000 + (i % 7) * 997), 1));
-    for (let i = 0; i < entries.length; i += 100) await storage.persist(append(i + 1, entries.slice(i, i + 100), hard(1, null, 0)));
-    expect((await stat(path.join(folder(1), "logs.txt"))).size).toBeGreaterThan(LOG_READ_CHUNK_BYTES * 2);
-    const again = await reopen(storage);
-    expect(again.recovered.entries).toEqual(entries);
-  });
-});
-
-interface CountingLayer extends FileLayer {
-  datasyncCalls: number;
-}
-
-/** The real file system, with datasync (and rename) failing while `failDatasync()` (`failRename()`) says so. */
-function failingLayer(failDatasync: () => boolean, failRename: () => boolean = () => false): CountingLayer {
-  const layer: CountingLayer = {
-    datasyncCalls: 0,
-    makeDirs: (p) => nodeFileLayer.makeDirs(p),
-    syncDir: (p) => nodeFileLayer.syncDir(p),
-    async rename(from, to) {
-      if (failRename()) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
-      return nodeFileLayer.rename(from, to);
-    },
-    async open(filePath, how) {
-      const file = await nodeFileLayer.open(filePath, how);
-      if (file === null) return null;
-      return {
-        filePath,
-        size: () => file.size(),
-        read: (b, p) => file.read(b, p),
-        write: (b, p) => file.write(b, p),
-        sync: () => file.sync(),
-        truncate: (n) => file.truncate(n),
-        close: () => file.close(),
-        async datasync() {
-          layer.datasyncCalls++;
-          if (failDatasync()) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
-          return file.datasync();
-        },
-      };
-    },
-  };
-  return layer;
-}
