@@ -128,6 +128,7 @@ const MUTATION_HELP: Record<Mutation, string> = {
   "commit-old-term": "a leader commits entries of earlier terms by counting replicas",
   "vote-twice": "a node grants a second vote in the same term",
   "restart-forgets-lease": "a restarted node votes as if no lease could be running",
+  "reply-current-term": "a reply names the replier's current term, not the request's; a leader takes any reply of its term as a fresh acknowledgement",
 };
 
 // ---------------------------------------------------------------- shared flags

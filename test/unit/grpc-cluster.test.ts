@@ -116,7 +116,7 @@ describe("a 3-node cluster over gRPC on loopback", () => {
       [{ Request: "", ClientId: "", Sequence: 0 }, /empty request/],
       [{ Request: "SET onlykey", ClientId: "", Sequence: 0 }, /SET needs a key and a value/],
       [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0 }, /keys are at most 1024 bytes/],
-      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /needs a Sequence/],
+      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /client id needs a sequence of 1 or more/],
     ];
     for (const [args, reason] of cases) {
       const reply = await serveRaw(address, args);

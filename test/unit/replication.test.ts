@@ -159,11 +159,12 @@ describe("commitment (Raft §5.4.2)", () => {
     const leader = c.elect(0, (m) => m.type === "append-request"); // votes flow, appends lost
     expect(leader.role).toBe("leader");
     expect(leader.currentTerm).toBe(3);
-    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
+    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3, answering a
+    // request this leader sent when it was elected (now).
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(0);
     // Once the term-3 NO-OP reaches a majority, index 2 commits with it.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3) }));
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(3);
   });
 
@@ -172,7 +173,7 @@ describe("commitment (Raft §5.4.2)", () => {
     const c = new TestCluster(3, { mutation: "commit-old-term" });
     for (const id of [0, 1, 2]) c.nodes.set(id as never, c.makeNode(id as never, persisted));
     const leader = c.elect(0, (m) => m.type === "append-request");
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(2);
   });
 
