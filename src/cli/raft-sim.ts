@@ -40,7 +40,7 @@ const RUN_FLAGS: readonly FlagSpec[] = [
   { name: "seed", value: "<seed>", help: "the seed (any string); the same seed replays the same run, byte for byte" },
   ...COMMON,
   { name: "faults", value: "<schedule>", help: 'replace the scenario\'s faults, e.g. "1200 crash L; 3000 restart all; 4000 isolate L; 6000 heal"' },
-  { name: "trace", value: null, help: "print every node's dump.txt lines (SPEC.md item 7) and the faults, with simulated time" },
+  { name: "trace", value: null, help: "print every node's dump.txt lines (docs/exercise.md) and the faults, with simulated time" },
   { name: "html", value: "<file>", help: "write a self-contained HTML timeline of the run" },
 ];
 

@@ -1,6 +1,7 @@
-// SPEC.md item 11 with real processes: 5 `raft-node` processes on loopback, fast timing preset,
-// SIGKILL and restart, checking replies, every node's logs.txt and the dump lines. Plus the
-// durability situations of issue 4 (full restart, torn and corrupted logs.txt) and bad input.
+// The original exercise's six situations (docs/exercise.md) with real processes: 5 `raft-node`
+// processes on loopback, fast timing preset, SIGKILL and restart, checking replies, every node's
+// logs.txt and the dump lines. Plus durability (full restart, torn and corrupted logs.txt, see
+// docs/file-formats.md) and bad input.
 // The client is a third-party one, built here from proto/raft.proto with @grpc/proto-loader.
 
 import fs from "node:fs";
@@ -41,7 +42,7 @@ async function caughtUp(c: ProcessCluster, id: number, leader: number): Promise<
   });
 }
 
-describe("SPEC item 11 with 5 real raft-node processes", () => {
+describe("the exercise's situations with 5 real raft-node processes", () => {
   it("5 nodes start: one leader is elected and a NO-OP reaches every log", async () => {
     const { c, leader } = await startCluster(5);
     const term = (await c.status(leader)).term;

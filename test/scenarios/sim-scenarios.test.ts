@@ -55,7 +55,7 @@ describe("the scenarios' own assertions", () => {
     expect(result.leadersPerTerm).toEqual([]);
   });
 
-  it("the trace holds SPEC.md item 7 lines with simulated time and node", () => {
+  it("the trace holds the exercise's dump lines with simulated time and node", () => {
     const { text } = run({ seed: "42", scenario: "spec-sets-gets" });
     expect(text).toMatch(/^ +\d+\.\d{3} ms {2}n\d +Node \d became the leader for term \d+\.$/m);
     expect(text).toMatch(/Leader \d sending heartbeat & Renewing Lease/);

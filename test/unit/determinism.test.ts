@@ -26,8 +26,8 @@ describe("determinism", () => {
   });
 });
 
-describe("dump events (SPEC item 7)", () => {
-  it("every event renders as its SPEC line", () => {
+describe("dump events (docs/exercise.md)", () => {
+  it("every event renders as the exercise's line for it", () => {
     const cases: [RaftEvent, string][] = [
       [{ kind: "heartbeat", leaderId: 1 as never }, "Leader 1 sending heartbeat & Renewing Lease"],
       [{ kind: "lease-renewal-failed", leaderId: 1 as never }, "Leader 1 lease renewal failed. Stepping Down."],

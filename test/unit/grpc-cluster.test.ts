@@ -173,7 +173,7 @@ describe("a 3-node cluster over gRPC on loopback", () => {
     expect(await client!.get("c39")).toBe("v-c39");
   });
 
-  it("dump.txt holds the SPEC event lines with a timestamp prefix", async () => {
+  it("dump.txt holds the exercise's event lines with a timestamp prefix", async () => {
     const dumps = await Promise.all([0, 1, 2].map((id) => readFile(path.join(dataDir, `logs_node_${id}`, "dump.txt"), "utf8")));
     const all = dumps.join("\n");
     expect(all).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z Node \d election timer timed out, Starting election\.$/m);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { KEY_BYTES_MAX, parseRequest, VALUE_BYTES_MAX } from "../../src/raft/index.js";
 
-describe("request lines (SPEC item 8)", () => {
+describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
   it("a SET value is the rest of the line and may hold spaces", () => {
     expect(parseRequest("SET k hello world")).toEqual({ ok: true, request: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
   });
