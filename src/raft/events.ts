@@ -1,4 +1,5 @@
-// The dump.txt lines of SPEC.md item 7, rendered from the core's structured events.
+// The dump.txt lines of the original exercise (docs/exercise.md), rendered from the core's
+// structured events.
 
 import { assertNever, type RaftEvent } from "./types.js";
 

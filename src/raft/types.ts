@@ -175,7 +175,7 @@ export type Input =
 // ---------------------------------------------------------------- outputs
 
 /**
- * The dump.txt events of SPEC.md item 7, as data. `formatEvent` in events.ts renders them.
+ * The dump.txt events of the original exercise (docs/exercise.md), as data. `formatEvent` in events.ts renders them.
  * "rpc-error" is produced by runtimes (the core never sees a failed send).
  */
 export type RaftEvent =

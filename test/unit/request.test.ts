@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CLIENT_ID_BYTES_MAX, KEY_BYTES_MAX, parseRequest, VALUE_BYTES_MAX, type ClientRequest } from "../../src/raft/index.js";
 import { TestCluster } from "./support/cluster.js";
 
-describe("request lines (SPEC item 8)", () => {
+describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
   it("a SET value is the rest of the line and may hold spaces", () => {
     expect(parseRequest("SET k hello world")).toEqual({ ok: true, request: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
   });

@@ -1,5 +1,5 @@
 // The named scenarios of `raft-sim list`: each turns a seed into a fault schedule, a network,
-// clocks, clients and (for the SPEC.md item 11 situations) its own assertions.
+// clocks, clients and (for the original exercise's six situations, docs/exercise.md) its own assertions.
 //
 // Faults run in [faultsFromMs, quietFromMs); from quietFromMs the nemesis heals everything so
 // that liveness can be checked (scenarios that keep a majority down have no quiet period).
