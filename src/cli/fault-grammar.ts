@@ -39,6 +39,7 @@ export const NET_SETTINGS: readonly FaultVerbHelp[] = [
   { usage: "dup=P", help: "a message is delivered twice with probability P" },
   { usage: "reorder=P/MS", help: "with probability P a message is held back up to MS ms, overtaken by later ones" },
   { usage: "long=P/A-B", help: "with probability P a message takes A-B ms (a stalled connection)" },
+  { usage: "late=P/A-B", help: "with probability P a ghost copy arrives A-B ms after its message (across crashes, reboots, terms); quiet drops them" },
 ];
 
 export const FAULTS_EXAMPLE = "1200 crash L; 3000 restart all; 4000 partition 0,1|2,3,4; 6000 heal; 7000 net loss=0.1 delay=1-20";

@@ -148,7 +148,7 @@ describe("the --faults grammar in the help", () => {
 
   it("every verb row, every net setting and the example parse as shown", () => {
     for (const v of FAULT_VERBS) expect(() => parseSchedule(`100 ${instance(v.usage)}`, 5), v.usage).not.toThrow();
-    const settings = { "delay=A-B": "delay=1-20", "tail=M": "tail=3", "loss=P": "loss=0.1", "dup=P": "dup=0.02", "reorder=P/MS": "reorder=0.1/50", "long=P/A-B": "long=0.01/500-3000" };
+    const settings = { "delay=A-B": "delay=1-20", "tail=M": "tail=3", "loss=P": "loss=0.1", "dup=P": "dup=0.02", "reorder=P/MS": "reorder=0.1/50", "long=P/A-B": "long=0.01/500-3000", "late=P/A-B": "late=0.01/2000-9000" };
     expect(NET_SETTINGS.map((n) => n.usage)).toEqual(Object.keys(settings));
     for (const example of Object.values(settings)) expect(() => parseSchedule(`100 net ${example}`, 5), example).not.toThrow();
     expect(parseSchedule(FAULTS_EXAMPLE, 5)).toHaveLength(5);

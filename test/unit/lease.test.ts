@@ -27,7 +27,7 @@ function establishedLeader(opts = {}) {
   return { c, leader };
 }
 
-describe("leader lease (SPEC item 2, made safe)", () => {
+describe("leader lease, made safe (docs/lease.md)", () => {
   it("the drift bound shrinks what the leader may assume and stretches what followers and candidates wait", () => {
     const timing: TimingConfig = { ...TIMING_FAST, driftPpmMax: 50_000 };
     expect(leaderLeaseMs(timing)).toBeCloseTo(800 * 0.95, 9);
