@@ -20,6 +20,7 @@ const MATCHING_SCENARIO = {
   "restart-forgets-lease": "lease-handover",
   "commit-old-term": "leader-churn",
   "vote-twice": "leader-crash",
+  "reply-current-term": "stale-replies",
 };
 
 function flag(name, fallback) {

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hasLoneSurrogate, parseRequest } from "../raft/request.js";
+import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, parseRequest, utf8Bytes } from "../raft/request.js";
 import type { ClientRequest, NodeId, Role } from "../raft/types.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
@@ -65,6 +65,8 @@ export type NodeReport =
 
 /** Status calls wait this long per node, at most. */
 const STATUS_TIMEOUT_MS = 2_000;
+/** A client's own id, at most: its sessions are named `<id>/<n>`, and the server takes CLIENT_ID_BYTES_MAX. */
+const CLIENT_ID_OWN_BYTES_MAX = CLIENT_ID_BYTES_MAX - 16;
 
 export class RaftClient {
   readonly nodes: readonly NodeAddress[];
@@ -83,7 +85,10 @@ export class RaftClient {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RaftClientError("invalid", `timeoutMs must be a positive number of ms, got ${timeoutMs}`);
     this.policy = { ...DEFAULT_RETRY, ...opts.retry, timeoutMs };
     this.clientId = opts.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
-    if (this.clientId.length === 0 || this.clientId.length > 200) throw new RaftClientError("invalid", "clientId must be 1 to 200 characters");
+    const idBytes = utf8Bytes(this.clientId);
+    if (idBytes === 0 || idBytes > CLIENT_ID_OWN_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
+      throw new RaftClientError("invalid", `clientId must be 1 to ${CLIENT_ID_OWN_BYTES_MAX} bytes of valid text (each session adds "/N" to it); got ${idBytes} bytes`);
+    }
     this.concurrentSetsMax = opts.concurrentSetsMax ?? 1024;
     const ids = this.nodes.map((n) => n.id);
     this.tracker = new LeaderTracker(ids);

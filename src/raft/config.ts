@@ -41,6 +41,7 @@ export const MUTATIONS = [
   "commit-old-term", // a leader commits earlier-term entries by counting replicas
   "vote-twice", // a node grants a second vote in the same term
   "restart-forgets-lease", // a restarted node acts as if no lease could be running
+  "reply-current-term", // a reply names the replier's current term, not the request's; acks are taken on term alone
   "trust-page-cache", // runtime, not core: a restarted node uses what it reads from disk without syncing it first
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];

@@ -55,6 +55,7 @@ function requestVotes(n: RaftNode, preVote: boolean): void {
       lastLogIndex: n.log.lastIndex,
       lastLogTerm: n.log.lastTerm,
       preVote,
+      lease: n.leaseParams,
     });
   }
 }
@@ -70,35 +71,41 @@ export function handleVoteRequest(n: RaftNode, m: VoteRequest): void {
     n.resetElectionTimer();
   }
   n.out.events.push({ kind: granted ? "vote-granted" : "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
-  n.send(voteReply(n, m.from, granted, false, n.currentTerm));
+  n.send(voteReply(n, m, granted));
 }
 
 function answerPreVote(n: RaftNode, m: VoteRequest): void {
   const heardLeaderRecently =
     n.role === "leader" || (n.leaderId !== null && n.nowMs - n.lastLeaderContactMs < n.config.timing.electionTimeoutMinMs);
   const granted = m.term > n.currentTerm && !heardLeaderRecently && n.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
-  n.send(voteReply(n, m.from, granted, true, granted ? m.term : n.currentTerm));
+  n.send(voteReply(n, m, granted));
 }
 
-function voteReply(n: RaftNode, to: NodeId, granted: boolean, preVote: boolean, t: typeof n.currentTerm): VoteReply {
+/** A vote reply names the request it answers (its term and kind) and carries the voter's term. */
+function voteReply(n: RaftNode, m: VoteRequest, granted: boolean): VoteReply {
   return {
     type: "vote-reply",
     from: n.id,
-    to,
-    term: t,
+    to: m.from,
+    term: n.currentTerm,
+    requestTerm: m.term,
     granted,
-    preVote,
+    preVote: m.preVote,
     leaseRemainingMs: n.leaseMemory.remainingMs(n.nowMs),
   };
 }
 
+/**
+ * Counts a grant only when it answers this candidate's current round: the same kind (pre or real)
+ * and the term that round asked for. A node stands for a term at most once, so an answer to an
+ * earlier round or an earlier life never counts.
+ */
 export function handleVoteReply(n: RaftNode, m: VoteReply): void {
-  const futureGrant = m.preVote && m.granted;
-  if (!futureGrant && m.term > n.currentTerm) return n.adoptTerm(m.term);
+  if (m.term > n.currentTerm) return n.adoptTerm(m.term);
   const c = n.candidate;
   if (c === null || !m.granted || m.preVote !== (c.phase === "pre")) return;
-  const expectedTerm = c.phase === "pre" ? n.currentTerm + 1 : n.currentTerm;
-  if (m.term !== expectedTerm) return;
+  const roundTerm = c.phase === "pre" ? n.currentTerm + 1 : n.currentTerm;
+  if (m.requestTerm !== roundTerm) return;
   c.granted.add(m.from);
   if (c.phase === "real") {
     c.oldLeaseUntilMs = Math.max(c.oldLeaseUntilMs, n.nowMs + candidateWaitMs(n.config.timing, m.leaseRemainingMs));

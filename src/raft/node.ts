@@ -27,6 +27,7 @@ import {
   type ClientCall,
   type HardState,
   type Input,
+  type LeaseParams,
   type LogIndex,
   type Message,
   type NodeId,
@@ -88,6 +89,10 @@ export class RaftNode {
   leader: LeaderState | null = null;
   nowMs: number;
   out = new OutputBuilder();
+  /** This node's lease length and drift bound, as every message that hands out or asks for a lease carries them. */
+  readonly leaseParams: LeaseParams;
+  /** Peers whose lease parameters we refused, with the parameters last reported (one event per change). */
+  private readonly refusedLeaseOf = new Map<NodeId, LeaseParams>();
 
   private constructor(
     readonly config: RaftConfig,
@@ -99,6 +104,7 @@ export class RaftNode {
     this.id = config.id;
     this.peers = config.members.filter((m) => m !== config.id);
     this.quorum = quorumSize(config.members.length);
+    this.leaseParams = Object.freeze({ leaseMs: config.timing.leaseMs, driftPpmMax: config.timing.driftPpmMax });
     this.nowMs = nowMs;
     this.currentTerm = persisted.hardState.currentTerm;
     this.votedFor = persisted.hardState.votedFor;
@@ -145,11 +151,12 @@ export class RaftNode {
     this.checkInvariants();
     const sendBeforePersist =
       this.config.leaderPersistsInParallel && this.role === "leader" && !this.out.hardStateMustSync && this.out.truncateFrom === null;
-    return this.out.build(this.wakeAtMs(), sendBeforePersist);
+    return this.out.build(this.wakeAtMs(), sendBeforePersist, this.log.lastIndex);
   }
 
   private receive(m: Message): void {
     if (m.to !== this.id || !this.config.members.includes(m.from) || m.from === this.id) return;
+    if ((m.type === "vote-request" || m.type === "append-request") && !this.acceptsLeaseOf(m.from, m.lease)) return;
     switch (m.type) {
       case "vote-request":
         return handleVoteRequest(this, m);
@@ -162,6 +169,21 @@ export class RaftNode {
       default:
         return assertNever(m);
     }
+  }
+
+  /**
+   * The lease argument holds only if every node shrinks, stretches and waits by the same lease
+   * length and drift bound: a peer with other parameters is refused, and reported once per change.
+   */
+  private acceptsLeaseOf(peer: NodeId, theirs: LeaseParams): boolean {
+    const ours = this.leaseParams;
+    if (theirs.leaseMs === ours.leaseMs && theirs.driftPpmMax === ours.driftPpmMax) return true;
+    const reported = this.refusedLeaseOf.get(peer);
+    if (reported?.leaseMs !== theirs.leaseMs || reported.driftPpmMax !== theirs.driftPpmMax) {
+      this.refusedLeaseOf.set(peer, theirs);
+      this.out.events.push({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
+    }
+    return false;
   }
 
   // ---------------------------------------------------------------- shared transitions

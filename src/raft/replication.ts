@@ -53,9 +53,8 @@ export function sendToPeer(n: RaftNode, peer: NodeId, p: Progress, heartbeat: bo
 function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
   const prevLogTerm = n.log.termAt(prevLogIndex);
   assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
-  const leaseMs = n.config.timing.leaseMs;
   // The leader remembers every lease it hands out, as a follower would.
-  n.leaseMemory.heard(n.config.timing, n.nowMs, leaseMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs);
   n.send({
     type: "append-request",
     from: n.id,
@@ -65,7 +64,7 @@ function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: 
     prevLogTerm,
     entries,
     leaderCommit: n.commitIndex,
-    leaseMs,
+    lease: n.leaseParams,
     leaderSendMs: n.nowMs,
   });
 }
@@ -73,10 +72,10 @@ function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: 
 export function handleAppendReply(n: RaftNode, m: AppendReply): void {
   if (m.term > n.currentTerm) return n.adoptTerm(m.term);
   const l = n.leader;
-  if (l === null || m.term < n.currentTerm) return;
+  if (l === null || !answersThisLeadership(n, m)) return;
   const p = l.progress.get(m.from);
   if (p === undefined) return;
-  // Any answer in this term means the follower recognized us and remembers the lease.
+  // An answer to a request of this leadership: the follower recognized us and remembers the lease.
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
   if (m.success) {
     assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
@@ -85,6 +84,19 @@ export function handleAppendReply(n: RaftNode, m: AppendReply): void {
     p.backUpTo(nextIndexFromHint(n, m));
   }
   sendToPeer(n, m.from, p, false);
+}
+
+/**
+ * A reply is interpreted only when it answers a request of this leadership: the request's term is
+ * ours (a node leads a term at most once) and the echoed send time lies between the start of this
+ * leadership and now on our clock. Anything else (a previous life's request, an earlier term's)
+ * is dropped, never clamped into range.
+ */
+function answersThisLeadership(n: RaftNode, m: AppendReply): boolean {
+  const l = n.leader;
+  if (l === null) return false;
+  if (n.config.mutation === "reply-current-term") return m.term === n.currentTerm;
+  return m.requestTerm === n.currentTerm && l.lease.sentInThisLeadership(m.leaderSendMs, n.nowMs);
 }
 
 function isStaleRejection(p: Progress, m: AppendReply): boolean {
@@ -112,7 +124,7 @@ export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs, m.leaseMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs);
 
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
@@ -156,6 +168,7 @@ function appendReply(n: RaftNode, m: AppendRequest, success: boolean, matchIndex
     from: n.id,
     to: m.from,
     term: n.currentTerm,
+    requestTerm: n.config.mutation === "reply-current-term" ? n.currentTerm : m.term,
     success,
     matchIndex,
     conflictIndex,

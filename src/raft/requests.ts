@@ -4,7 +4,7 @@
 
 import { sendAppends } from "./replication.js";
 import type { RaftNode } from "./node.js";
-import { checkKey, checkValue, formatOperation } from "./request.js";
+import { checkKey, checkSession, checkValue, formatOperation } from "./request.js";
 import {
   assertNever,
   logIndex,
@@ -48,7 +48,7 @@ function admit(n: RaftNode, call: ClientCall): Entry | null {
   }
   switch (r.kind) {
     case "set": {
-      const bad = checkKey(r.key) ?? checkValue(r.value);
+      const bad = checkKey(r.key) ?? checkValue(r.value) ?? checkSession(r.clientId, r.sequence);
       if (bad !== null) {
         reply(n, call.requestId, failure(n, "invalid", bad));
         return null;

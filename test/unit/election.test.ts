@@ -77,10 +77,11 @@ describe("elections (Raft §5.2, §5.4.1) and PreVote", () => {
     const requests = out.messages.filter((m) => m.type === "vote-request");
     expect(requests).toHaveLength(2);
     expect(requests.every((m) => m.type === "vote-request" && m.preVote && m.term === 1)).toBe(true);
-    // The voter grants the pre-vote without adopting the term.
+    // The voter grants the pre-vote without adopting the term: its reply names the round it answers
+    // (requestTerm 1) and carries its own term, still 0.
     const voter = startNode(1, 3);
     const reply = voter.step({ type: "message", nowMs: 1, message: requests[0]! });
-    expect(votesIn(reply.messages)[0]).toMatchObject({ granted: true, preVote: true, term: 1 });
+    expect(votesIn(reply.messages)[0]).toMatchObject({ granted: true, preVote: true, term: 0, requestTerm: 1 });
     expect(voter.currentTerm).toBe(0);
     expect(reply.hardState).toBeNull();
   });

@@ -4,7 +4,7 @@ import { get, set, TestCluster } from "./support/cluster.js";
 
 const setCmd = (key: string, value: string, clientId = "", sequence = 0) => ({ kind: "set" as const, key, value, clientId, sequence });
 
-describe("state machine (SPEC items 5, 10, exactly-once)", () => {
+describe("state machine (SETs only, unset keys read empty, exactly-once)", () => {
   it("GET of a key that was never set returns the empty string", () => {
     expect(new KvStore(10).get("never")).toBe("");
   });

@@ -27,7 +27,7 @@ function establishedLeader(opts = {}) {
   return { c, leader };
 }
 
-describe("leader lease (SPEC item 2, made safe)", () => {
+describe("leader lease, made safe (docs/lease.md)", () => {
   it("the drift bound shrinks what the leader may assume and stretches what followers and candidates wait", () => {
     const timing: TimingConfig = { ...TIMING_FAST, driftPpmMax: 50_000 };
     expect(leaderLeaseMs(timing)).toBeCloseTo(800 * 0.95, 9);
@@ -77,7 +77,7 @@ describe("leader lease (SPEC item 2, made safe)", () => {
 
   it("followers remember the lease they last heard of, and a vote reply carries what remains of it", () => {
     const n = startNode(1, 3, undefined, 0, { mutation: "restart-forgets-lease" });
-    n.step({ type: "message", nowMs: 100, message: appendReq({ from: 0, to: 1, term: 1, leaseMs: 800 }) });
+    n.step({ type: "message", nowMs: 100, message: appendReq({ from: 0, to: 1, term: 1 }) });
     const out = n.step({ type: "message", nowMs: 300, message: voteReq({ from: 2, to: 1, term: 2 }) });
     expect(votesIn(out.messages)[0]!.granted).toBe(true);
     expect(votesIn(out.messages)[0]!.leaseRemainingMs).toBeCloseTo(100 + 800 * (1 + rho) - 300, 6);

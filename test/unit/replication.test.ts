@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { logIndex, term, type AppendReply, type AppendRequest, type Message } from "../../src/raft/index.js";
+import { logIndex, nodeId, requestId, term, type AppendReply, type AppendRequest, type Message } from "../../src/raft/index.js";
 import { persistedWith, set, startNode, TestCluster } from "./support/cluster.js";
 import { appendReply, appendReq, noop, setEntry } from "./support/msg.js";
 
@@ -83,8 +83,8 @@ describe("log replication (Raft §5.3)", () => {
     c.elect(0);
     c.deliverAll();
     c.queue.length = 0;
-    const calls = Array.from({ length: 10 }, (_, i) => ({ requestId: (100 + i) as never, request: set(`k${i}`, "v") }));
-    c.record(0 as never, c.node(0).step({ type: "client", nowMs: c.nowMs, calls }));
+    const calls = Array.from({ length: 10 }, (_, i) => ({ requestId: requestId(100 + i), request: set(`k${i}`, "v") }));
+    c.record(nodeId(0), c.node(0).step({ type: "client", nowMs: c.nowMs, calls }));
     expect(appendRequests(c.queue).filter((m) => m.to === 1 && m.entries.length > 0)).toHaveLength(3);
     // Acknowledging one frees one slot.
     const first = appendRequests(c.queue).find((m) => m.to === 1)!;
@@ -114,9 +114,9 @@ describe("log replication (Raft §5.3)", () => {
     const leaderLog = [noop(1), noop(1), noop(3), noop(3), noop(3)];
     const divergent = [noop(1), noop(1), noop(2), noop(2), noop(2), noop(2)];
     const c = new TestCluster(3);
-    c.nodes.set(0 as never, c.makeNode(0 as never, persistedWith(leaderLog, 3)));
-    c.nodes.set(1 as never, c.makeNode(1 as never, persistedWith(divergent, 3)));
-    c.nodes.set(2 as never, c.makeNode(2 as never, persistedWith(leaderLog, 3)));
+    c.nodes.set(nodeId(0), c.makeNode(nodeId(0), persistedWith(leaderLog, 3)));
+    c.nodes.set(nodeId(1), c.makeNode(nodeId(1), persistedWith(divergent, 3)));
+    c.nodes.set(nodeId(2), c.makeNode(nodeId(2), persistedWith(leaderLog, 3)));
     const leader = c.elect(0);
     expect(leader.role).toBe("leader");
     const rejections = c.outputs.flatMap((o) => appendReplies(o.output.messages)).filter((m) => m.from === 1 && !m.success);
@@ -155,24 +155,25 @@ describe("commitment (Raft §5.4.2)", () => {
     // has not reached a majority: index 2 must not be committed.
     const persisted = persistedWith([noop(1), setEntry(2, "x", "from-term-2")], 2);
     const c = new TestCluster(3);
-    for (const id of [0, 1, 2]) c.nodes.set(id as never, c.makeNode(id as never, persisted));
+    for (const id of [0, 1, 2]) c.nodes.set(nodeId(id), c.makeNode(nodeId(id), persisted));
     const leader = c.elect(0, (m) => m.type === "append-request"); // votes flow, appends lost
     expect(leader.role).toBe("leader");
     expect(leader.currentTerm).toBe(3);
-    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
+    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3, answering a
+    // request this leader sent when it was elected (now).
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(0);
     // Once the term-3 NO-OP reaches a majority, index 2 commits with it.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3) }));
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(3);
   });
 
   it("the commit-old-term mutation does commit the earlier-term entry (the checkers' negative control)", () => {
     const persisted = persistedWith([noop(1), setEntry(2, "x", "from-term-2")], 2);
     const c = new TestCluster(3, { mutation: "commit-old-term" });
-    for (const id of [0, 1, 2]) c.nodes.set(id as never, c.makeNode(id as never, persisted));
+    for (const id of [0, 1, 2]) c.nodes.set(nodeId(id), c.makeNode(nodeId(id), persisted));
     const leader = c.elect(0, (m) => m.type === "append-request");
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
     expect(leader.commitIndex).toBe(2);
   });
 
@@ -214,13 +215,21 @@ describe("leader writes its log in parallel with replication (Raft thesis §10.2
   it("only a leader's outputs may be sent before they are durable; votes and follower appends never", () => {
     const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
     c.elect(0);
-    const leaderOutputs = c.outputs.filter((o) => o.from === 0 && c.node(0).role === "leader");
-    expect(leaderOutputs.at(-1)!.output.sendBeforePersist).toBe(true);
-    const followerOutputs = c.outputs.filter((o) => o.from !== 0);
-    expect(followerOutputs.length).toBeGreaterThan(0);
-    expect(followerOutputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+    c.client(0, set("a", "1"));
+    c.deliverAll();
+    const early = c.outputs.filter((o) => o.output.sendBeforePersist);
+    expect(early.length).toBeGreaterThan(0);
+    for (const o of early) {
+      expect(o.role, `node ${o.from} sent before persisting`).toBe("leader");
+      expect(o.output.messages.filter((m) => m.type === "vote-request" || m.type === "vote-reply")).toEqual([]);
+    }
+    const notLeader = c.outputs.filter((o) => o.role !== "leader");
+    expect(notLeader.some((o) => o.from === 0 && o.output.messages.some((m) => m.type === "vote-request"))).toBe(true); // node 0 as candidate
+    expect(notLeader.some((o) => o.output.messages.some((m) => m.type === "append-reply"))).toBe(true); // the followers
+    expect(notLeader.filter((o) => o.output.sendBeforePersist)).toEqual([]);
     const plain = new TestCluster(3);
     plain.elect(0);
-    expect(plain.outputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+    expect(plain.outputs.filter((o) => o.output.sendBeforePersist)).toEqual([]);
   });
+
 });

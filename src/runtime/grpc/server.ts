@@ -20,14 +20,11 @@ import type {
   StatusArgs,
   StatusReply,
 } from "../../gen/raft.js";
-import { parseRequest, utf8Bytes } from "../../raft/request.js";
+import { checkSession, parseRequest } from "../../raft/request.js";
 import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
 import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type Decoded } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire, type WireResult } from "./wire.js";
-
-/** Longest client id accepted in ServeClientArgs. */
-export const CLIENT_ID_BYTES_MAX = 256;
 
 export interface ServerOptions {
   /** The driver, or null while the node is still starting (calls are then answered UNAVAILABLE). */
@@ -138,13 +135,6 @@ function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, call
   const parsed = parseRequest(line, clientId, sequence);
   if (!parsed.ok) return invalid(parsed.error);
   void driver.submit(parsed.request).then((result) => callback(null, clientReply(driver, result)));
-}
-
-function checkSession(clientId: string, sequence: number): string | null {
-  if (utf8Bytes(clientId) > CLIENT_ID_BYTES_MAX) return `the ClientId is ${utf8Bytes(clientId)} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
-  if (clientId !== "" && sequence === 0) return "a ClientId needs a Sequence of 1 or more (1 for the client's first SET, then one more per SET)";
-  if (clientId === "" && sequence !== 0) return "a Sequence needs a ClientId; send both or neither";
-  return null;
 }
 
 function clientReply(driver: NodeDriver, result: CallResult): ServeClientReply {

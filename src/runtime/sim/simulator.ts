@@ -14,7 +14,7 @@ import type { FullOutput } from "../../raft/output.js";
 import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent } from "../../raft/types.js";
 import type { NodeAnswer } from "../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
-import { SimClock, drawRate, type ClockMode } from "./clock.js";
+import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
 import { TwoLaneQueue, type Lane } from "./heap.js";
 import { HistoryRecorder } from "./history.js";
 import { LeaseChecker, WindowSlot, leaseWindow } from "./lease-check.js";
@@ -58,6 +58,8 @@ type SimEvent =
   | { readonly type: "request"; readonly node: number; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
   | { readonly type: "answer"; readonly client: SimClient; readonly attempt: number; readonly from: NodeId; readonly answer: NodeAnswer; readonly immediate: boolean }
   | { readonly type: "client"; readonly client: SimClient; readonly token: number }
+  /** A late (ghost) copy of a peer message: dropped if the network calmed down since it was sent. */
+  | { readonly type: "late"; readonly message: Message; readonly calmEpoch: number }
   | { readonly type: "fault"; readonly fault: Fault }
   | { readonly type: "check"; readonly check: ScenarioCheck }
   | { readonly type: "liveness" }
@@ -95,6 +97,8 @@ export class Simulation implements NemesisHost {
   /** Client timers, faults and checks wait long: they go to the slow lane (see TwoLaneQueue). */
   private readonly queue = new TwoLaneQueue<SimEvent>();
   private net: NetParams;
+  /** Counts calmNet calls: a late copy sent before the latest one is dropped on arrival. */
+  private calmEpoch = 0;
   /** Scratch for the deliveries of the message being sent (read at once, never kept). */
   private readonly deliveries = new Deliveries();
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
@@ -233,6 +237,10 @@ export class Simulation implements NemesisHost {
         return ev.client.onAnswer(ev.attempt, ev.from, ev.answer, this.nowMs, ev.immediate);
       case "client":
         return ev.client.onWake(ev.token, this.nowMs);
+      case "late":
+        if (ev.calmEpoch === this.calmEpoch) return this.onPeer(this.nodes[ev.message.to]!, ev.message);
+        this.stats.messagesLost += 1;
+        return;
       case "fault":
         return this.onFault(ev.fault);
       case "check":
@@ -451,7 +459,12 @@ export class Simulation implements NemesisHost {
     const n = this.deliveries.draw(this.net, this.netRng);
     if (n === 0) this.stats.messagesLost += 1;
     const extraMs = this.links.extraDelayMs(from, m.to);
-    for (let k = 0; k < n; k++) this.schedule(this.nowMs + this.deliveries.delaysMs[k]! + extraMs, m);
+    const d = this.deliveries;
+    for (let k = 0; k < n; k++) {
+      const atMs = this.nowMs + d.delaysMs[k]! + extraMs;
+      if (k === d.lateSlot) this.schedule(atMs, { type: "late", message: m, calmEpoch: this.calmEpoch });
+      else this.schedule(atMs, m);
+    }
   }
 
   private reply(sn: SimNode, r: ClientReply): void {
@@ -534,7 +547,7 @@ export class Simulation implements NemesisHost {
     const sn = this.nodes[id]!;
     if (sn.state !== "crashed") return;
     this.stats.restarts += 1;
-    if (this.faultRng.chance(this.plan.rebootP)) sn.clock.reboot(this.faultRng.int(0, 1_000_000) - this.nowMs * sn.clock.rate);
+    if (this.faultRng.chance(this.plan.rebootP)) sn.clock.reboot(rebootReadingMs(this.faultRng) - this.nowMs * sn.clock.rate);
     this.boot(sn);
   }
 
@@ -578,8 +591,10 @@ export class Simulation implements NemesisHost {
     this.net = next;
   }
 
+  /** A calm network: ghost copies still on their way are gone too, so liveness can be judged. */
   calmNet(): void {
     this.net = NET_CALM;
+    this.calmEpoch += 1;
   }
 
   disarm(): void {
