@@ -3,16 +3,14 @@
 // rule's assertion, not on the staging (every step of the staging is asserted on its own).
 
 import { describe, expect, it } from "vitest";
-import { nodeId, type NodeId } from "../../src/raft/index.js";
+import { nodeId } from "../../src/raft/index.js";
 import { rateWithin } from "./support/clock.js";
+import { jitter } from "./support/jitter.js";
 import { World } from "./support/world.js";
 
 const A = nodeId(0);
 const B = nodeId(1);
 const C = nodeId(2);
-
-/** Election jitter as a constant: r = 0 gives the minimum timeout, r near 1 the maximum. */
-const jitter = (byNode: Record<number, number>) => (id: NodeId) => () => byNode[id]!;
 
 describe("known defect: a stale acknowledgement renews the lease", () => {
   it("a reply to an earlier term's request never renews the lease", () => {

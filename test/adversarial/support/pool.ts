@@ -44,6 +44,14 @@ export class MessagePool {
     return id;
   }
 
+  /** A duplicate of a pooled message (the same body), in flight and due at dueTrueMs. */
+  copy(id: MessageId, dueTrueMs: number): MessageId {
+    const e = this.envelope(id);
+    const copyId = this.put(this.bodies.get(id)!, e.sentTrueMs, dueTrueMs, false);
+    this.sentCount--; // a duplicate is the network's doing, not a message a node sent
+    return copyId;
+  }
+
   envelope(id: MessageId): Envelope {
     const e = this.envelopes.get(id);
     if (e === undefined) throw new Error(`message ${id} is not in the pool (delivered or dropped already)`);

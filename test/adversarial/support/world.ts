@@ -15,6 +15,7 @@ import {
   type ClientRequest,
   type FullOutput,
   type Input,
+  type Message,
   type Mutation,
   type NodeId,
   type NodeStatus,
@@ -34,6 +35,8 @@ export interface WorldOptions {
   readonly size: number;
   readonly timing?: TimingConfig;
   readonly preVote?: boolean;
+  /** Other public settings (batch sizes, ...) for every node. */
+  readonly overrides?: Partial<Omit<RaftConfig, "id" | "members" | "timing" | "preVote" | "mutation">>;
   /** A deliberately broken variant for every node (negative controls). */
   readonly mutation?: Mutation | null;
   /** Clock rate per node (default 1). */
@@ -43,8 +46,11 @@ export interface WorldOptions {
   /** Election jitter per node and boot (default: seeded from `seed`). */
   readonly random?: (id: NodeId, boot: number) => Random;
   readonly seed?: string;
-  /** Latency the scheduler gives each message, true ms (default 1). */
-  readonly latencyMs?: (e: Envelope) => number;
+  /**
+   * When the scheduler delivers each message, as delays in true ms from its send: [] loses it,
+   * two or more duplicate it (default: one delivery after 1 ms).
+   */
+  readonly network?: (e: Envelope) => readonly number[];
 }
 
 interface Slot {
@@ -57,6 +63,8 @@ interface Slot {
   paused: boolean;
   /** True time of the next tick the node asked for. */
   wakeTrueMs: number;
+  /** The next step persists its output and crashes before sending anything. */
+  crashBeforeNextSend: boolean;
 }
 
 export interface StepResult {
@@ -91,9 +99,13 @@ export class World {
     this.timing = opts.timing ?? TIMING_FAST;
     const members = [...Array(opts.size).keys()].map(nodeId);
     for (const id of members) {
-      const config = makeConfig(id, members, this.timing, { preVote: opts.preVote ?? true, mutation: opts.mutation ?? null });
+      const config = makeConfig(id, members, this.timing, {
+        ...opts.overrides,
+        preVote: opts.preVote ?? true,
+        mutation: opts.mutation ?? null,
+      });
       const clock = new NodeClock(opts.rates?.[id] ?? 1, 0, opts.clockStartMs?.[id] ?? 0);
-      const slot: Slot = { id, config, clock, disk: new Disk(), node: null, boot: 0, paused: false, wakeTrueMs: 0 };
+      const slot: Slot = { id, config, clock, disk: new Disk(), node: null, boot: 0, paused: false, wakeTrueMs: 0, crashBeforeNextSend: false };
       this.slots.set(id, slot);
       this.boot(slot);
     }
@@ -132,6 +144,10 @@ export class World {
     return this.slot(id).disk;
   }
 
+  isPaused(id: number): boolean {
+    return this.slot(id).paused;
+  }
+
   isUp(id: number): boolean {
     return this.slot(id).node !== null;
   }
@@ -160,22 +176,34 @@ export class World {
     s.disk.persist(out);
     this.safety.afterStep(before, diskBefore, out, node.status(nowMs), s.disk, this.disks());
     s.wakeTrueMs = Math.max(this.trueMs, s.clock.trueAt(out.wakeAtMs));
-    if (opts.crashBeforeSend === true) {
+    if (opts.crashBeforeSend === true || s.crashBeforeNextSend) {
+      s.crashBeforeNextSend = false;
       this.crash(id);
       this.lastSent = [];
       return { out, sent: [] };
     }
-    const sent = out.messages.map((m) => {
-      const dueTrueMs = this.trueMs;
-      const id = this.pool.put(m, this.trueMs, dueTrueMs, false);
-      const e = this.pool.envelope(id);
-      e.dueTrueMs = this.trueMs + (this.opts.latencyMs?.(e) ?? 1);
-      e.held = this.matchesHoldRule(e);
-      return id;
-    });
+    const sent = out.messages.map((m) => this.send(m));
     for (const r of out.replies) this.history.answered(r.requestId, r.result, this.trueMs);
     this.lastSent = sent;
     return { out, sent };
+  }
+
+  private send(m: Message): MessageId {
+    const id = this.pool.put(m, this.trueMs, this.trueMs, false);
+    const e = this.pool.envelope(id);
+    if (this.matchesHoldRule(e)) {
+      e.held = true;
+      return id;
+    }
+    const delays = this.opts.network?.(e) ?? [1];
+    if (delays.length === 0) {
+      this.pool.drop(id);
+      this.lostCount++;
+      return id;
+    }
+    e.dueTrueMs = this.trueMs + delays[0]!;
+    for (const d of delays.slice(1)) this.pool.copy(id, this.trueMs + d);
+    return id;
   }
 
   private disks(): Map<NodeId, Disk> {
@@ -239,7 +267,13 @@ export class World {
     const s = this.slot(id);
     s.node = null;
     s.paused = false;
+    s.crashBeforeNextSend = false;
     s.disk.crash(opts.loseLazyCommit === true);
+  }
+
+  /** The node's next step persists its output, then the node crashes before sending or answering. */
+  crashAtNextStep(id: number): void {
+    this.slot(id).crashBeforeNextSend = true;
   }
 
   /** Starts a crashed node from its disk; its clock starts over at `clockMs`. */
@@ -275,6 +309,12 @@ export class World {
     }
   }
 
+  /** Restores both directions between `a` and `b`. */
+  heal(a: number, b: number): void {
+    this.cuts.delete(`${a}>${b}`);
+    this.cuts.delete(`${b}>${a}`);
+  }
+
   healAll(): void {
     this.cuts.clear();
   }
@@ -286,6 +326,11 @@ export class World {
   /** The next `count` messages the selector matches are held back when sent. */
   holdNext(selector: Selector, count = 1): void {
     this.holdRules.push({ selector, remaining: count });
+  }
+
+  /** Ends every hold rule still waiting for messages. */
+  stopHolding(): void {
+    this.holdRules.length = 0;
   }
 
   private matchesHoldRule(e: Envelope): boolean {
