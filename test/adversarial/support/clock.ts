@@ -9,11 +9,11 @@ export class NodeClock {
   private bootReadingMs: number;
 
   constructor(
-    readonly rate: number,
+    private rateNow: number,
     trueMs: number,
     readingMs: number,
   ) {
-    if (!(rate > 0)) throw new Error(`clock rate must be positive, got ${rate}`);
+    if (!(rateNow > 0)) throw new Error(`clock rate must be positive, got ${rateNow}`);
     this.bootTrueMs = trueMs;
     this.bootReadingMs = readingMs;
   }
@@ -21,15 +21,27 @@ export class NodeClock {
   /** The reading at true time trueMs (never before the last reboot). */
   readingAt(trueMs: number): number {
     if (trueMs < this.bootTrueMs) throw new Error(`clock read at true ${trueMs} ms, before its boot at ${this.bootTrueMs} ms`);
-    return this.bootReadingMs + (trueMs - this.bootTrueMs) * this.rate;
+    return this.bootReadingMs + (trueMs - this.bootTrueMs) * this.rateNow;
   }
 
   /** The earliest true time (to rounding) at which this clock shows at least readingMs (this boot). */
   trueAt(readingMs: number): number {
-    let t = this.bootTrueMs + (readingMs - this.bootReadingMs) / this.rate;
+    let t = this.bootTrueMs + (readingMs - this.bootReadingMs) / this.rateNow;
     // Floating point may land a hair early; a tick there would see a reading just short of the target.
     for (let i = 0; i < 64 && this.readingAt(t) < readingMs; i++) t += Math.max(Math.abs(t), 1) * Number.EPSILON * 2 ** i;
     return t;
+  }
+
+  get rate(): number {
+    return this.rateNow;
+  }
+
+  /** From trueMs on, the clock runs at `rate` (the reading does not jump). */
+  setRate(trueMs: number, rate: number): void {
+    if (!(rate > 0)) throw new Error(`clock rate must be positive, got ${rate}`);
+    this.bootReadingMs = this.readingAt(trueMs);
+    this.bootTrueMs = trueMs;
+    this.rateNow = rate;
   }
 
   /** A reboot: the clock starts over at readingMs. */

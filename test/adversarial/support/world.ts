@@ -134,6 +134,11 @@ export class World {
     return this.slot(id).clock.readingAt(this.trueMs);
   }
 
+  /** From now on node `id`'s clock runs at `rate`. */
+  setClockRate(id: number, rate: number): void {
+    this.slot(id).clock.setRate(this.trueMs, rate);
+  }
+
   /** The node's status now, or null while it is down. */
   status(id: number): NodeStatus | null {
     const s = this.slot(id);
