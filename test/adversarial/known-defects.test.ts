@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { nodeId } from "../../src/raft/index.js";
 import { rateWithin } from "./support/clock.js";
 import { jitter } from "./support/jitter.js";
+import { heartbeatTraffic } from "./support/traffic.js";
 import { World } from "./support/world.js";
 
 const A = nodeId(0);
@@ -74,12 +75,6 @@ describe("known defect: a stale acknowledgement renews the lease", () => {
     expect(w.problems()).toEqual([]);
   });
 });
-
-/** What heartbeats alone may send in `periodMs`: one request and one reply per follower per heartbeat, and one spare round. */
-function heartbeatTraffic(w: World, periodMs: number): number {
-  const followers = w.ids.length - 1;
-  return 2 * followers * (Math.ceil(periodMs / w.timing.heartbeatMs) + 2);
-}
 
 describe("known defect: a stale refusal starts an endless probe", () => {
   it("a refusal of an earlier term's request sends no message loop without new input", () => {

@@ -16,6 +16,8 @@ export interface FuzzOptions {
   readonly driftFactor?: number;
   readonly mutation?: Mutation | null;
   readonly preVote?: boolean;
+  /** Lease ms (default: the fast preset's); just below the election minimum leaves the least slack. */
+  readonly leaseMs?: number;
   /** Receives one line per fault and per change of leader, to read a failing run. */
   readonly trace?: string[];
 }
@@ -23,8 +25,15 @@ export interface FuzzOptions {
 const FAULTS_MAX = 1000;
 const HEAL_MS = 4000;
 
-export function replayLine(o: FuzzOptions): string {
-  return `ADV_SEED=${o.seed} npx vitest run test/adversarial/ (options ${JSON.stringify({ ...o, seed: undefined })})`;
+/** Loss (3%), mostly short delays with a tail up to 1.5 s (reordering), duplicates (5%). */
+export function unreliable(rng: () => number): (e: Envelope) => number[] {
+  const between = (lo: number, hi: number) => lo + rng() * (hi - lo);
+  return () => {
+    const r = rng();
+    if (r < 0.03) return [];
+    const delay = r < 0.75 ? between(0.2, 5) : r < 0.93 ? between(5, 60) : between(60, 1500);
+    return rng() < 0.05 ? [delay, delay + between(0, 800)] : [delay];
+  };
 }
 
 /** One seeded run; returns the world for its checks (the run heals and settles at the end). */
@@ -32,14 +41,9 @@ export function fuzz(o: FuzzOptions): World {
   const rng = seedrandom(o.seed);
   const between = (lo: number, hi: number) => lo + rng() * (hi - lo);
   const size = o.size ?? 3;
-  const timing = TIMING_FAST;
+  const timing = { ...TIMING_FAST, leaseMs: o.leaseMs ?? TIMING_FAST.leaseMs };
   const drift = (o.driftFactor ?? 1) * timing.driftPpmMax;
-  const network = (_e: Envelope): number[] => {
-    const r = rng();
-    if (r < 0.03) return [];
-    const delay = r < 0.75 ? between(0.2, 5) : r < 0.93 ? between(5, 60) : between(60, 1500);
-    return rng() < 0.05 ? [delay, delay + between(0, 800)] : [delay];
-  };
+  const network = unreliable(rng);
   const w = new World({
     size,
     timing,
@@ -77,7 +81,7 @@ export function fuzz(o: FuzzOptions): World {
     }
     if (nextClientMs <= w.trueMs) {
       nextClientMs = w.trueMs + between(2, 40);
-      clientOp(w, rng, () => `${o.seed}:${++written}`);
+      clientOp(w, rng, () => `${o.seed}:${++written}`, 0.5);
     }
     if (o.trace !== undefined) {
       const line = `${w.trueMs.toFixed(1)} leaders ${JSON.stringify(w.leaders().map((s) => [s.id, s.term]))} down ${[...downUntil.keys()]} paused ${[...pausedUntil.keys()]}`;
@@ -85,7 +89,8 @@ export function fuzz(o: FuzzOptions): World {
     }
     if (nextFaultMs <= w.trueMs) {
       nextFaultMs = w.trueMs + between(200, 900);
-      const what = fault(w, rng, between, downUntil, pausedUntil, (ms) => (healAtMs = Math.min(healAtMs, w.trueMs + ms)));
+      const healIn = (ms: number) => (healAtMs = Math.min(healAtMs, w.trueMs + ms));
+      const what = fault(w, rng, between, downUntil, pausedUntil, healIn);
       o.trace?.push(`${w.trueMs.toFixed(1)} ${what}`);
     }
   }
@@ -93,14 +98,14 @@ export function fuzz(o: FuzzOptions): World {
   return w;
 }
 
-function clientOp(w: World, rng: () => number, nextValue: () => string): void {
+export function clientOp(w: World, rng: () => number, nextValue: () => string, writeShare: number): void {
   const up = w.ids.filter((id) => w.isUp(id) && !w.isPaused(id));
   if (up.length === 0) return;
   const leaders = w.leaders().map((s) => s.id).filter((id) => !w.isPaused(id));
   const pool = leaders.length > 0 && rng() < 0.8 ? leaders : up;
   const at = pool[Math.floor(rng() * pool.length)]!;
   const key = `k${Math.floor(rng() * 3)}`;
-  if (rng() < 0.5) w.set(at, key, nextValue());
+  if (rng() < writeShare) w.set(at, key, nextValue());
   else w.get(at, key);
 }
 
@@ -119,26 +124,28 @@ function fault(
   const busy = downUntil.has(id) || pausedUntil.has(id);
   const r = rng();
   const majorityDown = downUntil.size + pausedUntil.size >= Math.floor(w.ids.length / 2);
-  if (r < 0.3 && !busy && !majorityDown) {
+  if (r < 0.35 && !busy && !majorityDown) {
     const atNextStep = rng() < 0.3;
     if (atNextStep) w.crashAtNextStep(id);
     else w.crash(id, { loseLazyCommit: rng() < 0.5 });
-    downUntil.set(id, w.trueMs + between(50, 3000));
+    // Half the crashes are quick reboots: the node is back, with a new clock, within 30 ms.
+    downUntil.set(id, w.trueMs + (rng() < 0.5 ? between(0, 30) : between(50, 3000)));
     return `crash ${id}${atNextStep ? " at its next step" : ""} until ${downUntil.get(id)!.toFixed(1)}`;
   } else if (r < 0.5 && !busy && !majorityDown) {
     w.pause(id);
     pausedUntil.set(id, w.trueMs + between(50, 2000));
     return `pause ${id} until ${pausedUntil.get(id)!.toFixed(1)}`;
-  } else if (r < 0.8) {
+  } else if (r < 0.85) {
+    const oneWay = rng() < 0.3;
     const cut: number[] = [];
     for (const other of w.ids) {
       if (other === id || rng() < 0.3) continue;
       w.cut(id, other);
-      w.cut(other, id);
+      if (!oneWay) w.cut(other, id);
       cut.push(other);
     }
     healIn(between(300, 3000));
-    return `cut ${id} from ${cut.join(",")}`;
+    return `cut ${id} from ${cut.join(",")}${oneWay ? " (its sends only)" : ""}`;
   }
   return "no fault";
 }

@@ -93,10 +93,12 @@ export class World {
   private readonly slots = new Map<NodeId, Slot>();
   private readonly cuts = new Set<string>();
   private readonly holdRules: HoldRule[] = [];
+  private network: (e: Envelope) => readonly number[];
   private nextRequest = 1;
 
   constructor(readonly opts: WorldOptions) {
     this.timing = opts.timing ?? TIMING_FAST;
+    this.network = opts.network ?? (() => [1]);
     const members = [...Array(opts.size).keys()].map(nodeId);
     for (const id of members) {
       const config = makeConfig(id, members, this.timing, {
@@ -200,7 +202,7 @@ export class World {
       e.held = true;
       return id;
     }
-    const delays = this.opts.network?.(e) ?? [1];
+    const delays = this.network(e);
     if (delays.length === 0) {
       this.pool.drop(id);
       this.lostCount++;
@@ -312,6 +314,11 @@ export class World {
       this.cut(id, o);
       this.cut(o, id);
     }
+  }
+
+  /** From now on, messages sent are delivered as `network` says (see WorldOptions.network). */
+  setNetwork(network: (e: Envelope) => readonly number[]): void {
+    this.network = network;
   }
 
   /** Restores both directions between `a` and `b`. */
