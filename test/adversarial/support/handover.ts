@@ -3,8 +3,8 @@
 //
 // Each episode: a leader holds its lease; one follower C is cut off from it (the others still
 // acknowledge it, so the lease goes on); when C's timer fires, the adversary reboots the other
-// followers on the spot (new clocks, no memory of who led, so they grant C's vote at once), or
-// pauses the leader, or holds a heartbeat back to deliver it late, or does nothing. Then reads at
+// followers on the spot (new clocks, no memory of who led, so they grant C's vote at once), maybe
+// cutting the leader off entirely as well, or pauses the leader, or holds a heartbeat back to deliver it late, or does nothing. Then reads at
 // every node, a few writes, and a heal. Networks are unreliable and clocks drift within the bound
 // (or beyond it, as a negative control).
 
@@ -90,7 +90,10 @@ function strike(w: World, rng: () => number, between: (lo: number, hi: number) =
       w.crash(id);
       w.restart(id, between(0, 1e7));
     }
-    return `${rebooted.join(",")} reboot`;
+    // Half the time the old leader is cut off entirely too, so only its own clock ends its lease.
+    const isolated = rng() < 0.5;
+    if (isolated) w.isolate(leader);
+    return `${rebooted.join(",")} reboot${isolated ? ", leader isolated" : ""}`;
   }
   if (r < 0.7) {
     w.pause(leader);
