@@ -156,12 +156,12 @@ describe("harness: the safety monitor", () => {
 describe("harness: the world", () => {
   it("a message is delivered only when the scheduler or the test says so, and a held one waits", () => {
     const w = new World({ size: 3 });
-    w.holdNext((e) => e.type === "vote-request", 100);
+    w.net.holdNext((e) => e.type === "vote-request", 100);
     w.run(5000);
     const held = w.pool.select((e) => e.held);
     expect(held.length).toBeGreaterThan(0);
     expect(w.leaders()).toEqual([]);
-    w.stopHolding();
+    w.net.stopHolding();
     for (const e of held) if (w.pool.has(e.id)) w.deliver(e.id);
     w.run(3000);
     expect(w.leaders()).toHaveLength(1);

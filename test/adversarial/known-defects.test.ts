@@ -28,7 +28,7 @@ describe("known defect: a stale acknowledgement renews the lease", () => {
     expect(w.clockMs(A)).toBeGreaterThan(100_000);
 
     // One of A's term-1 heartbeats to B is held back; then A crashes and reboots near 0.
-    w.holdNext((e) => e.type === "append-request" && e.from === A && e.to === B);
+    w.net.holdNext((e) => e.type === "append-request" && e.from === A && e.to === B);
     w.runUntil("a term-1 heartbeat to B held", () => w.pool.select((e) => e.held).length === 1, 200);
     const [oldHeartbeat] = w.pool.select((e) => e.held);
     expect(oldHeartbeat!.term).toBe(1);
@@ -47,7 +47,7 @@ describe("known defect: a stale acknowledgement renews the lease", () => {
 
     // A is cut off. About 700 ms later the old heartbeat reaches B, which refuses it (B is at
     // term 2); the refusal reaches A.
-    w.isolate(A);
+    w.net.isolate(A);
     const cutAtMs = w.trueMs;
     w.run(700);
     expect(w.status(B)?.term).toBe(2);
@@ -100,7 +100,7 @@ describe("known defect: a stale refusal starts an endless probe", () => {
     }
     const toB = (prev: number) => batchToB.get(prev)!;
     const toC = (prev: number) => batchToC.get(prev)!;
-    w.isolate(A);
+    w.net.isolate(A);
     // B and C get entry 2 only; the batch with prev=5 to B is held back; the rest are lost.
     w.deliver(toB(1));
     w.deliver(toC(1));
@@ -112,11 +112,11 @@ describe("known defect: a stale refusal starts an endless probe", () => {
 
     // C leads term 2; once A hears from it, A's tail (3-6) is truncated.
     w.runUntil("C leading term 2", () => w.status(C)?.role === "leader" && w.status(C)?.term === 2, 3000);
-    w.healAll();
+    w.net.healAll();
     w.runUntil("A's log rewritten by C", () => w.disk(A).length === 3 && w.disk(A).entry(3)?.term === 2, 1000);
 
     // A leads term 3 with B, which matches A's whole log.
-    w.isolate(C);
+    w.net.isolate(C);
     w.runUntil("A leading term 3", () => w.status(A)?.role === "leader" && w.status(A)?.term === 3, 3000);
     w.runUntil("B matching A's log", () => w.status(B)?.commitIndex === 4 && w.status(A)?.commitIndex === 4, 500);
     w.run(50);

@@ -60,8 +60,8 @@ function answeredAfterOldLease(w: World, asked: { set: RequestId; get: RequestId
 function voterReboots(mutation: Mutation | null) {
   const w = leaderWithLease({ mutation });
   const termA = w.status(A)!.term;
-  w.cut(A, C);
-  w.cut(C, A);
+  w.net.cut(A, C);
+  w.net.cut(C, A);
   w.runUntil("C's election timer", () => w.status(C)?.role === "candidate", 3000);
   w.crash(B);
   w.restart(B, 3);
@@ -91,9 +91,9 @@ describe("lease: a new leader waits out the old lease", () => {
 /** A is cut off right after a heartbeat whose acknowledgement from B is held, then delivered late. */
 function lateAcknowledgement(mutation: Mutation | null): World {
   const w = leaderWithLease({ mutation });
-  w.holdNext((e) => e.type === "append-reply" && e.from === B && e.to === A);
+  w.net.holdNext((e) => e.type === "append-reply" && e.from === B && e.to === A);
   w.runUntil("B's acknowledgement held", () => w.pool.select((e) => e.held).length === 1, 200);
-  w.isolate(A);
+  w.net.isolate(A);
   w.run(690);
   w.deliver(w.pool.select((e) => e.held)[0]!.id);
   newLeaderAsked(w);
@@ -118,7 +118,7 @@ function leaderCutOff(rateA: number): World {
   const w = leaderWithLease({ rates: [rateWithin(RHO, 0), rateWithin(RHO, 1), rateWithin(RHO, 1)] });
   w.setClockRate(A, rateA);
   w.run(200);
-  w.isolate(A);
+  w.net.isolate(A);
   newLeaderAsked(w);
   w.run(1000);
   return w;

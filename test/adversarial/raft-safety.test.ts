@@ -19,31 +19,31 @@ function figure8(mutation: Mutation | null): { w: World; commitInC: number } {
   // One entry per AppendEntries, so an entry of an earlier term can travel without the NO-OP after it.
   const w = new World({ size: 5, mutation, overrides: { batchCountMax: 1 }, random: jitter({ [S1]: 0, [S2]: 0.99, [S3]: 0.99, [S4]: 0.99, [S5]: 0.3 }) });
   // (a) S1 leads term 1; its entry at index 2 (term 1) reaches S2 only.
-  w.isolate(S5);
+  w.net.isolate(S5);
   w.runUntil("S1 leading term 1", leads(w, S1, 1), 3000);
-  w.healAll();
+  w.net.healAll();
   w.runUntil("the NO-OP committed everywhere", () => w.ids.every((id) => w.status(id)?.commitIndex === 1), 1000);
-  w.isolate(S1);
-  w.heal(S1, S2);
+  w.net.isolate(S1);
+  w.net.heal(S1, S2);
   w.set(S1, "x", "a");
   w.run(5);
   expect(w.disk(S2).length).toBe(2);
   expect(w.disk(S3).length).toBe(1);
   // (b) S1 crashes; S5 wins term 2 with S3 and S4 and appends its NO-OP at index 2, which nobody gets.
   w.crash(S1);
-  w.healAll();
-  w.isolate(S2);
+  w.net.healAll();
+  w.net.isolate(S2);
   w.runUntil("S5 leading term 2", leads(w, S5, 2), 5000);
-  w.isolate(S5);
+  w.net.isolate(S5);
   w.run(5);
   w.crash(S5);
   expect(w.disk(S5).entry(2)?.term).toBe(2);
   // (c) S1 restarts and wins term 3 with S3 and S4; its entry at index 2 (term 1) reaches S3 and
   // S4, its NO-OP at index 3 (term 3) nobody. Every append of S1 waits for the test.
   w.restart(S1, 0);
-  w.healAll();
-  w.isolate(S2);
-  w.holdNext((e) => e.type === "append-request" && e.from === S1, 1_000_000);
+  w.net.healAll();
+  w.net.isolate(S2);
+  w.net.holdNext((e) => e.type === "append-request" && e.from === S1, 1_000_000);
   w.runUntil("S1 leading term 3", leads(w, S1, 3), 5000);
   for (const follower of [S3, S4]) {
     for (let round = 0; round < 4 && w.disk(follower).length < 2; round++) {
@@ -58,11 +58,11 @@ function figure8(mutation: Mutation | null): { w: World; commitInC: number } {
   // (d) S1 crashes; S5 restarts and wins term 4 with S2, S3 and S4 (its last term, 2, is newer),
   // and replicates its index 2 over theirs.
   w.crash(S1);
-  w.stopHolding();
-  w.healAll();
+  w.net.stopHolding();
+  w.net.healAll();
   for (const [a, b] of [[S2, S3], [S2, S4], [S3, S4]] as const) {
-    w.cut(a, b);
-    w.cut(b, a);
+    w.net.cut(a, b);
+    w.net.cut(b, a);
   }
   w.restart(S5, 0);
   w.runUntil("S5 leading term 4", leads(w, S5, 4), 5000);
@@ -87,7 +87,7 @@ describe("Raft safety rules, staged", () => {
   function voteAcrossCrash(mutation: Mutation | null, crashBeforeReply: boolean): World {
     const [A, B, C] = [S1, S2, S3];
     const w = new World({ size: 3, mutation, random: jitter({ [A]: 0, [B]: 0.99, [C]: 0.001 }) });
-    w.holdNext((e) => e.type === "vote-request", 1_000_000);
+    w.net.holdNext((e) => e.type === "vote-request", 1_000_000);
     w.runUntil("pre-vote requests from A and C", () => w.pool.select((e) => e.held && e.to === B).length === 2, 3000);
     const preVote = (from: number) => w.pool.select((e) => e.held && e.from === from && e.to === B)[0]!;
     for (const candidate of [A, C]) {
@@ -136,9 +136,9 @@ describe("Raft safety rules, staged", () => {
     w.runUntil("A leading", () => w.status(A)?.role === "leader", 3000);
     w.run(500);
     const termBefore = w.status(A)!.term;
-    w.isolate(C);
+    w.net.isolate(C);
     w.run(5000);
-    w.healAll();
+    w.net.healAll();
     w.run(3000);
     return { w, termBefore };
   }

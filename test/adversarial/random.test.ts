@@ -61,7 +61,7 @@ describe("random schedules: delay, loss, duplication, reordering, drift within t
   it("once faults stop: one leader, every node caught up, and a quiet period carries heartbeat traffic only", () => {
     for (const seed of seeds("r", SEEDS)) {
       const { w } = fuzzRun(seed);
-      w.setNetwork(() => [1]);
+      w.net.setDelivery(() => [1]);
       w.run(2500); // stragglers of the unreliable network arrive
       const leaders = w.leaders();
       expect(leaders.length, replay("random.test.ts", seed)).toBe(1);

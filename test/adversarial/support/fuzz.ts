@@ -76,7 +76,7 @@ export function fuzz(o: FuzzOptions): World {
       w.resume(id);
     }
     if (healAtMs <= w.trueMs) {
-      w.healAll();
+      w.net.healAll();
       healAtMs = Infinity;
     }
     if (nextClientMs <= w.trueMs) {
@@ -140,8 +140,8 @@ function fault(
     const cut: number[] = [];
     for (const other of w.ids) {
       if (other === id || rng() < 0.3) continue;
-      w.cut(id, other);
-      if (!oneWay) w.cut(other, id);
+      w.net.cut(id, other);
+      if (!oneWay) w.net.cut(other, id);
       cut.push(other);
     }
     healIn(between(300, 3000));
@@ -152,7 +152,7 @@ function fault(
 
 /** Heals everything, restarts and resumes every node, and lets the cluster settle. */
 function settle(w: World, downUntil: Map<number, number>, pausedUntil: Map<number, number>, between: (lo: number, hi: number) => number): void {
-  w.healAll();
+  w.net.healAll();
   for (const id of pausedUntil.keys()) w.resume(id);
   for (const id of downUntil.keys()) {
     if (w.isUp(id)) w.crash(id);

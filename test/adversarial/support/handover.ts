@@ -54,8 +54,8 @@ export function handoverEpisodes(o: HandoverOptions): World {
     const leader = w.leaders()[0]!.id;
     const followers = w.ids.filter((id) => id !== leader);
     const c = followers[Math.floor(rng() * followers.length)]!;
-    w.cut(leader, c);
-    w.cut(c, leader);
+    w.net.cut(leader, c);
+    w.net.cut(c, leader);
     try {
       w.runUntil("C's timer", () => w.status(c)?.role === "candidate" || w.status(leader)?.role !== "leader", 4000);
     } catch {
@@ -64,7 +64,7 @@ export function handoverEpisodes(o: HandoverOptions): World {
     const what = strike(w, rng, between, leader, followers.filter((f) => f !== c));
     o.trace?.push(`${w.trueMs.toFixed(1)} episode ${episode}: leader ${leader}, ${c} cut off, ${what}`);
     clients();
-    w.healAll();
+    w.net.healAll();
     for (const id of w.ids) if (w.isPaused(id)) w.resume(id);
     w.run(300);
   }
@@ -92,7 +92,7 @@ function strike(w: World, rng: () => number, between: (lo: number, hi: number) =
     }
     // Half the time the old leader is cut off entirely too, so only its own clock ends its lease.
     const isolated = rng() < 0.5;
-    if (isolated) w.isolate(leader);
+    if (isolated) w.net.isolate(leader);
     return `${rebooted.join(",")} reboot${isolated ? ", leader isolated" : ""}`;
   }
   if (r < 0.7) {
@@ -103,7 +103,7 @@ function strike(w: World, rng: () => number, between: (lo: number, hi: number) =
     return `leader paused ${ms.toFixed(0)} ms`;
   }
   if (r < 0.85) {
-    w.holdNext((e) => e.from === leader && e.type === "append-request");
+    w.net.holdNext((e) => e.from === leader && e.type === "append-request");
     w.run(150);
     const held = w.pool.select((e) => e.held);
     for (const e of held) w.pool.release(e.id, w.trueMs + between(100, 900));

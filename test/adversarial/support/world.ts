@@ -28,7 +28,8 @@ import { NodeClock } from "./clock.js";
 import { Disk } from "./disk.js";
 import { ClientHistory } from "./history.js";
 import { describeOverlap, LeaseRecord, readableSpan } from "./lease-record.js";
-import { MessagePool, type Envelope, type MessageId, type Selector } from "./pool.js";
+import { Network, type Delivery } from "./network.js";
+import { MessagePool, type Envelope, type MessageId } from "./pool.js";
 import { SafetyMonitor } from "./safety.js";
 
 export interface WorldOptions {
@@ -50,7 +51,7 @@ export interface WorldOptions {
    * When the scheduler delivers each message, as delays in true ms from its send: [] loses it,
    * two or more duplicate it (default: one delivery after 1 ms).
    */
-  readonly network?: (e: Envelope) => readonly number[];
+  readonly network?: Delivery;
 }
 
 interface Slot {
@@ -72,11 +73,6 @@ export interface StepResult {
   readonly sent: MessageId[];
 }
 
-interface HoldRule {
-  readonly selector: Selector;
-  remaining: number;
-}
-
 const EVENTS_PER_RUN_MAX = 2_000_000;
 
 export class World {
@@ -91,14 +87,12 @@ export class World {
   /** Messages the scheduler dropped on cut links or at crashed nodes. */
   lostCount = 0;
   private readonly slots = new Map<NodeId, Slot>();
-  private readonly cuts = new Set<string>();
-  private readonly holdRules: HoldRule[] = [];
-  private network: (e: Envelope) => readonly number[];
+  readonly net: Network;
   private nextRequest = 1;
 
   constructor(readonly opts: WorldOptions) {
     this.timing = opts.timing ?? TIMING_FAST;
-    this.network = opts.network ?? (() => [1]);
+    this.net = new Network([...Array(opts.size).keys()].map(nodeId), opts.network ?? (() => [1]));
     const members = [...Array(opts.size).keys()].map(nodeId);
     for (const id of members) {
       const config = makeConfig(id, members, this.timing, {
@@ -198,11 +192,12 @@ export class World {
   private send(m: Message): MessageId {
     const id = this.pool.put(m, this.trueMs, this.trueMs, false);
     const e = this.pool.envelope(id);
-    if (this.matchesHoldRule(e)) {
+    const plan = this.net.plan(e);
+    if (plan.held) {
       e.held = true;
       return id;
     }
-    const delays = this.network(e);
+    const delays = plan.delaysMs;
     if (delays.length === 0) {
       this.pool.drop(id);
       this.lostCount++;
@@ -300,61 +295,6 @@ export class World {
     this.slot(id).paused = false;
   }
 
-  // ---------------------------------------------------------------- the network
-
-  /** Messages from `a` to `b` are lost until healed (one direction). */
-  cut(a: number, b: number): void {
-    this.cuts.add(`${a}>${b}`);
-  }
-
-  /** Cuts every link to and from `id`. */
-  isolate(id: number): void {
-    for (const o of this.ids) {
-      if (o === id) continue;
-      this.cut(id, o);
-      this.cut(o, id);
-    }
-  }
-
-  /** From now on, messages sent are delivered as `network` says (see WorldOptions.network). */
-  setNetwork(network: (e: Envelope) => readonly number[]): void {
-    this.network = network;
-  }
-
-  /** Restores both directions between `a` and `b`. */
-  heal(a: number, b: number): void {
-    this.cuts.delete(`${a}>${b}`);
-    this.cuts.delete(`${b}>${a}`);
-  }
-
-  healAll(): void {
-    this.cuts.clear();
-  }
-
-  isCut(from: number, to: number): boolean {
-    return this.cuts.has(`${from}>${to}`);
-  }
-
-  /** The next `count` messages the selector matches are held back when sent. */
-  holdNext(selector: Selector, count = 1): void {
-    this.holdRules.push({ selector, remaining: count });
-  }
-
-  /** Ends every hold rule still waiting for messages. */
-  stopHolding(): void {
-    this.holdRules.length = 0;
-  }
-
-  private matchesHoldRule(e: Envelope): boolean {
-    for (const r of this.holdRules) {
-      if (r.remaining > 0 && r.selector(e)) {
-        r.remaining--;
-        return true;
-      }
-    }
-    return false;
-  }
-
   // ---------------------------------------------------------------- time
 
   /** Moves true time forward, recording who could serve lease reads meanwhile. */
@@ -432,7 +372,7 @@ export class World {
   }
 
   private arrive(e: Envelope): void {
-    if (this.isCut(e.from, e.to) || !this.isUp(e.to)) {
+    if (this.net.isCut(e.from, e.to) || !this.isUp(e.to)) {
       this.pool.drop(e.id);
       this.lostCount++;
       return;
