@@ -167,6 +167,22 @@ describe("harness: the world", () => {
     expect(w.leaders()).toHaveLength(1);
   });
 
+  it("a duplicated message reaches its node twice: once now, once when the test releases the copy", () => {
+    const w = new World({ size: 3 });
+    w.runUntil("a leader", () => w.leaders().length === 1, 5000);
+    const leader = w.leaders()[0]!.id;
+    const follower = w.ids.find((id) => id !== leader)!;
+    w.net.holdNext((e) => e.type === "append-request" && e.to === follower);
+    w.runUntil("a held heartbeat", () => w.pool.select((e) => e.held).length === 1, 500);
+    const [heartbeat] = w.pool.select((e) => e.held);
+    const first = w.deliver(heartbeat!.id, { duplicate: true });
+    expect(w.pool.has(heartbeat!.id)).toBe(true);
+    const second = w.deliver(heartbeat!.id);
+    expect(w.pool.has(heartbeat!.id)).toBe(false);
+    expect([first?.sent.length, second?.sent.length]).toEqual([1, 1]);
+    expect(w.problems()).toEqual([]);
+  });
+
   it("a restarted node finds on its disk what its outputs made durable", () => {
     const w = new World({ size: 3 });
     w.runUntil("a leader", () => w.leaders().length === 1, 5000);
