@@ -71,6 +71,18 @@ describe("harness: disks keep what the output contract made durable", () => {
     expect(() => d.persist(output({ appendFrom: logIndex(5), append: [noop(2)] }))).toThrow(/hole/);
   });
 
+  it("a write that goes out before it is durable is lost by a crash until synced", () => {
+    const d = diskWith([noop(1)], 1);
+    d.persist(output({ appendFrom: logIndex(2), append: [set(1, "a")], sendBeforePersist: true }));
+    expect(d.hasUnsynced).toBe(true);
+    d.crash(false);
+    expect(d.entries()).toEqual([noop(1)]);
+    d.persist(output({ appendFrom: logIndex(2), append: [set(1, "b")], sendBeforePersist: true }));
+    d.sync();
+    d.crash(false);
+    expect(d.entries()).toEqual([noop(1), set(1, "b")]);
+  });
+
   it("a crash may lose a commit index written lazily, never a term or vote", () => {
     const d = diskWith([noop(1), set(1, "a")], 0);
     d.persist(output({ hardState: { currentTerm: term(2), votedFor: nodeId(1), commitIndex: logIndex(1) }, hardStateMustSync: true }));

@@ -18,6 +18,8 @@ export interface FuzzOptions {
   readonly preVote?: boolean;
   /** Lease ms (default: the fast preset's); just below the election minimum leaves the least slack. */
   readonly leaseMs?: number;
+  /** The leader's own log write runs in parallel with its sends (as the gRPC runtime does). */
+  readonly leaderPersistsInParallel?: boolean;
   /** Receives one line per fault and per change of leader, to read a failing run. */
   readonly trace?: string[];
 }
@@ -50,6 +52,8 @@ export function fuzz(o: FuzzOptions): World {
     seed: o.seed,
     preVote: o.preVote ?? true,
     mutation: o.mutation ?? null,
+    overrides: { leaderPersistsInParallel: o.leaderPersistsInParallel ?? false },
+    syncDelayMs: () => between(0.2, 20),
     rates: [...Array(size)].map(() => 1 + (between(-1, 1) * drift) / 1e6),
     clockStartMs: [...Array(size)].map(() => between(0, 1e7)),
     network,

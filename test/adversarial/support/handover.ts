@@ -21,6 +21,8 @@ export interface HandoverOptions {
   readonly driftFactor?: number;
   readonly mutation?: Mutation | null;
   readonly leaseMs?: number;
+  /** The leader's own log write runs in parallel with its sends (as the gRPC runtime does). */
+  readonly leaderPersistsInParallel?: boolean;
   readonly trace?: string[];
 }
 
@@ -35,6 +37,8 @@ export function handoverEpisodes(o: HandoverOptions): World {
     timing,
     seed: o.seed,
     mutation: o.mutation ?? null,
+    overrides: { leaderPersistsInParallel: o.leaderPersistsInParallel ?? false },
+    syncDelayMs: () => between(0.2, 20),
     rates: [...Array(size)].map(() => 1 + (between(-1, 1) * drift) / 1e6),
     clockStartMs: [...Array(size)].map(() => between(0, 1e7)),
     network: unreliable(rng),

@@ -7,6 +7,7 @@
 
 import seedrandom from "seedrandom";
 import {
+  logIndex,
   makeConfig,
   nodeId,
   RaftNode,
@@ -52,6 +53,8 @@ export interface WorldOptions {
    * two or more duplicate it (default: one delivery after 1 ms).
    */
   readonly network?: Delivery;
+  /** With leaderPersistsInParallel: how long a leader's write takes to become durable (default 2 ms). */
+  readonly syncDelayMs?: () => number;
 }
 
 interface Slot {
@@ -66,6 +69,8 @@ interface Slot {
   wakeTrueMs: number;
   /** The next step persists its output and crashes before sending anything. */
   crashBeforeNextSend: boolean;
+  /** True time at which the write under way (leaderPersistsInParallel) becomes durable. */
+  syncTrueMs: number;
 }
 
 export interface StepResult {
@@ -101,7 +106,7 @@ export class World {
         mutation: opts.mutation ?? null,
       });
       const clock = new NodeClock(opts.rates?.[id] ?? 1, 0, opts.clockStartMs?.[id] ?? 0);
-      const slot: Slot = { id, config, clock, disk: new Disk(), node: null, boot: 0, paused: false, wakeTrueMs: 0, crashBeforeNextSend: false };
+      const slot: Slot = { id, config, clock, disk: new Disk(), node: null, boot: 0, paused: false, wakeTrueMs: 0, crashBeforeNextSend: false, syncTrueMs: Infinity };
       this.slots.set(id, slot);
       this.boot(slot);
     }
@@ -173,8 +178,14 @@ export class World {
     const nowMs = s.clock.readingAt(this.trueMs);
     const before = node.status(nowMs);
     const diskBefore = [...s.disk.entries()];
+    const hadUnsynced = s.disk.hasUnsynced;
     const out = node.step(make(nowMs));
     s.disk.persist(out);
+    if (s.disk.hasUnsynced || hadUnsynced) {
+      // A write under way completes later; one this step's sync completed is reported now.
+      const atMs = s.disk.hasUnsynced ? this.trueMs + (this.opts.syncDelayMs?.() ?? 2) : this.trueMs;
+      s.syncTrueMs = Math.min(s.syncTrueMs, atMs);
+    }
     this.safety.afterStep(before, diskBefore, out, node.status(nowMs), s.disk, this.disks());
     s.wakeTrueMs = Math.max(this.trueMs, s.clock.trueAt(out.wakeAtMs));
     if (opts.crashBeforeSend === true || s.crashBeforeNextSend) {
@@ -270,6 +281,7 @@ export class World {
     s.node = null;
     s.paused = false;
     s.crashBeforeNextSend = false;
+    s.syncTrueMs = Infinity;
     s.disk.crash(opts.loseLazyCommit === true);
   }
 
@@ -359,6 +371,7 @@ export class World {
     for (const s of this.slots.values()) {
       if (s.node === null || s.paused) continue;
       if (best === null || s.wakeTrueMs < best.atMs) best = { atMs: s.wakeTrueMs, act: () => this.tick(s.id) };
+      if (s.syncTrueMs < best.atMs) best = { atMs: s.syncTrueMs, act: () => this.completeSync(s) };
     }
     let msg: Envelope | null = null;
     for (const e of this.pool.select((e) => !e.held && !this.slot(e.to).paused)) {
@@ -369,6 +382,16 @@ export class World {
       best = { atMs: e.dueTrueMs, act: () => this.arrive(e) };
     }
     return best;
+  }
+
+  /** The write under way is durable; a leader is told how far its log now is. */
+  private completeSync(s: Slot): void {
+    s.syncTrueMs = Infinity;
+    s.disk.sync();
+    const last = s.disk.length;
+    if (s.node === null || last === 0 || s.node.status(s.clock.readingAt(this.trueMs)).role !== "leader") return;
+    const t = s.disk.entry(last)!.term;
+    this.step(s.id, (nowMs) => ({ type: "persisted", nowMs, index: logIndex(last), term: t }));
   }
 
   private arrive(e: Envelope): void {
