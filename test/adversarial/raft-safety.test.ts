@@ -7,7 +7,11 @@ import { nodeId, type Mutation } from "../../src/raft/index.js";
 import { jitter } from "./support/jitter.js";
 import { World } from "./support/world.js";
 
-const [S1, S2, S3, S4, S5] = [0, 1, 2, 3, 4].map(nodeId) as [ReturnType<typeof nodeId>, ReturnType<typeof nodeId>, ReturnType<typeof nodeId>, ReturnType<typeof nodeId>, ReturnType<typeof nodeId>];
+const S1 = nodeId(0);
+const S2 = nodeId(1);
+const S3 = nodeId(2);
+const S4 = nodeId(3);
+const S5 = nodeId(4);
 
 const leads = (w: World, id: number, t: number) => () => w.status(id)?.role === "leader" && w.status(id)?.term === t;
 
@@ -98,16 +102,15 @@ describe("Raft safety rules, staged", () => {
     }
     const realVote = (from: number) => w.pool.select((e) => e.held && e.from === from && e.to === B && e.term === 1)[0]!;
     const requestFromC = realVote(C).id;
-    w.step(B, (nowMs) => ({ type: "tick", nowMs })); // nothing due: B is still a follower
-    const grant = crashBeforeReply
-      ? w.step(B, (nowMs) => ({ type: "message", nowMs, message: w.pool.take(realVote(A).id, false) }), { crashBeforeSend: true })
-      : w.deliver(realVote(A).id);
+    if (crashBeforeReply) w.crashAtNextStep(B);
+    const grant = w.deliver(realVote(A).id);
     expect(w.disk(B).hardState.votedFor).toBe(A);
     if (!crashBeforeReply) {
       w.deliver(grant!.sent[0]!);
       expect(w.status(A)?.role).toBe("leader");
       w.crash(B);
     }
+    expect(w.isUp(B)).toBe(false);
     w.restart(B, 7);
     const answer = w.deliver(requestFromC);
     for (const id of answer?.sent ?? []) w.deliver(id);

@@ -170,7 +170,7 @@ export class World {
 
   // ---------------------------------------------------------------- acting on nodes
 
-  step(id: number, make: (nowMs: number) => Input, opts: { crashBeforeSend?: boolean } = {}): StepResult {
+  step(id: number, make: (nowMs: number) => Input): StepResult {
     const s = this.slot(id);
     const node = s.node;
     if (node === null) throw new Error(`node ${id} is down: restart it before stepping it`);
@@ -188,7 +188,7 @@ export class World {
     }
     this.safety.afterStep(before, diskBefore, out, node.status(nowMs), s.disk, this.disks());
     s.wakeTrueMs = Math.max(this.trueMs, s.clock.trueAt(out.wakeAtMs));
-    if (opts.crashBeforeSend === true || s.crashBeforeNextSend) {
+    if (s.crashBeforeNextSend) {
       s.crashBeforeNextSend = false;
       this.crash(id);
       this.lastSent = [];
