@@ -12,6 +12,6 @@ export { RaftClient, RaftClientError, requestLine, type NodeReport, type RaftCli
 export { parseNodeList, clusterFingerprint, type NodeAddress, type NodesOption } from "./client/nodes.js";
 export type { RetryPolicy } from "./client/retry.js";
 export { startNode, type NodeMember, type NodeOptions, type RunningNode } from "./runtime/grpc/node-runtime.js";
-export { TIMING_FAST, TIMING_SPEC, TIMING_PRESETS, validateTiming, type TimingConfig } from "./raft/config.js";
-export { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./raft/request.js";
-export type { NodeId, NodeStatus, Role } from "./raft/types.js";
+export { TIMING_FAST, TIMING_SPEC, TIMING_PRESETS, validateTiming, type TimingConfig } from "./raft/index.js";
+export { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./raft/index.js";
+export type { NodeId, NodeStatus, Role } from "./raft/index.js";

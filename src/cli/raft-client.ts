@@ -4,7 +4,7 @@
 
 import readline from "node:readline";
 import { RaftClient, RaftClientError, type NodeReport } from "../client/raft-client.js";
-import { parseRequest } from "../raft/request.js";
+import { parseRequest } from "../raft/index.js";
 import { formatFlags, parseArgs, parseDuration, stringFlag, UsageError, type FlagSpec } from "./args.js";
 
 const FLAGS: readonly FlagSpec[] = [

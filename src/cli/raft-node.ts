@@ -5,7 +5,7 @@
 import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
-import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/config.js";
+import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";

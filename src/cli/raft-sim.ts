@@ -6,7 +6,7 @@
 
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../raft/config.js";
+import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../raft/index.js";
 import {
   buildPlan,
   formatRunSummary,

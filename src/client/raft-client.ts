@@ -13,8 +13,8 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, parseRequest, utf8Bytes } from "../raft/request.js";
-import type { ClientRequest, NodeId, Role } from "../raft/types.js";
+import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, parseRequest, utf8Bytes } from "../raft/index.js";
+import type { ClientRequest, NodeId, Role } from "../raft/index.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
 import { NodeConnection } from "./transport.js";

@@ -3,7 +3,7 @@
 
 import { credentials, Metadata, status as grpcStatus, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
 import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
-import { nodeId, type ClientErrorCode, type NodeId } from "../raft/types.js";
+import { nodeId, type ClientErrorCode, type NodeId } from "../raft/index.js";
 import type { NodeAddress } from "./nodes.js";
 import type { NodeAnswer } from "./retry.js";
 

@@ -15,6 +15,7 @@
 
 import type { Mutation, TimingConfig } from "./config.js";
 import { quorumValue } from "./quorum.js";
+import type { NodeCore } from "./state.js";
 import { assert } from "./types.js";
 
 function driftRatio(timing: TimingConfig): number {
@@ -111,8 +112,13 @@ export class LeaderLease {
   stepDownAtMs(timing: TimingConfig, nowMs: number): number {
     return Math.max(this.becameLeaderAtMs, this.startMs(nowMs)) + timing.leaseMs;
   }
+}
 
-  holds(timing: TimingConfig, nowMs: number): boolean {
-    return nowMs >= this.oldLeaseWaitUntilMs && nowMs < this.validUntilMs(timing, nowMs);
-  }
+/** Steps down when no majority renewed the lease in time. Returns true when it did. */
+export function stepDownIfLeaseLost(n: NodeCore): boolean {
+  const l = n.leader;
+  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs)) return false;
+  n.out.events.push({ kind: "lease-renewal-failed", leaderId: n.id });
+  n.becomeFollower(null);
+  return true;
 }

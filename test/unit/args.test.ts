@@ -4,7 +4,7 @@ import { parseClientArgs } from "../../src/cli/raft-client.js";
 import { parseServeArgs } from "../../src/cli/raft-node.js";
 import { RaftClientError, requestLine } from "../../src/client/raft-client.js";
 import { clusterFingerprint, normalizeNodes, parseNodeList } from "../../src/client/nodes.js";
-import { TIMING_FAST, TIMING_SPEC } from "../../src/raft/config.js";
+import { TIMING_FAST, TIMING_SPEC } from "../../src/raft/index.js";
 
 const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
 const serve = (...extra: string[]) => parseServeArgs(["--id", "0", "--cluster", CLUSTER, "--data-dir", "/tmp/raft", ...extra]);

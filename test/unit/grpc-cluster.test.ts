@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient, RaftClientError } from "../../src/client/raft-client.js";
 import { clusterFingerprint, parseNodeList, type NodeAddress } from "../../src/client/nodes.js";
 import { RaftClientClient, type ServeClientArgs, type ServeClientReply } from "../../src/gen/raft.js";
-import type { TimingConfig } from "../../src/raft/config.js";
+import type { TimingConfig } from "../../src/raft/index.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };

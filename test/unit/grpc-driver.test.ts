@@ -1,8 +1,8 @@
 // The driver's output contract, with a storage whose writes the test holds and releases.
 import seedrandom from "seedrandom";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeConfig, type TimingConfig } from "../../src/raft/config.js";
-import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type RaftEvent, type VoteRequest } from "../../src/raft/types.js";
+import { makeConfig, type TimingConfig } from "../../src/raft/index.js";
+import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type RaftEvent, type VoteRequest } from "../../src/raft/index.js";
 import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
 import { defaultDriverLimits, NodeDriver, type CallResult, type DriverLimits, type DriverStorage, type PersistRequest } from "../../src/runtime/grpc/driver.js";
 

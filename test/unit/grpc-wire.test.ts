@@ -12,7 +12,7 @@ import {
   voteRequestFromWire,
   voteRequestToWire,
 } from "../../src/runtime/grpc/wire.js";
-import { logIndex, nodeId, term, type AppendReply, type AppendRequest, type VoteReply, type VoteRequest } from "../../src/raft/types.js";
+import { logIndex, nodeId, term, type AppendReply, type AppendRequest, type VoteReply, type VoteRequest } from "../../src/raft/index.js";
 
 const appendRequest: AppendRequest = {
   type: "append-request",

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { DUMP_BYTES_MAX_DEFAULT } from "../../src/runtime/grpc/dump-writer.js";
 import { FileStorage, type PersistRequest, type StorageMutation } from "../../src/runtime/grpc/storage.js";
-import { logIndex, nodeId, term, type Entry, type HardState } from "../../src/raft/types.js";
+import { logIndex, nodeId, term, type Entry, type HardState } from "../../src/raft/index.js";
 import { crashImages, RecordingFs, type FsImage } from "./support/crash-fs.js";
 
 const DATA_DIR = "/data";

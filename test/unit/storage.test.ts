@@ -4,7 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeToken, EMPTY_TOKEN, encodeToken } from "../../src/runtime/grpc/escape.js";
 import { encodeEntryLine, parseEntryLine } from "../../src/runtime/grpc/storage.js";
-import type { Entry } from "../../src/raft/types.js";
+import type { Entry } from "../../src/raft/index.js";
 import { append, CLUSTER, folder, fx, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, sealed, set, useTempDataDir } from "./support/storage-kit.js";
 
 useTempDataDir();

@@ -20,10 +20,10 @@
 // Bounds: client calls per batch, client calls pending (beyond it: "overloaded"), and a timeout
 // after which a pending call is answered "timeout" — every call gets exactly one answer.
 
-import { RaftNode } from "../../raft/node.js";
-import type { RaftConfig } from "../../raft/config.js";
-import type { FullOutput } from "../../raft/output.js";
-import type { Random } from "../../raft/random.js";
+import { RaftNode } from "../../raft/index.js";
+import type { RaftConfig } from "../../raft/index.js";
+import type { FullOutput } from "../../raft/index.js";
+import type { Random } from "../../raft/index.js";
 import {
   logIndex,
   requestId,
@@ -43,7 +43,7 @@ import {
   type RequestId,
   type VoteReply,
   type VoteRequest,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 import type { Clock } from "./clock.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
@@ -259,7 +259,7 @@ export class NodeDriver {
    */
   private reportDurable(out: FullOutput, durable: Promise<void>): void {
     const last = out.append[out.append.length - 1];
-    if (!this.opts.config.leaderPersistsInParallel || this.node.role !== "leader" || last === undefined || out.appendFrom === null) return;
+    if (!this.node.wantsPersistedReports() || last === undefined || out.appendFrom === null) return;
     const index = logIndex(out.appendFrom + out.append.length - 1);
     durable.then(
       () => {

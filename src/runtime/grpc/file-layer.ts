@@ -6,7 +6,7 @@
 import { constants } from "node:fs";
 import { mkdir, open, rename, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { assert } from "../../raft/types.js";
+import { assert } from "../../raft/index.js";
 
 export interface LayerFile {
   readonly filePath: string;

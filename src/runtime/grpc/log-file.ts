@@ -9,7 +9,7 @@
 // line follows it except as the file's last line. A complete line without zeros that fails its
 // checksum, or a bad part followed by a later write, is damage to synced data: the node stops.
 
-import { assert, assertNever, type Entry, type Term } from "../../raft/types.js";
+import { assert, assertNever, type Entry, type Term } from "../../raft/index.js";
 import type { LayerFile } from "./file-layer.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum, type LineMark } from "./line-checksum.js";

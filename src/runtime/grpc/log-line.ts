@@ -1,7 +1,7 @@
 // One logs.txt line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>]`, keys,
 // values and client ids escaped as escape.ts describes. Only ASCII: everything else is escaped.
 
-import { term as toTerm, type Entry } from "../../raft/types.js";
+import { term as toTerm, type Entry } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
 
 export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };

@@ -2,7 +2,7 @@
 // ending in a checksum token (line-checksum.ts). Replaced atomically, so never torn: any damage stops
 // the node with the file and line.
 
-import { logIndex, nodeId as toNodeId, term as toTerm, type HardState, type NodeId } from "../../raft/types.js";
+import { logIndex, nodeId as toNodeId, term as toTerm, type HardState, type NodeId } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum } from "./line-checksum.js";

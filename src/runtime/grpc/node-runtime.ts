@@ -8,9 +8,9 @@
 import { hrtime } from "node:process";
 import type { Server } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
-import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/config.js";
-import { formatEvent } from "../../raft/events.js";
-import type { AppendReply, NodeId, NodeStatus, VoteReply } from "../../raft/types.js";
+import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index.js";
+import { formatEvent } from "../../raft/index.js";
+import type { AppendReply, NodeId, NodeStatus, VoteReply } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
 import { defaultDriverLimits, NodeDriver, type DriverLimits } from "./driver.js";
 import { EventLog, type LineSink } from "./event-log.js";

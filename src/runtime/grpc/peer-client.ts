@@ -9,8 +9,8 @@
 
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { RaftPeerClient, type AppendEntriesReply, type RequestVoteReply } from "../../gen/raft.js";
-import { formatEvent } from "../../raft/events.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import { formatEvent } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
 import { CHANNEL_OPTIONS } from "./codec.js";
 import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire, type WireResult } from "./wire.js";

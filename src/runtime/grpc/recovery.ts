@@ -8,7 +8,7 @@
 // of it is durable and may be acknowledged.
 
 import path from "node:path";
-import { logIndex, term as toTerm, type HardState } from "../../raft/types.js";
+import { logIndex, term as toTerm, type HardState } from "../../raft/index.js";
 import { DumpWriter } from "./dump-writer.js";
 import { readSmallFile, type FileLayer, type LayerFile } from "./file-layer.js";
 import { corrupt, DUMP_FILE, LOGS_FILE, METADATA_FILE, replaceFileAtomically } from "./file-io.js";

@@ -20,8 +20,8 @@ import type {
   StatusArgs,
   StatusReply,
 } from "../../gen/raft.js";
-import { checkSession, parseRequest } from "../../raft/request.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import { checkSession, parseRequest } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
 import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type Decoded } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire, type WireResult } from "./wire.js";

@@ -31,7 +31,7 @@ import {
   type Output,
   type PersistedState,
   type Term,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 import { DumpWriter } from "./dump-writer.js";
 import { nodeFileLayer, type FileLayer, type LayerFile } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";

@@ -18,7 +18,7 @@ import {
   type NodeId,
   type VoteReply,
   type VoteRequest,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 
 export type WireResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 

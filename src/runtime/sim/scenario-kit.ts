@@ -1,7 +1,7 @@
 // Building blocks for scenarios: fault lists, repeating cycles, flaky networks, partition shapes,
 // and helpers that scenario checks use to look back at the run.
 
-import { quorumSize, type TimingConfig } from "../../raft/config.js";
+import { quorumSize, type TimingConfig } from "../../raft/index.js";
 import { FOLLOWER, LEADER, sortFaults, type Fault, type FaultAction } from "./faults.js";
 import type { NetParams } from "./network.js";
 import type { ScenarioContext, ScenarioPlan, SimView } from "./plan.js";

@@ -1,16 +1,16 @@
 // The six situations of the original exercise (docs/exercise.md), as simulated scenarios with
 // their own assertions.
 
-import type { RaftNode } from "../../raft/node.js";
-import { logIndex } from "../../raft/types.js";
+import type { NodeView } from "../../raft/index.js";
+import { logIndex } from "../../raft/index.js";
 import type { ScriptedOp } from "./client.js";
 import { ALL, FOLLOWER, LEADER } from "./faults.js";
 import { livenessBounds, type ScenarioCheck, type ScenarioContext, type SimView } from "./plan.js";
 import { FaultList, leaderAt, type Scenario } from "./scenario-kit.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 
-function cores(view: SimView): RaftNode[] {
-  const out: RaftNode[] = [];
+function cores(view: SimView): NodeView[] {
+  const out: NodeView[] = [];
   for (let id = 0; id < view.nodeCount; id++) {
     const c = view.core(id);
     if (c !== null) out.push(c);
@@ -22,9 +22,9 @@ function oneLeaderNoopEverywhere(view: SimView): string | null {
   const leaders = cores(view).filter((c) => c.role === "leader");
   if (leaders.length !== 1) return `${leaders.length} leaders at ${view.nowMs} ms (want exactly one)`;
   const leader = leaders[0]!;
-  const noop = leader.leader!.noopIndex;
+  const noop = leader.noopIndex!;
   for (const c of cores(view)) {
-    const e = c.log.termAt(noop) === leader.currentTerm ? c.log.entryAt(noop) : null;
+    const e = c.termAt(noop) === leader.term ? c.entryAt(noop) : null;
     if (e === null || e.command.kind !== "noop") return `node ${c.id} lacks leader ${leader.id}'s NO-OP at index ${noop}`;
   }
   return null;
@@ -62,7 +62,7 @@ function setsThenGets(view: SimView): string | null {
   for (const c of cores(view)) {
     const have = new Set<string>();
     for (let i = 1; i <= c.commitIndex; i++) {
-      const cmd = c.log.entryAt(logIndex(i)).command;
+      const cmd = c.entryAt(logIndex(i)).command;
       if (cmd.kind === "set") have.add(`${cmd.key}=${cmd.value}`);
     }
     for (const [key, value] of SETS) if (!have.has(`${key}=${value}`)) return `node ${c.id} has not committed SET ${key} ${value}`;

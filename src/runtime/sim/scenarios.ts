@@ -4,7 +4,7 @@
 // Faults run in [faultsFromMs, quietFromMs); from quietFromMs the nemesis heals everything so
 // that liveness can be checked (scenarios that keep a majority down have no quiet period).
 
-import type { TimingConfig } from "../../raft/config.js";
+import type { TimingConfig } from "../../raft/index.js";
 import { ALL, FOLLOWER, LEADER, RANDOM, node, parseSchedule, type CrashPoint } from "./faults.js";
 import { NET_CALM } from "./network.js";
 import type { SimOptions } from "./options.js";

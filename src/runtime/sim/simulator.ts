@@ -7,11 +7,11 @@
 // whole run at the end. Nothing here reads the wall clock or Math.random: the same options give
 // the same run, byte for byte.
 
-import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/config.js";
-import { formatEvent } from "../../raft/events.js";
-import type { RaftNode } from "../../raft/node.js";
-import type { FullOutput } from "../../raft/output.js";
-import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent } from "../../raft/types.js";
+import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/index.js";
+import { formatEvent } from "../../raft/index.js";
+import type { NodeView, RaftNode } from "../../raft/index.js";
+import type { FullOutput } from "../../raft/index.js";
+import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role } from "../../raft/index.js";
 import type { NodeAnswer } from "../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
@@ -248,7 +248,7 @@ export class Simulation implements NemesisHost {
       case "liveness":
         return this.checkLeaderElected();
       case "catch-up-window":
-        for (const sn of this.nodes) if (sn.core !== null) this.commitAtCatchUp.set(sn.id, sn.core.commitIndex);
+        for (const sn of this.nodes) if (sn.core !== null) this.commitAtCatchUp.set(sn.id, sn.core.inspect().commitIndex);
         return;
     }
   }
@@ -314,7 +314,7 @@ export class Simulation implements NemesisHost {
 
   /** The output contract: checks see the new state; persist, then send, then answer clients. */
   private afterStep(sn: SimNode, core: RaftNode, out: FullOutput): void {
-    this.safety.afterStep(sn.id, core, out);
+    this.safety.afterStep(sn.id, core.inspect(), out);
     sn.disk.write(out);
     if (sn.killOnAppend && out.appendFrom !== null && out.append.length > 0) {
       sn.killOnAppend = false;
@@ -349,7 +349,7 @@ export class Simulation implements NemesisHost {
       violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
     }
     // A leader writing in parallel counts itself only once told its log is durable.
-    if (had && sn.config.leaderPersistsInParallel && sn.core?.role === "leader") this.schedule(this.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    if (had && sn.core?.wantsPersistedReports() === true) this.schedule(this.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
   }
 
   /** The leader's own write goes to disk while its messages are already out (thesis §10.2.1). */
@@ -377,7 +377,7 @@ export class Simulation implements NemesisHost {
   private notePersisted(sn: SimNode): void {
     const last = sn.disk.durableLastIndex;
     const t = sn.disk.durableLastTerm;
-    if (last === 0 || sn.core === null || sn.core.role !== "leader") return;
+    if (last === 0 || sn.core === null || !sn.core.wantsPersistedReports()) return;
     this.step(sn, { type: "persisted", nowMs: this.local(sn), index: logIndex(last), term: term(t) });
   }
 
@@ -407,29 +407,25 @@ export class Simulation implements NemesisHost {
 
   /** Hands the lease checker when this node may serve lease reads from now on, in true time. */
   private updateLease(sn: SimNode, core: RaftNode): void {
-    if (core.leader === null && this.lease.idle(sn.id)) return; // no window before or after: nothing changes
-    const w = leaseWindow(core, sn.clock, this.nowMs, this.timing, this.windowSlot);
-    const changed = this.nodeCount === 1 || this.lease.update(sn.id, this.nowMs, w) === "replaced";
-    // Whenever the window changes shape, it must agree with the core's own answer for this instant.
-    const readable = w !== null && w.fromMs <= this.nowMs && this.nowMs < w.toMs;
-    if (changed && core.role === "leader" && core.leaseReadable() !== readable) {
-      throw new Error(`raft-sim: lease window of node ${sn.id} disagrees with the core at ${this.nowMs} ms`);
-    }
+    if (core.inspect().role !== "leader" && this.lease.idle(sn.id)) return; // no window before or after: nothing changes
+    const w = leaseWindow(core, sn.clock, this.nowMs, this.windowSlot);
+    if (this.nodeCount > 1) this.lease.update(sn.id, this.nowMs, w);
   }
 
   private noteRole(sn: SimNode, core: RaftNode, events: readonly RaftEvent[]): void {
-    if (core.role !== sn.lastRole || core.currentTerm !== sn.lastTerm) this.openRoleSpan(sn, core.role, core.currentTerm);
+    const v = core.inspect();
+    if (v.role !== sn.lastRole || v.term !== sn.lastTerm) this.openRoleSpan(sn, v.role, v.term);
     for (let k = 0; k < events.length; k++) {
       const e = events[k]!;
       if (this.trace !== null) this.traceLine(this.nowMs, `n${sn.id}`, formatEvent(e));
       if (e.kind === "became-leader") this.stats.elections += 1;
       if (e.kind === "became-leader" || e.kind === "stepping-down" || e.kind === "lease-renewal-failed" || e.kind === "waiting-old-lease") {
-        this.notable.push({ atMs: this.nowMs, nodeId: sn.id, kind: e.kind, term: core.currentTerm });
+        this.notable.push({ atMs: this.nowMs, nodeId: sn.id, kind: e.kind, term: v.term });
       }
     }
   }
 
-  private openRoleSpan(sn: SimNode, role: RaftNode["role"] | null, term: number): void {
+  private openRoleSpan(sn: SimNode, role: Role | null, term: number): void {
     const open = this.roleSpanOf[sn.id];
     if (open !== null && open !== undefined) open.toMs = this.nowMs;
     sn.lastRole = role ?? "down";
@@ -505,10 +501,10 @@ export class Simulation implements NemesisHost {
   }
 
   leader(): NodeId | null {
-    let best: RaftNode | null = null;
+    let best: NodeView | null = null;
     for (const sn of this.nodes) {
-      const c = sn.core;
-      if (c !== null && c.role === "leader" && (best === null || c.currentTerm > best.currentTerm)) best = c;
+      const c = sn.core?.inspect() ?? null;
+      if (c !== null && c.role === "leader" && (best === null || c.term > best.term)) best = c;
     }
     return best === null ? null : best.id;
   }
@@ -560,7 +556,7 @@ export class Simulation implements NemesisHost {
       return this.coreFailure(sn, e);
     }
     this.timelineRec?.nodeState(sn.id, this.nowMs, "up");
-    this.openRoleSpan(sn, core.role, core.currentTerm);
+    this.openRoleSpan(sn, core.inspect().role, core.inspect().term);
     this.armTick(sn, core.wakeAtMs());
   }
 
@@ -642,14 +638,14 @@ export class Simulation implements NemesisHost {
     if (this.nodeCount > 1) this.lease.finish(this.endMs);
     const history = this.recorder.history();
     const leaderId = this.leader();
-    const leader = leaderId === null ? null : this.nodes[leaderId]!.core;
+    const leader = leaderId === null ? null : (this.nodes[leaderId]!.core?.inspect() ?? null);
     this.count("acknowledged writes", checkAckedWrites(history, this.safety.committed, leader));
     this.count("linearizability (ops)", checkLinearizability(history, this.endMs));
     const q = this.plan.quietFromMs;
     if (q !== null) {
       const b = livenessBounds(this.timing);
       this.count("liveness: ops", checkOpLiveness(history, { quietFromMs: q, leaderMs: b.leaderMs, opMs: b.opMs, endMs: this.endMs }));
-      const cores = this.nodes.map((sn) => sn.core);
+      const cores = this.nodes.map((sn) => sn.core?.inspect() ?? null);
       if (leader !== null) this.count("liveness: catch-up", checkCatchUp(cores, leader, this.commitAtCatchUp, this.catchUpFromMs));
     }
   }
@@ -664,7 +660,7 @@ export class Simulation implements NemesisHost {
       nodeCount: this.nodeCount,
       timing: this.timing,
       state: (id) => this.nodes[id]!.state,
-      core: (id) => this.nodes[id]!.core,
+      core: (id) => this.nodes[id]!.core?.inspect() ?? null,
       leader: () => this.leader(),
       result: (label) => {
         for (const c of this.clients) {

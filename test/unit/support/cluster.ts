@@ -46,7 +46,7 @@ export class TestCluster {
   }
 
   record(from: NodeId, output: FullOutput): FullOutput {
-    this.outputs.push({ from, output, role: this.node(from).role });
+    this.outputs.push({ from, output, role: this.node(from).inspect().role });
     this.queue.push(...output.messages);
     this.replies.push(...output.replies);
     return output;
@@ -83,7 +83,7 @@ export class TestCluster {
 
   /** Fires node `id`'s election timer and runs the election to the end with every message delivered. */
   elect(id: number, drop?: (m: Message) => boolean): RaftNode {
-    this.nowMs = Math.max(this.nowMs, this.node(id).electionDeadlineMs);
+    this.nowMs = Math.max(this.nowMs, this.node(id).wakeAtMs());
     this.tick(id);
     this.deliverAll(drop);
     return this.node(id);

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach } from "vitest";
-import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../../src/raft/types.js";
+import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../../src/raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT } from "../../../src/runtime/grpc/dump-writer.js";
 import { withChecksum } from "../../../src/runtime/grpc/line-checksum.js";
 import { FileStorage, type PersistRequest, type StorageOptions } from "../../../src/runtime/grpc/storage.js";
