@@ -24,6 +24,7 @@ import {
   type SwarmBase,
   type SwarmResult,
 } from "../runtime/sim/index.js";
+import { versionLine } from "./version.js";
 import { formatFlags, parseArgs, parseDuration, parseWholeNumber, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
 const COMMON: readonly FlagSpec[] = [
@@ -94,6 +95,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return run(rest);
       case "swarm":
         return await swarm(rest);
+      case "--version":
+        process.stdout.write(versionLine("raft-sim"));
+        return 0;
       case undefined:
       case "help":
       case "--help":

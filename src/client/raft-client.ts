@@ -17,6 +17,7 @@ import { hasLoneSurrogate, parseRequest } from "../raft/request.js";
 import type { ClientRequest, NodeId, Role } from "../raft/types.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
+import { channelCredentials, checkTls, OPTION_NAMES, type TlsMaterial, type TlsOptions } from "./tls.js";
 import { NodeConnection } from "./transport.js";
 
 export interface RaftClientOptions {
@@ -30,6 +31,12 @@ export interface RaftClientOptions {
   readonly concurrentSetsMax?: number;
   /** Backoff settings (timeoutMs above wins). */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * TLS: the CA that signed the nodes' certificates (PEM), and a client certificate and key for
+   * nodes that require one. Checked at once (a key that does not match, an expired certificate,
+   * one the CA did not sign: RaftClientError "invalid"). Default: plain text.
+   */
+  readonly tls?: TlsOptions | TlsMaterial;
 }
 
 export type RaftClientErrorCode =
@@ -87,7 +94,8 @@ export class RaftClient {
     this.concurrentSetsMax = opts.concurrentSetsMax ?? 1024;
     const ids = this.nodes.map((n) => n.id);
     this.tracker = new LeaderTracker(ids);
-    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids));
+    const creds = channelCredentials(opts.tls === undefined ? null : checkedTls(opts.tls));
+    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids, creds));
   }
 
   /** The leader this client last heard of, or null. */
@@ -193,6 +201,15 @@ export class RaftClient {
 
   private checkOpen(): void {
     if (this.closed) throw new RaftClientError("closed", "the client is closed");
+  }
+}
+
+function checkedTls(tls: TlsOptions | TlsMaterial): TlsMaterial {
+  if ("identity" in tls) return tls; // already checked (raft-client checks its flags itself)
+  try {
+    return checkTls(tls, OPTION_NAMES);
+  } catch (err) {
+    throw new RaftClientError("invalid", err instanceof Error ? err.message : String(err));
   }
 }
 

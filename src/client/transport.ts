@@ -1,7 +1,7 @@
 // One client connection to one node over gRPC: ServeClient and Status, answers translated into
 // the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
 
-import { credentials, Metadata, status as grpcStatus, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
 import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
 import { nodeId, type ClientErrorCode, type NodeId } from "../raft/types.js";
 import type { NodeAddress } from "./nodes.js";
@@ -27,8 +27,10 @@ export class NodeConnection {
   constructor(
     readonly node: NodeAddress,
     private readonly memberIds: readonly NodeId[],
+    /** Plain text or TLS (see tls.ts). */
+    channelCredentials: ChannelCredentials,
   ) {
-    this.client = new RaftClientClient(node.address, credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+    this.client = new RaftClientClient(node.address, channelCredentials, CLIENT_CHANNEL_OPTIONS);
   }
 
   /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
@@ -73,5 +75,17 @@ function unreachable(err: ServiceError | null): { kind: "unreachable"; message: 
   if (err === null) return { kind: "unreachable", message: "no reply" };
   const name = (grpcStatus as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
   // grpc-js ends some details with an empty "Resolution note: ".
-  return { kind: "unreachable", message: `${name}: ${(err.details || err.message).replace(/\.? ?Resolution note: ?$/, "")}` };
+  const details = (err.details || err.message).replace(/\.? ?Resolution note: ?$/, "");
+  return { kind: "unreachable", message: `${name}: ${details}${tlsHint(details)}` };
+}
+
+/** What to check when a connection failed in the TLS handshake. */
+function tlsHint(details: string): string {
+  if (/certificate|self.signed|unable to verify|Hostname\/IP does not match/i.test(details)) {
+    return " (the node's TLS certificate failed verification: check that --tls-ca is the CA that signed it and that it names the host you connect to)";
+  }
+  if (/before secure TLS connection was established|wrong version number|packet length too long/i.test(details)) {
+    return " (TLS on one side only: give --tls-ca when the nodes serve TLS, or none when they do not)";
+  }
+  return "";
 }
