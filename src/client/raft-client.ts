@@ -95,7 +95,7 @@ export class RaftClient {
     const ids = this.nodes.map((n) => n.id);
     this.tracker = new LeaderTracker(ids);
     const creds = channelCredentials(opts.tls === undefined ? null : checkedTls(opts.tls));
-    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids, creds));
+    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids, creds, opts.tls !== undefined));
   }
 
   /** The leader this client last heard of, or null. */

@@ -29,6 +29,7 @@ export class NodeConnection {
     private readonly memberIds: readonly NodeId[],
     /** Plain text or TLS (see tls.ts). */
     channelCredentials: ChannelCredentials,
+    private readonly tls: boolean,
   ) {
     this.client = new RaftClientClient(node.address, channelCredentials, CLIENT_CHANNEL_OPTIONS);
   }
@@ -38,7 +39,7 @@ export class NodeConnection {
     return new Promise((resolve) => {
       const deadline = Date.now() + timeoutMs;
       this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence }, new Metadata(), { deadline }, (err, reply) => {
-        resolve(err !== null || reply === undefined ? unreachable(err) : this.answerOf(reply));
+        resolve(err !== null || reply === undefined ? unreachable(err, this.tls) : this.answerOf(reply));
       });
     });
   }
@@ -47,7 +48,7 @@ export class NodeConnection {
     return new Promise((resolve, reject) => {
       const deadline = Date.now() + timeoutMs;
       this.client.status({}, new Metadata(), { deadline }, (err, reply) => {
-        if (err !== null || reply === undefined) reject(new Error(unreachable(err).message));
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
         else resolve(reply);
       });
     });
@@ -71,16 +72,18 @@ export class NodeConnection {
   }
 }
 
-function unreachable(err: ServiceError | null): { kind: "unreachable"; message: string } {
+function unreachable(err: ServiceError | null, tls: boolean): { kind: "unreachable"; message: string } {
   if (err === null) return { kind: "unreachable", message: "no reply" };
   const name = (grpcStatus as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
   // grpc-js ends some details with an empty "Resolution note: ".
   const details = (err.details || err.message).replace(/\.? ?Resolution note: ?$/, "");
-  return { kind: "unreachable", message: `${name}: ${details}${tlsHint(details)}` };
+  return { kind: "unreachable", message: `${name}: ${details}${tlsHint(details, tls)}` };
 }
 
-/** What to check when a connection failed in the TLS handshake. */
-function tlsHint(details: string): string {
+/** What to check when a connection failed, perhaps in the TLS handshake. */
+function tlsHint(details: string, tls: boolean): string {
+  // A TLS server drops a plain-text connection at once, which looks like a failed connect.
+  if (!tls && /Failed to connect|Connection dropped/i.test(details)) return " (is the node up? if the cluster serves TLS, give --tls-ca)";
   if (/certificate|self.signed|unable to verify|Hostname\/IP does not match/i.test(details)) {
     return " (the node's TLS certificate failed verification: check that --tls-ca is the CA that signed it and that it names the host you connect to)";
   }
