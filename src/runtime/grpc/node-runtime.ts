@@ -264,7 +264,9 @@ class GrpcNode implements RunningNode {
 
   start(): void {
     this.driver.start();
-    this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage));
+    const t = this.config.timing;
+    const fields = { listen: this.parts.listen, cluster: this.opts.clusterFingerprint, tls: this.opts.tls ? true : false, metricsPort: this.metricsPort, heartbeatMs: t.heartbeatMs, leaseMs: t.leaseMs, seed: this.seed };
+    this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage), { event: "start", fields });
   }
 
   status(): NodeStatus {
@@ -280,7 +282,7 @@ class GrpcNode implements RunningNode {
   }
 
   stop(reason?: string): Promise<void> {
-    if (this.stopping === null && reason !== undefined) this.events.record(`Node ${this.id} stopping: ${reason}`);
+    if (this.stopping === null && reason !== undefined) this.events.record(`Node ${this.id} stopping: ${reason}`, { event: "stop", fields: { reason } });
     return (this.stopping ??= this.stopAll());
   }
 
