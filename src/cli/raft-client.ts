@@ -24,6 +24,8 @@ Commands:
   set <key> <value>   store a value (further words join the value, one space apart)
   get <key>           print the value (empty for a key never set)
   status              each node's role, term, leader, commit index, last log index and lease
+  health              each node's gRPC health (SERVING while it knows a leader);
+                      exit 0 only when every node given is SERVING
   (none)              an interactive prompt: SET k v, GET k, STATUS, help, exit
 
 ${formatFlags(FLAGS)}
@@ -40,7 +42,7 @@ const PROMPT_HELP = `Commands (case does not matter):
   help                this text
   exit                leave (also Ctrl-D)`;
 
-type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "prompt" };
+type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "health" } | { kind: "prompt" };
 
 export interface ClientArgs {
   readonly nodes: string;
@@ -74,8 +76,11 @@ function parseCommand(words: readonly string[]): Command {
     case "status":
       if (rest.length !== 0) throw new UsageError("status takes no arguments");
       return { kind: "status" };
+    case "health":
+      if (rest.length !== 0) throw new UsageError("health takes no arguments");
+      return { kind: "health" };
     default:
-      throw new UsageError(`unknown command "${verb}"; use set, get, status, or none for a prompt`);
+      throw new UsageError(`unknown command "${verb}"; use set, get, status, health, or none for a prompt`);
   }
 }
 
@@ -189,6 +194,11 @@ async function runCommand(client: RaftClient, command: Command): Promise<number>
         if (reports.some((r) => r.reachable)) return 0;
         process.stderr.write("raft-client: no node is reachable; check --nodes and that the nodes run\n");
         return 1;
+      }
+      case "health": {
+        const reports = await client.health();
+        for (const r of reports) process.stdout.write(`${r.id}  ${r.address}  ${"error" in r ? `unreachable (${r.error})` : r.status}\n`);
+        return reports.every((r) => r.status === "SERVING") ? 0 : 1;
       }
       case "prompt":
         await runPrompt(client);

@@ -55,7 +55,7 @@ export interface ServeConfig {
   readonly quiet: boolean;
   readonly logFormat: LogFormat;
   readonly tls: NodeTls | null;
-  readonly metricsListen: { readonly host: string; readonly port: number } | null;
+  readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */

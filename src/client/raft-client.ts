@@ -70,6 +70,10 @@ export type NodeReport =
     }
   | { readonly id: NodeId; readonly address: string; readonly reachable: false; readonly error: string };
 
+export type HealthReport =
+  | { readonly id: NodeId; readonly address: string; readonly status: string }
+  | { readonly id: NodeId; readonly address: string; readonly status: "unreachable"; readonly error: string };
+
 /** Status calls wait this long per node, at most. */
 const STATUS_TIMEOUT_MS = 2_000;
 
@@ -126,6 +130,21 @@ export class RaftClient {
     this.checkOpen();
     const timeoutMs = Math.min(this.policy.timeoutMs, STATUS_TIMEOUT_MS);
     return Promise.all(this.nodes.map((n) => this.statusOf(n, timeoutMs)));
+  }
+
+  /** Every node's gRPC health (SERVING while it knows a leader), asked in parallel. */
+  async health(): Promise<HealthReport[]> {
+    this.checkOpen();
+    const timeoutMs = Math.min(this.policy.timeoutMs, STATUS_TIMEOUT_MS);
+    return Promise.all(
+      this.nodes.map(async (n): Promise<HealthReport> => {
+        try {
+          return { id: n.id, address: n.address, status: await this.connection(n.id).health(timeoutMs) };
+        } catch (err) {
+          return { id: n.id, address: n.address, status: "unreachable", error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
   }
 
   /** Closes every connection; later calls fail with code "closed". */

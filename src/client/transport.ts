@@ -1,7 +1,8 @@
 // One client connection to one node over gRPC: ServeClient and Status, answers translated into
 // the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
 
-import { Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions, type Client, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
 import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
 import { nodeId, type ClientErrorCode, type NodeId } from "../raft/types.js";
 import type { NodeAddress } from "./nodes.js";
@@ -21,6 +22,10 @@ const CLIENT_CHANNEL_OPTIONS: ChannelOptions = {
 
 const KNOWN_CODES: readonly ClientErrorCode[] = ["not-leader", "stepped-down", "overloaded", "invalid"];
 
+/** grpc.health.v1.Health, from the definition grpc-health-check ships. */
+const HealthClient = makeClientConstructor(healthService as unknown as ServiceDefinition, "grpc.health.v1.Health");
+type HealthCheck = (args: { service: string }, meta: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, reply?: { status: string }) => void) => void;
+
 export class NodeConnection {
   private readonly client: RaftClientClient;
 
@@ -28,7 +33,7 @@ export class NodeConnection {
     readonly node: NodeAddress,
     private readonly memberIds: readonly NodeId[],
     /** Plain text or TLS (see tls.ts). */
-    channelCredentials: ChannelCredentials,
+    private readonly channelCredentials: ChannelCredentials,
     private readonly tls: boolean,
   ) {
     this.client = new RaftClientClient(node.address, channelCredentials, CLIENT_CHANNEL_OPTIONS);
@@ -52,6 +57,18 @@ export class NodeConnection {
         else resolve(reply);
       });
     });
+  }
+
+  /** grpc.health.v1 Check of the whole node: SERVING, NOT_SERVING or UNKNOWN. */
+  health(timeoutMs: number): Promise<string> {
+    const client: Client = new HealthClient(this.node.address, this.channelCredentials, CLIENT_CHANNEL_OPTIONS);
+    return new Promise<string>((resolve, reject) => {
+      const check = (client as unknown as { check: HealthCheck }).check.bind(client);
+      check({ service: "" }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
+        else resolve(reply.status);
+      });
+    }).finally(() => client.close());
   }
 
   close(): void {
