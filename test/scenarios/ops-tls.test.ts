@@ -76,7 +76,8 @@ describe("a 3-node cluster with mutual TLS (real processes)", { timeout: 120_000
     const c = cluster!;
     // The rogue takes node 2's place (same id and address, its own data dir). It trusts its own
     // CA and the cluster's (a bundle of both), so its handshakes succeed and its calls reach the
-    // others, which refuse them, per call.
+    // others, which refuse them, per call. The others cannot verify its server certificate, so
+    // their heartbeats never reach it and it keeps campaigning: its vote requests are the calls.
     await c.kill(2, "SIGTERM");
     const rogue = other!.leaf("rogue");
     const bundle = path.join(rogueDir, "both-cas.crt");
@@ -89,6 +90,8 @@ describe("a 3-node cluster with mutual TLS (real processes)", { timeout: 120_000
     // The rogue hears why: UNAUTHENTICATED, with the reason and what to do.
     const rogueDump = path.join(rogueDir, "logs_node_2", "dump.txt");
     await waitFor("the rogue to log the refusal", async () => fs.existsSync(rogueDump) && /UNAUTHENTICATED: node [01] refuses peer calls from this caller: its certificate is not signed/.test(fs.readFileSync(rogueDump, "utf8")), 40_000);
+    // The real nodes, calling the rogue, refuse its server certificate in their turn.
+    await waitFor("a real node to report the rogue's certificate", async () => [0, 1].some((id) => /sending RPC to Node 2\. \(UNAVAILABLE: .*self-signed certificate in certificate chain/.test(c.dumpText(id))), 40_000);
     process.kill(rogueProc.pid!, "SIGTERM");
     expect(await exited).toBe(0);
     rogueProc = null;

@@ -116,7 +116,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     queueSizes: () => live().driver.queueSizes(),
     followerMatchIndexes: () => live().driver.followerMatchIndexes(),
     peerCalls: () => live().peerCalls(),
-  });
+  }, Boolean(opts.metricsListen));
   const refusals = new RefusalReporter((line) => node?.events.warn(line) ?? warnings?.write(`warning: ${line}\n`));
   const audit = opts.tls ? new TlsAudit() : null;
   const server = createServer({
