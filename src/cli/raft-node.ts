@@ -27,6 +27,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "log-format", value: "<text|json>", help: "console format: text (default; the dump.txt lines) or json (one object per event:\ntime, node, term, event, fields, message); dump.txt stays text" },
   ...NODE_TLS_FLAGS,
   { name: "metrics-listen", value: "<host:port>", help: "serve Prometheus metrics at http://<host:port>/metrics (e.g. 0.0.0.0:9100)" },
+  { name: "grpc-reflection", value: null, help: "serve gRPC server reflection, so generic tools (grpcurl) can call the node without the .proto" },
   { name: "help", value: null, help: "show this help" },
 ];
 
@@ -42,7 +43,7 @@ Example, 3 machines (run the matching line on each):
 
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
 Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.health.v1: SERVING
-while the node knows a leader) and server reflection.
+while the node knows a leader), and with --grpc-reflection server reflection.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
@@ -56,6 +57,7 @@ export interface ServeConfig {
   readonly logFormat: LogFormat;
   readonly tls: NodeTls | null;
   readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
+  readonly reflection: boolean;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
@@ -81,7 +83,7 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
   if (metricsListen !== null && metricsListen.address === (listen ?? members.find((m) => m.id === id)!.address)) {
     throw new UsageError(`--metrics-listen ${metricsListen.address} is the node's own gRPC address; give the metrics another port`);
   }
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing, quiet: args.flags.has("quiet"), logFormat, tls, metricsListen };
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing, quiet: args.flags.has("quiet"), logFormat, tls, metricsListen, reflection: args.flags.has("grpc-reflection") };
 }
 
 function isLogFormat(text: string): text is LogFormat {
@@ -161,6 +163,7 @@ async function serve(config: ServeConfig): Promise<void> {
       logFormat: config.logFormat,
       tls: config.tls,
       metricsListen: config.metricsListen === null ? null : { host: config.metricsListen.host, port: config.metricsListen.port },
+      reflection: config.reflection,
     });
   } catch (err) {
     process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -20,7 +20,7 @@ let leader = -1;
 
 beforeAll(async () => {
   metricsPorts = await freePorts(3);
-  cluster = await ProcessCluster.create({ size: 3, argsFor: (id) => ["--metrics-listen", `127.0.0.1:${metricsPorts[id]}`] });
+  cluster = await ProcessCluster.create({ size: 3, argsFor: (id) => ["--metrics-listen", `127.0.0.1:${metricsPorts[id]}`, "--grpc-reflection"] });
   cluster.startAll();
   leader = await cluster.waitForLeader(cluster.ids, 40_000);
 });

@@ -39,15 +39,13 @@ export class NodeMetrics {
   private readonly refusedCalls: Counter<"service">;
   private readonly skippedSeen = new Map<NodeId, number>();
 
-  /** `processMetrics`: also prom-client's process metrics (they watch GC and the event loop). */
   constructor(
     readonly nodeId: NodeId,
     version: string,
     private readonly sources: MetricsSources,
-    processMetrics: boolean,
   ) {
     const registers = [this.registry];
-    if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: "raft_node_info", help: "Always 1; labels: this node's id and the raft-lease version", labelNames: ["node_id", "version"], registers }).set({ node_id: String(nodeId), version }, 1);
     this.requestSeconds = new Histogram({ name: "raft_client_request_duration_seconds", help: "Client requests (ServeClient) from arrival to answer, by op and outcome (ok or the error code)", labelNames: ["op", "outcome"], buckets: REQUEST_BUCKETS_S, registers });
     this.persistSeconds = new Histogram({ name: "raft_storage_persist_duration_seconds", help: "Log and metadata writes from request until durable (write and fdatasync, group commit included)", buckets: PERSIST_BUCKETS_S, registers });

@@ -5,9 +5,11 @@
 // closes connections and files. A storage failure or a broken core invariant stops the node by
 // itself; `failed` then resolves with the error (raft-node exits 1 on it).
 //
-// Operations: TLS on the port (tls.ts), the gRPC health service (health.ts) and server reflection
-// (reflection.ts) beside the node's own services, and with `metricsListen` an HTTP listener for
-// Prometheus (metrics.ts, metrics-server.ts).
+// Operations: TLS on the port (tls.ts), the gRPC health service (health.ts) beside the node's own
+// services, with `reflection` gRPC server reflection (reflection.ts), and with `metricsListen` an
+// HTTP listener for Prometheus (metrics.ts, metrics-server.ts). Reflection and prom-client are
+// loaded only when asked for: parsing their descriptors costs start-up time a node without them
+// need not pay.
 
 import { hrtime } from "node:process";
 import { ServerCredentials, type Server } from "@grpc/grpc-js";
@@ -21,10 +23,9 @@ import { channelCredentials } from "../../client/tls.js";
 import { packageVersion } from "../../version.js";
 import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
 import { NodeHealth } from "./health.js";
-import { NodeMetrics } from "./metrics.js";
+import type { NodeMetrics } from "./metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
-import { addReflection } from "./reflection.js";
 import { bindServer, createServer, shutdownServer } from "./server.js";
 import { FileStorage } from "./storage.js";
 import { serverCredentials, TlsAudit, type NodeTls } from "./tls.js";
@@ -59,6 +60,8 @@ export interface NodeOptions {
   readonly metricsListen?: { readonly host: string; readonly port: number } | null;
   /** Console format of event lines (default text; dump.txt is always text). */
   readonly logFormat?: LogFormat;
+  /** Serve gRPC server reflection (default off). */
+  readonly reflection?: boolean;
 }
 
 export interface RunningNode {
@@ -111,12 +114,14 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     if (node === null) throw new Error("the node is still starting");
     return node;
   };
-  const metrics = new NodeMetrics(opts.id, packageVersion(), {
-    status: () => live().driver.status(),
-    queueSizes: () => live().driver.queueSizes(),
-    followerMatchIndexes: () => live().driver.followerMatchIndexes(),
-    peerCalls: () => live().peerCalls(),
-  }, Boolean(opts.metricsListen));
+  const metrics = opts.metricsListen
+    ? new (await import("./metrics.js")).NodeMetrics(opts.id, packageVersion(), {
+        status: () => live().driver.status(),
+        queueSizes: () => live().driver.queueSizes(),
+        followerMatchIndexes: () => live().driver.followerMatchIndexes(),
+        peerCalls: () => live().peerCalls(),
+      })
+    : null;
   const refusals = new RefusalReporter((line) => node?.events.warn(line) ?? warnings?.write(`warning: ${line}\n`));
   const audit = opts.tls ? new TlsAudit() : null;
   const server = createServer({
@@ -126,13 +131,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     log: (line) => node?.events.warn(line),
     tls: audit === null ? null : { audit, clientCertRequired: opts.tls?.clientCertRequired ?? false },
     onRefused: (service, details) => {
-      metrics.callRefused(service);
+      metrics?.callRefused(service);
       refusals.report(details);
     },
     metrics,
   });
   const health = new NodeHealth(server);
-  addReflection(server);
+  if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
   const ports = await bindPorts(server, listen, opts, audit, metrics);
   let storage: FileStorage;
   const earlyWarnings: string[] = []; // from recovery, before dump.txt is open
@@ -163,7 +168,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 }
 
 /** Binds the gRPC port (with TLS if configured) and the metrics port; on failure, neither stays. */
-async function bindPorts(server: Server, listen: string, opts: NodeOptions, audit: TlsAudit | null, metrics: NodeMetrics): Promise<{ grpc: number; metrics: MetricsServer | null }> {
+async function bindPorts(server: Server, listen: string, opts: NodeOptions, audit: TlsAudit | null, metrics: NodeMetrics | null): Promise<{ grpc: number; metrics: MetricsServer | null }> {
   const creds = opts.tls ? serverCredentials(opts.tls) : ServerCredentials.createInsecure();
   const port = await bindServer(server, listen, creds).catch((err: unknown) => {
     server.forceShutdown();
@@ -172,7 +177,7 @@ async function bindPorts(server: Server, listen: string, opts: NodeOptions, audi
   if (audit !== null && !audit.attach(server)) {
     opts.warnings?.write("warning: cannot watch TLS connections; refusals will not say which certificate check failed\n");
   }
-  if (!opts.metricsListen) return { grpc: port, metrics: null };
+  if (!opts.metricsListen || metrics === null) return { grpc: port, metrics: null };
   try {
     return { grpc: port, metrics: await startMetricsServer(opts.metricsListen.host, opts.metricsListen.port, metrics) };
   } catch (err) {
@@ -205,7 +210,7 @@ interface NodeParts {
   readonly listen: string;
   readonly storage: FileStorage;
   readonly events: EventLog;
-  readonly metrics: NodeMetrics;
+  readonly metrics: NodeMetrics | null;
   readonly metricsServer: MetricsServer | null;
   readonly health: NodeHealth;
 }
@@ -243,7 +248,7 @@ class GrpcNode implements RunningNode {
     const clock = new MonotonicClock();
     this.driver = new NodeDriver({
       config,
-      storage: timedStorage(parts.storage, parts.metrics),
+      storage: parts.metrics === null ? parts.storage : timedStorage(parts.storage, parts.metrics),
       clock,
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
@@ -300,7 +305,7 @@ class GrpcNode implements RunningNode {
     this.parts.health.update(leader !== null);
     if (leader === null || `${leader}/${term}` === this.seenLeader) return;
     this.seenLeader = `${leader}/${term}`;
-    this.parts.metrics.leaderChanged();
+    this.parts.metrics?.leaderChanged();
   }
 
   private onFatal(err: Error): void {
