@@ -3,8 +3,9 @@
 // with a negative control per rule; the compose file's and the systemd unit's command lines parse
 // as valid `raft-node serve` flags and describe a consistent 3-node cluster; `--version` works.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -106,6 +107,27 @@ describe("the systemd unit example", () => {
     expect(unit.get("Service.KillSignal")).toBe("SIGTERM");
     expect(unit.get("Service.Restart")).toBe("on-failure");
     expect(unit.get("Service.RestartPreventExitStatus")).toBe("2");
+  });
+});
+
+/** `systemd-analyze verify` on a copy of the unit with `edit` applied; its complaints, or null without systemd-analyze. */
+function systemdVerify(edit: (unit: string) => string): string | null {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "raft-lease-unit-"));
+  try {
+    const file = path.join(dir, "raft-node.service");
+    fs.writeFileSync(file, edit(read("deploy/raft-node.service")));
+    const r = spawnSync("systemd-analyze", ["verify", file], { encoding: "utf8", timeout: 30_000 });
+    return r.error !== undefined ? null : `${r.stdout}${r.stderr}`.trim();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("the systemd unit, verified by systemd-analyze where the machine has it", () => {
+  const available = systemdVerify((u) => u) !== null;
+  it.skipIf(!available)("passes systemd-analyze verify, which does catch a bad setting (the control)", () => {
+    expect(systemdVerify((u) => u)).toBe("");
+    expect(systemdVerify((u) => u.replace("KillSignal=SIGTERM", "KillSignal=NOPE"))).toMatch(/Failed to parse signal name/);
   });
 });
 
