@@ -1,24 +1,13 @@
 // One client connection to one node over gRPC: ServeClient and Status, answers translated into
 // the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
 
-import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type ChannelOptions, type Client, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
+import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type Client, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
 import { nodeId, type ClientErrorCode, type NodeId } from "../raft/index.js";
+import { CHANNEL_OPTIONS } from "./channel.js";
 import type { NodeAddress } from "./nodes.js";
 import type { NodeAnswer } from "./retry.js";
-
-const MESSAGE_BYTES_MAX = 4 << 20;
-
-const CLIENT_CHANNEL_OPTIONS: ChannelOptions = {
-  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
-  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
-  "grpc.keepalive_time_ms": 10_000,
-  "grpc.keepalive_timeout_ms": 5_000,
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1_000,
-  "grpc.enable_retries": 0,
-};
 
 const KNOWN_CODES: readonly ClientErrorCode[] = ["not-leader", "stepped-down", "overloaded", "invalid"];
 
@@ -36,7 +25,7 @@ export class NodeConnection {
     private readonly channelCredentials: ChannelCredentials,
     private readonly tls: boolean,
   ) {
-    this.client = new RaftClientClient(node.address, channelCredentials, CLIENT_CHANNEL_OPTIONS);
+    this.client = new RaftClientClient(node.address, channelCredentials, CHANNEL_OPTIONS);
   }
 
   /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
@@ -61,7 +50,7 @@ export class NodeConnection {
 
   /** grpc.health.v1 Check of the whole node: SERVING, NOT_SERVING or UNKNOWN. */
   health(timeoutMs: number): Promise<string> {
-    const client: Client = new HealthClient(this.node.address, this.channelCredentials, CLIENT_CHANNEL_OPTIONS);
+    const client: Client = new HealthClient(this.node.address, this.channelCredentials, CHANNEL_OPTIONS);
     return new Promise<string>((resolve, reject) => {
       const check = (client as unknown as { check: HealthCheck }).check.bind(client);
       check({ service: "" }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {

@@ -102,7 +102,7 @@ export function defaultDriverLimits(config: RaftConfig): DriverLimits {
   const t = config.timing;
   return {
     clientBatchCountMax: 1024,
-    pendingCallCountMax: Math.min(10_000, config.pendingCountMax),
+    pendingCallCountMax: config.pendingCountMax,
     callTimeoutMs: 2 * t.electionTimeoutMaxMs,
     tickIntervalMaxMs: t.heartbeatMs,
     commitPersistIntervalMs: 1_000,
