@@ -8,7 +8,11 @@ import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type Node
 import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
-import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
+import type { NodeTls } from "../runtime/grpc/tls.js";
+import { NODE_TLS_FLAGS, parseNodeTls, quietTlsIpAddressWarning } from "./tls-flags.js";
+import { versionLine } from "./version.js";
+import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster" },
@@ -22,10 +26,15 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
   { name: "dump-max-bytes", value: "<n>", help: `bound of dump.txt in bytes; at it, dump.txt is rotated to dump.1.txt (${DUMP_FILES_KEPT} old files kept;\ndefault ${DUMP_BYTES_MAX_DEFAULT}, at least ${DUMP_BYTES_MAX_MIN})` },
   { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
+  { name: "log-format", value: "<text|json>", help: "console format: text (default; the dump.txt lines) or json (one object per event:\ntime, node, term, event, fields, message); dump.txt stays text" },
+  ...NODE_TLS_FLAGS,
+  { name: "metrics-listen", value: "<host:port>", help: "serve Prometheus metrics at http://<host:port>/metrics (e.g. 0.0.0.0:9100)" },
+  { name: "grpc-reflection", value: null, help: "serve gRPC server reflection, so generic tools (grpcurl) can call the node without the .proto" },
   { name: "help", value: null, help: "show this help" },
 ];
 
 export const USAGE = `Usage: raft-node serve --id <id> --cluster <id=host:port,...> --data-dir <dir> [options]
+       raft-node --version
 
 Runs one node of a raft-lease cluster: a replicated key-value store on Raft with leader leases.
 
@@ -35,6 +44,8 @@ Example, 3 machines (run the matching line on each):
   raft-node serve --id 0 --cluster 0=10.0.0.1:5000,1=10.0.0.2:5000,2=10.0.0.3:5000 --data-dir /var/lib/raft
 
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
+Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.health.v1: SERVING
+while the node knows a leader), and with --grpc-reflection server reflection.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
@@ -45,6 +56,10 @@ export interface ServeConfig {
   readonly listen: string | undefined;
   readonly timing: TimingConfig;
   readonly quiet: boolean;
+  readonly logFormat: LogFormat;
+  readonly tls: NodeTls | null;
+  readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
+  readonly reflection: boolean;
   readonly dumpBytesMax: number;
 }
 
@@ -53,18 +68,31 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
-  const members = usage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
-  const id = usage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
+  const members = asUsage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
+  const id = asUsage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
   if (!members.some((m) => m.id === id)) {
     throw new UsageError(`--id ${id} is not in --cluster (its ids are ${members.map((m) => m.id).join(", ")}); add this node to --cluster or fix --id`);
   }
   const dataDir = requiredFlag(args, "data-dir", "<dir>");
   if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
   const listenText = stringFlag(args, "listen");
-  const listen = listenText === undefined ? undefined : usage(() => parseAddress(listenText, "--listen").address);
+  const listen = listenText === undefined ? undefined : asUsage(() => parseAddress(listenText, "--listen").address);
+  const timing = parseTiming(args);
+  const logFormat = stringFlag(args, "log-format") ?? "text";
+  if (!isLogFormat(logFormat)) throw new UsageError(`--log-format ${JSON.stringify(logFormat)} must be ${LOG_FORMATS.join(" or ")}`);
+  const metricsText = stringFlag(args, "metrics-listen");
+  const metricsListen = metricsText === undefined ? null : asUsage(() => parseAddress(metricsText, "--metrics-listen"));
+  const tls = parseNodeTls(args);
+  if (metricsListen !== null && metricsListen.address === (listen ?? members.find((m) => m.id === id)!.address)) {
+    throw new UsageError(`--metrics-listen ${metricsListen.address} is the node's own gRPC address; give the metrics another port`);
+  }
   const dumpText = stringFlag(args, "dump-max-bytes");
   const dumpBytesMax = dumpText === undefined ? DUMP_BYTES_MAX_DEFAULT : parseWholeNumber(dumpText, "dump-max-bytes", DUMP_BYTES_MAX_MIN, 2 ** 48);
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet"), dumpBytesMax };
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing, quiet: args.flags.has("quiet"), logFormat, tls, metricsListen, reflection: args.flags.has("grpc-reflection"), dumpBytesMax };
+}
+
+function isLogFormat(text: string): text is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(text);
 }
 
 function parseTiming(args: ParsedArgs): TimingConfig {
@@ -82,22 +110,17 @@ function parseTiming(args: ParsedArgs): TimingConfig {
   if (lease !== undefined) timing = { ...timing, leaseMs: parseWholeNumber(lease, "lease-ms", 1, 3_600_000) };
   const drift = stringFlag(args, "drift-ppm");
   if (drift !== undefined) timing = { ...timing, driftPpmMax: parseWholeNumber(drift, "drift-ppm", 0, 99_999) };
-  usage(() => validateTiming(timing));
+  asUsage(() => validateTiming(timing));
   return timing;
-}
-
-/** Runs `f`; any Error it throws becomes a UsageError with the same message. */
-function usage<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 /** Entry point of bin/raft-node.js. Sets process.exitCode; never throws. */
 export async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === "--version" || command === "version") {
+    process.stdout.write(versionLine("raft-node"));
+    return;
+  }
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     (command === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
     process.exitCode = command === undefined ? 2 : 0;
@@ -131,6 +154,7 @@ function quietRedundantGrpcErrors(): void {
 
 async function serve(config: ServeConfig): Promise<void> {
   quietRedundantGrpcErrors();
+  quietTlsIpAddressWarning();
   let node: RunningNode;
   try {
     node = await startNode({
@@ -142,6 +166,10 @@ async function serve(config: ServeConfig): Promise<void> {
       timing: config.timing,
       ...(config.listen === undefined ? {} : { listen: config.listen }),
       console: config.quiet ? null : process.stdout,
+      logFormat: config.logFormat,
+      tls: config.tls,
+      metricsListen: config.metricsListen === null ? null : { host: config.metricsListen.host, port: config.metricsListen.port },
+      reflection: config.reflection,
     });
   } catch (err) {
     process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -25,6 +25,7 @@ import {
   type SwarmResult,
 } from "../runtime/sim/index.js";
 import { FAULT_GRAMMAR } from "./fault-grammar.js";
+import { versionLine } from "./version.js";
 import { formatFlags, parseArgs, parseDuration, parseWholeNumber, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
 /** Flags that `run` and `swarm` share; the scenario's default and meaning differ, so it is not here. */
@@ -113,6 +114,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return run(rest);
       case "swarm":
         return await swarm(rest);
+      case "--version":
+        process.stdout.write(versionLine("raft-sim"));
+        return 0;
       case undefined:
       case "help":
       case "--help":

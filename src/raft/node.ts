@@ -34,6 +34,12 @@ export interface NodeView {
   readonly nextHeartbeatAtMs: number | null;
   /** When (its clock) its election timer runs out; meaningful for followers and candidates. */
   readonly electionDeadlineMs: number;
+  /** Leader only (else 0): client writes waiting for their commit or for an old lease to end. */
+  readonly pendingWriteCount: number;
+  /** Leader only (else 0): lease reads waiting for this leader to hold its lease. */
+  readonly pendingReadCount: number;
+  /** Leader only: the last index peer is known to hold; null on other roles or for a non-peer. */
+  matchIndexOf(peer: NodeId): LogIndex | null;
 }
 
 export class RaftNode {
@@ -140,5 +146,12 @@ function viewOf(n: NodeCore): NodeView {
     get electionDeadlineMs() {
       return n.electionDeadlineMs;
     },
+    get pendingWriteCount() {
+      return n.leader === null ? 0 : n.leader.pendingWrites.size + n.leader.deferredWrites.length;
+    },
+    get pendingReadCount() {
+      return n.leader?.pendingReads.length ?? 0;
+    },
+    matchIndexOf: (peer) => n.leader?.progress.get(peer)?.matchIndex ?? null,
   };
 }

@@ -30,6 +30,9 @@ function fakeNode(id: number, role: Role, t: number, entries: Entry[], commitInd
     oldLeaseWaitUntilMs: null,
     nextHeartbeatAtMs: null,
     electionDeadlineMs: 0,
+    pendingWriteCount: 0,
+    pendingReadCount: 0,
+    matchIndexOf: () => null,
   };
 }
 

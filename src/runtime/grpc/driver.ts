@@ -84,13 +84,25 @@ export interface DriverOptions {
   readonly onEvent: (e: RaftEvent) => void;
   /** Storage failed or the core broke an invariant: the node must stop. Called once. */
   readonly onFatal: (err: Error) => void;
+  /** The leader this node believes in changed (null: it knows none); for health and metrics. */
+  readonly onLeaderChange?: (leaderId: NodeId | null, term: number) => void;
+}
+
+/** Queue lengths, for metrics. */
+export interface QueueSizes {
+  /** Client calls awaiting an answer from this node. */
+  readonly pendingCalls: number;
+  /** Leader only: SETs appended and waiting to commit. */
+  readonly pendingWrites: number;
+  /** Leader only: GETs waiting for the lease. */
+  readonly pendingReads: number;
 }
 
 export function defaultDriverLimits(config: RaftConfig): DriverLimits {
   const t = config.timing;
   return {
     clientBatchCountMax: 1024,
-    pendingCallCountMax: Math.min(10_000, config.pendingCountMax),
+    pendingCallCountMax: config.pendingCountMax,
     callTimeoutMs: 2 * t.electionTimeoutMaxMs,
     tickIntervalMaxMs: t.heartbeatMs,
     commitPersistIntervalMs: 1_000,
@@ -129,6 +141,7 @@ export class NodeDriver {
   /** The commit index changed since metadata.txt was last asked to hold it. */
   private commitDirty = false;
   private commitWrittenAtMs = -Infinity;
+  private reportedLeader: NodeId | null = null;
 
   constructor(private readonly opts: DriverOptions) {
     this.node = RaftNode.start(opts.config, opts.storage.recovered, opts.clock.nowMs(), opts.random);
@@ -150,6 +163,23 @@ export class NodeDriver {
   /** The leader this node believes in, or null. */
   get leaderId(): NodeId | null {
     return this.node.leaderId;
+  }
+
+  queueSizes(): QueueSizes {
+    const v = this.node.inspect();
+    return { pendingCalls: this.pending.size, pendingWrites: v.pendingWriteCount, pendingReads: v.pendingReadCount };
+  }
+
+  /** Leader only: each follower's match index (what it is known to hold); null on other roles. */
+  followerMatchIndexes(): ReadonlyMap<NodeId, number> | null {
+    const v = this.node.inspect();
+    if (v.role !== "leader") return null;
+    const out = new Map<NodeId, number>();
+    for (const id of this.opts.config.members) {
+      const match = v.matchIndexOf(id);
+      if (match !== null) out.set(id, match);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- inputs
@@ -222,6 +252,10 @@ export class NodeDriver {
     }
     this.carryOut(out, waiter);
     this.scheduleWake(out.wakeAtMs);
+    if (this.node.leaderId !== this.reportedLeader) {
+      this.reportedLeader = this.node.leaderId;
+      this.opts.onLeaderChange?.(this.reportedLeader, this.node.inspect().term);
+    }
   }
 
   /** Persist, then release: in step order, waiting for the disk only when the contract says so. */
