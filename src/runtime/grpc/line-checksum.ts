@@ -45,7 +45,12 @@ export function checkLine(line: string): CheckedLine {
   const at = line.length - CHECKSUM_TOKEN_CHARS;
   const mark = line[at + 1];
   if (at < 0 || line[at] !== " " || (mark !== "#" && mark !== "*") || !/^[0-9a-f]{8}$/.test(line.slice(at + 2))) {
-    return { ok: false, error: "no checksum token at the end of the line (want ` #` or ` *` and 8 hex digits)" };
+    return {
+      ok: false,
+      error:
+        "no checksum token at the end of the line (want ` #` or ` *` and 8 hex digits); files written before raft-lease 0.2 carry none: " +
+        "move this data dir aside and let the node catch up from its peers",
+    };
   }
   const text = line.slice(0, at);
   const want = hex8(crc32c(text + mark));
