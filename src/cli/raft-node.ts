@@ -5,9 +5,12 @@
 import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
-import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/config.js";
+import { MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/config.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+
+/** The environment variable that switches a deliberate protocol bug on, for fault tests only. */
+export const FAILPOINT_ENV = "RAFT_LEASE_FAILPOINT";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster" },
@@ -33,6 +36,8 @@ Example, 3 machines (run the matching line on each):
   raft-node serve --id 0 --cluster 0=10.0.0.1:5000,1=10.0.0.2:5000,2=10.0.0.3:5000 --data-dir /var/lib/raft
 
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
+Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks the protocol
+(a negative control); such a node says so at start and in dump.txt. Never set it in production.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
@@ -43,10 +48,12 @@ export interface ServeConfig {
   readonly listen: string | undefined;
   readonly timing: TimingConfig;
   readonly quiet: boolean;
+  /** A deliberately broken protocol variant from ${FAILPOINT_ENV}, or null (always, in production). */
+  readonly failpoint: Mutation | null;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
-export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeConfig | "help" {
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
@@ -59,7 +66,16 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
   if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
   const listenText = stringFlag(args, "listen");
   const listen = listenText === undefined ? undefined : usage(() => parseAddress(listenText, "--listen").address);
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet") };
+  const failpoint = parseFailpoint(env[FAILPOINT_ENV]);
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet"), failpoint };
+}
+
+/** ${FAILPOINT_ENV}: unset or empty means none; anything else must name a mutation exactly. */
+export function parseFailpoint(text: string | undefined): Mutation | null {
+  if (text === undefined || text === "") return null;
+  const found = MUTATIONS.find((m) => m === text);
+  if (found === undefined) throw new UsageError(`${FAILPOINT_ENV}=${JSON.stringify(text)} is not a failpoint; use one of ${MUTATIONS.join(", ")}, or unset it`);
+  return found;
 }
 
 function parseTiming(args: ParsedArgs): TimingConfig {
@@ -136,6 +152,7 @@ async function serve(config: ServeConfig): Promise<void> {
       timing: config.timing,
       ...(config.listen === undefined ? {} : { listen: config.listen }),
       console: config.quiet ? null : process.stdout,
+      ...(config.failpoint === null ? {} : { configOverrides: { mutation: config.failpoint } }),
     });
   } catch (err) {
     process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);

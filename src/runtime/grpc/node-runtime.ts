@@ -166,6 +166,10 @@ class GrpcNode implements RunningNode {
   start(): void {
     this.driver.start();
     this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage));
+    const failpoint = this.config.mutation;
+    if (failpoint !== null) {
+      this.events.warn(`FAILPOINT ${failpoint} IS ON: node ${this.id} deliberately breaks the protocol (a fault-test negative control); never run it in production`);
+    }
   }
 
   status(): NodeStatus {
