@@ -1,9 +1,9 @@
 // The workload: closed-loop clients that SET and GET a few keys and record every operation,
 // with its invocation and completion times, into one history for the linearizability checker.
 // Half the clients use RaftClient (leader tracking, retries, exactly-once sessions); the other
-// half are plain ServeClient callers built from proto/ that send one request line per operation
-// to one node (the leader they last heard of, or now and then any node) and never retry, so
-// whatever a single node answers is judged as it is.
+// half are plain ServeClient callers built from proto/ that know no leader: each operation is one
+// request line to a node drawn at random, never retried, so whatever a single node answers (a
+// follower's refusal, an old leader's read) is judged as it is.
 
 import { credentials, Metadata } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
@@ -28,12 +28,11 @@ const PLAIN_DEADLINE_MS = 1_000;
 const THINK_MS_MAX = 10;
 /** Operations one run may record, at most. */
 const OPS_MAX = 2_000_000;
-/** A plain client sends to a random node instead of the leader it knows this often. */
-const PLAIN_RANDOM_TARGET_RATIO = 0.25;
 
 export class Workload {
   readonly recorder = new HistoryRecorder(OPS_MAX);
   private running = false;
+  private writesPausedUntilMs = -Infinity;
   private loops: Promise<void>[] = [];
   private readonly closers: (() => void)[] = [];
 
@@ -55,6 +54,15 @@ export class Workload {
     for (const close of this.closers) close();
   }
 
+  /** For `durationMs` from now clients only read (a lull, so that no follower falls behind). */
+  pauseWrites(durationMs: number): void {
+    this.writesPausedUntilMs = this.opts.nowMs() + durationMs;
+  }
+
+  private isSet(rng: () => number): boolean {
+    return rng() < 0.5 && this.opts.nowMs() >= this.writesPausedUntilMs;
+  }
+
   private key(rng: () => number): string {
     return `k${Math.floor(rng() * this.opts.keys)}`;
   }
@@ -65,7 +73,7 @@ export class Workload {
     this.closers.push(() => client.close());
     for (let n = 0; this.running; n++) {
       const key = this.key(rng);
-      const isSet = rng() < 0.5;
+      const isSet = this.isSet(rng);
       const value = `c${c}-${n}`;
       const id = this.recorder.invoke(isSet ? { kind: "set", clientId: `c${c}`, key, value } : { kind: "get", clientId: `c${c}`, key }, this.opts.nowMs());
       try {
@@ -83,18 +91,16 @@ export class Workload {
   private async plainLoop(c: number, rng: () => number): Promise<void> {
     const stubs = this.opts.addresses.map((a) => new RaftClientClient(a, credentials.createInsecure()));
     this.closers.push(() => stubs.forEach((s) => s.close()));
-    let leader: number | null = null;
     for (let n = 0; this.running; n++) {
       const key = this.key(rng);
-      const isSet = rng() < 0.5;
+      const isSet = this.isSet(rng);
       const value = `p${c}-${n}`;
-      const target = leader === null || rng() < PLAIN_RANDOM_TARGET_RATIO ? Math.floor(rng() * stubs.length) : leader;
+      const target = Math.floor(rng() * stubs.length);
       const stub = stubs[target];
       if (stub === undefined) throw new Error(`no stub for node ${target}`);
       const id = this.recorder.invoke(isSet ? { kind: "set", clientId: `p${c}`, key, value } : { kind: "get", clientId: `p${c}`, key }, this.opts.nowMs());
       const reply = await serveOnce(stub, isSet ? `SET ${key} ${value}` : `GET ${key}`);
-      const { outcome, hint } = judge(reply);
-      if (hint !== undefined) leader = hint;
+      const outcome = judge(reply);
       this.recorder.complete(id, outcome, outcome === "ok" && reply !== null ? reply.Data : undefined, this.opts.nowMs());
       await think(rng);
     }
@@ -116,12 +122,11 @@ function serveOnce(stub: RaftClientClient, line: string): Promise<ServeClientRep
 /**
  * What a single reply proves. Refusals before anything was appended (`not-leader`, `overloaded`,
  * `invalid`) mean a SET was not applied; `stepped-down`, a deadline or a lost connection leave it
- * open. `hint` is the leader to try next (null: none known; undefined: keep the current one).
+ * open.
  */
-export function judge(reply: ServeClientReply | null): { outcome: Outcome; hint: number | null | undefined } {
-  if (reply === null) return { outcome: "unknown", hint: null };
-  const hint = /^[0-9]+$/.test(reply.LeaderID) ? Number(reply.LeaderID) : null;
-  if (reply.Success) return { outcome: "ok", hint: undefined };
+export function judge(reply: ServeClientReply | null): Outcome {
+  if (reply === null) return "unknown";
+  if (reply.Success) return "ok";
   const refused = reply.ErrorCode === "not-leader" || reply.ErrorCode === "overloaded" || reply.ErrorCode === "invalid";
-  return { outcome: refused ? "fail" : "unknown", hint };
+  return refused ? "fail" : "unknown";
 }

@@ -17,7 +17,8 @@ import { parseJepsenArgs, USAGE, type JepsenOptions } from "./options.js";
 import { runJepsen, type RunInput } from "./run.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const NODE_BIN = path.join(ROOT, "bin/raft-node.js");
+/** raft-node, run through its standby launcher (standby.ts). */
+const NODE_BIN = path.join(ROOT, "dist/jepsen/standby.js");
 const SELF = fileURLToPath(import.meta.url);
 
 export async function main(argv: readonly string[]): Promise<number> {

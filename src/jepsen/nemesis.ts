@@ -5,10 +5,11 @@
 // the real network and scheduler make of them.
 
 import { setTimeout as sleep } from "node:timers/promises";
+import type { TimingConfig } from "../raft/config.js";
 import { assertNever } from "../raft/types.js";
 import type { Cluster } from "./nodes.js";
 import type { NemesisName } from "./options.js";
-import { setRules, type NetLayout } from "./netns.js";
+import { setCuts, type Cut, type NetLayout } from "./netns.js";
 
 export type FaultKind =
   | "minority" // a random minority cut off from the rest, both ways
@@ -22,8 +23,9 @@ export type FaultKind =
   | "clock-skew" // one node restarted with its clock at a rate within the drift bound
   | "slow-leader"; // every node restarted slow, followers then fast, and the slow leader cut off
 
-const KINDS_OF: Record<NemesisName, readonly FaultKind[]> = {
-  partition: ["minority", "leader-minority", "leader-majority", "handover"],
+export const KINDS_OF: Record<NemesisName, readonly FaultKind[]> = {
+  // Handover is the one partition in which two leaders' claims can overlap: half the cycles.
+  partition: ["minority", "leader-minority", "leader-majority", "handover", "handover", "handover"],
   bridge: ["bridge"],
   "one-way": ["one-way"],
   kill: ["kill"],
@@ -42,17 +44,24 @@ export interface Band {
 
 export interface NemesisOptions {
   readonly nemesis: NemesisName;
+  /** The fault kinds to draw from (a subset of the nemesis' kinds), or null for all of them. */
+  readonly faults: readonly FaultKind[] | null;
   readonly cluster: Cluster;
   readonly net: NetLayout;
   readonly rng: () => number;
   readonly driftPpm: number;
   readonly clockBeyondBound: boolean;
-  readonly electionTimeoutMaxMs: number;
+  readonly timing: TimingConfig;
   readonly nowMs: () => number;
   /** The node that leads now, or null when none answers as leader. */
   readonly findLeader: () => Promise<number | null>;
+  /** Clients only read for this long from now. */
+  readonly pauseWrites: (durationMs: number) => void;
   readonly log: (text: string) => void;
 }
+
+/** Time a killed node takes to serve again, at most, on a busy machine (standby included). */
+const RESTART_ALLOWANCE_MS = 2_500;
 
 /** Clock rates of the slow-leader cycle: beyond the bound, the leader's clock runs at 40%. */
 const BEYOND_SLOW_RATE = 0.4;
@@ -64,13 +73,13 @@ export class Nemesis {
 
   /** Runs fault cycles until `untilMs` (the history clock); everything is healed on return. */
   async run(untilMs: number): Promise<void> {
-    const kinds = KINDS_OF[this.o.nemesis];
+    const kinds = this.o.faults ?? KINDS_OF[this.o.nemesis];
     const cyclesMax = Math.ceil(untilMs / 1000) + 1;
     for (let cycle = 0; cycle < cyclesMax && kinds.length > 0; cycle++) {
-      await sleep(this.between(2_000, 4_000));
+      await sleep(this.between(1_000, 3_000));
       if (this.o.nowMs() + 2_000 >= untilMs) break;
       const kind = kinds[Math.floor(this.o.rng() * kinds.length)]!;
-      const durationMs = Math.min(this.between(3_000, 8_000), untilMs - this.o.nowMs());
+      const durationMs = Math.min(this.between(3_000, 6_000), untilMs - this.o.nowMs());
       await this.cycle(kind, durationMs);
     }
     await this.healAll();
@@ -112,7 +121,7 @@ export class Nemesis {
       case "one-way": {
         const node = this.o.rng() < 0.5 ? ((await this.o.findLeader()) ?? 0) : Math.floor(this.o.rng() * n);
         note(`node ${node}'s packets to its peers are dropped`);
-        await setRules(this.o.net, node, { dropFrom: [], dropTo: range(n).filter((j) => j !== node) });
+        await setCuts(this.o.net, range(n).filter((j) => j !== node).map((to) => ({ from: node, to })));
         return void (await sleep(durationMs));
       }
       case "kill":
@@ -152,28 +161,33 @@ export class Nemesis {
   }
 
   /**
-   * The leader's links to a minority of followers are cut; once they have waited out an election
-   * timeout, the other followers restart one by one. A restarted follower knows no leader, so a
-   * cut-off follower can win its vote while the old leader may still hold its lease: the
-   * new leader must wait that lease out before it serves.
+   * Writes pause (as in the simulator's lease-handover scenario: a follower cut off while
+   * writes go on falls behind and can never win), and a minority of followers is cut off from
+   * the leader until they have nearly waited out an election timeout; then one of the followers
+   * the leader counts on is killed and restarted on their side of the partition. Restarted, it
+   * knows no leader, so with them it makes a majority that can elect a new leader at once,
+   * while the old leader's lease (renewed by that follower just before it died) still runs:
+   * the new leader must wait it out before it serves.
    */
   private async handover(durationMs: number, note: (label: string) => void): Promise<void> {
     const n = this.o.cluster.size;
     const leader = (await this.o.findLeader()) ?? Math.floor(this.o.rng() * n);
     const followers = this.pick(range(n).filter((i) => i !== leader), n - 1);
     const cut = followers.slice(0, Math.floor((n - 1) / 2));
-    const restarted = followers.slice(cut.length);
-    note(`leader ${leader} cut from {${cut.join(",")}}, then {${restarted.join(",")}} restart one by one`);
-    for (let i = 0; i < n; i++) {
-      const dropFrom = i === leader ? cut : cut.includes(i) ? [leader] : [];
-      await setRules(this.o.net, i, { dropFrom, dropTo: [] });
-    }
-    await sleep(this.o.electionTimeoutMaxMs + 300);
-    for (const f of restarted) {
-      await this.o.cluster.restart(f, this.o.cluster.rate(f));
-      await sleep(this.between(300, 900));
-    }
-    await sleep(Math.max(0, durationMs - this.o.electionTimeoutMaxMs));
+    const amnesiac = followers[cut.length]!;
+    const stay = followers.slice(cut.length + 1);
+    note(`{${cut.join(",")}} cut off from leader ${leader}, then node ${amnesiac} restarted on their side; writes pause`);
+    // The restarted node must be up before the cut-off ones' election timers fire, and its last
+    // acknowledgement as late as possible: kill it this long after the cut.
+    const killAfterMs = Math.max(0, this.o.timing.electionTimeoutMinMs - RESTART_ALLOWANCE_MS);
+    this.o.pauseWrites(500 + killAfterMs + 500);
+    await sleep(500);
+    await this.setGroups([[leader, amnesiac, ...stay], cut]);
+    await sleep(killAfterMs);
+    await this.o.cluster.kill(amnesiac);
+    await this.setGroups([[leader, ...stay], [...cut, amnesiac]]);
+    this.o.cluster.start(amnesiac, this.o.cluster.rate(amnesiac));
+    await sleep(Math.max(durationMs, this.o.timing.electionTimeoutMaxMs + 1_000));
   }
 
   private async processFault(kind: "kill" | "pause", durationMs: number, note: (label: string) => void): Promise<void> {
@@ -220,24 +234,24 @@ export class Nemesis {
     }
     note(`slow leader ${leader} cut off; followers at x${fast}`);
     await this.setGroups([[leader], range(n).filter((i) => i !== leader)]);
-    await sleep(4_000);
+    // Long enough for the slow leader's lease, in true time, to end.
+    await sleep(this.o.timing.leaseMs / slow + 1_000);
   }
 
   /** Nodes talk only to nodes sharing a group with them. */
   private async setGroups(groups: readonly (readonly number[])[]): Promise<void> {
     const n = this.o.cluster.size;
+    const cuts: Cut[] = [];
     for (let i = 0; i < n; i++) {
-      const dropFrom = range(n).filter((j) => j !== i && !groups.some((g) => g.includes(i) && g.includes(j)));
-      await setRules(this.o.net, i, { dropFrom, dropTo: [] });
+      for (let j = 0; j < n; j++) if (i !== j && !groups.some((g) => g.includes(i) && g.includes(j))) cuts.push({ from: i, to: j });
     }
+    await setCuts(this.o.net, cuts);
   }
 
   /** Removes every rule and resumes every paused node. */
   async healAll(): Promise<void> {
-    for (let i = 0; i < this.o.cluster.size; i++) {
-      await setRules(this.o.net, i, { dropFrom: [], dropTo: [] });
-      this.o.cluster.resume(i);
-    }
+    await setCuts(this.o.net, []);
+    for (let i = 0; i < this.o.cluster.size; i++) this.o.cluster.resume(i);
   }
 
   /** A clock rate within 90% of the drift bound: `side` in [-1, 1] from slowest to fastest. */

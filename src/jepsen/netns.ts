@@ -1,5 +1,6 @@
 // The runner's private network: one namespace per node and one for the clients, each with a
-// veth into a bridge that lives in a hub namespace. Every address and the bridge exist only
+// veth into a bridge that lives in a hub namespace, where nftables (bridge family) drops
+// the packets a partition cuts. Every address and the bridge exist only
 // inside these namespaces; nothing is added to the host's own network. Names share a prefix
 // unique to the run (`rlj-<pid>-`), so teardown removes exactly what this run made, by name,
 // after killing the processes inside by pid.
@@ -39,7 +40,7 @@ export function layoutFor(pid: number, nodeCount: number): NetLayout {
   };
 }
 
-/** Creates the bridge, every namespace, their links and addresses, and an empty nftables table per node. */
+/** Creates the bridge, every namespace, their links and addresses, and the empty rule table. */
 export async function createNetwork(net: NetLayout): Promise<void> {
   if (net.nodes.length + 2 > NAMESPACES_MAX) throw new Error(`at most ${NAMESPACES_MAX - 2} nodes`);
   await run("ip", ["netns", "add", net.hub]);
@@ -54,30 +55,34 @@ export async function createNetwork(net: NetLayout): Promise<void> {
     await run("ip", ["-n", m.ns, "link", "set", "eth0", "up"]);
     await run("ip", ["-n", m.ns, "link", "set", "lo", "up"]);
   }
-  for (const ns of net.nodes) await run("ip", ["netns", "exec", ns, "nft", "-f", "-"], EMPTY_TABLE);
+  await run("ip", ["netns", "exec", net.hub, "nft", "-f", "-"], EMPTY_TABLE);
 }
 
-const EMPTY_TABLE = `table inet rlj {
-  chain input { type filter hook input priority 0; policy accept; }
-  chain output { type filter hook output priority 0; policy accept; }
+/** Frames the bridge forwards pass this chain; the nemesis fills it with drop rules. */
+const EMPTY_TABLE = `table bridge rlj {
+  chain forward { type filter hook forward priority 0; policy accept; }
 }
 `;
 
-/** What one node's firewall drops: packets from these peers, and packets to those. */
-export interface NodeRules {
-  readonly dropFrom: readonly number[];
-  readonly dropTo: readonly number[];
+/** A one-way cut: packets from node `from` to node `to` are dropped (indexes of nodes). */
+export interface Cut {
+  readonly from: number;
+  readonly to: number;
 }
 
-/** Replaces node i's rules (peers by index); empty lists heal it. */
-export async function setRules(net: NetLayout, i: number, rules: NodeRules): Promise<void> {
-  const ip = (j: number): string => net.nodeIps[j] ?? "";
-  const lines = ["flush chain inet rlj input", "flush chain inet rlj output"];
-  if (rules.dropFrom.length > 0) lines.push(`add rule inet rlj input ip saddr { ${rules.dropFrom.map(ip).join(", ")} } drop`);
-  if (rules.dropTo.length > 0) lines.push(`add rule inet rlj output ip daddr { ${rules.dropTo.map(ip).join(", ")} } drop`);
-  const ns = net.nodes[i];
-  if (ns === undefined) throw new Error(`no node ${i}`);
-  await run("ip", ["netns", "exec", ns, "nft", "-f", "-"], `${lines.join("\n")}\n`);
+/**
+ * Replaces every rule at once, in one nftables transaction in the hub's bridge: the listed
+ * directions are dropped, everything else flows. An empty list heals the network.
+ */
+export async function setCuts(net: NetLayout, cuts: readonly Cut[]): Promise<void> {
+  const ip = (j: number): string => {
+    const a = net.nodeIps[j];
+    if (a === undefined) throw new Error(`no node ${j}`);
+    return a;
+  };
+  const lines = ["flush chain bridge rlj forward"];
+  for (const c of cuts) lines.push(`add rule bridge rlj forward ip saddr ${ip(c.from)} ip daddr ${ip(c.to)} drop`);
+  await run("ip", ["netns", "exec", net.hub, "nft", "-f", "-"], `${lines.join("\n")}\n`);
 }
 
 /** Namespaces whose names start with `prefix` (left over or current). */

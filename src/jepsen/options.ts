@@ -3,12 +3,15 @@
 
 import { formatFlags, parseArgs, parseDuration, parseWholeNumber, stringFlag, UsageError, type FlagSpec } from "../cli/args.js";
 import { MUTATIONS, type Mutation } from "../raft/config.js";
+import { KINDS_OF, type FaultKind } from "./nemesis.js";
 
 export const NEMESES = ["partition", "bridge", "one-way", "kill", "pause", "clock", "mixed", "none"] as const;
 export type NemesisName = (typeof NEMESES)[number];
 
 export interface JepsenOptions {
   readonly nemesis: NemesisName;
+  /** Only these of the nemesis' fault kinds, or null for all. */
+  readonly faults: readonly FaultKind[] | null;
   readonly seconds: number;
   readonly nodes: number;
   readonly clients: number;
@@ -26,6 +29,7 @@ export interface JepsenOptions {
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "nemesis", value: `<${NEMESES.join("|")}>`, help: "the faults to inject (default mixed)" },
+  { name: "faults", value: "<kind,...>", help: "only these of the nemesis' faults, e.g. --nemesis partition --faults handover" },
   { name: "seconds", value: "<n>", help: "length of the fault phase (default 60)" },
   { name: "nodes", value: "<n>", help: "cluster size, 3-9 (default 5)" },
   { name: "clients", value: "<n>", help: "concurrent clients, half RaftClient and half plain ServeClient (default 10)" },
@@ -63,10 +67,17 @@ export function parseJepsenArgs(argv: readonly string[]): JepsenOptions | "help"
   if (failpointText !== undefined && failpoint === null) throw new UsageError(`--failpoint "${failpointText}" is not a failpoint; use one of ${MUTATIONS.join(", ")}`);
   const clockBeyondBound = args.flags.has("clock-beyond-bound");
   if (clockBeyondBound && nemesis !== "clock") throw new UsageError("--clock-beyond-bound goes with --nemesis clock");
+  const faultsText = stringFlag(args, "faults");
+  const allowed: readonly string[] = KINDS_OF[nemesis];
+  const faults = faultsText === undefined ? null : faultsText.split(",").map((f) => {
+    if (!allowed.includes(f)) throw new UsageError(`--faults: "${f}" is not a fault of --nemesis ${nemesis}; its faults are ${allowed.join(", ") || "none"}`);
+    return f as FaultKind;
+  });
   const secondsText = stringFlag(args, "seconds");
   const seedText = stringFlag(args, "seed");
   return {
     nemesis,
+    faults,
     seconds: secondsText === undefined ? 60 : Math.round(parseDuration(secondsText, "seconds") / 1000),
     nodes: parseWholeNumber(stringFlag(args, "nodes") ?? "5", "nodes", 3, 9),
     clients: parseWholeNumber(stringFlag(args, "clients") ?? "10", "clients", 1, 100),
@@ -81,7 +92,7 @@ export function parseJepsenArgs(argv: readonly string[]): JepsenOptions | "help"
 
 /** The command that replays a run: same seed, nemesis and shape. */
 export function replayCommand(o: JepsenOptions): string {
-  const parts = ["npm run jepsen --", `--nemesis ${o.nemesis}`, `--seconds ${o.seconds}`, `--nodes ${o.nodes}`, `--clients ${o.clients}`, `--keys ${o.keys}`, `--seed ${o.seed}`];
+  const parts = ["npm run jepsen --", `--nemesis ${o.nemesis}`, ...(o.faults === null ? [] : [`--faults ${o.faults.join(",")}`]), `--seconds ${o.seconds}`, `--nodes ${o.nodes}`, `--clients ${o.clients}`, `--keys ${o.keys}`, `--seed ${o.seed}`];
   if (o.failpoint !== null) parts.push(`--failpoint ${o.failpoint}`);
   if (o.clockBeyondBound) parts.push("--clock-beyond-bound");
   if (o.driftPpm !== 20_000) parts.push(`--drift-ppm ${o.driftPpm}`);
