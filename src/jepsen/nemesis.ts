@@ -62,6 +62,10 @@ export interface NemesisOptions {
 
 /** Time a killed node takes to serve again, at most, on a busy machine (standby included). */
 const RESTART_ALLOWANCE_MS = 2_500;
+/** Handover: writes in flight settle this long before the cut. */
+const WRITE_SETTLE_MS = 2_500;
+/** Handover: gap between cutting off one follower and the next (above the election timeout's spread). */
+const CUT_STAGGER_MS = 800;
 
 /** Clock rates of the slow-leader cycle: beyond the bound, the leader's clock runs at 40%. */
 const BEYOND_SLOW_RATE = 0.4;
@@ -163,7 +167,7 @@ export class Nemesis {
   /**
    * Writes pause (as in the simulator's lease-handover scenario: a follower cut off while
    * writes go on falls behind and can never win), and a minority of followers is cut off from
-   * the leader until they have nearly waited out an election timeout; then one of the followers
+   * the leader, one by one, until the last one has nearly waited out an election timeout; then one of the followers
    * the leader counts on is killed and restarted on their side of the partition. Restarted, it
    * knows no leader, so with them it makes a majority that can elect a new leader at once,
    * while the old leader's lease (renewed by that follower just before it died) still runs:
@@ -176,18 +180,23 @@ export class Nemesis {
     const cut = followers.slice(0, Math.floor((n - 1) / 2));
     const amnesiac = followers[cut.length]!;
     const stay = followers.slice(cut.length + 1);
-    note(`{${cut.join(",")}} cut off from leader ${leader}, then node ${amnesiac} restarted on their side; writes pause`);
-    // The restarted node must be up before the cut-off ones' election timers fire, and its last
-    // acknowledgement as late as possible: kill it this long after the cut.
-    const killAfterMs = Math.max(0, this.o.timing.electionTimeoutMinMs - RESTART_ALLOWANCE_MS);
-    this.o.pauseWrites(500 + killAfterMs + 500);
-    await sleep(500);
-    await this.setGroups([[leader, amnesiac, ...stay], cut]);
-    await sleep(killAfterMs);
+    note(`{${cut.join(",")}} cut off from leader ${leader} one by one, then node ${amnesiac} restarted on their side; writes pause`);
+    const t = this.o.timing;
+    // In-flight writes settle before the first cut (clients give up within 2 s).
+    this.o.pauseWrites(WRITE_SETTLE_MS + cut.length * CUT_STAGGER_MS + t.electionTimeoutMinMs);
+    await sleep(WRITE_SETTLE_MS);
+    // One by one, so the last one cut is the only candidate that can win (no split vote).
+    for (let k = 1; k <= cut.length; k++) {
+      await this.setGroups([[leader, amnesiac, ...stay, ...cut.slice(k)], cut.slice(0, k)]);
+      if (k < cut.length) await sleep(CUT_STAGGER_MS);
+    }
+    // The restarted node must be up before the last one cut stands for election, and its last
+    // acknowledgement as late as possible.
+    await sleep(Math.max(0, t.electionTimeoutMinMs - RESTART_ALLOWANCE_MS));
     await this.o.cluster.kill(amnesiac);
     await this.setGroups([[leader, ...stay], [...cut, amnesiac]]);
     this.o.cluster.start(amnesiac, this.o.cluster.rate(amnesiac));
-    await sleep(Math.max(durationMs, this.o.timing.electionTimeoutMaxMs + 1_000));
+    await sleep(Math.max(durationMs, t.electionTimeoutMaxMs + 1_000));
   }
 
   private async processFault(kind: "kill" | "pause", durationMs: number, note: (label: string) => void): Promise<void> {
