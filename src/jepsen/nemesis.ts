@@ -231,11 +231,12 @@ export class Nemesis {
     for (let i = 0; i < n; i++) await this.o.cluster.kill(i);
     for (let i = 0; i < n; i++) this.o.cluster.start(i, slow);
     let leader: number | null = null;
-    for (let tries = 0; tries < 20 && leader === null; tries++) {
+    const waitMs = (2 * this.o.timing.electionTimeoutMaxMs) / slow + RESTART_ALLOWANCE_MS;
+    for (let tries = 0; tries < Math.ceil(waitMs / 500) && leader === null; tries++) {
       await sleep(500);
       leader = await this.o.findLeader();
     }
-    if (leader === null) return note("no leader within 10 s of the slow restart; cycle skipped");
+    if (leader === null) return note(`no leader within ${(waitMs / 1000).toFixed(1)} s of the slow restart; cycle skipped`);
     for (let i = 0; i < n; i++) {
       if (i === leader) continue;
       await this.o.cluster.restart(i, fast);
