@@ -22,8 +22,11 @@ export interface WorkloadOptions {
 
 /** A RaftClient operation gives up after this (it is then indeterminate). */
 const CLIENT_TIMEOUT_MS = 2_000;
-/** A plain client's single call gives up after this. */
-const PLAIN_DEADLINE_MS = 1_000;
+/**
+ * A plain client's single call gives up after this (indeterminate). Short, so a plain client
+ * stuck on a leader that cannot commit moves on and keeps probing every node.
+ */
+const PLAIN_DEADLINE_MS = 300;
 /** Pause between a client's operations, at most. */
 const THINK_MS_MAX = 10;
 /** Operations one run may record, at most. */
