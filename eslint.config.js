@@ -33,6 +33,17 @@ export default tseslint.config(
     },
   },
   {
+    // The core has one door: everything outside src/raft/ imports it through src/raft/index.ts.
+    files: ["src/**/*.ts", "test/**/*.ts", "bench/**/*.ts"],
+    ignores: ["src/raft/**"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ regex: "(^|/)raft/(?!index\\.js$)[^/]+$", message: "the core's only door is src/raft/index.ts: import from it, not from the core's internals" }] },
+      ],
+    },
+  },
+  {
     files: ["src/raft/**/*.ts"],
     rules: {
       "no-restricted-globals": ["error", ...impureGlobals],

@@ -10,7 +10,7 @@
 //       the same figures for the clock negative control
 
 import { cpus } from "node:os";
-import { MUTATIONS } from "../dist/raft/config.js";
+import { MUTATIONS } from "../dist/raft/index.js";
 import { SCENARIOS, runSwarm } from "../dist/runtime/sim/index.js";
 
 /** The scenario that is each negative control's home: where the checkers must catch it. */
@@ -20,6 +20,7 @@ const MATCHING_SCENARIO = {
   "restart-forgets-lease": "lease-handover",
   "commit-old-term": "leader-churn",
   "vote-twice": "leader-crash",
+  "reply-current-term": "stale-replies",
 };
 
 function flag(name, fallback) {

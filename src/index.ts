@@ -8,10 +8,11 @@
 //
 // `startNode` runs a node inside this process (what `raft-node serve` does), for embedding and tests.
 
-export { RaftClient, RaftClientError, requestLine, type NodeReport, type RaftClientErrorCode, type RaftClientOptions } from "./client/raft-client.js";
+export { RaftClient, RaftClientError, requestLine, type HealthReport, type NodeReport, type RaftClientErrorCode, type RaftClientOptions } from "./client/raft-client.js";
 export { parseNodeList, clusterFingerprint, type NodeAddress, type NodesOption } from "./client/nodes.js";
 export type { RetryPolicy } from "./client/retry.js";
 export { startNode, type NodeMember, type NodeOptions, type RunningNode } from "./runtime/grpc/node-runtime.js";
-export { TIMING_FAST, TIMING_SPEC, TIMING_PRESETS, validateTiming, type TimingConfig } from "./raft/config.js";
-export { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./raft/request.js";
-export type { NodeId, NodeStatus, Role } from "./raft/types.js";
+export { TIMING_FAST, TIMING_SPEC, TIMING_PRESETS, validateTiming, type TimingConfig } from "./raft/index.js";
+export { KEY_BYTES_MAX, VALUE_BYTES_MAX } from "./raft/index.js";
+export type { NodeId, NodeStatus, Role } from "./raft/index.js";
+export type { TlsOptions } from "./client/tls.js";

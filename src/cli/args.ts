@@ -62,6 +62,15 @@ function splitFlag(arg: string): { name: string; inline: string | null } {
   return eq < 0 ? { name: body, inline: null } : { name: body.slice(0, eq), inline: body.slice(eq + 1) };
 }
 
+/** Runs `f`; any Error it throws becomes a UsageError with the same message. */
+export function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
 export function stringFlag(args: ParsedArgs, name: string): string | undefined {
   const v = args.flags.get(name);
   return typeof v === "string" ? v : undefined;

@@ -4,21 +4,28 @@
 
 import readline from "node:readline";
 import { RaftClient, RaftClientError, type NodeReport } from "../client/raft-client.js";
-import { parseRequest } from "../raft/request.js";
+import { parseRequest } from "../raft/index.js";
+import type { TlsMaterial } from "../client/tls.js";
 import { formatFlags, parseArgs, parseDuration, stringFlag, UsageError, type FlagSpec } from "./args.js";
+import { CLIENT_TLS_FLAGS, parseClientTls, quietTlsIpAddressWarning } from "./tls-flags.js";
+import { versionLine } from "./version.js";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "nodes", value: "<id=host:port,...>", help: "every node of the cluster (default: the RAFT_NODES environment variable)" },
   { name: "timeout", value: "<duration>", help: "give up after this long, e.g. 500ms, 10s, 2m (default 10s)" },
+  ...CLIENT_TLS_FLAGS,
+  { name: "version", value: null, help: "print the version and exit" },
   { name: "help", value: null, help: "show this help" },
 ];
 
-export const USAGE = `Usage: raft-client --nodes <id=host:port,...> [--timeout 10s] [command]
+export const USAGE = `Usage: raft-client --nodes <id=host:port,...> [--timeout 10s] [--tls-ca <file>] [command]
 
 Commands:
   set <key> <value>   store a value (further words join the value, one space apart)
   get <key>           print the value (empty for a key never set)
   status              each node's role, term, leader, commit index, last log index and lease
+  health              each node's gRPC health (SERVING while it knows a leader);
+                      exit 0 only when every node given is SERVING
   (none)              an interactive prompt: SET k v, GET k, STATUS, help, exit
 
 ${formatFlags(FLAGS)}
@@ -35,22 +42,25 @@ const PROMPT_HELP = `Commands (case does not matter):
   help                this text
   exit                leave (also Ctrl-D)`;
 
-type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "prompt" };
+type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "health" } | { kind: "prompt" };
 
 export interface ClientArgs {
   readonly nodes: string;
   readonly timeoutMs: number;
   readonly command: Command;
+  readonly tls: TlsMaterial | null;
 }
 
-export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ClientArgs | "help" {
+export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): ClientArgs | "help" | "version" {
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
+  if (args.flags.has("version")) return "version";
   const nodes = stringFlag(args, "nodes") ?? env["RAFT_NODES"];
   if (nodes === undefined) throw new UsageError("--nodes is required: --nodes <id=host:port,...> (or set RAFT_NODES)");
   const timeoutText = stringFlag(args, "timeout");
   const timeoutMs = timeoutText === undefined ? 10_000 : parseDuration(timeoutText, "timeout");
-  return { nodes, timeoutMs, command: parseCommand(args.positionals) };
+  const command = parseCommand(args.positionals);
+  return { nodes, timeoutMs, command, tls: parseClientTls(args) };
 }
 
 function parseCommand(words: readonly string[]): Command {
@@ -66,8 +76,11 @@ function parseCommand(words: readonly string[]): Command {
     case "status":
       if (rest.length !== 0) throw new UsageError("status takes no arguments");
       return { kind: "status" };
+    case "health":
+      if (rest.length !== 0) throw new UsageError("health takes no arguments");
+      return { kind: "health" };
     default:
-      throw new UsageError(`unknown command "${verb}"; use set, get, status, or none for a prompt`);
+      throw new UsageError(`unknown command "${verb}"; use set, get, status, health, or none for a prompt`);
   }
 }
 
@@ -143,15 +156,16 @@ export async function promptCommand(client: RaftClient, raw: string): Promise<st
 
 /** Entry point of bin/raft-client.js. Sets process.exitCode; never throws. */
 export async function main(argv: readonly string[]): Promise<void> {
-  let args: ClientArgs | "help";
+  let args: ClientArgs | "help" | "version";
   let client: RaftClient;
   try {
     args = parseClientArgs(argv, process.env);
-    if (args === "help") {
-      process.stdout.write(`${USAGE}\n`);
+    if (args === "help" || args === "version") {
+      process.stdout.write(args === "help" ? `${USAGE}\n` : versionLine("raft-client"));
       return;
     }
-    client = new RaftClient({ nodes: args.nodes, timeoutMs: args.timeoutMs });
+    quietTlsIpAddressWarning();
+    client = new RaftClient({ nodes: args.nodes, timeoutMs: args.timeoutMs, ...(args.tls === null ? {} : { tls: args.tls }) });
   } catch (err) {
     process.stderr.write(`raft-client: ${err instanceof Error ? err.message : String(err)}\nRun "raft-client --help" for usage.\n`);
     process.exitCode = 2;
@@ -180,6 +194,11 @@ async function runCommand(client: RaftClient, command: Command): Promise<number>
         if (reports.some((r) => r.reachable)) return 0;
         process.stderr.write("raft-client: no node is reachable; check --nodes and that the nodes run\n");
         return 1;
+      }
+      case "health": {
+        const reports = await client.health();
+        for (const r of reports) process.stdout.write(`${r.id}  ${r.address}  ${"error" in r ? `unreachable (${r.error})` : r.status}\n`);
+        return reports.every((r) => r.status === "SERVING") ? 0 : 1;
       }
       case "prompt":
         await runPrompt(client);

@@ -5,9 +5,13 @@
 import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
-import { MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/config.js";
+import { MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/index.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
-import { formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
+import type { NodeTls } from "../runtime/grpc/tls.js";
+import { NODE_TLS_FLAGS, parseNodeTls, quietTlsIpAddressWarning } from "./tls-flags.js";
+import { versionLine } from "./version.js";
+import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
 /** The environment variable that switches a deliberate protocol bug on, for fault tests only. */
 export const FAILPOINT_ENV = "RAFT_LEASE_FAILPOINT";
@@ -23,10 +27,15 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 2 heartbeats" },
   { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
   { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
+  { name: "log-format", value: "<text|json>", help: "console format: text (default; the dump.txt lines) or json (one object per event:\ntime, node, term, event, fields, message); dump.txt stays text" },
+  ...NODE_TLS_FLAGS,
+  { name: "metrics-listen", value: "<host:port>", help: "serve Prometheus metrics at http://<host:port>/metrics (e.g. 0.0.0.0:9100)" },
+  { name: "grpc-reflection", value: null, help: "serve gRPC server reflection, so generic tools (grpcurl) can call the node without the .proto" },
   { name: "help", value: null, help: "show this help" },
 ];
 
 export const USAGE = `Usage: raft-node serve --id <id> --cluster <id=host:port,...> --data-dir <dir> [options]
+       raft-node --version
 
 Runs one node of a raft-lease cluster: a replicated key-value store on Raft with leader leases.
 
@@ -36,6 +45,8 @@ Example, 3 machines (run the matching line on each):
   raft-node serve --id 0 --cluster 0=10.0.0.1:5000,1=10.0.0.2:5000,2=10.0.0.3:5000 --data-dir /var/lib/raft
 
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
+Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.health.v1: SERVING
+while the node knows a leader), and with --grpc-reflection server reflection.
 Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks the protocol
 (a negative control); such a node says so at start and in dump.txt. Never set it in production.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
@@ -50,6 +61,10 @@ export interface ServeConfig {
   readonly quiet: boolean;
   /** A deliberately broken protocol variant from ${FAILPOINT_ENV}, or null (always, in production). */
   readonly failpoint: Mutation | null;
+  readonly logFormat: LogFormat;
+  readonly tls: NodeTls | null;
+  readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
+  readonly reflection: boolean;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
@@ -57,17 +72,25 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
-  const members = usage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
-  const id = usage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
+  const members = asUsage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
+  const id = asUsage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
   if (!members.some((m) => m.id === id)) {
     throw new UsageError(`--id ${id} is not in --cluster (its ids are ${members.map((m) => m.id).join(", ")}); add this node to --cluster or fix --id`);
   }
   const dataDir = requiredFlag(args, "data-dir", "<dir>");
   if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
   const listenText = stringFlag(args, "listen");
-  const listen = listenText === undefined ? undefined : usage(() => parseAddress(listenText, "--listen").address);
-  const failpoint = parseFailpoint(env[FAILPOINT_ENV]);
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing: parseTiming(args), quiet: args.flags.has("quiet"), failpoint };
+  const listen = listenText === undefined ? undefined : asUsage(() => parseAddress(listenText, "--listen").address);
+  const timing = parseTiming(args);
+  const logFormat = stringFlag(args, "log-format") ?? "text";
+  if (!isLogFormat(logFormat)) throw new UsageError(`--log-format ${JSON.stringify(logFormat)} must be ${LOG_FORMATS.join(" or ")}`);
+  const metricsText = stringFlag(args, "metrics-listen");
+  const metricsListen = metricsText === undefined ? null : asUsage(() => parseAddress(metricsText, "--metrics-listen"));
+  const tls = parseNodeTls(args);
+  if (metricsListen !== null && metricsListen.address === (listen ?? members.find((m) => m.id === id)!.address)) {
+    throw new UsageError(`--metrics-listen ${metricsListen.address} is the node's own gRPC address; give the metrics another port`);
+  }
+  return { id, members, dataDir: path.resolve(dataDir), listen, timing, quiet: args.flags.has("quiet"), logFormat, tls, metricsListen, reflection: args.flags.has("grpc-reflection"), failpoint: parseFailpoint(env[FAILPOINT_ENV]) };
 }
 
 /** ${FAILPOINT_ENV}: unset or empty means none; anything else must name a mutation exactly. */
@@ -76,6 +99,10 @@ export function parseFailpoint(text: string | undefined): Mutation | null {
   const found = MUTATIONS.find((m) => m === text);
   if (found === undefined) throw new UsageError(`${FAILPOINT_ENV}=${JSON.stringify(text)} is not a failpoint; use one of ${MUTATIONS.join(", ")}, or unset it`);
   return found;
+}
+
+function isLogFormat(text: string): text is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(text);
 }
 
 function parseTiming(args: ParsedArgs): TimingConfig {
@@ -93,22 +120,17 @@ function parseTiming(args: ParsedArgs): TimingConfig {
   if (lease !== undefined) timing = { ...timing, leaseMs: parseWholeNumber(lease, "lease-ms", 1, 3_600_000) };
   const drift = stringFlag(args, "drift-ppm");
   if (drift !== undefined) timing = { ...timing, driftPpmMax: parseWholeNumber(drift, "drift-ppm", 0, 99_999) };
-  usage(() => validateTiming(timing));
+  asUsage(() => validateTiming(timing));
   return timing;
-}
-
-/** Runs `f`; any Error it throws becomes a UsageError with the same message. */
-function usage<T>(f: () => T): T {
-  try {
-    return f();
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 /** Entry point of bin/raft-node.js. Sets process.exitCode; never throws. */
 export async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === "--version" || command === "version") {
+    process.stdout.write(versionLine("raft-node"));
+    return;
+  }
   if (command === undefined || command === "--help" || command === "-h" || command === "help") {
     (command === undefined ? process.stderr : process.stdout).write(`${USAGE}\n`);
     process.exitCode = command === undefined ? 2 : 0;
@@ -142,6 +164,7 @@ function quietRedundantGrpcErrors(): void {
 
 async function serve(config: ServeConfig): Promise<void> {
   quietRedundantGrpcErrors();
+  quietTlsIpAddressWarning();
   let node: RunningNode;
   try {
     node = await startNode({
@@ -152,6 +175,10 @@ async function serve(config: ServeConfig): Promise<void> {
       timing: config.timing,
       ...(config.listen === undefined ? {} : { listen: config.listen }),
       console: config.quiet ? null : process.stdout,
+      logFormat: config.logFormat,
+      tls: config.tls,
+      metricsListen: config.metricsListen === null ? null : { host: config.metricsListen.host, port: config.metricsListen.port },
+      reflection: config.reflection,
       ...(config.failpoint === null ? {} : { configOverrides: { mutation: config.failpoint } }),
     });
   } catch (err) {

@@ -6,7 +6,7 @@
 
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../raft/config.js";
+import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../raft/index.js";
 import {
   buildPlan,
   formatRunSummary,
@@ -24,33 +24,43 @@ import {
   type SwarmBase,
   type SwarmResult,
 } from "../runtime/sim/index.js";
+import { FAULT_GRAMMAR } from "./fault-grammar.js";
+import { versionLine } from "./version.js";
 import { formatFlags, parseArgs, parseDuration, parseWholeNumber, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
 
+/** Flags that `run` and `swarm` share; the scenario's default and meaning differ, so it is not here. */
 const COMMON: readonly FlagSpec[] = [
-  { name: "scenario", value: "<name>", help: "a scenario from `raft-sim list` (run: required; swarm: default swarm)" },
   { name: "nodes", value: "<n>", help: `cluster size, 1-${NODES_MAX} (default 5)` },
   { name: "duration", value: "<time>", help: "simulated time per run, like 120s, 90000ms or 2m (default 60s; 240s with --timing spec)" },
   { name: "timing", value: "<fast|spec>", help: "timing preset (default fast: heartbeat 100 ms, election 1-2 s, lease 800 ms)" },
   { name: "mutate", value: "<name>", help: `run a deliberately broken protocol variant: ${MUTATIONS.join(", ")}` },
   { name: "clock-beyond-bound", value: null, help: "negative control: clock rates far beyond the drift bound (the lease checker must object)" },
-  { name: "help", value: null, help: "show this help" },
+  { name: "ops-per-second", value: "<n>", help: "client operations per simulated second, about (default: the scenario's workload)" },
 ];
+
+const HELP: FlagSpec = { name: "help", value: null, help: "show this help" };
 
 const RUN_FLAGS: readonly FlagSpec[] = [
   { name: "seed", value: "<seed>", help: "the seed (any string); the same seed replays the same run, byte for byte" },
+  { name: "scenario", value: "<name>", help: "the scenario to run, from `raft-sim list` (required)" },
   ...COMMON,
-  { name: "faults", value: "<schedule>", help: 'replace the scenario\'s faults, e.g. "1200 crash L; 3000 restart all; 4000 isolate L; 6000 heal"' },
-  { name: "trace", value: null, help: "print every node's dump.txt lines (SPEC.md item 7) and the faults, with simulated time" },
+  { name: "faults", value: "<schedule>", help: "replace the scenario's faults with this schedule (the grammar is below)" },
+  { name: "trace", value: null, help: "print every node's dump.txt lines (docs/exercise.md) and the faults, with simulated time" },
   { name: "html", value: "<file>", help: "write a self-contained HTML timeline of the run" },
+  HELP,
 ];
 
 const SWARM_FLAGS: readonly FlagSpec[] = [
   { name: "seeds", value: "<n>", help: "how many seeds to run (required)" },
   { name: "from", value: "<n>", help: "first seed (default 1)" },
+  { name: "scenario", value: "<name>", help: "the scenario every seed runs, from `raft-sim list` (default swarm: faults and parameters drawn per seed)" },
   { name: "jobs", value: "<k>", help: `worker threads (default: CPUs, at most ${JOBS_MAX}); 1 runs in this thread` },
   { name: "until-caught", value: null, help: "stop at the first failing seed (the lowest one) and report it" },
   ...COMMON,
+  HELP,
 ];
+
+const LIST_FLAGS: readonly FlagSpec[] = [HELP];
 
 const USAGE = `Usage: raft-sim <command> [flags]
 
@@ -64,7 +74,15 @@ Commands:
   run --seed S --scenario X    one run; prints a summary; exit 1 on a violation
   swarm --seeds N              many seeds of one scenario; prints a results table
 
-\`raft-sim run --help\` and \`raft-sim swarm --help\` list their flags.
+\`raft-sim run --help\` and \`raft-sim swarm --help\` list their flags; \`run --help\` also the
+fault grammar of --faults. More in docs/simulator.md.
+`;
+
+const LIST_USAGE = `Usage: raft-sim list
+
+Prints every scenario (for --scenario) and every mutation (for --mutate), with a line each.
+
+${formatFlags(LIST_FLAGS)}
 `;
 
 const RUN_USAGE = `Usage: raft-sim run --seed <seed> --scenario <name> [flags]
@@ -74,6 +92,8 @@ checks passed). On a violation it prints the property, the simulated time and th
 replays it, and exits 1.
 
 ${formatFlags(RUN_FLAGS)}
+
+${FAULT_GRAMMAR}
 `;
 
 const SWARM_USAGE = `Usage: raft-sim swarm --seeds <n> [flags]
@@ -94,6 +114,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         return run(rest);
       case "swarm":
         return await swarm(rest);
+      case "--version":
+        process.stdout.write(versionLine("raft-sim"));
+        return 0;
       case undefined:
       case "help":
       case "--help":
@@ -111,7 +134,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 function list(argv: readonly string[]): number {
-  const args = parseArgs(argv, [{ name: "help", value: null, help: "show this help" }]);
+  const args = parseArgs(argv, LIST_FLAGS);
+  if (args.flags.has("help")) {
+    process.stdout.write(LIST_USAGE);
+    return 0;
+  }
   if (args.positionals.length > 0) throw new UsageError(`list takes no arguments, got "${args.positionals[0]}"`);
   const width = Math.max(...[...SCENARIOS.keys()].map((n) => n.length)) + 2;
   const lines = ["Scenarios (raft-sim run --scenario <name>):"];
@@ -128,6 +155,7 @@ const MUTATION_HELP: Record<Mutation, string> = {
   "commit-old-term": "a leader commits entries of earlier terms by counting replicas",
   "vote-twice": "a node grants a second vote in the same term",
   "restart-forgets-lease": "a restarted node votes as if no lease could be running",
+  "reply-current-term": "a reply names the replier's current term, not the request's; a leader takes any reply of its term as a fresh acknowledgement",
 };
 
 // ---------------------------------------------------------------- shared flags
@@ -144,6 +172,7 @@ function common(args: ParsedArgs, scenarioDefault: string | null): SwarmBase {
   }
   const nodesText = stringFlag(args, "nodes");
   const durationText = stringFlag(args, "duration");
+  const rateText = stringFlag(args, "ops-per-second");
   const base = simOptions({
     seed: "",
     scenario,
@@ -152,6 +181,7 @@ function common(args: ParsedArgs, scenarioDefault: string | null): SwarmBase {
     clockBeyondBound: args.flags.has("clock-beyond-bound"),
     ...(nodesText === undefined ? {} : { nodes: parseWholeNumber(nodesText, "nodes", 1, NODES_MAX) }),
     ...(durationText === undefined ? {} : { durationMs: parseDuration(durationText, "duration") }),
+    ...(rateText === undefined ? {} : { opsPerSecond: parseWholeNumber(rateText, "ops-per-second", 1, 100_000) }),
   });
   const { seed: _seed, trace: _trace, timeline: _timeline, ...rest } = base;
   return rest;

@@ -3,7 +3,7 @@
 // Shared by `raft-node --cluster`, `raft-client --nodes` and the RaftClient library, so every
 // tool accepts and refuses the same spellings with the same messages.
 
-import { nodeId, type NodeId } from "../raft/types.js";
+import { nodeId, type NodeId } from "../raft/index.js";
 
 export interface NodeAddress {
   readonly id: NodeId;

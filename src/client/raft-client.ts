@@ -13,10 +13,11 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { hasLoneSurrogate, parseRequest } from "../raft/request.js";
-import type { ClientRequest, NodeId, Role } from "../raft/types.js";
+import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, parseRequest, utf8Bytes } from "../raft/index.js";
+import type { ClientRequest, NodeId, Role } from "../raft/index.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
+import { channelCredentials, checkTls, OPTION_NAMES, type TlsMaterial, type TlsOptions } from "./tls.js";
 import { NodeConnection } from "./transport.js";
 
 export interface RaftClientOptions {
@@ -30,6 +31,12 @@ export interface RaftClientOptions {
   readonly concurrentSetsMax?: number;
   /** Backoff settings (timeoutMs above wins). */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * TLS: the CA that signed the nodes' certificates (PEM), and a client certificate and key for
+   * nodes that require one. Checked at once (a key that does not match, an expired certificate,
+   * one the CA did not sign: RaftClientError "invalid"). Default: plain text.
+   */
+  readonly tls?: TlsOptions | TlsMaterial;
 }
 
 export type RaftClientErrorCode =
@@ -63,8 +70,14 @@ export type NodeReport =
     }
   | { readonly id: NodeId; readonly address: string; readonly reachable: false; readonly error: string };
 
+export type HealthReport =
+  | { readonly id: NodeId; readonly address: string; readonly status: string }
+  | { readonly id: NodeId; readonly address: string; readonly status: "unreachable"; readonly error: string };
+
 /** Status calls wait this long per node, at most. */
 const STATUS_TIMEOUT_MS = 2_000;
+/** A client's own id, at most: its sessions are named `<id>/<n>`, and the server takes CLIENT_ID_BYTES_MAX. */
+const CLIENT_ID_OWN_BYTES_MAX = CLIENT_ID_BYTES_MAX - 16;
 
 export class RaftClient {
   readonly nodes: readonly NodeAddress[];
@@ -83,11 +96,15 @@ export class RaftClient {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RaftClientError("invalid", `timeoutMs must be a positive number of ms, got ${timeoutMs}`);
     this.policy = { ...DEFAULT_RETRY, ...opts.retry, timeoutMs };
     this.clientId = opts.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
-    if (this.clientId.length === 0 || this.clientId.length > 200) throw new RaftClientError("invalid", "clientId must be 1 to 200 characters");
+    const idBytes = utf8Bytes(this.clientId);
+    if (idBytes === 0 || idBytes > CLIENT_ID_OWN_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
+      throw new RaftClientError("invalid", `clientId must be 1 to ${CLIENT_ID_OWN_BYTES_MAX} bytes of valid text (each session adds "/N" to it); got ${idBytes} bytes`);
+    }
     this.concurrentSetsMax = opts.concurrentSetsMax ?? 1024;
     const ids = this.nodes.map((n) => n.id);
     this.tracker = new LeaderTracker(ids);
-    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids));
+    const creds = channelCredentials(opts.tls === undefined ? null : checkedTls(opts.tls));
+    for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids, creds, opts.tls !== undefined));
   }
 
   /** The leader this client last heard of, or null. */
@@ -118,6 +135,21 @@ export class RaftClient {
     this.checkOpen();
     const timeoutMs = Math.min(this.policy.timeoutMs, STATUS_TIMEOUT_MS);
     return Promise.all(this.nodes.map((n) => this.statusOf(n, timeoutMs)));
+  }
+
+  /** Every node's gRPC health (SERVING while it knows a leader), asked in parallel. */
+  async health(): Promise<HealthReport[]> {
+    this.checkOpen();
+    const timeoutMs = Math.min(this.policy.timeoutMs, STATUS_TIMEOUT_MS);
+    return Promise.all(
+      this.nodes.map(async (n): Promise<HealthReport> => {
+        try {
+          return { id: n.id, address: n.address, status: await this.connection(n.id).health(timeoutMs) };
+        } catch (err) {
+          return { id: n.id, address: n.address, status: "unreachable", error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
   }
 
   /** Closes every connection; later calls fail with code "closed". */
@@ -193,6 +225,15 @@ export class RaftClient {
 
   private checkOpen(): void {
     if (this.closed) throw new RaftClientError("closed", "the client is closed");
+  }
+}
+
+function checkedTls(tls: TlsOptions | TlsMaterial): TlsMaterial {
+  if ("identity" in tls) return tls; // already checked (raft-client checks its flags itself)
+  try {
+    return checkTls(tls, OPTION_NAMES);
+  } catch (err) {
+    throw new RaftClientError("invalid", err instanceof Error ? err.message : String(err));
   }
 }
 

@@ -5,7 +5,7 @@
 // on the returned decision (send to a node, wait, or give up). The same seed gives the same
 // retries, which the simulator relies on.
 
-import { assertNever, type ClientErrorCode, type ClientRequest, type NodeId } from "../raft/types.js";
+import { assertNever, type ClientErrorCode, type ClientRequest, type NodeId } from "../raft/index.js";
 
 export interface RetryPolicy {
   /** Give up this long after the operation began. */

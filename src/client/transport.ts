@@ -1,25 +1,19 @@
 // One client connection to one node over gRPC: ServeClient and Status, answers translated into
 // the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
 
-import { credentials, Metadata, status as grpcStatus, type ChannelOptions, type ServiceError } from "@grpc/grpc-js";
+import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type Client, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
 import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
-import { nodeId, type ClientErrorCode, type NodeId } from "../raft/types.js";
+import { nodeId, type ClientErrorCode, type NodeId } from "../raft/index.js";
+import { CHANNEL_OPTIONS } from "./channel.js";
 import type { NodeAddress } from "./nodes.js";
 import type { NodeAnswer } from "./retry.js";
 
-const MESSAGE_BYTES_MAX = 4 << 20;
-
-const CLIENT_CHANNEL_OPTIONS: ChannelOptions = {
-  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
-  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
-  "grpc.keepalive_time_ms": 10_000,
-  "grpc.keepalive_timeout_ms": 5_000,
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1_000,
-  "grpc.enable_retries": 0,
-};
-
 const KNOWN_CODES: readonly ClientErrorCode[] = ["not-leader", "stepped-down", "overloaded", "invalid"];
+
+/** grpc.health.v1.Health, from the definition grpc-health-check ships. */
+const HealthClient = makeClientConstructor(healthService as unknown as ServiceDefinition, "grpc.health.v1.Health");
+type HealthCheck = (args: { service: string }, meta: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, reply?: { status: string }) => void) => void;
 
 export class NodeConnection {
   private readonly client: RaftClientClient;
@@ -27,8 +21,11 @@ export class NodeConnection {
   constructor(
     readonly node: NodeAddress,
     private readonly memberIds: readonly NodeId[],
+    /** Plain text or TLS (see tls.ts). */
+    private readonly channelCredentials: ChannelCredentials,
+    private readonly tls: boolean,
   ) {
-    this.client = new RaftClientClient(node.address, credentials.createInsecure(), CLIENT_CHANNEL_OPTIONS);
+    this.client = new RaftClientClient(node.address, channelCredentials, CHANNEL_OPTIONS);
   }
 
   /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
@@ -36,7 +33,7 @@ export class NodeConnection {
     return new Promise((resolve) => {
       const deadline = Date.now() + timeoutMs;
       this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence }, new Metadata(), { deadline }, (err, reply) => {
-        resolve(err !== null || reply === undefined ? unreachable(err) : this.answerOf(reply));
+        resolve(err !== null || reply === undefined ? unreachable(err, this.tls) : this.answerOf(reply));
       });
     });
   }
@@ -45,10 +42,22 @@ export class NodeConnection {
     return new Promise((resolve, reject) => {
       const deadline = Date.now() + timeoutMs;
       this.client.status({}, new Metadata(), { deadline }, (err, reply) => {
-        if (err !== null || reply === undefined) reject(new Error(unreachable(err).message));
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
         else resolve(reply);
       });
     });
+  }
+
+  /** grpc.health.v1 Check of the whole node: SERVING, NOT_SERVING or UNKNOWN. */
+  health(timeoutMs: number): Promise<string> {
+    const client: Client = new HealthClient(this.node.address, this.channelCredentials, CHANNEL_OPTIONS);
+    return new Promise<string>((resolve, reject) => {
+      const check = (client as unknown as { check: HealthCheck }).check.bind(client);
+      check({ service: "" }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, reply) => {
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
+        else resolve(reply.status);
+      });
+    }).finally(() => client.close());
   }
 
   close(): void {
@@ -69,9 +78,23 @@ export class NodeConnection {
   }
 }
 
-function unreachable(err: ServiceError | null): { kind: "unreachable"; message: string } {
+function unreachable(err: ServiceError | null, tls: boolean): { kind: "unreachable"; message: string } {
   if (err === null) return { kind: "unreachable", message: "no reply" };
   const name = (grpcStatus as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
   // grpc-js ends some details with an empty "Resolution note: ".
-  return { kind: "unreachable", message: `${name}: ${(err.details || err.message).replace(/\.? ?Resolution note: ?$/, "")}` };
+  const details = (err.details || err.message).replace(/\.? ?Resolution note: ?$/, "");
+  return { kind: "unreachable", message: `${name}: ${details}${tlsHint(details, tls)}` };
+}
+
+/** What to check when a connection failed, perhaps in the TLS handshake. */
+function tlsHint(details: string, tls: boolean): string {
+  // A TLS server drops a plain-text connection at once, which looks like a failed connect.
+  if (!tls && /Failed to connect|Connection dropped/i.test(details)) return " (is the node up? if the cluster serves TLS, give --tls-ca)";
+  if (/certificate|self.signed|unable to verify|Hostname\/IP does not match/i.test(details)) {
+    return " (the node's TLS certificate failed verification: check that --tls-ca is the CA that signed it and that it names the host you connect to)";
+  }
+  if (/before secure TLS connection was established|wrong version number|packet length too long/i.test(details)) {
+    return " (TLS on one side only: give --tls-ca when the nodes serve TLS, or none when they do not)";
+  }
+  return "";
 }

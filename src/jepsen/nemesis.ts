@@ -5,8 +5,7 @@
 // the real network and scheduler make of them.
 
 import { setTimeout as sleep } from "node:timers/promises";
-import type { TimingConfig } from "../raft/config.js";
-import { assertNever } from "../raft/types.js";
+import { assertNever, type TimingConfig } from "../raft/index.js";
 import type { Cluster } from "./nodes.js";
 import type { NemesisName } from "./options.js";
 import { setCuts, type Cut, type NetLayout } from "./netns.js";

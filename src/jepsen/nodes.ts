@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { TIMING_FAST, type Mutation, type TimingConfig } from "../raft/config.js";
+import { TIMING_FAST, type Mutation, type TimingConfig } from "../raft/index.js";
 import type { NetLayout } from "./netns.js";
 
 export type NodeState = "running" | "paused" | "down";

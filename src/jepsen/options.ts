@@ -2,7 +2,7 @@
 // nemesis names. Every problem is a UsageError (exit 2) that says what to give instead.
 
 import { formatFlags, parseArgs, parseDuration, parseWholeNumber, stringFlag, UsageError, type FlagSpec } from "../cli/args.js";
-import { MUTATIONS, type Mutation } from "../raft/config.js";
+import { MUTATIONS, type Mutation } from "../raft/index.js";
 import { KINDS_OF, type FaultKind } from "./nemesis.js";
 
 export const NEMESES = ["partition", "bridge", "one-way", "kill", "pause", "clock", "mixed", "none"] as const;

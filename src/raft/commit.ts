@@ -6,12 +6,12 @@
 // to the KV store in order, at once, so appliedIndex == commitIndex after every step.
 
 import { formatOperation } from "./request.js";
-import type { RaftNode } from "./node.js";
+import type { NodeCore } from "./state.js";
 import { quorumValue } from "./quorum.js";
-import { releaseWrite } from "./requests.js";
+import { releaseWrite } from "./pending.js";
 import { assert, logIndex, type LogIndex, type Term } from "./types.js";
 
-export function maybeCommit(n: RaftNode): void {
+export function maybeCommit(n: NodeCore): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
   const matches = l.matchScratch;
@@ -31,21 +31,21 @@ export function maybeCommit(n: RaftNode): void {
  * from then on; since only this leader writes entries of its term, a matching term at `index`
  * means the durable entry is ours and, by log matching, so is everything before it.
  */
-export function notePersisted(n: RaftNode, index: LogIndex, t: Term): void {
+export function notePersisted(n: NodeCore, index: LogIndex, t: Term): void {
   const l = n.leader;
   if (l === null || t !== n.currentTerm || n.log.termAt(index) !== t || index <= l.selfDurableIndex) return;
   l.selfDurableIndex = index;
   maybeCommit(n);
 }
 
-export function followerCommit(n: RaftNode, upTo: LogIndex): void {
+export function followerCommit(n: NodeCore, upTo: LogIndex): void {
   if (upTo <= n.commitIndex) return;
   n.commitIndex = upTo;
   applyCommitted(n, true);
 }
 
 /** Applies every committed entry not yet applied; `report` is false while replaying at start. */
-export function applyCommitted(n: RaftNode, report: boolean): void {
+export function applyCommitted(n: NodeCore, report: boolean): void {
   assert(n.commitIndex <= n.log.lastIndex, () => `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
   while (n.appliedIndex < n.commitIndex) {
     const index = logIndex(n.appliedIndex + 1);

@@ -41,6 +41,7 @@ export const MUTATIONS = [
   "commit-old-term", // a leader commits earlier-term entries by counting replicas
   "vote-twice", // a node grants a second vote in the same term
   "restart-forgets-lease", // a restarted node acts as if no lease could be running
+  "reply-current-term", // a reply names the replier's current term, not the request's; acks are taken on term alone
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -114,9 +115,12 @@ export function validateTiming(t: TimingConfig): void {
       `timing: lease ${t.leaseMs} ms must be below the election timeout minimum ${t.electionTimeoutMinMs} ms, or a failed leader's lease outlives the election`,
     );
   }
-  if (t.heartbeatMs * 2 > t.leaseMs) {
+  // One heartbeat lost, the next must still go out and be acknowledged within the lease: two
+  // heartbeat intervals, and a third to spare for its round trip. At half the lease, the leader's
+  // step-down deadline falls at the very tick that would send the next one.
+  if (t.heartbeatMs * 3 > t.leaseMs) {
     throw new Error(
-      `timing: heartbeat ${t.heartbeatMs} ms must be at most half the lease ${t.leaseMs} ms, or one lost heartbeat ends the lease`,
+      `timing: heartbeat ${t.heartbeatMs} ms must be at most a third of the lease ${t.leaseMs} ms, or one lost heartbeat ends the lease (give --heartbeat-ms ${Math.floor(t.leaseMs / 3)} or less)`,
     );
   }
   if (!Number.isFinite(t.driftPpmMax) || t.driftPpmMax < 0 || t.driftPpmMax >= 100_000) {

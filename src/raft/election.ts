@@ -10,20 +10,20 @@
 //    maximum, and as leader waits for it to end before it serves reads or acknowledges writes.
 
 import { candidateWaitMs, LeaderLease } from "./lease.js";
-import type { RaftNode } from "./node.js";
+import type { NodeCore } from "./state.js";
 import { Progress } from "./progress.js";
 import { sendAppends } from "./replication.js";
 import { logIndex, term, type Entry, type NodeId, type VoteReply, type VoteRequest } from "./types.js";
 
 /** Follower and candidate tick: start an election when the timer has run out. */
-export function tickElectionTimer(n: RaftNode): void {
+export function tickElectionTimer(n: NodeCore): void {
   if (n.nowMs < n.electionDeadlineMs) return;
   n.out.events.push({ kind: "election-timeout", nodeId: n.id });
   if (n.config.preVote) startPreVote(n);
   else startElection(n);
 }
 
-function startPreVote(n: RaftNode): void {
+function startPreVote(n: NodeCore): void {
   n.becomeFollower(null);
   n.role = "candidate";
   n.candidate = { phase: "pre", granted: new Set([n.id]), oldLeaseUntilMs: -Infinity };
@@ -32,7 +32,7 @@ function startPreVote(n: RaftNode): void {
   if (n.candidate.granted.size >= n.quorum) startElection(n);
 }
 
-function startElection(n: RaftNode): void {
+function startElection(n: NodeCore): void {
   n.role = "candidate";
   n.currentTerm = term(n.currentTerm + 1);
   n.votedFor = n.id;
@@ -44,7 +44,7 @@ function startElection(n: RaftNode): void {
   if (n.candidate.granted.size >= n.quorum) becomeLeader(n);
 }
 
-function requestVotes(n: RaftNode, preVote: boolean): void {
+function requestVotes(n: NodeCore, preVote: boolean): void {
   const t = preVote ? term(n.currentTerm + 1) : n.currentTerm;
   for (const peer of n.peers) {
     n.send({
@@ -55,50 +55,62 @@ function requestVotes(n: RaftNode, preVote: boolean): void {
       lastLogIndex: n.log.lastIndex,
       lastLogTerm: n.log.lastTerm,
       preVote,
+      lease: n.leaseParams,
     });
   }
 }
 
-export function handleVoteRequest(n: RaftNode, m: VoteRequest): void {
-  if (m.preVote) return answerPreVote(n, m);
-  if (m.term > n.currentTerm) n.adoptTerm(m.term);
+/** A real vote request of the current term (terms were handled at the door). */
+export function handleVoteRequest(n: NodeCore, m: VoteRequest): void {
   const free = n.votedFor === null || n.votedFor === m.from || n.config.mutation === "vote-twice";
-  const granted = m.term === n.currentTerm && free && n.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+  const granted = free && n.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
   if (granted) {
     n.votedFor = m.from;
     n.out.hardStateMustSync = true;
     n.resetElectionTimer();
   }
   n.out.events.push({ kind: granted ? "vote-granted" : "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
-  n.send(voteReply(n, m.from, granted, false, n.currentTerm));
+  n.send(voteReply(n, m, granted));
 }
 
-function answerPreVote(n: RaftNode, m: VoteRequest): void {
+/** A vote request of an older term: denied, so that the candidate learns our term. */
+export function refuseStaleVote(n: NodeCore, m: VoteRequest): void {
+  n.out.events.push({ kind: "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
+  n.send(voteReply(n, m, false));
+}
+
+/** A pre-vote asks about a term the candidate does not hold yet: it changes nothing here. */
+export function answerPreVote(n: NodeCore, m: VoteRequest): void {
   const heardLeaderRecently =
     n.role === "leader" || (n.leaderId !== null && n.nowMs - n.lastLeaderContactMs < n.config.timing.electionTimeoutMinMs);
   const granted = m.term > n.currentTerm && !heardLeaderRecently && n.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
-  n.send(voteReply(n, m.from, granted, true, granted ? m.term : n.currentTerm));
+  n.send(voteReply(n, m, granted));
 }
 
-function voteReply(n: RaftNode, to: NodeId, granted: boolean, preVote: boolean, t: typeof n.currentTerm): VoteReply {
+/** A vote reply names the request it answers (its term and kind) and carries the voter's term. */
+function voteReply(n: NodeCore, m: VoteRequest, granted: boolean): VoteReply {
   return {
     type: "vote-reply",
     from: n.id,
-    to,
-    term: t,
+    to: m.from,
+    term: n.currentTerm,
+    requestTerm: m.term,
     granted,
-    preVote,
+    preVote: m.preVote,
     leaseRemainingMs: n.leaseMemory.remainingMs(n.nowMs),
   };
 }
 
-export function handleVoteReply(n: RaftNode, m: VoteReply): void {
-  const futureGrant = m.preVote && m.granted;
-  if (!futureGrant && m.term > n.currentTerm) return n.adoptTerm(m.term);
+/**
+ * Counts a grant only when it answers this candidate's current round: the same kind (pre or real)
+ * and the term that round asked for. A node stands for a term at most once, so an answer to an
+ * earlier round or an earlier life never counts.
+ */
+export function handleVoteReply(n: NodeCore, m: VoteReply): void {
   const c = n.candidate;
   if (c === null || !m.granted || m.preVote !== (c.phase === "pre")) return;
-  const expectedTerm = c.phase === "pre" ? n.currentTerm + 1 : n.currentTerm;
-  if (m.term !== expectedTerm) return;
+  const roundTerm = c.phase === "pre" ? n.currentTerm + 1 : n.currentTerm;
+  if (m.requestTerm !== roundTerm) return;
   c.granted.add(m.from);
   if (c.phase === "real") {
     c.oldLeaseUntilMs = Math.max(c.oldLeaseUntilMs, n.nowMs + candidateWaitMs(n.config.timing, m.leaseRemainingMs));
@@ -108,7 +120,7 @@ export function handleVoteReply(n: RaftNode, m: VoteReply): void {
   else becomeLeader(n);
 }
 
-function becomeLeader(n: RaftNode): void {
+function becomeLeader(n: NodeCore): void {
   const c = n.candidate;
   if (c === null) return;
   const waitUntilMs =

@@ -1,4 +1,5 @@
-// The dump.txt lines of SPEC.md item 7, rendered from the core's structured events.
+// The dump.txt lines of the original exercise (docs/exercise.md), rendered from the core's
+// structured events.
 
 import { assertNever, type RaftEvent } from "./types.js";
 
@@ -32,6 +33,11 @@ export function formatEvent(e: RaftEvent): string {
       return `Vote denied for Node ${e.candidateId} in term ${e.term}.`;
     case "stepping-down":
       return `${e.nodeId} Stepping down`;
+    case "peer-lease-mismatch":
+      return (
+        `Node ${e.nodeId} refused messages from Node ${e.peerId}: its lease parameters (lease ${e.theirs.leaseMs} ms, drift ${e.theirs.driftPpmMax} ppm) ` +
+        `differ from ours (lease ${e.ours.leaseMs} ms, drift ${e.ours.driftPpmMax} ppm); start every node with the same timing.`
+      );
     default:
       return assertNever(e);
   }

@@ -2,7 +2,8 @@
 export * from "./types.js";
 export * from "./config.js";
 export * from "./request.js";
-export { RaftNode, type CandidateState, type LeaderState } from "./node.js";
+export { RaftNode, type NodeView } from "./node.js";
+export type { LeaseWindow } from "./state.js";
 export type { FullOutput } from "./output.js";
 export { formatEvent } from "./events.js";
 export type { Random } from "./random.js";

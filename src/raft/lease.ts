@@ -15,6 +15,8 @@
 
 import type { Mutation, TimingConfig } from "./config.js";
 import { quorumValue } from "./quorum.js";
+import type { NodeCore } from "./state.js";
+import { assert } from "./types.js";
 
 function driftRatio(timing: TimingConfig): number {
   return timing.driftPpmMax / 1_000_000;
@@ -46,9 +48,9 @@ export class LeaseMemory {
     return new LeaseMemory(nowMs + followerLeaseMs(timing));
   }
 
-  /** A heartbeat carrying leaseMs arrived (or, for a leader, left) at nowMs. */
-  heard(timing: TimingConfig, nowMs: number, leaseMs: number): void {
-    this.untilMs = Math.max(this.untilMs, nowMs + followerLeaseMs(timing, leaseMs));
+  /** A heartbeat arrived (or, for a leader, left) at nowMs: its lease may run from then. */
+  heard(timing: TimingConfig, nowMs: number): void {
+    this.untilMs = Math.max(this.untilMs, nowMs + followerLeaseMs(timing));
   }
 
   get knownUntilMs(): number {
@@ -77,9 +79,20 @@ export class LeaderLease {
     peers.forEach((p, i) => this.slotOf.set(p, i + 1));
   }
 
-  /** A peer answered a heartbeat in this term. sentMs is the echo of when it left; receivedMs now. */
+  /** True when sentMs can be the send time of a request of this leadership, seen at nowMs. */
+  sentInThisLeadership(sentMs: number, nowMs: number): boolean {
+    return sentMs >= this.becameLeaderAtMs && sentMs <= nowMs;
+  }
+
+  /**
+   * A peer answered a request of this leadership: sentMs is the echo of when that request left,
+   * receivedMs now. The caller has checked sentInThisLeadership (the reply-current-term mutation
+   * skips that check and clamps instead, as a broken variant for the checkers to catch).
+   */
   acknowledged(peer: number, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
-    const start = mutation === "lease-from-receive" ? receivedMs : Math.min(sentMs, receivedMs);
+    if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
+    assert(sentMs <= receivedMs, () => `an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
+    const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
     const slot = this.slotOf.get(peer);
     if (slot !== undefined && start > this.ackSendMs[slot]!) this.ackSendMs[slot] = start;
   }
@@ -99,8 +112,13 @@ export class LeaderLease {
   stepDownAtMs(timing: TimingConfig, nowMs: number): number {
     return Math.max(this.becameLeaderAtMs, this.startMs(nowMs)) + timing.leaseMs;
   }
+}
 
-  holds(timing: TimingConfig, nowMs: number): boolean {
-    return nowMs >= this.oldLeaseWaitUntilMs && nowMs < this.validUntilMs(timing, nowMs);
-  }
+/** Steps down when no majority renewed the lease in time. Returns true when it did. */
+export function stepDownIfLeaseLost(n: NodeCore): boolean {
+  const l = n.leader;
+  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs)) return false;
+  n.out.events.push({ kind: "lease-renewal-failed", leaderId: n.id });
+  n.becomeFollower(null);
+  return true;
 }

@@ -1,253 +1,157 @@
-// RaftNode: the pure Raft-with-lease state machine. One input in, one output out.
+// RaftNode: the pure Raft-with-lease state machine, as runtimes and checkers see it. One input in,
+// one output out (the output contract is in types.ts).
 //
-// The runtime owns clocks, timers, randomness (as a seeded function), disks and the network;
-// the node owns the protocol. Fields are readable by the core's other files (election,
-// replication, commit, requests); runtimes use only `start`, `step`, `status` and `wakeAtMs`.
-//
-// Invariants, checked after every step:
-//   appliedIndex == commitIndex <= log.lastIndex
-//   role == "leader"    <=> leader state present, leaderId == id, votedFor == id
-//   role == "candidate" <=> candidate state present
+// The runtime owns clocks, timers, randomness (as a seeded function), disks and the network; the
+// node owns the protocol. Its state is closed: runtimes use `start`, `step`, `wakeAtMs`,
+// `status` and `leaseWindow`; checkers and tests read more through `inspect()`, a read-only view.
 
-import { quorumSize, validateConfig, type RaftConfig } from "./config.js";
-import { applyCommitted, notePersisted } from "./commit.js";
-import { handleVoteReply, handleVoteRequest, tickElectionTimer } from "./election.js";
-import { KvStore } from "./kv.js";
-import { LeaseMemory, type LeaderLease } from "./lease.js";
-import { RaftLog } from "./log.js";
-import { OutputBuilder, type FullOutput } from "./output.js";
-import type { Progress } from "./progress.js";
-import { randomIntBetween, type Random } from "./random.js";
-import { afterStepLeader, failPending, handleClientCalls } from "./requests.js";
-import { handleAppendReply, handleAppendRequest, tickLeader } from "./replication.js";
-import {
-  assert,
-  assertNever,
-  logIndex,
-  type ClientCall,
-  type HardState,
-  type Input,
-  type LogIndex,
-  type Message,
-  type NodeId,
-  type NodeStatus,
-  type PersistedState,
-  type RequestId,
-  type Role,
-  type Term,
-} from "./types.js";
+import type { RaftConfig } from "./config.js";
+import type { FullOutput } from "./output.js";
+import type { Random } from "./random.js";
+import { NodeCore, type LeaseWindow } from "./state.js";
+import { replayCommitted, stepNode } from "./step.js";
+import type { Entry, HardState, Input, LogIndex, NodeId, NodeStatus, PersistedState, Role, Term } from "./types.js";
 
-export interface CandidateState {
-  phase: "pre" | "real";
-  readonly granted: Set<NodeId>;
-  /** Real votes only: the end of the longest old lease the voters reported, on this clock. */
-  oldLeaseUntilMs: number;
+/** What checkers and tests may read of a node, beyond its status: never a field, never a write. */
+export interface NodeView {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly leaderId: NodeId | null;
+  readonly commitIndex: LogIndex;
+  readonly lastLogIndex: LogIndex;
+  /** The term of the entry at index (0 for index 0), or undefined past the log. */
+  termAt(index: LogIndex): Term | undefined;
+  /** The entry at index; throws past the log. */
+  entryAt(index: LogIndex): Entry;
+  /** The state machine's value of key ("" when never set). */
+  valueOf(key: string): string;
+  /** Leader only: the index of this term's NO-OP (lease reads wait for it to commit); else null. */
+  readonly noopIndex: LogIndex | null;
+  /** Leader only: until when (its clock) it waits out older leases before serving reads or acking writes. */
+  readonly oldLeaseWaitUntilMs: number | null;
+  /** Leader only: when (its clock) its next heartbeat is due. */
+  readonly nextHeartbeatAtMs: number | null;
+  /** When (its clock) its election timer runs out; meaningful for followers and candidates. */
+  readonly electionDeadlineMs: number;
+  /** Leader only (else 0): client writes waiting for their commit or for an old lease to end. */
+  readonly pendingWriteCount: number;
+  /** Leader only (else 0): lease reads waiting for this leader to hold its lease. */
+  readonly pendingReadCount: number;
+  /** Leader only: the last index peer is known to hold; null on other roles or for a non-peer. */
+  matchIndexOf(peer: NodeId): LogIndex | null;
 }
-
-export interface LeaderState {
-  readonly progress: Map<NodeId, Progress>;
-  /** Reused for the commit computation: this leader's durable index, then each follower's match. */
-  readonly matchScratch: Float64Array;
-  readonly lease: LeaderLease;
-  nextHeartbeatAtMs: number;
-  /** With leaderPersistsInParallel: the last index of this term known durable on our own disk. */
-  selfDurableIndex: LogIndex;
-  /** Index of this term's NO-OP: lease reads need it committed. */
-  readonly noopIndex: LogIndex;
-  /** Log index -> client request waiting for that entry to commit. */
-  readonly pendingWrites: Map<LogIndex, RequestId>;
-  /** Committed writes whose answer waits for the old lease to end. */
-  readonly deferredWrites: RequestId[];
-  /** GETs waiting for this leader to hold its lease. */
-  readonly pendingReads: ClientCall[];
-}
-
-type TickFn = (node: RaftNode) => void;
-const tickByRole = {
-  follower: tickElectionTimer,
-  candidate: tickElectionTimer,
-  leader: tickLeader,
-} satisfies Record<Role, TickFn>;
 
 export class RaftNode {
-  readonly id: NodeId;
-  readonly peers: readonly NodeId[];
-  readonly quorum: number;
-  role: Role = "follower";
-  currentTerm: Term;
-  votedFor: NodeId | null;
-  leaderId: NodeId | null = null;
-  readonly log: RaftLog;
-  commitIndex: LogIndex = logIndex(0);
-  appliedIndex: LogIndex = logIndex(0);
-  readonly kv: KvStore;
-  readonly leaseMemory: LeaseMemory;
-  electionDeadlineMs = 0;
-  lastLeaderContactMs = -Infinity;
-  candidate: CandidateState | null = null;
-  leader: LeaderState | null = null;
-  nowMs: number;
-  out = new OutputBuilder();
+  readonly #core: NodeCore;
+  readonly #view: NodeView;
 
-  private constructor(
-    readonly config: RaftConfig,
-    persisted: PersistedState,
-    nowMs: number,
-    private readonly random: Random,
-  ) {
-    validateConfig(config);
-    this.id = config.id;
-    this.peers = config.members.filter((m) => m !== config.id);
-    this.quorum = quorumSize(config.members.length);
-    this.nowMs = nowMs;
-    this.currentTerm = persisted.hardState.currentTerm;
-    this.votedFor = persisted.hardState.votedFor;
-    this.log = new RaftLog(persisted.entries);
-    this.kv = new KvStore(config.sessionCountMax);
-    this.leaseMemory = LeaseMemory.afterRestart(config.timing, nowMs, config.mutation);
-    assert(persisted.hardState.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
-    this.commitIndex = persisted.hardState.commitIndex;
-    applyCommitted(this, false);
-    this.out = new OutputBuilder();
-    this.resetElectionTimer();
+  private constructor(core: NodeCore) {
+    this.#core = core;
+    this.#view = viewOf(core);
   }
 
   /** Starts (or restarts) a node from what it finds on disk. `nowMs` is its monotonic clock. */
   static start(config: RaftConfig, persisted: PersistedState, nowMs: number, random: Random): RaftNode {
-    return new RaftNode(config, persisted, nowMs, random);
+    const core = new NodeCore(config, persisted, nowMs, random);
+    replayCommitted(core);
+    return new RaftNode(core);
   }
 
   step(input: Input): FullOutput {
-    assert(input.nowMs >= this.nowMs, () => `the clock went backwards: ${input.nowMs} < ${this.nowMs}`);
-    this.nowMs = input.nowMs;
-    this.out = new OutputBuilder();
-    const termBefore = this.currentTerm;
-    const voteBefore = this.votedFor;
-    const commitBefore = this.commitIndex;
-    switch (input.type) {
-      case "tick":
-        tickByRole[this.role](this);
-        break;
-      case "message":
-        this.receive(input.message);
-        break;
-      case "client":
-        handleClientCalls(this, input.calls);
-        break;
-      case "persisted":
-        notePersisted(this, input.index, input.term);
-        break;
-      default:
-        assertNever(input);
-    }
-    if (this.leader !== null) afterStepLeader(this);
-    this.recordHardState(termBefore, voteBefore, commitBefore);
-    this.checkInvariants();
-    const sendBeforePersist =
-      this.config.leaderPersistsInParallel && this.role === "leader" && !this.out.hardStateMustSync && this.out.truncateFrom === null;
-    return this.out.build(this.wakeAtMs(), sendBeforePersist);
+    return stepNode(this.#core, input);
   }
-
-  private receive(m: Message): void {
-    if (m.to !== this.id || !this.config.members.includes(m.from) || m.from === this.id) return;
-    switch (m.type) {
-      case "vote-request":
-        return handleVoteRequest(this, m);
-      case "vote-reply":
-        return handleVoteReply(this, m);
-      case "append-request":
-        return handleAppendRequest(this, m);
-      case "append-reply":
-        return handleAppendReply(this, m);
-      default:
-        return assertNever(m);
-    }
-  }
-
-  // ---------------------------------------------------------------- shared transitions
-
-  /** Adopts a newer term: forget the vote, become a follower. */
-  adoptTerm(t: Term): void {
-    assert(t > this.currentTerm, () => `adoptTerm ${t} not above ${this.currentTerm}`);
-    this.becomeFollower(null);
-    this.currentTerm = t;
-    this.votedFor = null;
-    this.out.hardStateMustSync = true;
-  }
-
-  /** Leaves leadership or candidacy in the current term (or follows `leader`). */
-  becomeFollower(leader: NodeId | null): void {
-    if (this.role === "leader") {
-      this.out.events.push({ kind: "stepping-down", nodeId: this.id });
-      failPending(this);
-    }
-    if (this.role !== "follower") this.resetElectionTimer();
-    this.role = "follower";
-    this.leader = null;
-    this.candidate = null;
-    this.leaderId = leader;
-  }
-
-  resetElectionTimer(): void {
-    const t = this.config.timing;
-    this.electionDeadlineMs = this.nowMs + randomIntBetween(this.random, t.electionTimeoutMinMs, t.electionTimeoutMaxMs);
-  }
-
-  send(m: Message): void {
-    this.out.messages.push(m);
-  }
-
-  hardState(): HardState {
-    return { currentTerm: this.currentTerm, votedFor: this.votedFor, commitIndex: this.commitIndex };
-  }
-
-  private recordHardState(termBefore: Term, voteBefore: NodeId | null, commitBefore: LogIndex): void {
-    const voteChanged = this.currentTerm !== termBefore || this.votedFor !== voteBefore;
-    if (voteChanged) this.out.hardStateMustSync = true;
-    if (voteChanged || this.commitIndex !== commitBefore) this.out.hardState = this.hardState();
-  }
-
-  // ---------------------------------------------------------------- time and status
 
   /** The latest clock reading at which this node wants a tick. */
   wakeAtMs(): number {
-    if (this.leader === null) return this.electionDeadlineMs;
-    const l = this.leader;
-    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs));
-    const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
-    if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
-    return wake;
+    return this.#core.wakeAtMs();
   }
 
-  /** True when a GET may be answered from this node's state at nowMs, with no round trip. */
-  leaseReadable(nowMs: number = this.nowMs): boolean {
-    const l = this.leader;
-    if (l === null || nowMs < this.nowMs) return false;
-    return this.commitIndex >= l.noopIndex && l.lease.holds(this.config.timing, nowMs);
+  get id(): NodeId {
+    return this.#core.id;
   }
 
-  status(nowMs: number = this.nowMs): NodeStatus {
-    const l = this.leader;
-    const readable = l !== null && this.leaseReadable(nowMs);
-    return {
-      id: this.id,
-      role: this.role,
-      term: this.currentTerm,
-      votedFor: this.votedFor,
-      leaderId: this.leaderId,
-      commitIndex: this.commitIndex,
-      appliedIndex: this.appliedIndex,
-      lastLogIndex: this.log.lastIndex,
-      leaseRemainingMs: readable ? Math.max(0, l.lease.validUntilMs(this.config.timing, nowMs) - nowMs) : 0,
-      leaseReadable: readable,
-    };
+  get leaderId(): NodeId | null {
+    return this.#core.leaderId;
   }
 
-  private checkInvariants(): void {
-    assert(this.appliedIndex === this.commitIndex, () => `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
-    assert(this.commitIndex <= this.log.lastIndex, () => `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
-    assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
-    assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
-    if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");
+  status(nowMs?: number): NodeStatus {
+    return this.#core.status(nowMs);
   }
+
+  /** What must be durable now (term, vote, commit index): for a runtime that writes it on its own. */
+  hardState(): HardState {
+    return this.#core.hardState();
+  }
+
+  /** True when a GET may be answered from this node's state at nowMs (its clock), with no round trip. */
+  leaseReadable(nowMs?: number): boolean {
+    return this.#core.leaseReadable(nowMs);
+  }
+
+  /**
+   * When this node may serve lease reads, on its own clock, as of nowMs; null when it may not now
+   * nor later without another step. The one place leases are decided: checkers translate it.
+   */
+  leaseWindow(nowMs?: number, into?: LeaseWindow): LeaseWindow | null {
+    return this.#core.leaseWindow(nowMs, into);
+  }
+
+  /**
+   * True when the runtime must tell this node (a `persisted` input) how far its log is durable:
+   * a leader that sends its entries before its own disk write (leaderPersistsInParallel) counts
+   * itself toward a majority only then. Decided here, so runtimes need not know the rule.
+   */
+  wantsPersistedReports(): boolean {
+    return this.#core.config.leaderPersistsInParallel && this.#core.role === "leader";
+  }
+
+  inspect(): NodeView {
+    return this.#view;
+  }
+}
+
+function viewOf(n: NodeCore): NodeView {
+  return {
+    get id() {
+      return n.id;
+    },
+    get role() {
+      return n.role;
+    },
+    get term() {
+      return n.currentTerm;
+    },
+    get leaderId() {
+      return n.leaderId;
+    },
+    get commitIndex() {
+      return n.commitIndex;
+    },
+    get lastLogIndex() {
+      return n.log.lastIndex;
+    },
+    termAt: (index) => n.log.termAt(index),
+    entryAt: (index) => n.log.entryAt(index),
+    valueOf: (key) => n.kv.get(key),
+    get noopIndex() {
+      return n.leader?.noopIndex ?? null;
+    },
+    get oldLeaseWaitUntilMs() {
+      return n.leader?.lease.oldLeaseWaitUntilMs ?? null;
+    },
+    get nextHeartbeatAtMs() {
+      return n.leader?.nextHeartbeatAtMs ?? null;
+    },
+    get electionDeadlineMs() {
+      return n.electionDeadlineMs;
+    },
+    get pendingWriteCount() {
+      return n.leader === null ? 0 : n.leader.pendingWrites.size + n.leader.deferredWrites.length;
+    },
+    get pendingReadCount() {
+      return n.leader?.pendingReads.length ?? 0;
+    },
+    matchIndexOf: (peer) => n.leader?.progress.get(peer)?.matchIndex ?? null,
+  };
 }

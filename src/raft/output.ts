@@ -63,8 +63,9 @@ export class OutputBuilder {
     for (const e of entries) list.push(e);
   }
 
-  build(wakeAtMs: number, sendBeforePersist: boolean): FullOutput {
-    this.checkContract();
+  /** `lastLogIndex`: the log's last index once this output's truncation and append are done. */
+  build(wakeAtMs: number, sendBeforePersist: boolean, lastLogIndex: LogIndex): FullOutput {
+    this.checkContract(lastLogIndex);
     return {
       hardState: this.hardState,
       hardStateMustSync: this.hardStateMustSync,
@@ -80,10 +81,17 @@ export class OutputBuilder {
     };
   }
 
-  /** The output contract: persisted state is whole, applied entries are contiguous and committed. */
-  private checkContract(): void {
+  /**
+   * The output contract: persisted state is whole, a persisted commit index never runs ahead of
+   * the log it is persisted with, applied entries are contiguous and committed.
+   */
+  private checkContract(lastLogIndex: LogIndex): void {
     if (this.truncateFrom !== null && this.appendFrom !== null) {
       assert(this.appendFrom >= this.truncateFrom, "an append lies before the truncation it follows");
+    }
+    const persisted = this.hardState;
+    if (persisted !== null) {
+      assert(persisted.commitIndex <= lastLogIndex, () => `a commit index ${persisted.commitIndex} would be persisted beyond the log's last entry ${lastLogIndex}`);
     }
     const applied = this.appliedList;
     if (applied === null) return;

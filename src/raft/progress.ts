@@ -23,16 +23,21 @@ export class Progress {
     this.nextIndex = logIndex(leaderLastIndex + 1);
   }
 
-  /** The follower holds everything up to `index`. Returns true when that is news. */
+  /**
+   * The follower holds everything up to `index`. Returns true when that is news. A probe ends
+   * when its own prev (nextIndex - 1) is acknowledged, news or not: the match point is known.
+   */
   matched(index: LogIndex): boolean {
     this.probeSent = false;
-    if (index <= this.matchIndex) return false;
-    this.matchIndex = index;
-    if (this.nextIndex <= index) this.nextIndex = logIndex(index + 1);
-    while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
-    if (this.state === "probe") this.becomeReplicate();
+    const news = index > this.matchIndex;
+    if (news) {
+      this.matchIndex = index;
+      if (this.nextIndex <= index) this.nextIndex = logIndex(index + 1);
+      while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    }
+    if (this.state === "probe" && index >= this.nextIndex - 1) this.becomeReplicate();
     this.check();
-    return true;
+    return news;
   }
 
   /** The follower's log does not match before `nextIndex`: back up and probe again. */

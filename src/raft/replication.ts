@@ -7,22 +7,22 @@
 // fast-backup hint (conflict index and term) on rejection.
 
 import { maybeCommit, followerCommit } from "./commit.js";
-import { leaderStepDownCheck } from "./requests.js";
-import type { RaftNode } from "./node.js";
+import { stepDownIfLeaseLost } from "./lease.js";
+import type { NodeCore } from "./state.js";
 import type { Progress } from "./progress.js";
 import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type Term } from "./types.js";
 
 // ---------------------------------------------------------------- leader side
 
-export function tickLeader(n: RaftNode): void {
+export function tickLeader(n: NodeCore): void {
   const l = n.leader;
   assert(l !== null, "tickLeader on a non-leader");
-  if (leaderStepDownCheck(n)) return;
+  if (stepDownIfLeaseLost(n)) return;
   if (n.nowMs >= l.nextHeartbeatAtMs) sendAppends(n, true);
 }
 
 /** Sends what each follower needs; a heartbeat sends to every follower even with nothing new. */
-export function sendAppends(n: RaftNode, heartbeat: boolean): void {
+export function sendAppends(n: NodeCore, heartbeat: boolean): void {
   const l = n.leader;
   assert(l !== null, "sendAppends on a non-leader");
   if (heartbeat) {
@@ -37,7 +37,7 @@ export function sendAppends(n: RaftNode, heartbeat: boolean): void {
 }
 
 /** Sends batches while the follower's window allows; an empty heartbeat if asked and none went. */
-export function sendToPeer(n: RaftNode, peer: NodeId, p: Progress, heartbeat: boolean): void {
+export function sendToPeer(n: NodeCore, peer: NodeId, p: Progress, heartbeat: boolean): void {
   const { batchCountMax, batchBytesMax, inflightCountMax } = n.config;
   let sent = false;
   while (p.canSend(inflightCountMax) && (p.state === "probe" || p.nextIndex <= n.log.lastIndex)) {
@@ -50,12 +50,11 @@ export function sendToPeer(n: RaftNode, peer: NodeId, p: Progress, heartbeat: bo
   if (heartbeat && !sent) sendAppend(n, peer, p.matchIndex, []);
 }
 
-function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
+function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
   const prevLogTerm = n.log.termAt(prevLogIndex);
   assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
-  const leaseMs = n.config.timing.leaseMs;
   // The leader remembers every lease it hands out, as a follower would.
-  n.leaseMemory.heard(n.config.timing, n.nowMs, leaseMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs);
   n.send({
     type: "append-request",
     from: n.id,
@@ -65,18 +64,18 @@ function sendAppend(n: RaftNode, peer: NodeId, prevLogIndex: LogIndex, entries: 
     prevLogTerm,
     entries,
     leaderCommit: n.commitIndex,
-    leaseMs,
+    lease: n.leaseParams,
     leaderSendMs: n.nowMs,
   });
 }
 
-export function handleAppendReply(n: RaftNode, m: AppendReply): void {
-  if (m.term > n.currentTerm) return n.adoptTerm(m.term);
+/** Leader: a follower's answer. Terms were handled at the door; here it must answer this leadership. */
+export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   const l = n.leader;
-  if (l === null || m.term < n.currentTerm) return;
+  if (l === null || !answersThisLeadership(n, m)) return;
   const p = l.progress.get(m.from);
   if (p === undefined) return;
-  // Any answer in this term means the follower recognized us and remembers the lease.
+  // An answer to a request of this leadership: the follower recognized us and remembers the lease.
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
   if (m.success) {
     assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
@@ -87,13 +86,26 @@ export function handleAppendReply(n: RaftNode, m: AppendReply): void {
   sendToPeer(n, m.from, p, false);
 }
 
+/**
+ * A reply is interpreted only when it answers a request of this leadership: the request's term is
+ * ours (a node leads a term at most once) and the echoed send time lies between the start of this
+ * leadership and now on our clock. Anything else (a previous life's request, an earlier term's)
+ * is dropped, never clamped into range.
+ */
+function answersThisLeadership(n: NodeCore, m: AppendReply): boolean {
+  const l = n.leader;
+  if (l === null) return false;
+  if (n.config.mutation === "reply-current-term") return m.term === n.currentTerm;
+  return m.requestTerm === n.currentTerm && l.lease.sentInThisLeadership(m.leaderSendMs, n.nowMs);
+}
+
 function isStaleRejection(p: Progress, m: AppendReply): boolean {
   if (m.rejectedPrevIndex <= p.matchIndex) return true;
   return p.state === "probe" && m.rejectedPrevIndex !== p.nextIndex - 1;
 }
 
 /** Fast backup: skip a whole conflicting term at once (Raft paper §5.3, last paragraph). */
-function nextIndexFromHint(n: RaftNode, m: AppendReply): LogIndex {
+function nextIndexFromHint(n: NodeCore, m: AppendReply): LogIndex {
   let next = m.conflictIndex;
   if (m.conflictTerm !== 0) {
     const last = n.log.lastIndexOfTerm(m.conflictTerm, m.rejectedPrevIndex);
@@ -105,14 +117,12 @@ function nextIndexFromHint(n: RaftNode, m: AppendReply): LogIndex {
 
 // ---------------------------------------------------------------- follower side
 
-export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
-  if (m.term < n.currentTerm) return reject(n, m, logIndex(0), term(0));
-  if (m.term > n.currentTerm) n.adoptTerm(m.term);
-  assert(n.role !== "leader", () => `two leaders in term ${m.term}: ${n.id} and ${m.from}`);
+/** Follower or candidate: AppendEntries of the current term (terms were handled at the door). */
+export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs, m.leaseMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs);
 
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
@@ -128,7 +138,7 @@ export function handleAppendRequest(n: RaftNode, m: AppendRequest): void {
 }
 
 /** Appends the entries we lack, truncating a conflicting suffix first (never a committed entry). */
-function appendNew(n: RaftNode, m: AppendRequest): void {
+function appendNew(n: NodeCore, m: AppendRequest): void {
   for (let i = 0; i < m.entries.length; i++) {
     const index = logIndex(m.prevLogIndex + 1 + i);
     const existing = n.log.termAt(index);
@@ -145,17 +155,23 @@ function appendNew(n: RaftNode, m: AppendRequest): void {
   }
 }
 
-function reject(n: RaftNode, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
+/** AppendEntries of an older term: refused, so that its sender learns our term. */
+export function rejectStaleAppend(n: NodeCore, m: AppendRequest): void {
+  reject(n, m, logIndex(0), term(0));
+}
+
+function reject(n: NodeCore, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
   n.out.events.push({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, false, logIndex(0), conflictIndex, conflictTerm));
 }
 
-function appendReply(n: RaftNode, m: AppendRequest, success: boolean, matchIndex: LogIndex, conflictIndex: LogIndex, conflictTerm: Term): AppendReply {
+function appendReply(n: NodeCore, m: AppendRequest, success: boolean, matchIndex: LogIndex, conflictIndex: LogIndex, conflictTerm: Term): AppendReply {
   return {
     type: "append-reply",
     from: n.id,
     to: m.from,
     term: n.currentTerm,
+    requestTerm: n.config.mutation === "reply-current-term" ? n.currentTerm : m.term,
     success,
     matchIndex,
     conflictIndex,

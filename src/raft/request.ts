@@ -6,6 +6,8 @@ import type { ClientRequest } from "./types.js";
 export const KEY_BYTES_MAX = 1024;
 export const VALUE_BYTES_MAX = 64 * 1024;
 export const REQUEST_BYTES_MAX = KEY_BYTES_MAX + VALUE_BYTES_MAX + 16;
+/** A client id (a session's name, stored with every SET it makes), in UTF-8 bytes. */
+export const CLIENT_ID_BYTES_MAX = 256;
 
 export type ParseResult = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly error: string };
 
@@ -34,15 +36,31 @@ export function hasLoneSurrogate(s: string): boolean {
   return LONE_SURROGATE.test(s);
 }
 
+// The checks below are the core's own door: whatever a runtime hands it, the core never writes
+// an entry that storage could not hold (too long, or not text).
+
 export function checkKey(key: string): string | null {
   if (key.length === 0) return "the key is empty; give a key of 1 to 1024 bytes";
   if (utf8Bytes(key) > KEY_BYTES_MAX) return `the key is ${utf8Bytes(key)} bytes; keys are at most ${KEY_BYTES_MAX} bytes`;
+  if (hasLoneSurrogate(key)) return "the key is not valid Unicode text (a lone surrogate)";
   return null;
 }
 
 export function checkValue(value: string): string | null {
   const bytes = utf8Bytes(value);
   if (bytes > VALUE_BYTES_MAX) return `the value is ${bytes} bytes; values are at most ${VALUE_BYTES_MAX} bytes`;
+  if (hasLoneSurrogate(value)) return "the value is not valid Unicode text (a lone surrogate)";
+  return null;
+}
+
+/** A SET's session: a client id with a sequence of 1 or more, or neither. */
+export function checkSession(clientId: string, sequence: number): string | null {
+  const bytes = utf8Bytes(clientId);
+  if (bytes > CLIENT_ID_BYTES_MAX) return `the client id is ${bytes} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
+  if (hasLoneSurrogate(clientId)) return "the client id is not valid Unicode text (a lone surrogate)";
+  if (!Number.isSafeInteger(sequence) || sequence < 0) return `the sequence ${sequence} is not a whole number of 0 or more`;
+  if (clientId !== "" && sequence === 0) return "a client id needs a sequence of 1 or more (1 for the client's first SET, then one more per SET)";
+  if (clientId === "" && sequence !== 0) return "a sequence needs a client id; send both or neither";
   return null;
 }
 

@@ -68,13 +68,18 @@ export interface VoteRequest {
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
   readonly preVote: boolean;
+  /** The candidate's lease parameters: a voter refuses a candidate whose lease rules differ. */
+  readonly lease: LeaseParams;
 }
 
 export interface VoteReply {
   readonly type: "vote-reply";
   readonly from: NodeId;
   readonly to: NodeId;
+  /** The voter's current term (a candidate behind it adopts it). */
   readonly term: Term;
+  /** The term of the request this answers: a candidate counts only answers to its current round. */
+  readonly requestTerm: Term;
   readonly granted: boolean;
   readonly preVote: boolean;
   /** Longest old-leader lease the voter knows of, voter-local ms, already stretched. */
@@ -90,8 +95,8 @@ export interface AppendRequest {
   readonly prevLogTerm: Term;
   readonly entries: readonly Entry[];
   readonly leaderCommit: LogIndex;
-  /** The lease this heartbeat renews, ms. */
-  readonly leaseMs: number;
+  /** The lease this heartbeat renews and the drift bound it assumes: a follower refuses others'. */
+  readonly lease: LeaseParams;
   /** The leader's clock when it sent this; the follower echoes it back. */
   readonly leaderSendMs: number;
 }
@@ -100,7 +105,13 @@ export interface AppendReply {
   readonly type: "append-reply";
   readonly from: NodeId;
   readonly to: NodeId;
+  /** The follower's current term (a leader behind it steps down). */
   readonly term: Term;
+  /**
+   * The term of the request this answers. A leader interprets only answers to requests of its
+   * own leadership: a node leads a term at most once, so (term, leader) names one leadership.
+   */
+  readonly requestTerm: Term;
   readonly success: boolean;
   /** On success: the last index known to match the leader's log. */
   readonly matchIndex: LogIndex;
@@ -109,7 +120,17 @@ export interface AppendReply {
   readonly conflictTerm: Term;
   /** On failure: prevLogIndex of the rejected request, so stale rejections can be ignored. */
   readonly rejectedPrevIndex: LogIndex;
+  /** Echo of the request's leaderSendMs: on the leader's clock of the leadership it names. */
   readonly leaderSendMs: number;
+}
+
+/**
+ * The two numbers the lease argument depends on. Every node must use the same ones: a node
+ * refuses the messages of a peer whose lease parameters differ, and says so.
+ */
+export interface LeaseParams {
+  readonly leaseMs: number;
+  readonly driftPpmMax: number;
 }
 
 export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply;
@@ -154,7 +175,7 @@ export type Input =
 // ---------------------------------------------------------------- outputs
 
 /**
- * The dump.txt events of SPEC.md item 7, as data. `formatEvent` in events.ts renders them.
+ * The dump.txt events of the original exercise (docs/exercise.md), as data. `formatEvent` in events.ts renders them.
  * "rpc-error" is produced by runtimes (the core never sees a failed send).
  */
 export type RaftEvent =
@@ -171,7 +192,9 @@ export type RaftEvent =
   | { readonly kind: "append-rejected"; readonly nodeId: NodeId; readonly leaderId: NodeId }
   | { readonly kind: "vote-granted"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
   | { readonly kind: "vote-denied"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
-  | { readonly kind: "stepping-down"; readonly nodeId: NodeId };
+  | { readonly kind: "stepping-down"; readonly nodeId: NodeId }
+  /** A peer's message was refused because its lease parameters differ from ours (once per change). */
+  | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams };
 
 export interface AppliedEntry {
   readonly index: LogIndex;
@@ -181,7 +204,10 @@ export interface AppliedEntry {
 /**
  * What the runtime must do after one step, in this order (the output contract):
  *  1. persist: if `truncateFrom` is set, drop log entries at and after it; append `append`
- *     (whose first entry has index `appendFrom`); write `hardState` if set; make it durable;
+ *     (whose first entry has index `appendFrom`); write `hardState` if set, only once that
+ *     truncation and append are durable; make it durable. `hardState.commitIndex` never exceeds
+ *     the log's last index after this output (asserted), so a persisted commit index never runs
+ *     ahead of the durable log;
  *  2. send `messages` (only after step 1 is durable);
  *  3. `applied` lists the committed entries the core has applied to its state machine, in order
  *     (for the runtime's information; the core's own KV is already up to date);

@@ -5,9 +5,11 @@
 // npm test runs a fixed fast-check seed (reproducible CI); FC_SEED=<n> and FC_RUNS=<n> vary it,
 // and `npm run soak` does the long runs.
 
+import { spawnSync } from "node:child_process";
+import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatRunSummary, livenessBounds, runSimulation, simOptions, type SimOptions } from "../../src/runtime/sim/index.js";
+import { formatRunSummary, livenessBounds, replayCommand, runSimulation, simOptions, type SimOptions } from "../../src/runtime/sim/index.js";
 import { TIMING_FAST } from "../../src/raft/index.js";
 
 const FC_SEED = Number(process.env.FC_SEED ?? 20_251_127);
@@ -54,8 +56,15 @@ const caseArb = fc
   .record({ nodes: fc.integer({ min: 1, max: 6 }), seed: fc.integer({ min: 1, max: 1_000_000 }) })
   .chain(({ nodes, seed }) => fc.record({ nodes: fc.constant(nodes), seed: fc.constant(seed), faults: fc.array(faultArb(nodes), { maxLength: 14 }) }));
 
+/** Runs one simulation; a violation or a simulator error throws with the line that replays it. */
 function mustPass(o: Partial<SimOptions> & { seed: string; scenario: string }): void {
-  const r = runSimulation(simOptions(o));
+  const options = simOptions(o);
+  let r;
+  try {
+    r = runSimulation(options);
+  } catch (e) {
+    throw new Error(`simulator error: ${e instanceof Error ? e.message : String(e)}\n  replay: ${replayCommand(options)}`);
+  }
   if (r.violation !== null) {
     const v = r.violation;
     throw new Error(`${v.property} at ${v.atMs.toFixed(3)} ms: ${v.message}\n  replay: ${v.replay}`);
@@ -93,13 +102,50 @@ describe("simulated clusters under random fault schedules", () => {
   });
 });
 
-describe("the replay line of a failure", () => {
-  it("names the seed, the scenario, the size and the shrunk schedule", () => {
-    // A broken protocol variant makes a failure to look at; the line must replay it exactly.
-    const o = simOptions({ seed: "2", scenario: "lease-handover", mutation: "no-lease-wait" });
-    const r = runSimulation(o);
-    expect(r.violation?.replay).toBe("raft-sim run --seed 2 --scenario lease-handover --mutate no-lease-wait");
-    const withFaults = simOptions({ seed: "9", scenario: "swarm", nodes: 3, durationMs: DURATION_MS, faults: "3000 crash L; 5000 restart all" });
-    expect(runSimulation(withFaults).options.faults).toBe("3000 crash L; 5000 restart all");
+describe("a failure found by the property", () => {
+  // A deliberately broken variant (a node votes twice in a term) makes failures to find. The
+  // simulator seed is fixed; fast-check draws the fault schedule, as in the properties above.
+  const seed = "2";
+  /** Faults that make elections often, so that a double vote matters. */
+  const churnArb = fc
+    .tuple(fc.integer({ min: FAULTS_FROM_MS, max: QUIET_FROM_MS - 1 }), fc.constantFrom("crash L", "crash-elected F", "restart all", "heal", "isolate L", "pause L", "resume all", "net loss=0.05"))
+    .map(([at, a]) => `${at} ${a}`);
+  const failing: string[][] = [];
+  let found: fc.RunDetails<[string[]]> | null = null;
+  const search = (): fc.RunDetails<[string[]]> => {
+    found ??= fc.check(
+      fc.property(fc.array(churnArb, { maxLength: 12 }), (faults) => {
+        try {
+          mustPass({ seed, scenario: "swarm", nodes: 5, durationMs: DURATION_MS, faults: faults.join("; "), mutation: "vote-twice" });
+        } catch (e) {
+          failing.push(faults);
+          throw e;
+        }
+      }),
+      { seed: FC_SEED, numRuns: 100 },
+    );
+    return found;
+  };
+
+  it("is shrunk to a schedule no longer than the first failing one, and its replay line names that schedule", () => {
+    const details = search();
+    expect(details.failed, "the broken variant was never caught").toBe(true);
+    const [shrunk] = details.counterexample!;
+    expect(details.numShrinks).toBeGreaterThan(0);
+    expect(shrunk.length).toBeLessThanOrEqual(failing[0]!.length);
+    const replay = /replay: (.*)$/m.exec((details.errorInstance as Error).message)?.[1];
+    const options = simOptions({ seed, scenario: "swarm", nodes: 5, durationMs: DURATION_MS, faults: shrunk.join("; "), mutation: "vote-twice" });
+    expect(replay).toBe(replayCommand(options));
+    expect(replay).toContain(`--faults '${shrunk.join("; ")}'`);
+  });
+
+  it("replays from its printed line, run in a shell, with the same violation at the same time", () => {
+    const message = (search().errorInstance as Error | undefined)?.message ?? "";
+    const [, violation, replay] = /^(.* at \d+\.\d{3} ms):[^]*\n {2}replay: raft-sim (.*)$/.exec(message) ?? [];
+    expect(replay, message).toBeDefined();
+    const bin = path.resolve(import.meta.dirname, "../../bin/raft-sim.js");
+    const r = spawnSync("sh", ["-c", `"${process.execPath}" "${bin}" ${replay}`], { encoding: "utf8", timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toContain(`VIOLATION of ${violation} (simulated)`);
   });
 });

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { MUTATIONS } from "../../src/raft/index.js";
-import { SCENARIOS } from "../../src/runtime/sim/index.js";
+import { FAULT_VERBS, FAULTS_EXAMPLE, NET_SETTINGS } from "../../src/cli/fault-grammar.js";
+import { parseSchedule, replayCommand, SCENARIOS, simOptions } from "../../src/runtime/sim/index.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "bin/raft-sim.js");
@@ -90,10 +91,79 @@ describe("raft-sim run", () => {
     }
   });
 
-  it("explains itself with --help", () => {
-    expect(sim("--help").stdout).toMatch(/Usage: raft-sim <command>/);
-    expect(sim("run", "--help").stdout).toMatch(/--clock-beyond-bound/);
-    expect(sim("swarm", "--help").stdout).toMatch(/--until-caught/);
+  it("a replay line with --ops-per-second is accepted and replays the run", () => {
+    const options = simOptions({ seed: "1", scenario: "partition", opsPerSecond: 50 });
+    const replay = replayCommand(options).split(" ").slice(1);
+    expect(replay).toContain("--ops-per-second");
+    const r = sim(...replay);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/OK: no violation\n$/);
+  });
+});
+
+describe("raft-sim help", () => {
+  const flagsOf = (text: string): string[] => [...text.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]!);
+
+  it("raft-sim --help names the commands and where each command's flags are", () => {
+    const r = sim("--help");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Usage: raft-sim <command>/);
+    expect(r.stdout).toMatch(/raft-sim run --help/);
+  });
+
+  it("run --help lists run's flags only, and the --faults grammar", () => {
+    const r = sim("run", "--help");
+    expect(r.status).toBe(0);
+    const flags = flagsOf(r.stdout);
+    for (const f of ["--seed", "--scenario", "--faults", "--trace", "--html", "--mutate", "--ops-per-second", "--help"]) expect(flags).toContain(f);
+    for (const f of ["--seeds", "--from", "--jobs", "--until-caught"]) expect(flags).not.toContain(f);
+    expect(r.stdout).not.toMatch(/swarm/);
+    for (const v of FAULT_VERBS) expect(r.stdout).toContain(`<ms> ${v.usage}`);
+    for (const n of NET_SETTINGS) expect(r.stdout).toContain(`  ${n.usage} `);
+    expect(r.stdout).toContain(FAULTS_EXAMPLE);
+  });
+
+  it("swarm --help lists swarm's flags only", () => {
+    const r = sim("swarm", "--help");
+    expect(r.status).toBe(0);
+    const flags = flagsOf(r.stdout);
+    for (const f of ["--seeds", "--from", "--jobs", "--until-caught", "--scenario", "--mutate", "--help"]) expect(flags).toContain(f);
+    for (const f of ["--seed", "--faults", "--trace", "--html"]) expect(flags).not.toContain(f);
+    expect(r.stdout).not.toMatch(/<ms> crash/);
+  });
+
+  it("list --help explains list instead of listing", () => {
+    const r = sim("list", "--help");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: raft-sim list/);
+    expect(r.stdout).not.toMatch(/lease-handover/);
+  });
+});
+
+describe("the --faults grammar in the help", () => {
+  /** Fills a usage row's placeholders with values the parser accepts. */
+  function instance(usage: string): string {
+    return usage.replace("<target> <target> <ms>", "n1 L 300").replace("<target> <target>", "n1 F").replace("<target> <ms>", "n1 400").replace("<target>", "L").replace("<setting>...", "loss=0.1 delay=1-20");
+  }
+
+  it("every verb row, every net setting and the example parse as shown", () => {
+    for (const v of FAULT_VERBS) expect(() => parseSchedule(`100 ${instance(v.usage)}`, 5), v.usage).not.toThrow();
+    const settings = { "delay=A-B": "delay=1-20", "tail=M": "tail=3", "loss=P": "loss=0.1", "dup=P": "dup=0.02", "reorder=P/MS": "reorder=0.1/50", "long=P/A-B": "long=0.01/500-3000", "late=P/A-B": "late=0.01/2000-9000" };
+    expect(NET_SETTINGS.map((n) => n.usage)).toEqual(Object.keys(settings));
+    for (const example of Object.values(settings)) expect(() => parseSchedule(`100 net ${example}`, 5), example).not.toThrow();
+    expect(parseSchedule(FAULTS_EXAMPLE, 5)).toHaveLength(5);
+  });
+
+  it("lists every verb the parser knows, and no other", () => {
+    let message = "";
+    try {
+      parseSchedule("100 no-such-verb", 5);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    const known = /; use (.*)$/.exec(message)?.[1]?.split(/, | or /) ?? [];
+    expect(known.length).toBeGreaterThan(10);
+    expect(FAULT_VERBS.map((v) => v.usage.split(" ")[0]).sort()).toEqual([...known].sort());
   });
 });
 

@@ -15,12 +15,13 @@ interface Control {
 }
 
 const CONTROLS: Record<Mutation, Control> = {
-  "no-lease-wait": { scenario: "lease-handover", seeds: [2, 5, 8], properties: ["lease safety"] },
-  "lease-from-receive": { scenario: "lease-handover", seeds: [1, 5, 12], properties: ["lease safety"] },
-  "restart-forgets-lease": { scenario: "lease-handover", seeds: [11, 31, 32], properties: ["lease safety"] },
-  "commit-old-term": { scenario: "leader-churn", seeds: [3, 65, 71], properties: ["leader completeness", "state machine safety", "core invariant"] },
+  "no-lease-wait": { scenario: "lease-handover", seeds: [2, 7, 8], properties: ["lease safety"] },
+  "lease-from-receive": { scenario: "lease-handover", seeds: [1, 5, 7], properties: ["lease safety"] },
+  "restart-forgets-lease": { scenario: "lease-handover", seeds: [7, 21, 38], properties: ["lease safety"] },
+  "commit-old-term": { scenario: "leader-churn", seeds: [19, 100, 101], properties: ["leader completeness", "state machine safety", "core invariant"] },
   // A leader (or candidate) that votes for another trips the core's own invariant first, most often.
-  "vote-twice": { scenario: "leader-crash", seeds: [2, 5, 8], properties: ["election safety", "core invariant"] },
+  "vote-twice": { scenario: "leader-crash", seeds: [2, 11, 16], properties: ["election safety", "core invariant"] },
+  "reply-current-term": { scenario: "stale-replies", seeds: [1, 2, 4], properties: ["lease safety"] },
 };
 
 function firstCatch(scenario: string, seeds: readonly number[], extra: { mutation?: Mutation; clockBeyondBound?: boolean }): RunResult | null {

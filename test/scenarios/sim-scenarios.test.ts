@@ -48,14 +48,25 @@ describe("the scenarios' own assertions", () => {
     expect(names.some((k) => /the leader steps down when its lease runs out/.test(k))).toBe(true);
   });
 
-  it("no-quorum: nothing succeeds and no leader is elected with only 2 of 5 alive", () => {
+  it("spec-two-alive: nothing succeeds and no leader is elected with only 2 of 5 alive", () => {
     const { result } = run({ seed: "5", scenario: "spec-two-alive" });
     expect(result.violation).toBeNull();
+    expect(result.stats.opsInvoked).toBeGreaterThan(0);
     expect(result.stats.opsOk).toBe(0);
     expect(result.leadersPerTerm).toEqual([]);
   });
 
-  it("the trace holds SPEC.md item 7 lines with simulated time and node", () => {
+  it("no-quorum: after a majority dies for good, its own check (no leader, nothing succeeds) runs and passes", () => {
+    const { result } = run({ seed: "5", scenario: "no-quorum" });
+    expect(result.violation).toBeNull();
+    expect(result.stats.crashes).toBe(3);
+    expect(result.stats.restarts).toBe(0);
+    expect(result.stats.opsOk).toBeGreaterThan(0); // before the majority died
+    expect(result.stats.opsFailed + result.stats.opsUnknown).toBeGreaterThan(0); // after it
+    expect(result.checks["scenario: no leader and no successful operation without a majority"]).toBe(1);
+  });
+
+  it("the trace holds the exercise's dump lines with simulated time and node", () => {
     const { text } = run({ seed: "42", scenario: "spec-sets-gets" });
     expect(text).toMatch(/^ +\d+\.\d{3} ms {2}n\d +Node \d became the leader for term \d+\.$/m);
     expect(text).toMatch(/Leader \d sending heartbeat & Renewing Lease/);

@@ -25,8 +25,9 @@ describe("settings are validated with clear errors", () => {
     expect(() => validateTiming({ ...TIMING_FAST, electionTimeoutMinMs: 3000, electionTimeoutMaxMs: 2000 })).toThrow(/MIN <= MAX/);
   });
 
-  it("a heartbeat longer than half the lease is refused", () => {
-    expect(() => validateTiming({ ...TIMING_FAST, heartbeatMs: 500 })).toThrow(/at most half the lease/);
+  it("a heartbeat longer than a third of the lease is refused (at half, one lost heartbeat would end the lease)", () => {
+    expect(() => validateTiming({ ...TIMING_FAST, heartbeatMs: 400 })).toThrow(/at most a third of the lease 800 ms.*--heartbeat-ms 266 or less/);
+    expect(() => validateTiming({ ...TIMING_FAST, heartbeatMs: 266 })).not.toThrow();
   });
 
   it("a drift bound outside [0, 100000) ppm is refused", () => {

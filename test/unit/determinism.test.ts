@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatEvent, type Message, type RaftEvent } from "../../src/raft/index.js";
+import { formatEvent, nodeId, term, type Message, type RaftEvent } from "../../src/raft/index.js";
 import { get, set, TestCluster } from "./support/cluster.js";
 
 /** Runs a fixed script of elections, writes, reads and losses; returns every output as JSON. */
@@ -26,23 +26,23 @@ describe("determinism", () => {
   });
 });
 
-describe("dump events (SPEC item 7)", () => {
-  it("every event renders as its SPEC line", () => {
+describe("dump events (docs/exercise.md)", () => {
+  it("every event renders as the exercise's line for it", () => {
     const cases: [RaftEvent, string][] = [
-      [{ kind: "heartbeat", leaderId: 1 as never }, "Leader 1 sending heartbeat & Renewing Lease"],
-      [{ kind: "lease-renewal-failed", leaderId: 1 as never }, "Leader 1 lease renewal failed. Stepping Down."],
-      [{ kind: "waiting-old-lease", nodeId: 1 as never, waitMs: 5 }, "New Leader waiting for Old Leader Lease to timeout."],
-      [{ kind: "election-timeout", nodeId: 2 as never }, "Node 2 election timer timed out, Starting election."],
-      [{ kind: "became-leader", nodeId: 2 as never, term: 7 as never }, "Node 2 became the leader for term 7."],
-      [{ kind: "rpc-error", followerId: 4 as never }, "Error occurred while sending RPC to Node 4."],
-      [{ kind: "follower-committed", nodeId: 3 as never, operation: "SET x 6" }, "Node 3 (follower) committed the entry SET x 6 to the state machine."],
-      [{ kind: "leader-received", nodeId: 0 as never, operation: "GET x" }, "Node 0 (leader) received an GET x request."],
-      [{ kind: "leader-committed", nodeId: 0 as never, operation: "SET x 6" }, "Node 0 (leader) committed the entry SET x 6 to the state machine."],
-      [{ kind: "append-accepted", nodeId: 3 as never, leaderId: 0 as never }, "Node 3 accepted AppendEntries RPC from 0."],
-      [{ kind: "append-rejected", nodeId: 3 as never, leaderId: 0 as never }, "Node 3 rejected AppendEntries RPC from 0."],
-      [{ kind: "vote-granted", nodeId: 1 as never, candidateId: 2 as never, term: 3 as never }, "Vote granted for Node 2 in term 3."],
-      [{ kind: "vote-denied", nodeId: 1 as never, candidateId: 2 as never, term: 3 as never }, "Vote denied for Node 2 in term 3."],
-      [{ kind: "stepping-down", nodeId: 0 as never }, "0 Stepping down"],
+      [{ kind: "heartbeat", leaderId: nodeId(1) }, "Leader 1 sending heartbeat & Renewing Lease"],
+      [{ kind: "lease-renewal-failed", leaderId: nodeId(1) }, "Leader 1 lease renewal failed. Stepping Down."],
+      [{ kind: "waiting-old-lease", nodeId: nodeId(1), waitMs: 5 }, "New Leader waiting for Old Leader Lease to timeout."],
+      [{ kind: "election-timeout", nodeId: nodeId(2) }, "Node 2 election timer timed out, Starting election."],
+      [{ kind: "became-leader", nodeId: nodeId(2), term: term(7) }, "Node 2 became the leader for term 7."],
+      [{ kind: "rpc-error", followerId: nodeId(4) }, "Error occurred while sending RPC to Node 4."],
+      [{ kind: "follower-committed", nodeId: nodeId(3), operation: "SET x 6" }, "Node 3 (follower) committed the entry SET x 6 to the state machine."],
+      [{ kind: "leader-received", nodeId: nodeId(0), operation: "GET x" }, "Node 0 (leader) received an GET x request."],
+      [{ kind: "leader-committed", nodeId: nodeId(0), operation: "SET x 6" }, "Node 0 (leader) committed the entry SET x 6 to the state machine."],
+      [{ kind: "append-accepted", nodeId: nodeId(3), leaderId: nodeId(0) }, "Node 3 accepted AppendEntries RPC from 0."],
+      [{ kind: "append-rejected", nodeId: nodeId(3), leaderId: nodeId(0) }, "Node 3 rejected AppendEntries RPC from 0."],
+      [{ kind: "vote-granted", nodeId: nodeId(1), candidateId: nodeId(2), term: term(3) }, "Vote granted for Node 2 in term 3."],
+      [{ kind: "vote-denied", nodeId: nodeId(1), candidateId: nodeId(2), term: term(3) }, "Vote denied for Node 2 in term 3."],
+      [{ kind: "stepping-down", nodeId: nodeId(0) }, "0 Stepping down"],
     ];
     for (const [event, line] of cases) expect(formatEvent(event)).toBe(line);
   });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient, RaftClientError } from "../../src/client/raft-client.js";
 import { clusterFingerprint, parseNodeList, type NodeAddress } from "../../src/client/nodes.js";
 import { RaftClientClient, type ServeClientArgs, type ServeClientReply } from "../../src/gen/raft.js";
-import type { TimingConfig } from "../../src/raft/config.js";
+import type { TimingConfig } from "../../src/raft/index.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };
@@ -109,6 +109,7 @@ describe("a 3-node cluster over gRPC on loopback", () => {
   });
 
   it("a bad request gets Success=false, the reason in Data and ErrorCode invalid", async () => {
+    await client!.set("before-bad-requests", "kept");
     const leader = await waitFor("a leader", () => leaderOf(client!));
     const address = members[leader]!.address;
     const cases: [ServeClientArgs, RegExp][] = [
@@ -116,14 +117,14 @@ describe("a 3-node cluster over gRPC on loopback", () => {
       [{ Request: "", ClientId: "", Sequence: 0 }, /empty request/],
       [{ Request: "SET onlykey", ClientId: "", Sequence: 0 }, /SET needs a key and a value/],
       [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0 }, /keys are at most 1024 bytes/],
-      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /needs a Sequence/],
+      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /client id needs a sequence of 1 or more/],
     ];
     for (const [args, reason] of cases) {
       const reply = await serveRaw(address, args);
       expect(reply).toMatchObject({ Success: false, ErrorCode: "invalid" });
       expect(reply.Data).toMatch(reason);
     }
-    expect(await client!.get("a")).toBe("1"); // and the node still serves
+    expect(await client!.get("before-bad-requests")).toBe("kept"); // and the node still serves
   });
 
   it("a follower answers Success=false naming the leader", async () => {
@@ -164,23 +165,28 @@ describe("a 3-node cluster over gRPC on loopback", () => {
   });
 
   it("a full cluster restart recovers every acknowledged write", async () => {
-    await client!.set("durable", "across-restart");
+    const writes = Array.from({ length: 20 }, (_, i): [string, string] => [`durable-${i}`, `across restart ${i}`]);
+    for (const [k, v] of writes) await client!.set(k, v);
     for (const id of [0, 1, 2]) await stop(id);
     for (const id of [0, 1, 2]) await start(id);
     await waitFor("a leader", () => leaderOf(client!));
-    expect(await client!.get("durable")).toBe("across-restart");
-    expect(await client!.get("a")).toBe("1");
-    expect(await client!.get("c39")).toBe("v-c39");
+    for (const [k, v] of writes) expect(await client!.get(k)).toBe(v);
   });
 
-  it("dump.txt holds the SPEC event lines with a timestamp prefix", async () => {
-    const dumps = await Promise.all([0, 1, 2].map((id) => readFile(path.join(dataDir, `logs_node_${id}`, "dump.txt"), "utf8")));
-    const all = dumps.join("\n");
+  it("dump.txt holds the exercise's event lines with a timestamp prefix", async () => {
+    await client!.set("dumped", "6");
+    const dumpsOf = () => Promise.all([0, 1, 2].map((id) => readFile(path.join(dataDir, `logs_node_${id}`, "dump.txt"), "utf8")));
+    // A follower learns of the commit with the leader's next AppendEntries.
+    const all = await waitFor("a follower's commit line for SET dumped 6", async () => {
+      const text = (await dumpsOf()).join("\n");
+      return text.includes("(follower) committed the entry SET dumped 6") ? text : null;
+    });
     expect(all).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z Node \d election timer timed out, Starting election\.$/m);
     expect(all).toMatch(/Node \d became the leader for term \d+\./);
     expect(all).toMatch(/Leader \d sending heartbeat & Renewing Lease/);
-    expect(all).toMatch(/Node \d \(leader\) received an SET a 1 request\./);
-    expect(all).toMatch(/Node \d \(follower\) committed the entry SET a 1 to the state machine\./);
+    expect(all).toMatch(/Node \d \(leader\) received an SET dumped 6 request\./);
+    expect(all).toMatch(/Node \d \(leader\) committed the entry SET dumped 6 to the state machine\./);
+    expect(all).toMatch(/Node \d \(follower\) committed the entry SET dumped 6 to the state machine\./);
     expect(all).toMatch(/Vote granted for Node \d in term \d+\./);
   });
 

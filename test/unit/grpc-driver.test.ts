@@ -1,8 +1,8 @@
 // The driver's output contract, with a storage whose writes the test holds and releases.
 import seedrandom from "seedrandom";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeConfig, type TimingConfig } from "../../src/raft/config.js";
-import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type VoteRequest } from "../../src/raft/types.js";
+import { makeConfig, type TimingConfig } from "../../src/raft/index.js";
+import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type VoteRequest } from "../../src/raft/index.js";
 import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
 import { defaultDriverLimits, NodeDriver, type CallResult, type DriverLimits, type DriverStorage, type PersistRequest } from "../../src/runtime/grpc/driver.js";
 
@@ -15,27 +15,51 @@ class HeldStorage implements DriverStorage {
   readonly writes: PersistRequest[] = [];
   holding = false;
   private held: (() => void)[] = [];
+  private rejects: ((e: Error) => void)[] = [];
+  private failure: Error | null = null;
 
   persist(request: PersistRequest): Promise<void> {
     this.writes.push(request);
+    if (this.failure !== null) return Promise.reject(this.failure);
     if (!this.holding) return Promise.resolve();
-    return new Promise((resolve) => this.held.push(resolve));
+    return new Promise((resolve, reject) => {
+      this.held.push(resolve);
+      this.rejects.push(reject);
+    });
+  }
+
+  /** True once a write that appends an entry with this key has been asked for. */
+  wroteKey(key: string): boolean {
+    return this.writes.some((w) => w.append.some((e) => e.command.kind === "set" && e.command.key === key));
   }
 
   releaseAll(): void {
     this.holding = false;
     for (const resolve of this.held.splice(0)) resolve();
   }
+
+  /** The disk fails: every held write and every later one rejects with `error`. */
+  failAll(error: Error): void {
+    this.failure = error;
+    this.holding = false;
+    for (const reject of this.rejects.splice(0)) reject(error);
+  }
 }
 
-const drivers: NodeDriver[] = [];
+/** Every driver a test starts, with the fatal errors it reported; afterEach stops it and checks. */
+interface Started {
+  readonly driver: NodeDriver;
+  readonly fatal: Error[];
+}
+const started: Started[] = [];
 afterEach(async () => {
-  for (const d of drivers.splice(0)) await d.stop();
+  const all = started.splice(0);
+  for (const { driver } of all) await driver.stop();
+  for (const { fatal } of all) expect(fatal.map((e) => e.message), "a driver failed unexpectedly").toEqual([]);
 });
 
-function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}): NodeDriver {
+function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}, fatal: Error[] = []): NodeDriver {
   const config = makeConfig(nodeId(0), members.map(nodeId), TIMING);
-  const fatal: Error[] = [];
   const driver = new NodeDriver({
     config,
     storage,
@@ -46,7 +70,7 @@ function makeDriver(members: number[], storage: DriverStorage, sent: Message[], 
     onEvent: () => undefined,
     onFatal: (err) => fatal.push(err),
   });
-  drivers.push(driver);
+  started.push({ driver, fatal });
   driver.start();
   return driver;
 }
@@ -62,8 +86,8 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 3_000
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A one-node cluster elects itself; waits until it serves. */
-async function soloLeader(storage: DriverStorage, limits: Partial<DriverLimits> = {}): Promise<NodeDriver> {
-  const driver = makeDriver([0], storage, [], limits);
+async function soloLeader(storage: DriverStorage, limits: Partial<DriverLimits> = {}, fatal: Error[] = []): Promise<NodeDriver> {
+  const driver = makeDriver([0], storage, [], limits, fatal);
   await waitFor("a leader holding its lease", () => driver.status().leaseReadable);
   return driver;
 }
@@ -75,7 +99,7 @@ describe("driver output contract", () => {
     const driver = makeDriver([0, 1, 2], storage, sent);
     await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request" && m.preVote));
     storage.holding = true;
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
     expect(storage.writes.at(-1)?.hardState).toMatchObject({ currentTerm: 1, votedFor: 0 });
     await turn();
     const realVotes = () => sent.filter((m): m is VoteRequest => m.type === "vote-request" && !m.preVote);
@@ -91,7 +115,10 @@ describe("driver output contract", () => {
     storage.holding = true;
     let answer: CallResult | null = null;
     void driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 }).then((r) => (answer = r));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // The driver has stepped the SET and asked for its write; everything it does before the
+    // write completes has happened once the event loop has turned.
+    await waitFor("the SET's write to be asked for", () => storage.wroteKey("k"));
+    await turn();
     expect(answer).toBeNull();
     storage.releaseAll();
     await waitFor("the answer", () => answer !== null);
@@ -114,8 +141,8 @@ describe("driver output contract", () => {
     const driver = makeDriver([0, 1, 2], storage, sent);
     await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request"));
     storage.holding = true;
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), granted: true, preVote: false, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), requestTerm: term(1), granted: true, preVote: false, leaseRemainingMs: 0 });
     await turn();
     // Elected while the vote is still on its way to the disk: nothing may leave yet, heartbeats included.
     expect(sent.filter((m): m is AppendRequest => m.type === "append-request")).toEqual([]);
@@ -143,6 +170,21 @@ describe("commit index persistence", () => {
     const storage = new HeldStorage();
     await soloLeader(storage, { commitPersistIntervalMs: 60_000 });
     expect(storage.writes.some((w) => w.hardState?.currentTerm === 1 && w.hardState.votedFor === 0)).toBe(true);
+  });
+});
+
+describe("disk failure", () => {
+  it("a failed write stops the node: pending calls are answered stepped-down and onFatal gets the error", async () => {
+    const storage = new HeldStorage();
+    const fatal: Error[] = [];
+    const driver = await soloLeader(storage, {}, fatal);
+    storage.holding = true;
+    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    await waitFor("the SET's write to be asked for", () => storage.wroteKey("k"));
+    storage.failAll(new Error("EIO: disk gone"));
+    expect(await pending).toMatchObject({ ok: false, code: "stepped-down" });
+    expect(fatal.map((e) => e.message)).toEqual(["EIO: disk gone"]);
+    fatal.length = 0; // expected: the afterEach check is for failures nobody asked for
   });
 });
 

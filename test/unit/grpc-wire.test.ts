@@ -12,7 +12,7 @@ import {
   voteRequestFromWire,
   voteRequestToWire,
 } from "../../src/runtime/grpc/wire.js";
-import { logIndex, nodeId, term, type AppendReply, type AppendRequest, type VoteReply, type VoteRequest } from "../../src/raft/types.js";
+import { logIndex, nodeId, term, type AppendReply, type AppendRequest, type VoteReply, type VoteRequest } from "../../src/raft/index.js";
 
 const appendRequest: AppendRequest = {
   type: "append-request",
@@ -27,7 +27,7 @@ const appendRequest: AppendRequest = {
     { term: term(7), command: { kind: "set", key: "k", value: "", clientId: "", sequence: 0 } },
   ],
   leaderCommit: logIndex(40),
-  leaseMs: 800,
+  lease: { leaseMs: 800, driftPpmMax: 1000 },
   leaderSendMs: 12345.678,
 };
 
@@ -36,6 +36,7 @@ const appendReply: AppendReply = {
   from: nodeId(2),
   to: nodeId(0),
   term: term(7),
+  requestTerm: term(6),
   success: false,
   matchIndex: logIndex(0),
   conflictIndex: logIndex(30),
@@ -52,13 +53,15 @@ const voteRequest: VoteRequest = {
   lastLogIndex: logIndex(44),
   lastLogTerm: term(7),
   preVote: true,
+  lease: { leaseMs: 4000, driftPpmMax: 250 },
 };
 
 const voteReply: VoteReply = {
   type: "vote-reply",
   from: nodeId(2),
   to: nodeId(1),
-  term: term(9),
+  term: term(8),
+  requestTerm: term(9),
   granted: true,
   preVote: true,
   leaseRemainingMs: 321.5,

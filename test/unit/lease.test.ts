@@ -21,13 +21,13 @@ const votesIn = (ms: readonly Message[]) => ms.filter((m): m is VoteReply => m.t
 function establishedLeader(opts = {}) {
   const c = new TestCluster(3, opts);
   const leader = c.elect(0);
-  c.nowMs = Math.max(c.nowMs, leader.leader!.lease.oldLeaseWaitUntilMs);
+  c.nowMs = Math.max(c.nowMs, leader.inspect().oldLeaseWaitUntilMs!);
   c.tick(0);
   c.deliverAll();
   return { c, leader };
 }
 
-describe("leader lease (SPEC item 2, made safe)", () => {
+describe("leader lease, made safe (docs/lease.md)", () => {
   it("the drift bound shrinks what the leader may assume and stretches what followers and candidates wait", () => {
     const timing: TimingConfig = { ...TIMING_FAST, driftPpmMax: 50_000 };
     expect(leaderLeaseMs(timing)).toBeCloseTo(800 * 0.95, 9);
@@ -39,7 +39,7 @@ describe("leader lease (SPEC item 2, made safe)", () => {
   it("the lease is counted from when the acknowledged heartbeat was sent, not when the ack arrived", () => {
     const { c, leader } = establishedLeader();
     const sentAt = c.nowMs;
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
+    c.nowMs = leader.inspect().nextHeartbeatAtMs!;
     c.tick(0);
     const heartbeats = c.queue.filter((m): m is AppendRequest => m.type === "append-request");
     c.queue.length = 0;
@@ -52,7 +52,7 @@ describe("leader lease (SPEC item 2, made safe)", () => {
 
   it("the lease-from-receive mutation counts from the ack's arrival (the checkers' negative control)", () => {
     const { c, leader } = establishedLeader({ mutation: "lease-from-receive" });
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
+    c.nowMs = leader.inspect().nextHeartbeatAtMs!;
     c.tick(0);
     const heartbeats = c.queue.filter((m): m is AppendRequest => m.type === "append-request");
     c.queue.length = 0;
@@ -64,12 +64,12 @@ describe("leader lease (SPEC item 2, made safe)", () => {
   it("a leader that no majority acknowledges within the lease steps down", () => {
     const { c, leader } = establishedLeader();
     const events: string[] = [];
-    for (let i = 0; i < 50 && leader.role === "leader"; i++) {
+    for (let i = 0; i < 50 && leader.inspect().role === "leader"; i++) {
       c.nowMs = leader.wakeAtMs();
       events.push(...c.tick(0).events.map((e) => e.kind));
       c.queue.length = 0; // every heartbeat is lost
     }
-    expect(leader.role).toBe("follower");
+    expect(leader.inspect().role).toBe("follower");
     expect(events).toContain("lease-renewal-failed");
     expect(events).toContain("stepping-down");
     expect(events.indexOf("lease-renewal-failed")).toBeLessThan(events.indexOf("stepping-down"));
@@ -77,7 +77,7 @@ describe("leader lease (SPEC item 2, made safe)", () => {
 
   it("followers remember the lease they last heard of, and a vote reply carries what remains of it", () => {
     const n = startNode(1, 3, undefined, 0, { mutation: "restart-forgets-lease" });
-    n.step({ type: "message", nowMs: 100, message: appendReq({ from: 0, to: 1, term: 1, leaseMs: 800 }) });
+    n.step({ type: "message", nowMs: 100, message: appendReq({ from: 0, to: 1, term: 1 }) });
     const out = n.step({ type: "message", nowMs: 300, message: voteReq({ from: 2, to: 1, term: 2 }) });
     expect(votesIn(out.messages)[0]!.granted).toBe(true);
     expect(votesIn(out.messages)[0]!.leaseRemainingMs).toBeCloseTo(100 + 800 * (1 + rho) - 300, 6);
@@ -92,25 +92,32 @@ describe("leader lease (SPEC item 2, made safe)", () => {
     expect(votesIn(out2.messages)[0]!.leaseRemainingMs).toBe(0);
   });
 
-  /** Leader 0 renews its lease, then 100 ms later node 1 (PreVote off) wins an election without it. */
+  /**
+   * Leader 0 keeps renewing its lease through node 2 while node 1 hears nothing; when node 1's own
+   * timer runs out (at most a heartbeat after the last renewal), it wins an election (PreVote off).
+   */
   function leaderChangeDuringLease() {
     const { c, leader } = establishedLeader({ preVote: false });
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
-    c.tick(0);
-    c.deliverAll();
-    const renewedAt = c.nowMs;
     const next = c.node(1);
-    c.nowMs += 100;
-    next.electionDeadlineMs = c.nowMs; // test-only: fire node 1's timer now
+    const deadline = next.inspect().electionDeadlineMs;
+    let renewedAt = c.nowMs;
+    while (leader.inspect().nextHeartbeatAtMs! < deadline) {
+      c.nowMs = leader.inspect().nextHeartbeatAtMs!;
+      c.tick(0);
+      c.deliverAll((m) => m.to === 1 || m.from === 1);
+      renewedAt = c.nowMs;
+    }
+    expect(leader.status(deadline).leaseReadable, "leader 0 still holds its lease when node 1's timer runs out").toBe(true);
+    c.nowMs = deadline;
     c.tick(1);
     c.deliverAll((m) => m.to === 0 || m.from === 0);
-    expect(next.role).toBe("leader");
+    expect(next.inspect().role).toBe("leader");
     return { c, next, renewedAt };
   }
 
   it("a new leader waits for the longest old lease from its votes and its own memory", () => {
     const { c, next, renewedAt } = leaderChangeDuringLease();
-    const wait = next.leader!.lease.oldLeaseWaitUntilMs;
+    const wait = next.inspect().oldLeaseWaitUntilMs!;
     expect(wait).toBeGreaterThanOrEqual(renewedAt + L * (1 + rho));
     expect(wait).toBeGreaterThan(c.nowMs);
     expect(c.events(1)).toContain("waiting-old-lease");
@@ -118,11 +125,11 @@ describe("leader lease (SPEC item 2, made safe)", () => {
 
   it("a new leader replicates writes while it waits but acknowledges them and serves reads only after the old lease", () => {
     const { c, next } = leaderChangeDuringLease();
-    const waitUntil = next.leader!.lease.oldLeaseWaitUntilMs;
+    const waitUntil = next.inspect().oldLeaseWaitUntilMs!;
     const w = c.client(1, set("a", "1"));
     const r = c.client(1, get("a"));
     c.deliverAll((m) => m.to === 0 || m.from === 0);
-    expect(next.commitIndex).toBe(3); // committed...
+    expect(next.inspect().commitIndex).toBe(3); // committed...
     expect(c.replyFor(w)).toBeUndefined(); // ...but not acknowledged
     expect(c.replyFor(r)).toBeUndefined();
     c.nowMs = waitUntil - 1;
@@ -139,7 +146,7 @@ describe("leader lease (SPEC item 2, made safe)", () => {
   it("the no-lease-wait mutation acknowledges before the old lease ends (the checkers' negative control)", () => {
     const c = new TestCluster(3, { mutation: "no-lease-wait" });
     const leader = c.elect(0);
-    expect(leader.leader!.lease.oldLeaseWaitUntilMs).toBe(c.nowMs);
+    expect(leader.inspect().oldLeaseWaitUntilMs!).toBe(c.nowMs);
   });
 
   it("a GET is answered from a valid lease at once, with no message sent", () => {
@@ -163,10 +170,10 @@ describe("leader lease (SPEC item 2, made safe)", () => {
     const { c, leader } = establishedLeader();
     c.nowMs += L; // no acknowledgement for a whole lease
     const r = c.client(0, get("k"));
-    expect(leader.role).toBe("leader");
+    expect(leader.inspect().role).toBe("leader");
     expect(c.replyFor(r)).toBeUndefined();
     c.queue.length = 0;
-    for (let i = 0; i < 20 && leader.role === "leader"; i++) {
+    for (let i = 0; i < 20 && leader.inspect().role === "leader"; i++) {
       c.nowMs = Math.max(c.nowMs, leader.wakeAtMs());
       c.tick(0);
       c.queue.length = 0;
@@ -177,14 +184,14 @@ describe("leader lease (SPEC item 2, made safe)", () => {
   it("a lease read needs an entry of the leader's own term committed", () => {
     const c = new TestCluster(3, { mutation: "no-lease-wait" }); // isolate the NO-OP rule from the wait
     const leader = c.elect(0, (m) => m.type === "append-request");
-    expect(leader.role).toBe("leader");
+    expect(leader.inspect().role).toBe("leader");
     const r = c.client(0, get("k"));
     expect(c.replyFor(r)).toBeUndefined();
     expect(leader.leaseReadable()).toBe(false);
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
+    c.nowMs = leader.inspect().nextHeartbeatAtMs!;
     c.tick(0);
     c.deliverAll();
-    expect(leader.commitIndex).toBe(1);
+    expect(leader.inspect().commitIndex).toBe(1);
     expect(c.replyFor(r)?.result).toEqual({ ok: true, value: "" });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { logIndex, term, type AppendReply, type AppendRequest, type Message } from "../../src/raft/index.js";
+import { logIndex, nodeId, requestId, term, type AppendReply, type AppendRequest, type Message } from "../../src/raft/index.js";
 import { persistedWith, set, startNode, TestCluster } from "./support/cluster.js";
 import { appendReply, appendReq, noop, setEntry } from "./support/msg.js";
 
@@ -19,7 +19,7 @@ describe("log replication (Raft §5.3)", () => {
     const n = startNode(0, 3, persistedWith([noop(1)], 1));
     const out = n.step({ type: "message", nowMs: 1, message: appendReq({ from: 1, to: 0, term: 2, prevLogIndex: logIndex(5), prevLogTerm: term(2), entries: [noop(2)] }) });
     expect(appendReplies(out.messages)[0]).toMatchObject({ success: false, conflictIndex: 2, conflictTerm: 0, rejectedPrevIndex: 5 });
-    expect(n.log.lastIndex).toBe(1);
+    expect(n.inspect().lastLogIndex).toBe(1);
   });
 
   it("fast backup: a mismatch reports the conflicting term and the first index of that term", () => {
@@ -38,8 +38,8 @@ describe("log replication (Raft §5.3)", () => {
     expect(out.truncateFrom).toBe(2);
     expect(out.appendFrom).toBe(2);
     expect(out.append).toEqual([noop(2), setEntry(2, "x", "new")]);
-    expect(n.log.lastIndex).toBe(3);
-    expect(n.log.entryAt(logIndex(3))).toEqual(setEntry(2, "x", "new"));
+    expect(n.inspect().lastLogIndex).toBe(3);
+    expect(n.inspect().entryAt(logIndex(3))).toEqual(setEntry(2, "x", "new"));
     expect(appendReplies(out.messages)[0]).toMatchObject({ success: true, matchIndex: 3 });
   });
 
@@ -48,14 +48,14 @@ describe("log replication (Raft §5.3)", () => {
     const out = n.step({ type: "message", nowMs: 1, message: appendReq({ from: 1, to: 0, term: 1, entries: [noop(1), setEntry(1, "x", "1")] }) });
     expect(out.truncateFrom).toBeNull();
     expect(out.append).toEqual([]);
-    expect(n.log.lastIndex).toBe(2);
+    expect(n.inspect().lastLogIndex).toBe(2);
   });
 
   it("a follower commits up to LeaderCommit but never past the entries this message proved to match", () => {
     const n = startNode(0, 3, persistedWith([noop(1), setEntry(1, "a", "stale")], 1));
     // The leader says commit is 5, but only index 1 is verified by this empty heartbeat.
     const out = n.step({ type: "message", nowMs: 1, message: appendReq({ from: 1, to: 0, term: 1, prevLogIndex: logIndex(1), prevLogTerm: term(1), leaderCommit: logIndex(5) }) });
-    expect(n.commitIndex).toBe(1);
+    expect(n.inspect().commitIndex).toBe(1);
     expect(out.applied.map((a) => a.index)).toEqual([1]);
     expect(out.events).toContainEqual({ kind: "follower-committed", nodeId: 0, operation: "NO-OP" });
     expect(out.hardState?.commitIndex).toBe(1);
@@ -75,7 +75,7 @@ describe("log replication (Raft §5.3)", () => {
     c.client(0, set("a", big));
     c.client(0, set("b", big));
     expect(appendRequests(c.queue).filter((m) => m.to === 1).every((m) => m.entries.length === 1)).toBe(true);
-    expect(leader.log.lastIndex).toBe(13);
+    expect(leader.inspect().lastLogIndex).toBe(13);
   });
 
   it("pipelining: at most inflightCountMax AppendEntries with entries are in flight to one follower", () => {
@@ -83,8 +83,8 @@ describe("log replication (Raft §5.3)", () => {
     c.elect(0);
     c.deliverAll();
     c.queue.length = 0;
-    const calls = Array.from({ length: 10 }, (_, i) => ({ requestId: (100 + i) as never, request: set(`k${i}`, "v") }));
-    c.record(0 as never, c.node(0).step({ type: "client", nowMs: c.nowMs, calls }));
+    const calls = Array.from({ length: 10 }, (_, i) => ({ requestId: requestId(100 + i), request: set(`k${i}`, "v") }));
+    c.record(nodeId(0), c.node(0).step({ type: "client", nowMs: c.nowMs, calls }));
     expect(appendRequests(c.queue).filter((m) => m.to === 1 && m.entries.length > 0)).toHaveLength(3);
     // Acknowledging one frees one slot.
     const first = appendRequests(c.queue).find((m) => m.to === 1)!;
@@ -99,31 +99,31 @@ describe("log replication (Raft §5.3)", () => {
     c.deliverAll();
     c.client(0, set("a", "1"));
     c.queue.length = 0; // lost
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
+    c.nowMs = leader.inspect().nextHeartbeatAtMs!;
     c.tick(0); // first heartbeat notes no progress
     c.queue.length = 0;
-    c.nowMs = leader.leader!.nextHeartbeatAtMs;
+    c.nowMs = leader.inspect().nextHeartbeatAtMs!;
     c.tick(0); // second heartbeat: resend from match + 1
     const toOne = appendRequests(c.queue).filter((m) => m.to === 1);
     expect(toOne.some((m) => m.entries.some((e) => e.command.kind === "set"))).toBe(true);
     c.deliverAll();
-    expect(c.node(1).log.lastIndex).toBe(2);
+    expect(c.node(1).inspect().lastLogIndex).toBe(2);
   });
 
   it("fast backup on the leader: a rejection naming a term the leader lacks skips that whole term at once", () => {
     const leaderLog = [noop(1), noop(1), noop(3), noop(3), noop(3)];
     const divergent = [noop(1), noop(1), noop(2), noop(2), noop(2), noop(2)];
     const c = new TestCluster(3);
-    c.nodes.set(0 as never, c.makeNode(0 as never, persistedWith(leaderLog, 3)));
-    c.nodes.set(1 as never, c.makeNode(1 as never, persistedWith(divergent, 3)));
-    c.nodes.set(2 as never, c.makeNode(2 as never, persistedWith(leaderLog, 3)));
+    c.nodes.set(nodeId(0), c.makeNode(nodeId(0), persistedWith(leaderLog, 3)));
+    c.nodes.set(nodeId(1), c.makeNode(nodeId(1), persistedWith(divergent, 3)));
+    c.nodes.set(nodeId(2), c.makeNode(nodeId(2), persistedWith(leaderLog, 3)));
     const leader = c.elect(0);
-    expect(leader.role).toBe("leader");
+    expect(leader.inspect().role).toBe("leader");
     const rejections = c.outputs.flatMap((o) => appendReplies(o.output.messages)).filter((m) => m.from === 1 && !m.success);
     expect(rejections).toHaveLength(1);
     expect(rejections[0]).toMatchObject({ conflictTerm: 2, conflictIndex: 3 });
-    expect(c.node(1).log.lastIndex).toBe(6);
-    expect([1, 2, 3, 4, 5, 6].map((i) => c.node(1).log.termAt(logIndex(i)))).toEqual([1, 1, 3, 3, 3, 4]);
+    expect(c.node(1).inspect().lastLogIndex).toBe(6);
+    expect([1, 2, 3, 4, 5, 6].map((i) => c.node(1).inspect().termAt(logIndex(i)))).toEqual([1, 1, 3, 3, 3, 4]);
   });
 
   it("an append-reply with a higher term makes the leader step down", () => {
@@ -131,8 +131,8 @@ describe("log replication (Raft §5.3)", () => {
     const leader = c.elect(0);
     c.deliverAll();
     const out = c.deliver(appendReply({ from: 1, to: 0, term: 9, success: false }))!;
-    expect(leader.role).toBe("follower");
-    expect(leader.currentTerm).toBe(9);
+    expect(leader.inspect().role).toBe("follower");
+    expect(leader.inspect().term).toBe(9);
     expect(out.events).toContainEqual({ kind: "stepping-down", nodeId: 0 });
   });
 });
@@ -141,13 +141,13 @@ describe("commitment (Raft §5.4.2)", () => {
   it("a leader commits an entry of its term once a majority holds it", () => {
     const c = new TestCluster(5);
     const leader = c.elect(0, (m) => m.type === "append-request" && (m.to === 3 || m.to === 4)); // only 0, 1, 2
-    expect(leader.commitIndex).toBe(1);
+    expect(leader.inspect().commitIndex).toBe(1);
   });
 
   it("a leader does not commit with a minority", () => {
     const c = new TestCluster(5);
     const leader = c.elect(0, (m) => m.type === "append-request" && m.to !== 1); // only 0 and 1
-    expect(leader.commitIndex).toBe(0);
+    expect(leader.inspect().commitIndex).toBe(0);
   });
 
   it("a leader never commits an earlier-term entry by counting replicas (Figure 8)", () => {
@@ -155,25 +155,26 @@ describe("commitment (Raft §5.4.2)", () => {
     // has not reached a majority: index 2 must not be committed.
     const persisted = persistedWith([noop(1), setEntry(2, "x", "from-term-2")], 2);
     const c = new TestCluster(3);
-    for (const id of [0, 1, 2]) c.nodes.set(id as never, c.makeNode(id as never, persisted));
+    for (const id of [0, 1, 2]) c.nodes.set(nodeId(id), c.makeNode(nodeId(id), persisted));
     const leader = c.elect(0, (m) => m.type === "append-request"); // votes flow, appends lost
-    expect(leader.role).toBe("leader");
-    expect(leader.currentTerm).toBe(3);
-    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
-    expect(leader.commitIndex).toBe(0);
+    expect(leader.inspect().role).toBe("leader");
+    expect(leader.inspect().term).toBe(3);
+    // Follower 1 acknowledges index 2 (it already holds it) but not the NO-OP at 3, answering a
+    // request this leader sent when it was elected (now).
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
+    expect(leader.inspect().commitIndex).toBe(0);
     // Once the term-3 NO-OP reaches a majority, index 2 commits with it.
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3) }));
-    expect(leader.commitIndex).toBe(3);
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(3), leaderSendMs: c.nowMs }));
+    expect(leader.inspect().commitIndex).toBe(3);
   });
 
   it("the commit-old-term mutation does commit the earlier-term entry (the checkers' negative control)", () => {
     const persisted = persistedWith([noop(1), setEntry(2, "x", "from-term-2")], 2);
     const c = new TestCluster(3, { mutation: "commit-old-term" });
-    for (const id of [0, 1, 2]) c.nodes.set(id as never, c.makeNode(id as never, persisted));
+    for (const id of [0, 1, 2]) c.nodes.set(nodeId(id), c.makeNode(nodeId(id), persisted));
     const leader = c.elect(0, (m) => m.type === "append-request");
-    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2) }));
-    expect(leader.commitIndex).toBe(2);
+    c.deliver(appendReply({ from: 1, to: 0, term: 3, matchIndex: logIndex(2), leaderSendMs: c.nowMs }));
+    expect(leader.inspect().commitIndex).toBe(2);
   });
 
   it("committed entries are applied in order and reported once, with the leader's dump events", () => {
@@ -188,7 +189,7 @@ describe("commitment (Raft §5.4.2)", () => {
     const events = c.outputs.slice(before).filter((o) => o.from === 0).flatMap((o) => o.output.events);
     expect(events).toContainEqual({ kind: "leader-received", nodeId: 0, operation: "SET x 6" });
     expect(events).toContainEqual({ kind: "leader-committed", nodeId: 0, operation: "SET x 6" });
-    expect(leader.kv.get("x")).toBe("6");
+    expect(leader.inspect().valueOf("x")).toBe("6");
   });
 });
 
@@ -197,9 +198,9 @@ describe("leader writes its log in parallel with replication (Raft thesis §10.2
     const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
     const leader = c.elect(0, (m) => m.type === "append-request" && m.to === 2);
     // Follower 1 holds the NO-OP, but the leader's own copy is not yet durable: no majority.
-    expect(leader.commitIndex).toBe(0);
+    expect(leader.inspect().commitIndex).toBe(0);
     const out = leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(1), term: term(1) });
-    expect(leader.commitIndex).toBe(1);
+    expect(leader.inspect().commitIndex).toBe(1);
     expect(out.applied.map((a) => a.index)).toEqual([1]);
   });
 
@@ -208,19 +209,27 @@ describe("leader writes its log in parallel with replication (Raft thesis §10.2
     const leader = c.elect(0, (m) => m.type === "append-request" && m.to === 2);
     leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(1), term: term(0) });
     leader.step({ type: "persisted", nowMs: c.nowMs, index: logIndex(5), term: term(1) });
-    expect(leader.commitIndex).toBe(0);
+    expect(leader.inspect().commitIndex).toBe(0);
   });
 
   it("only a leader's outputs may be sent before they are durable; votes and follower appends never", () => {
     const c = new TestCluster(3, { overrides: { leaderPersistsInParallel: true } });
     c.elect(0);
-    const leaderOutputs = c.outputs.filter((o) => o.from === 0 && c.node(0).role === "leader");
-    expect(leaderOutputs.at(-1)!.output.sendBeforePersist).toBe(true);
-    const followerOutputs = c.outputs.filter((o) => o.from !== 0);
-    expect(followerOutputs.length).toBeGreaterThan(0);
-    expect(followerOutputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+    c.client(0, set("a", "1"));
+    c.deliverAll();
+    const early = c.outputs.filter((o) => o.output.sendBeforePersist);
+    expect(early.length).toBeGreaterThan(0);
+    for (const o of early) {
+      expect(o.role, `node ${o.from} sent before persisting`).toBe("leader");
+      expect(o.output.messages.filter((m) => m.type === "vote-request" || m.type === "vote-reply")).toEqual([]);
+    }
+    const notLeader = c.outputs.filter((o) => o.role !== "leader");
+    expect(notLeader.some((o) => o.from === 0 && o.output.messages.some((m) => m.type === "vote-request"))).toBe(true); // node 0 as candidate
+    expect(notLeader.some((o) => o.output.messages.some((m) => m.type === "append-reply"))).toBe(true); // the followers
+    expect(notLeader.filter((o) => o.output.sendBeforePersist)).toEqual([]);
     const plain = new TestCluster(3);
     plain.elect(0);
-    expect(plain.outputs.every((o) => !o.output.sendBeforePersist)).toBe(true);
+    expect(plain.outputs.filter((o) => o.output.sendBeforePersist)).toEqual([]);
   });
+
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { KEY_BYTES_MAX, parseRequest, VALUE_BYTES_MAX } from "../../src/raft/index.js";
+import { CLIENT_ID_BYTES_MAX, KEY_BYTES_MAX, parseRequest, VALUE_BYTES_MAX, type ClientRequest } from "../../src/raft/index.js";
+import { TestCluster } from "./support/cluster.js";
 
-describe("request lines (SPEC item 8)", () => {
+describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
   it("a SET value is the rest of the line and may hold spaces", () => {
     expect(parseRequest("SET k hello world")).toEqual({ ok: true, request: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
   });
@@ -26,4 +27,27 @@ describe("request lines (SPEC item 8)", () => {
     expect(parseRequest("GET \ud800")).toMatchObject({ ok: false });
     expect(parseRequest("SET k \ufffd é 😀")).toMatchObject({ ok: true, request: { value: "\ufffd é 😀" } });
   });
+});
+
+describe("the core checks what a runtime hands it, so it never logs an entry storage would refuse", () => {
+  const bad: [string, ClientRequest][] = [
+    ["a lone surrogate in the key", { kind: "set", key: "k\ud800", value: "v", clientId: "", sequence: 0 }],
+    ["a lone surrogate in the value", { kind: "set", key: "k", value: "\udc00", clientId: "", sequence: 0 }],
+    ["a lone surrogate in the client id", { kind: "set", key: "k", value: "v", clientId: "c\ud800", sequence: 1 }],
+    ["a client id over its limit", { kind: "set", key: "k", value: "v", clientId: "c".repeat(CLIENT_ID_BYTES_MAX + 1), sequence: 1 }],
+    ["a sequence without a client id", { kind: "set", key: "k", value: "v", clientId: "", sequence: 3 }],
+    ["a client id without a sequence", { kind: "set", key: "k", value: "v", clientId: "c", sequence: 0 }],
+    ["a value over its limit", { kind: "set", key: "k", value: "v".repeat(VALUE_BYTES_MAX + 1), clientId: "", sequence: 0 }],
+    ["a lone surrogate in a GET's key", { kind: "get", key: "\ud800" }],
+  ];
+  for (const [what, request] of bad) {
+    it(`a leader refuses ${what} as invalid and appends nothing`, () => {
+      const c = new TestCluster(1);
+      const leader = c.elect(0);
+      const lastBefore = leader.status().lastLogIndex;
+      const rid = c.client(0, request);
+      expect(c.replyFor(rid)?.result).toMatchObject({ ok: false, code: "invalid" });
+      expect(leader.status().lastLogIndex).toBe(lastBefore);
+    });
+  }
 });

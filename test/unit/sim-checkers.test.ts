@@ -3,8 +3,7 @@
 // that it must accept.
 
 import { describe, expect, it } from "vitest";
-import { logIndex, nodeId, term, type Entry, type FullOutput, type RaftNode } from "../../src/raft/index.js";
-import { RaftLog } from "../../src/raft/log.js";
+import { logIndex, nodeId, term, type Entry, type FullOutput, type LogIndex, type NodeView, type Role, type Term } from "../../src/raft/index.js";
 import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "../../src/runtime/sim/final-checks.js";
 import { opId, type Op } from "../../src/runtime/sim/history.js";
 import { LeaseChecker } from "../../src/runtime/sim/lease-check.js";
@@ -14,11 +13,27 @@ import { PropertyViolation } from "../../src/runtime/sim/violation.js";
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 const setE = (t: number, key: string, value: string): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId: "c", sequence: 1 } });
 
-/** Just what the checkers read of a node. */
-function fakeNode(id: number, role: RaftNode["role"], t: number, entries: Entry[], commitIndex = 0): RaftNode {
-  const log = new RaftLog(entries);
-  const leader = role === "leader" ? { noopIndex: logIndex(entries.length) } : null;
-  return { id: nodeId(id), role, currentTerm: term(t), log, leader, commitIndex: logIndex(commitIndex) } as unknown as RaftNode;
+/** A made-up node view: just what the checkers read, with no cast. */
+function fakeNode(id: number, role: Role, t: number, entries: Entry[], commitIndex = 0): NodeView {
+  const termAt = (i: LogIndex): Term | undefined => (i === 0 ? term(0) : entries[i - 1]?.term);
+  return {
+    id: nodeId(id),
+    role,
+    term: term(t),
+    leaderId: role === "leader" ? nodeId(id) : null,
+    commitIndex: logIndex(commitIndex),
+    lastLogIndex: logIndex(entries.length),
+    termAt,
+    entryAt: (i) => entries[i - 1]!,
+    valueOf: () => "",
+    noopIndex: role === "leader" ? logIndex(entries.length) : null,
+    oldLeaseWaitUntilMs: null,
+    nextHeartbeatAtMs: null,
+    electionDeadlineMs: 0,
+    pendingWriteCount: 0,
+    pendingReadCount: 0,
+    matchIndexOf: () => null,
+  };
 }
 
 function out(parts: Partial<FullOutput>): FullOutput {

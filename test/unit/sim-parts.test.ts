@@ -126,6 +126,19 @@ describe("network", () => {
     expect(d[0]).toBeLessThanOrEqual(600);
   });
 
+  it("a late copy comes besides the message, long after it, even when the message itself was lost", () => {
+    const r = new Rng("late").fn;
+    const late = { ...NET_CALM, lateP: 1, lateMinMs: 2_000, lateMaxMs: 9_000 };
+    const both = drawDelays(late, r);
+    expect(both).toHaveLength(2);
+    expect(both[0]).toBeLessThan(100);
+    expect(both[1]).toBeGreaterThanOrEqual(2_000);
+    expect(both[1]).toBeLessThanOrEqual(9_000);
+    const ghostOnly = drawDelays({ ...late, lossP: 1 }, r);
+    expect(ghostOnly).toHaveLength(1);
+    expect(ghostOnly[0]).toBeGreaterThanOrEqual(2_000);
+  });
+
   it("partitions into groups, cuts one way, severs, bridges and heals", () => {
     const l = new Links(5);
     l.splitInto([[0, 1], [2, 3, 4]]);
@@ -154,7 +167,7 @@ describe("fault schedules in text", () => {
     const text =
       "1200 crash L; 1300 crash-mid F; 1400 crash-commit *; 1500 crash-elected n2; 3000 restart all; 3500 pause L; 3600 resume all; " +
       "4000 partition 0,1|2,3,4; 4100 isolate L; 4200 cut-out F; 4300 cut-in n1; 4400 sever L F; 4500 bridge L; 4600 slow F L 300; " +
-      "6000 heal; 7000 net delay=1-20 tail=3 loss=0.1 dup=0.02 reorder=0.1/50 long=0.01/500-3000; 8000 jump n1 400; 9000 quiet";
+      "6000 heal; 7000 net delay=1-20 tail=3 loss=0.1 dup=0.02 reorder=0.1/50 long=0.01/500-3000 late=0.01/2000-9000; 8000 jump n1 400; 9000 quiet";
     const faults = parseSchedule(text, 5);
     expect(faults).toHaveLength(18);
     expect(formatSchedule(faults)).toBe(text);

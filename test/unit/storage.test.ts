@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { decodeToken, EMPTY_TOKEN, encodeToken } from "../../src/runtime/grpc/escape.js";
 import { encodeEntryLine, FileStorage, parseEntryLine, type PersistRequest } from "../../src/runtime/grpc/storage.js";
-import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../src/raft/types.js";
+import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../src/raft/index.js";
 
 // ---------------------------------------------------------------- helpers
 

@@ -9,7 +9,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import type { ChannelOptions, ServerOptions, ServiceDefinition } from "@grpc/grpc-js";
+import type { ServerOptions, ServiceDefinition } from "@grpc/grpc-js";
 import {
   AppendEntriesArgs,
   RaftClientService,
@@ -20,24 +20,14 @@ import {
   type MessageFns,
 } from "../../gen/raft.js";
 
+import { CHANNEL_OPTIONS, MESSAGE_BYTES_MAX } from "../../client/channel.js";
+
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
-/** Largest gRPC message sent or received: a full AppendEntries batch (1 MiB) fits with room. */
-export const MESSAGE_BYTES_MAX = 4 << 20;
 /** Concurrent calls per connection; a client at 128 concurrent requests needs well above 128. */
 export const CONCURRENT_STREAMS_MAX = 1024;
 
-/** Options for every client channel (peer to peer, client to node). */
-export const CHANNEL_OPTIONS: ChannelOptions = {
-  "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,
-  "grpc.max_send_message_length": MESSAGE_BYTES_MAX,
-  "grpc.keepalive_time_ms": 10_000,
-  "grpc.keepalive_timeout_ms": 5_000,
-  "grpc.keepalive_permit_without_calls": 1,
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1_000,
-  "grpc.enable_retries": 0,
-};
+export { CHANNEL_OPTIONS, MESSAGE_BYTES_MAX };
 
 export const SERVER_OPTIONS: ServerOptions = {
   "grpc.max_receive_message_length": MESSAGE_BYTES_MAX,

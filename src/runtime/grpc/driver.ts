@@ -20,10 +20,10 @@
 // Bounds: client calls per batch, client calls pending (beyond it: "overloaded"), and a timeout
 // after which a pending call is answered "timeout" — every call gets exactly one answer.
 
-import { RaftNode } from "../../raft/node.js";
-import type { RaftConfig } from "../../raft/config.js";
-import type { FullOutput } from "../../raft/output.js";
-import type { Random } from "../../raft/random.js";
+import { RaftNode } from "../../raft/index.js";
+import type { RaftConfig } from "../../raft/index.js";
+import type { FullOutput } from "../../raft/index.js";
+import type { Random } from "../../raft/index.js";
 import {
   logIndex,
   requestId,
@@ -43,7 +43,7 @@ import {
   type RequestId,
   type VoteReply,
   type VoteRequest,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 import type { Clock } from "./clock.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
@@ -84,13 +84,25 @@ export interface DriverOptions {
   readonly onEvent: (e: RaftEvent) => void;
   /** Storage failed or the core broke an invariant: the node must stop. Called once. */
   readonly onFatal: (err: Error) => void;
+  /** The leader this node believes in changed (null: it knows none); for health and metrics. */
+  readonly onLeaderChange?: (leaderId: NodeId | null, term: number) => void;
+}
+
+/** Queue lengths, for metrics. */
+export interface QueueSizes {
+  /** Client calls awaiting an answer from this node. */
+  readonly pendingCalls: number;
+  /** Leader only: SETs appended and waiting to commit. */
+  readonly pendingWrites: number;
+  /** Leader only: GETs waiting for the lease. */
+  readonly pendingReads: number;
 }
 
 export function defaultDriverLimits(config: RaftConfig): DriverLimits {
   const t = config.timing;
   return {
     clientBatchCountMax: 1024,
-    pendingCallCountMax: Math.min(10_000, config.pendingCountMax),
+    pendingCallCountMax: config.pendingCountMax,
     callTimeoutMs: 2 * t.electionTimeoutMaxMs,
     tickIntervalMaxMs: t.heartbeatMs,
     commitPersistIntervalMs: 1_000,
@@ -129,6 +141,7 @@ export class NodeDriver {
   /** The commit index changed since metadata.txt was last asked to hold it. */
   private commitDirty = false;
   private commitWrittenAtMs = -Infinity;
+  private reportedLeader: NodeId | null = null;
 
   constructor(private readonly opts: DriverOptions) {
     this.node = RaftNode.start(opts.config, opts.storage.recovered, opts.clock.nowMs(), opts.random);
@@ -150,6 +163,23 @@ export class NodeDriver {
   /** The leader this node believes in, or null. */
   get leaderId(): NodeId | null {
     return this.node.leaderId;
+  }
+
+  queueSizes(): QueueSizes {
+    const v = this.node.inspect();
+    return { pendingCalls: this.pending.size, pendingWrites: v.pendingWriteCount, pendingReads: v.pendingReadCount };
+  }
+
+  /** Leader only: each follower's match index (what it is known to hold); null on other roles. */
+  followerMatchIndexes(): ReadonlyMap<NodeId, number> | null {
+    const v = this.node.inspect();
+    if (v.role !== "leader") return null;
+    const out = new Map<NodeId, number>();
+    for (const id of this.opts.config.members) {
+      const match = v.matchIndexOf(id);
+      if (match !== null) out.set(id, match);
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- inputs
@@ -223,6 +253,10 @@ export class NodeDriver {
     for (const e of out.events) this.opts.onEvent(e);
     this.carryOut(out, waiter);
     this.scheduleWake(out.wakeAtMs);
+    if (this.node.leaderId !== this.reportedLeader) {
+      this.reportedLeader = this.node.leaderId;
+      this.opts.onLeaderChange?.(this.reportedLeader, this.node.inspect().term);
+    }
   }
 
   /** Persist, then release: in step order, waiting for the disk only when the contract says so. */
@@ -260,7 +294,7 @@ export class NodeDriver {
    */
   private reportDurable(out: FullOutput, durable: Promise<void>): void {
     const last = out.append[out.append.length - 1];
-    if (!this.opts.config.leaderPersistsInParallel || this.node.role !== "leader" || last === undefined || out.appendFrom === null) return;
+    if (!this.node.wantsPersistedReports() || last === undefined || out.appendFrom === null) return;
     const index = logIndex(out.appendFrom + out.append.length - 1);
     durable.then(
       () => {

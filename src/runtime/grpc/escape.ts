@@ -23,8 +23,8 @@
  * damaged token is reported, never misread.
  */
 
-import { hasLoneSurrogate } from "../../raft/request.js";
-import { assert } from "../../raft/types.js";
+import { hasLoneSurrogate } from "../../raft/index.js";
+import { assert } from "../../raft/index.js";
 
 /** The token that stands for the empty string. No non-empty string encodes to it. */
 export const EMPTY_TOKEN = "%-";

@@ -3,6 +3,11 @@
 // Console lines are gathered for one event-loop turn and written with one write call, so a busy
 // node does not pay a system call per line. Both outputs are bounded: when the console cannot keep
 // up, lines are dropped and the drop is reported with a count (dump.txt has its own bound).
+//
+// With the json format the console gets one JSON object a line instead, for log shippers:
+// {"time","node","term","event","fields","message"}, where `event` names what happened
+// (`became-leader`, `rpc-error`, `warning`, ...), `fields` holds its details and `message` is the
+// dump.txt line. dump.txt keeps its lines in both formats.
 
 import { timestampPrefix } from "./clock.js";
 
@@ -11,6 +16,17 @@ export interface LineSink {
   readonly writableLength?: number;
 }
 
+export type LogFormat = "text" | "json";
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** What an event line is about, for the json format. */
+export interface LogEvent {
+  readonly event: string;
+  readonly fields?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+const MESSAGE_EVENT: LogEvent = { event: "message" };
+
 export interface EventLogOptions {
   /** Receives each timestamped line for dump.txt (without a newline). */
   readonly dump: (line: string) => void;
@@ -18,6 +34,11 @@ export interface EventLogOptions {
   readonly console: LineSink | null;
   /** Where warnings go besides dump.txt; null for none. */
   readonly warnings: LineSink | null;
+  /** Console format (default text). */
+  readonly format?: LogFormat;
+  /** The node and its current term, for the json format. */
+  readonly node?: number;
+  readonly term?: () => number;
 }
 
 /** Console bytes buffered by the stream, at most, before lines are dropped. */
@@ -33,12 +54,12 @@ export class EventLog {
   constructor(private readonly opts: EventLogOptions) {}
 
   /** Records one event line. */
-  record(text: string): void {
+  record(text: string, event: LogEvent = MESSAGE_EVENT): void {
     // One event a line: a line break inside an event (from a key or value) is shown escaped.
     const line = `${timestampPrefix()} ${text.replace(/\r/g, "\\r").replace(/\n/g, "\\n")}`;
     this.opts.dump(line);
     if (this.opts.console === null) return;
-    this.pending.push(line);
+    this.pending.push(this.opts.format === "json" ? this.json(text, event) : line);
     if (this.pending.length >= PENDING_LINES_MAX) this.flush();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -50,7 +71,13 @@ export class EventLog {
   warn(text: string): void {
     const line = `${timestampPrefix()} warning: ${text}`;
     this.opts.dump(line);
-    this.opts.warnings?.write(`${line}\n`);
+    this.opts.warnings?.write(`${this.opts.format === "json" ? this.json(text, { event: "warning" }) : line}\n`);
+  }
+
+  /** One event as one line of JSON (JSON.stringify escapes line breaks). */
+  private json(text: string, e: LogEvent): string {
+    const term = this.opts.term?.() ?? null;
+    return JSON.stringify({ time: new Date().toISOString(), node: this.opts.node ?? null, term, event: e.event, fields: e.fields ?? {}, message: text });
   }
 
   /** Writes the gathered console lines now. */

@@ -4,19 +4,31 @@
 // timers. stop() stops taking requests, answers what is pending, finishes writes in progress,
 // closes connections and files. A storage failure or a broken core invariant stops the node by
 // itself; `failed` then resolves with the error (raft-node exits 1 on it).
+//
+// Operations: TLS on the port (tls.ts), the gRPC health service (health.ts) beside the node's own
+// services, with `reflection` gRPC server reflection (reflection.ts), and with `metricsListen` an
+// HTTP listener for Prometheus (metrics.ts, metrics-server.ts). Reflection and prom-client are
+// loaded only when asked for: parsing their descriptors costs start-up time a node without them
+// need not pay.
 
 import { hrtime } from "node:process";
-import type { Server } from "@grpc/grpc-js";
+import { ServerCredentials, type Server } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
-import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/config.js";
-import { formatEvent } from "../../raft/events.js";
-import type { AppendReply, NodeId, NodeStatus, VoteReply } from "../../raft/types.js";
+import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index.js";
+import { formatEvent } from "../../raft/index.js";
+import type { AppendReply, NodeId, NodeStatus, RaftEvent, VoteReply } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
-import { defaultDriverLimits, NodeDriver, type DriverLimits } from "./driver.js";
-import { EventLog, type LineSink } from "./event-log.js";
+import { defaultDriverLimits, NodeDriver, type DriverLimits, type DriverStorage } from "./driver.js";
+import { channelCredentials } from "../../client/tls.js";
+import { packageVersion } from "../../version.js";
+import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
+import { NodeHealth } from "./health.js";
+import type { NodeMetrics } from "./metrics.js";
+import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
 import { bindServer, createServer, shutdownServer } from "./server.js";
 import { FileStorage } from "./storage.js";
+import { serverCredentials, TlsAudit, type NodeTls } from "./tls.js";
 
 export interface NodeMember {
   readonly id: NodeId;
@@ -42,6 +54,14 @@ export interface NodeOptions {
   readonly configOverrides?: Partial<Omit<RaftConfig, "id" | "members" | "timing">>;
   readonly driverLimits?: Partial<DriverLimits>;
   readonly peerLimits?: Partial<PeerLimits>;
+  /** TLS for client and peer traffic (default: plain text). */
+  readonly tls?: NodeTls | null;
+  /** Serve Prometheus metrics over HTTP here (port 0: any free port). Default: no metrics listener. */
+  readonly metricsListen?: { readonly host: string; readonly port: number } | null;
+  /** Console format of event lines (default text; dump.txt is always text). */
+  readonly logFormat?: LogFormat;
+  /** Serve gRPC server reflection (default off). */
+  readonly reflection?: boolean;
 }
 
 export interface RunningNode {
@@ -51,7 +71,11 @@ export interface RunningNode {
   readonly port: number;
   /** The folder holding logs.txt, metadata.txt and dump.txt. */
   readonly folderPath: string;
+  /** The bound metrics port, or null without a metrics listener. */
+  readonly metricsPort: number | null;
   status(): NodeStatus;
+  /** What the gRPC health service reports now. */
+  healthStatus(): "SERVING" | "NOT_SERVING" | "UNKNOWN";
   /** Graceful stop; safe to call more than once. `reason` is recorded in dump.txt. */
   stop(reason?: string): Promise<void>;
   /** Resolves when the node failed and stopped itself; never rejects. */
@@ -60,6 +84,8 @@ export interface RunningNode {
 
 /** Time a stopping server gives calls in progress before cancelling them. */
 const SHUTDOWN_GRACE_MS = 2_000;
+/** Shortest time between two log lines about refused callers (the rest are counted). */
+const REFUSAL_REPORT_INTERVAL_MS = 1_000;
 
 export function defaultPeerLimits(config: RaftConfig): PeerLimits {
   const t = config.timing;
@@ -82,13 +108,37 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   if (self === undefined) throw new Error(`node ${opts.id} is not among the members`);
   const listen = opts.listen ?? self.address;
   const warnings = opts.warnings === undefined ? process.stderr : opts.warnings;
-  // The port first: a node that cannot listen leaves no trace in its data dir.
+  // The ports first: a node that cannot listen leaves no trace in its data dir.
   let node: GrpcNode | null = null;
-  const server = createServer({ driver: () => node?.driver ?? null, members: config.members, log: (line) => node?.events.warn(line) });
-  const port = await bindServer(server, listen).catch((err: unknown) => {
-    server.forceShutdown();
-    throw err;
+  const live = (): GrpcNode => {
+    if (node === null) throw new Error("the node is still starting");
+    return node;
+  };
+  const metrics = opts.metricsListen
+    ? new (await import("./metrics.js")).NodeMetrics(opts.id, packageVersion(), {
+        status: () => live().driver.status(),
+        queueSizes: () => live().driver.queueSizes(),
+        followerMatchIndexes: () => live().driver.followerMatchIndexes(),
+        peerCalls: () => live().peerCalls(),
+      })
+    : null;
+  const refusals = new RefusalReporter((line) => node?.events.warn(line) ?? warnings?.write(`warning: ${line}\n`));
+  const audit = opts.tls ? new TlsAudit() : null;
+  const server = createServer({
+    self: opts.id,
+    driver: () => node?.driver ?? null,
+    members: config.members,
+    log: (line) => node?.events.warn(line),
+    tls: audit === null ? null : { audit, clientCertRequired: opts.tls?.clientCertRequired ?? false },
+    onRefused: (service, details) => {
+      metrics?.callRefused(service);
+      refusals.report(details);
+    },
+    metrics,
   });
+  const health = new NodeHealth(server);
+  if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
+  const ports = await bindPorts(server, listen, opts, audit, metrics);
   let storage: FileStorage;
   const earlyWarnings: string[] = []; // from recovery, before dump.txt is open
   const warn = (m: string): void => {
@@ -100,13 +150,58 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn });
   } catch (err) {
     server.forceShutdown();
+    await ports.metrics?.close();
     throw err;
   }
-  const events = new EventLog({ dump: (line) => storage.appendDump(line), console: opts.console === undefined ? process.stdout : opts.console, warnings });
+  const events = new EventLog({
+    dump: (line) => storage.appendDump(line),
+    console: opts.console === undefined ? process.stdout : opts.console,
+    warnings,
+    format: opts.logFormat ?? "text",
+    node: opts.id,
+    term: () => node?.driver.status().term ?? 0,
+  });
   for (const m of earlyWarnings) storage.appendDump(`${timestampPrefix()} warning: ${m}`);
-  node = new GrpcNode(opts, config, { server, port, listen, storage, events });
+  node = new GrpcNode(opts, config, { server, port: ports.grpc, listen, storage, events, metrics, metricsServer: ports.metrics, health });
   node.start();
   return node;
+}
+
+/** Binds the gRPC port (with TLS if configured) and the metrics port; on failure, neither stays. */
+async function bindPorts(server: Server, listen: string, opts: NodeOptions, audit: TlsAudit | null, metrics: NodeMetrics | null): Promise<{ grpc: number; metrics: MetricsServer | null }> {
+  const creds = opts.tls ? serverCredentials(opts.tls) : ServerCredentials.createInsecure();
+  const port = await bindServer(server, listen, creds).catch((err: unknown) => {
+    server.forceShutdown();
+    throw err;
+  });
+  if (audit !== null && !audit.attach(server)) {
+    opts.warnings?.write("warning: cannot watch TLS connections; refusals will not say which certificate check failed\n");
+  }
+  if (!opts.metricsListen || metrics === null) return { grpc: port, metrics: null };
+  try {
+    return { grpc: port, metrics: await startMetricsServer(opts.metricsListen.host, opts.metricsListen.port, metrics) };
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+}
+
+/** Log lines about refused callers, at most one per interval, with a count of the rest. */
+class RefusalReporter {
+  private lastAtMs = -Infinity;
+  private unreported = 0;
+  constructor(private readonly log: (line: string) => void) {}
+  report(details: string): void {
+    const now = performance.now();
+    if (now - this.lastAtMs < REFUSAL_REPORT_INTERVAL_MS) {
+      this.unreported++;
+      return;
+    }
+    const more = this.unreported > 0 ? ` (and ${this.unreported} more refused since the last report)` : "";
+    this.log(`${details}${more}`);
+    this.lastAtMs = now;
+    this.unreported = 0;
+  }
 }
 
 interface NodeParts {
@@ -115,6 +210,9 @@ interface NodeParts {
   readonly listen: string;
   readonly storage: FileStorage;
   readonly events: EventLog;
+  readonly metrics: NodeMetrics | null;
+  readonly metricsServer: MetricsServer | null;
+  readonly health: NodeHealth;
 }
 
 /** A started node: the driver and its peer clients, wired to each other and to the event log. */
@@ -123,12 +221,15 @@ class GrpcNode implements RunningNode {
   readonly listenAddress: string;
   readonly port: number;
   readonly folderPath: string;
+  readonly metricsPort: number | null;
   readonly failed: Promise<Error>;
   readonly driver: NodeDriver;
   readonly events: EventLog;
   private readonly peers = new Map<NodeId, PeerClient>();
   private readonly seed: string;
   private reportFailure: (err: Error) => void = () => undefined;
+  /** The leader and term last counted as a leader change. */
+  private seenLeader = "";
   private stopping: Promise<void> | null = null;
 
   constructor(
@@ -140,32 +241,37 @@ class GrpcNode implements RunningNode {
     this.listenAddress = parts.listen;
     this.port = parts.port;
     this.folderPath = parts.storage.folderPath;
+    this.metricsPort = parts.metricsServer?.port ?? null;
     this.events = parts.events;
     this.failed = new Promise<Error>((resolve) => (this.reportFailure = resolve));
     this.seed = opts.seed ?? `${opts.id}/${process.pid}/${hrtime.bigint()}`;
     const clock = new MonotonicClock();
     this.driver = new NodeDriver({
       config,
-      storage: parts.storage,
+      storage: parts.metrics === null ? parts.storage : timedStorage(parts.storage, parts.metrics),
       clock,
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
       send: (m) => this.peers.get(m.to)?.send(m),
-      onEvent: (e) => this.events.record(formatEvent(e)),
+      onEvent: (e) => this.events.record(formatEvent(e), logEvent(e)),
       onFatal: (err) => this.onFatal(err),
+      onLeaderChange: (leader, term) => this.onLeaderChange(leader, term),
     });
     const limits = { ...defaultPeerLimits(config), ...opts.peerLimits };
-    const log = (line: string) => this.events.record(line);
+    const log = (line: string, event: LogEvent) => this.events.record(line, event);
+    const credentials = channelCredentials(opts.tls?.material ?? null);
     for (const m of opts.members) {
       if (m.id === opts.id) continue;
       const onReply = (r: VoteReply | AppendReply) => this.driver.deliverReply(r);
-      this.peers.set(m.id, new PeerClient({ selfId: opts.id, peerId: m.id, address: m.address, limits, clock, onReply, log }));
+      this.peers.set(m.id, new PeerClient({ selfId: opts.id, peerId: m.id, address: m.address, limits, clock, onReply, log, credentials }));
     }
   }
 
   start(): void {
     this.driver.start();
-    this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage));
+    const t = this.config.timing;
+    const fields = { listen: this.parts.listen, cluster: this.opts.clusterFingerprint, tls: this.opts.tls ? true : false, metricsPort: this.metricsPort, heartbeatMs: t.heartbeatMs, leaseMs: t.leaseMs, seed: this.seed };
+    this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage), { event: "start", fields });
     const failpoint = this.config.mutation;
     if (failpoint !== null) {
       this.events.warn(`FAILPOINT ${failpoint} IS ON: node ${this.id} deliberately breaks the protocol (a fault-test negative control); never run it in production`);
@@ -176,17 +282,34 @@ class GrpcNode implements RunningNode {
     return this.driver.status();
   }
 
+  healthStatus(): "SERVING" | "NOT_SERVING" | "UNKNOWN" {
+    return this.parts.health.status;
+  }
+
+  peerCalls(): { peer: NodeId; outstanding: number; skipped: number }[] {
+    return [...this.peers].map(([peer, c]) => ({ peer, outstanding: c.outstanding, skipped: c.skipped }));
+  }
+
   stop(reason?: string): Promise<void> {
-    if (this.stopping === null && reason !== undefined) this.events.record(`Node ${this.id} stopping: ${reason}`);
+    if (this.stopping === null && reason !== undefined) this.events.record(`Node ${this.id} stopping: ${reason}`, { event: "stop", fields: { reason } });
     return (this.stopping ??= this.stopAll());
   }
 
   private async stopAll(): Promise<void> {
+    this.parts.health.stop();
     await this.driver.stop(); // answers pending calls, waits for writes in progress and their sends
     await shutdownServer(this.parts.server, SHUTDOWN_GRACE_MS);
     for (const p of this.peers.values()) p.close();
+    await this.parts.metricsServer?.close();
     this.events.flush();
     await this.parts.storage.close();
+  }
+
+  private onLeaderChange(leader: NodeId | null, term: number): void {
+    this.parts.health.update(leader !== null);
+    if (leader === null || `${leader}/${term}` === this.seenLeader) return;
+    this.seenLeader = `${leader}/${term}`;
+    this.parts.metrics?.leaderChanged();
   }
 
   private onFatal(err: Error): void {
@@ -204,4 +327,28 @@ function startLine(opts: NodeOptions, config: RaftConfig, listen: string, seed: 
     `recovered ${r.entries.length} entries, term ${r.hardState.currentTerm}, commit ${r.hardState.commitIndex}; ` +
     `data ${storage.folderPath}; election seed ${seed})`
   );
+}
+
+/** The storage the driver sees: the node's files, each persist timed for the metrics. */
+function timedStorage(storage: FileStorage, metrics: NodeMetrics): DriverStorage {
+  return {
+    recovered: storage.recovered,
+    persist: (request) => {
+      const startedAtMs = performance.now();
+      const done = storage.persist(request);
+      done.then(() => metrics.persistDone(startedAtMs), () => undefined); // failures are handled by the driver
+      return done;
+    },
+  };
+}
+
+/** A core event for the json log format: its kind, and its other fields (nested ones flattened, `ours.leaseMs`). */
+function logEvent(e: RaftEvent): LogEvent {
+  const { kind, ...rest } = e;
+  const fields: Record<string, string | number | boolean | null> = {};
+  for (const [name, value] of Object.entries(rest)) {
+    if (typeof value === "object" && value !== null) for (const [inner, v] of Object.entries(value)) fields[`${name}.${inner}`] = v as number;
+    else fields[name] = value as string | number | boolean | null;
+  }
+  return { event: kind, fields };
 }

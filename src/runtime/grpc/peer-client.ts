@@ -7,11 +7,12 @@
 // `Error occurred while sending RPC to Node {id}.`, at most once per interval per peer, with the
 // count of failures left unreported in between.
 
-import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import { RaftPeerClient, type AppendEntriesReply, type RequestVoteReply } from "../../gen/raft.js";
-import { formatEvent } from "../../raft/events.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import { formatEvent } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
+import type { LogEvent } from "./event-log.js";
 import { CHANNEL_OPTIONS } from "./codec.js";
 import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire, type WireResult } from "./wire.js";
 
@@ -35,7 +36,9 @@ export interface PeerOptions {
   /** A reply, translated: the driver steps the core with it. */
   readonly onReply: (m: VoteReply | AppendReply) => void;
   /** An event line for dump.txt and the console. */
-  readonly log: (line: string) => void;
+  readonly log: (line: string, event: LogEvent) => void;
+  /** TLS credentials for this peer's channel (default: plain text). */
+  readonly credentials?: ChannelCredentials;
 }
 
 /** Reports failed RPCs to one peer, rate-limited, and the recovery after them. */
@@ -48,7 +51,7 @@ export class RpcErrorReporter {
     private readonly peerId: NodeId,
     private readonly intervalMs: number,
     private readonly clock: Clock,
-    private readonly log: (line: string) => void,
+    private readonly log: (line: string, event: LogEvent) => void,
   ) {}
 
   failed(detail: string): void {
@@ -58,7 +61,8 @@ export class RpcErrorReporter {
       return;
     }
     const more = this.unreportedCount > 0 ? `; ${this.unreportedCount} more failed since the last report` : "";
-    this.log(`${formatEvent({ kind: "rpc-error", followerId: this.peerId })} (${detail}${more})`);
+    const fields = { peer: this.peerId, detail, unreported: this.unreportedCount };
+    this.log(`${formatEvent({ kind: "rpc-error", followerId: this.peerId })} (${detail}${more})`, { event: "rpc-error", fields });
     this.lastReportMs = now;
     this.unreportedCount = 0;
     this.failingSinceReport = true;
@@ -67,7 +71,7 @@ export class RpcErrorReporter {
   succeeded(): void {
     if (!this.failingSinceReport) return;
     const more = this.unreportedCount > 0 ? ` (${this.unreportedCount} failures since the last report)` : "";
-    this.log(`RPCs to Node ${this.peerId} succeed again${more}.`);
+    this.log(`RPCs to Node ${this.peerId} succeed again${more}.`, { event: "rpc-recovered", fields: { peer: this.peerId, failures: this.unreportedCount } });
     this.failingSinceReport = false;
     this.unreportedCount = 0;
     this.lastReportMs = -Infinity;
@@ -82,7 +86,7 @@ export class PeerClient {
   private closed = false;
 
   constructor(private readonly opts: PeerOptions) {
-    this.client = new RaftPeerClient(opts.address, credentials.createInsecure(), CHANNEL_OPTIONS);
+    this.client = new RaftPeerClient(opts.address, opts.credentials ?? credentials.createInsecure(), CHANNEL_OPTIONS);
     this.reporter = new RpcErrorReporter(opts.peerId, opts.limits.errorReportIntervalMs, opts.clock, opts.log);
   }
 

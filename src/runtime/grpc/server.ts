@@ -20,21 +20,26 @@ import type {
   StatusArgs,
   StatusReply,
 } from "../../gen/raft.js";
-import { parseRequest, utf8Bytes } from "../../raft/request.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/types.js";
+import { checkSession, parseRequest } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
 import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type Decoded } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
+import type { NodeMetrics } from "./metrics.js";
+import { refusal, type TlsAudit } from "./tls.js";
 import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire, type WireResult } from "./wire.js";
 
-/** Longest client id accepted in ServeClientArgs. */
-export const CLIENT_ID_BYTES_MAX = 256;
-
 export interface ServerOptions {
+  readonly self: NodeId;
   /** The driver, or null while the node is still starting (calls are then answered UNAVAILABLE). */
   readonly driver: () => NodeDriver | null;
   readonly members: readonly NodeId[];
   /** Logs a handler failure (a bug: handlers answer every bad input themselves). */
   readonly log: (line: string) => void;
+  /** With TLS: who must hold a certificate the cluster CA signed. Null: plain text. */
+  readonly tls: { readonly audit: TlsAudit; readonly clientCertRequired: boolean } | null;
+  /** Reports a refused caller (the receiver rate-limits its log lines). */
+  readonly onRefused: (service: "peer" | "client", details: string) => void;
+  readonly metrics: NodeMetrics | null;
 }
 
 type Call<Req> = ServerUnaryCall<Decoded<Req>, unknown>;
@@ -48,16 +53,16 @@ export function createServer(opts: ServerOptions): Server {
 }
 
 /** Binds `address`; the error says what to do (port in use, no such address). Resolves with the port. */
-export function bindServer(server: Server, address: string): Promise<number> {
+export function bindServer(server: Server, address: string, creds: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, creds, (err, port) => {
       if (err === null) resolve(port);
       else reject(new Error(bindErrorMessage(address, err.message)));
     });
   });
 }
 
-function bindErrorMessage(address: string, detail: string): string {
+export function bindErrorMessage(address: string, detail: string): string {
   if (detail.includes("EADDRINUSE")) return `cannot listen on ${address}: the port is in use (another raft-node or program holds it); stop it, or give this node another port`;
   if (detail.includes("EADDRNOTAVAIL")) return `cannot listen on ${address}: this machine has no such address; use --listen 0.0.0.0:<port> to listen on every interface`;
   if (detail.includes("EACCES")) return `cannot listen on ${address}: permission denied (ports below 1024 need privileges); use a port above 1023`;
@@ -83,9 +88,9 @@ export function shutdownServer(server: Server, graceMs: number): Promise<void> {
 function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
   return {
     requestVote: (call: Call<RequestVoteArgs>, callback: sendUnaryData<RequestVoteReply>) =>
-      guard(opts, callback, (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
+      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
     appendEntries: (call: Call<AppendEntriesArgs>, callback: sendUnaryData<AppendEntriesReply>) =>
-      guard(opts, callback, (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
+      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
   };
 }
 
@@ -124,27 +129,28 @@ function checkAddressed(self: NodeId, members: readonly NodeId[], m: VoteRequest
 
 function clientHandlers(opts: ServerOptions): UntypedServiceImplementation {
   return {
-    serveClient: (call: Call<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>) => guard(opts, callback, (driver) => serveClient(driver, call.request, callback)),
-    status: (_call: Call<StatusArgs>, callback: sendUnaryData<StatusReply>) => guard(opts, callback, (driver) => callback(null, statusReply(driver))),
+    serveClient: (call: Call<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>) =>
+      guard(opts, callback, call, "client", (driver) => serveClient(driver, call.request, callback, opts.metrics)),
+    status: (call: Call<StatusArgs>, callback: sendUnaryData<StatusReply>) => guard(opts, callback, call, "client", (driver) => callback(null, statusReply(driver))),
   };
 }
 
-function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>): void {
-  const invalid = (message: string) => callback(null, clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }));
+function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>, metrics: NodeMetrics | null): void {
+  const startedAt = performance.now();
+  const invalid = (message: string) => {
+    metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
+    callback(null, clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }));
+  };
   if (!decoded.ok) return invalid(decoded.error);
   const { Request: line, ClientId: clientId, Sequence: sequence } = decoded.value;
   const badSession = checkSession(clientId, sequence);
   if (badSession !== null) return invalid(badSession);
   const parsed = parseRequest(line, clientId, sequence);
   if (!parsed.ok) return invalid(parsed.error);
-  void driver.submit(parsed.request).then((result) => callback(null, clientReply(driver, result)));
-}
-
-function checkSession(clientId: string, sequence: number): string | null {
-  if (utf8Bytes(clientId) > CLIENT_ID_BYTES_MAX) return `the ClientId is ${utf8Bytes(clientId)} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
-  if (clientId !== "" && sequence === 0) return "a ClientId needs a Sequence of 1 or more (1 for the client's first SET, then one more per SET)";
-  if (clientId === "" && sequence !== 0) return "a Sequence needs a ClientId; send both or neither";
-  return null;
+  void driver.submit(parsed.request).then((result) => {
+    metrics?.clientRequestDone(parsed.request.kind, result, startedAt);
+    callback(null, clientReply(driver, result));
+  });
 }
 
 function clientReply(driver: NodeDriver, result: CallResult): ServeClientReply {
@@ -168,10 +174,13 @@ function statusReply(driver: NodeDriver): StatusReply {
 }
 
 /**
- * Runs a handler with the driver; UNAVAILABLE while the node is starting. An exception (a bug:
- * handlers answer every bad input themselves) is logged and answered INTERNAL instead of crashing.
+ * Runs a handler with the driver: UNAUTHENTICATED for a caller without the certificate TLS asks
+ * of it, UNAVAILABLE while the node is starting. An exception (a bug: handlers answer every bad
+ * input themselves) is logged and answered INTERNAL instead of crashing.
  */
-function guard<R>(opts: ServerOptions, callback: sendUnaryData<R>, handle: (driver: NodeDriver) => void): void {
+function guard<R>(opts: ServerOptions, callback: sendUnaryData<R>, call: Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">, service: "peer" | "client", handle: (driver: NodeDriver) => void): void {
+  const refused = checkCaller(opts, call, service);
+  if (refused !== null) return callback(refused);
   const driver = opts.driver();
   if (driver === null) return callback({ code: status.UNAVAILABLE, details: "the node is starting; retry shortly" });
   try {
@@ -181,4 +190,14 @@ function guard<R>(opts: ServerOptions, callback: sendUnaryData<R>, handle: (driv
     opts.log(`internal error in a request handler: ${detail}`);
     callback({ code: status.INTERNAL, details: detail });
   }
+}
+
+/** Peer calls always need a verified certificate under TLS; client calls when configured so. */
+function checkCaller(opts: ServerOptions, call: Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">, service: "peer" | "client"): ErrorStatus | null {
+  if (opts.tls === null || (service === "client" && !opts.tls.clientCertRequired)) return null;
+  const verified = call.getAuthContext().sslPeerCertificate !== undefined;
+  const check = opts.tls.audit.check(call.getPeer(), verified);
+  if (check.ok) return null;
+  opts.onRefused(service, `refused ${service === "peer" ? "a peer" : "a client"} call from ${call.getPeer()}: ${check.reason}`);
+  return refusal(opts.self, service, check.reason);
 }

@@ -30,7 +30,7 @@ import {
   type Output,
   type PersistedState,
   type Term,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
 
 export interface StorageOptions {

@@ -14,10 +14,11 @@ import {
   type AppendReply,
   type AppendRequest,
   type Entry,
+  type LeaseParams,
   type NodeId,
   type VoteReply,
   type VoteRequest,
-} from "../../raft/types.js";
+} from "../../raft/index.js";
 
 export type WireResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
@@ -41,11 +42,12 @@ export function entryToWire(e: Entry): LogEntry {
 }
 
 export function voteRequestToWire(m: VoteRequest): RequestVoteArgs {
-  return { term: m.term, candidateId: m.from, lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, preVote: m.preVote, to: m.to };
+  const { leaseMs, driftPpmMax } = m.lease;
+  return { term: m.term, candidateId: m.from, lastLogIndex: m.lastLogIndex, lastLogTerm: m.lastLogTerm, preVote: m.preVote, to: m.to, leaseMs, driftPpmMax };
 }
 
 export function voteReplyToWire(m: VoteReply): RequestVoteReply {
-  return { term: m.term, voteGranted: m.granted, voterId: m.from, preVote: m.preVote, leaseRemainingMs: m.leaseRemainingMs };
+  return { term: m.term, requestTerm: m.requestTerm, voteGranted: m.granted, voterId: m.from, preVote: m.preVote, leaseRemainingMs: m.leaseRemainingMs };
 }
 
 export function appendRequestToWire(m: AppendRequest): AppendEntriesArgs {
@@ -56,7 +58,8 @@ export function appendRequestToWire(m: AppendRequest): AppendEntriesArgs {
     prevLogTerm: m.prevLogTerm,
     entries: m.entries.map(entryToWire),
     leaderCommit: m.leaderCommit,
-    leaseMs: m.leaseMs,
+    leaseMs: m.lease.leaseMs,
+    driftPpmMax: m.lease.driftPpmMax,
     leaderSendMs: m.leaderSendMs,
     to: m.to,
   };
@@ -65,6 +68,7 @@ export function appendRequestToWire(m: AppendRequest): AppendEntriesArgs {
 export function appendReplyToWire(m: AppendReply): AppendEntriesReply {
   return {
     term: m.term,
+    requestTerm: m.requestTerm,
     success: m.success,
     followerId: m.from,
     matchIndex: m.matchIndex,
@@ -126,6 +130,7 @@ export function voteRequestFromWire(a: RequestVoteArgs): WireResult<VoteRequest>
     lastLogIndex: logIndex(count("last_log_index", a.lastLogIndex)),
     lastLogTerm: term(count("last_log_term", a.lastLogTerm)),
     preVote: a.preVote === true,
+    lease: leaseFromWire(a.leaseMs, a.driftPpmMax),
   }));
 }
 
@@ -138,6 +143,7 @@ export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId)
       from,
       to,
       term: term(count("term", r.term)),
+      requestTerm: term(count("request_term", r.requestTerm)),
       granted: r.voteGranted === true,
       preVote: r.preVote === true,
       leaseRemainingMs: ms("lease_remaining_ms", r.leaseRemainingMs),
@@ -154,8 +160,6 @@ export function appendRequestFromWire(a: AppendEntriesArgs): WireResult<AppendRe
     const entries = a.entries.map((e, i) => entryFromWire(e, `entry ${i + 1}`));
     count("prev_log_index + entries", prevLogIndex + entries.length);
     checkEntryTerms(entries, prevLogTerm, requestTerm);
-    const leaseMs = count("lease_ms", a.leaseMs);
-    if (leaseMs > UINT32_MAX) throw new WireError(`lease_ms ${leaseMs} is too large`);
     return {
       type: "append-request",
       from: id("leader_id", a.leaderId),
@@ -165,10 +169,14 @@ export function appendRequestFromWire(a: AppendEntriesArgs): WireResult<AppendRe
       prevLogTerm,
       entries,
       leaderCommit: logIndex(count("leader_commit", a.leaderCommit)),
-      leaseMs,
+      lease: leaseFromWire(a.leaseMs, a.driftPpmMax),
       leaderSendMs: ms("leader_send_ms", a.leaderSendMs),
     };
   });
+}
+
+function leaseFromWire(leaseMs: number, driftPpmMax: number): LeaseParams {
+  return { leaseMs: count("lease_ms", leaseMs), driftPpmMax: count("drift_ppm_max", driftPpmMax) };
 }
 
 /** A leader's entries have terms that never decrease, start at or after prevLogTerm and end at or before its term. */
@@ -189,6 +197,7 @@ export function appendReplyFromWire(r: AppendEntriesReply, from: NodeId, to: Nod
       from,
       to,
       term: term(count("term", r.term)),
+      requestTerm: term(count("request_term", r.requestTerm)),
       success: r.success === true,
       matchIndex: logIndex(count("match_index", r.matchIndex)),
       conflictIndex: logIndex(count("conflict_index", r.conflictIndex)),

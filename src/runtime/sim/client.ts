@@ -7,7 +7,7 @@
 // labelled operations that a scenario checks afterwards.
 
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../client/retry.js";
-import type { ClientRequest, ClientResult, NodeId } from "../../raft/types.js";
+import type { ClientRequest, ClientResult, NodeId } from "../../raft/index.js";
 import type { HistoryRecorder, OpId, Outcome } from "./history.js";
 import type { Rng } from "./prng.js";
 

@@ -4,6 +4,8 @@
 // more. A forward jump (offset grows) models a clock that misbehaves beyond any bound; a clock
 // never runs backwards, since the core asserts that it does not.
 
+import type { Rng } from "./prng.js";
+
 export class SimClock {
   constructor(
     private offsetMs: number,
@@ -41,6 +43,14 @@ export class SimClock {
   reboot(offsetMs: number): void {
     this.offsetMs = offsetMs;
   }
+}
+
+/**
+ * The machine reboots: its monotonic clock starts over. Most often near zero (the machine just
+ * booted, so a reading may lie far below what it read before), otherwise anywhere.
+ */
+export function rebootReadingMs(rng: Rng): number {
+  return rng.chance(0.6) ? rng.between(0, 3_000) : rng.between(0, 1_000_000);
 }
 
 /** How clock rates are drawn for a run. */

@@ -6,8 +6,8 @@
 // adopted from a reply) may stay unsynced until a later sync; a crash loses them, as a real crash
 // loses the page cache. A leader writing in parallel (thesis §10.2.1) syncs on its own time.
 
-import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../raft/types.js";
-import { logIndex, term } from "../../raft/types.js";
+import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../raft/index.js";
+import { logIndex, term } from "../../raft/index.js";
 
 interface Write {
   readonly hardState: HardState | null;

@@ -18,7 +18,9 @@
 //                         and one more node (the bridge) that talks to both sides
 //   4000 slow F L 300     messages from a follower to the leader take 300 ms longer (until heal)
 //   6000 heal
-//   7000 net loss=0.1 dup=0.02 delay=1-20 tail=3 reorder=0.1/50 long=0.01/500-3000   (or: net calm)
+//   7000 net loss=0.1 dup=0.02 delay=1-20 tail=3 reorder=0.1/50 long=0.01/500-3000 late=0.01/2000-9000
+//                         (or: net calm). late: a ghost copy of a message arrives that long after
+//                         it was sent, besides the message itself (across crashes, reboots, terms)
 //   8000 jump n1 400      node 1's clock leaps 400 ms forward (beyond any drift bound)
 //   9000 quiet            faults stop: heal, calm network, resume and restart everything
 
@@ -127,6 +129,7 @@ function formatNet(p: Partial<NetParams>): string {
   if (p.dupP !== undefined) parts.push(`dup=${p.dupP}`);
   if (p.reorderP !== undefined) parts.push(`reorder=${p.reorderP}/${p.reorderMs ?? 0}`);
   if (p.longP !== undefined) parts.push(`long=${p.longP}/${p.longMinMs ?? 0}-${p.longMaxMs ?? 0}`);
+  if (p.lateP !== undefined) parts.push(`late=${p.lateP}/${p.lateMinMs ?? 0}-${p.lateMaxMs ?? 0}`);
   return parts.length === 0 ? "calm" : parts.join(" ");
 }
 
@@ -232,7 +235,7 @@ function parseNet(item: string, args: readonly string[]): Partial<NetParams> {
   for (const arg of args) {
     const [name, value = ""] = arg.split("=");
     const n = value.split(/[/-]/).map(Number);
-    const bad = (): Error => new Error(`--faults "${item}": bad net setting "${arg}"; use delay=A-B tail=M loss=P dup=P reorder=P/MS long=P/A-B`);
+    const bad = (): Error => new Error(`--faults "${item}": bad net setting "${arg}"; use delay=A-B tail=M loss=P dup=P reorder=P/MS long=P/A-B late=P/A-B`);
     if (n.some((x) => !Number.isFinite(x))) throw bad();
     const [a = 0, b = 0, c = 0] = n;
     if (name === "delay" && n.length === 2) [p.delayMinMs, p.delayMaxMs] = [a, b];
@@ -241,6 +244,7 @@ function parseNet(item: string, args: readonly string[]): Partial<NetParams> {
     else if (name === "dup" && n.length === 1) p.dupP = a;
     else if (name === "reorder" && n.length === 2) [p.reorderP, p.reorderMs] = [a, b];
     else if (name === "long" && n.length === 3) [p.longP, p.longMinMs, p.longMaxMs] = [a, b, c];
+    else if (name === "late" && n.length === 3) [p.lateP, p.lateMinMs, p.lateMaxMs] = [a, b, c];
     else throw bad();
   }
   validateNetParams({ ...NET_CALM, ...p });

@@ -1,14 +1,14 @@
 // Checks that look at the whole run once it is over: acknowledged writes, linearizability,
 // and liveness after the faults stopped.
 
-import type { RaftNode } from "../../raft/node.js";
-import { logIndex, type Entry } from "../../raft/types.js";
+import type { NodeView } from "../../raft/index.js";
+import { logIndex, type Entry } from "../../raft/index.js";
 import type { History, Op } from "./history.js";
 import { checkLinearizable } from "./linearizability.js";
 import { violated } from "./violation.js";
 
 /** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */
-export function checkAckedWrites(history: History, committed: readonly Entry[], finalLeader: RaftNode | null): number {
+export function checkAckedWrites(history: History, committed: readonly Entry[], finalLeader: NodeView | null): number {
   const written = new Set<string>();
   for (const e of committed) if (e.command.kind === "set") written.add(`${e.command.key}\u0000${e.command.value}`);
   let checked = 0;
@@ -21,7 +21,7 @@ export function checkAckedWrites(history: History, committed: readonly Entry[], 
   }
   const top = committed.length;
   if (finalLeader !== null && top > 0) {
-    const term = finalLeader.log.termAt(logIndex(top));
+    const term = finalLeader.termAt(logIndex(top));
     if (finalLeader.commitIndex < top || term !== committed[top - 1]!.term) {
       violated(
         "acknowledged write lost",
@@ -85,8 +85,8 @@ function failOp(op: Op, what: string, atMs: number, b: OpBounds): never {
  * than the window; a node that moved not at all is stuck).
  */
 export function checkCatchUp(
-  cores: readonly (RaftNode | null)[],
-  leader: RaftNode,
+  cores: readonly (NodeView | null)[],
+  leader: NodeView,
   commitAtWindowStart: ReadonlyMap<number, number>,
   windowFromMs: number,
 ): number {

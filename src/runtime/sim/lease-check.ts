@@ -10,8 +10,7 @@
 // instant exactly once per pair, not just the instants at which events happen. Reads actually
 // served are also checked to fall inside the server's own lease.
 
-import type { TimingConfig } from "../../raft/config.js";
-import type { RaftNode } from "../../raft/node.js";
+import type { LeaseWindow, RaftNode } from "../../raft/index.js";
 import type { SimClock } from "./clock.js";
 import { violated } from "./violation.js";
 
@@ -143,24 +142,21 @@ export class LeaseChecker {
 }
 
 /**
- * When a node may serve lease reads from true time nowMs on, by the core's own lease state: from
- * the end of its old-lease wait (kept even when past, so renewals leave it unchanged) to the end
- * of its lease, converted from its clock. Null: it may not (not leader, NO-OP not committed, or
- * the lease has run out). Between two steps of the node this does not change.
+ * When a node may serve lease reads from true time nowMs on: the core's own window (its clock),
+ * translated to true time. The start is kept even when past, so renewals leave it unchanged.
+ * Null: it may not. Between two steps of the node this does not change.
  */
-export function leaseWindow(core: RaftNode, clock: SimClock, nowMs: number, timing: TimingConfig, into = new WindowSlot()): Window | null {
-  const l = core.leader;
-  if (l === null || core.commitIndex < l.noopIndex) return null;
+export function leaseWindow(core: RaftNode, clock: SimClock, nowMs: number, into = new WindowSlot()): Window | null {
   const localNow = clock.localAt(nowMs);
-  const waitLocal = l.lease.oldLeaseWaitUntilMs;
-  const untilLocal = l.lease.validUntilMs(timing, localNow);
-  if (Math.max(localNow, waitLocal) >= untilLocal) return null;
-  const fromMs = waitLocal <= localNow ? Math.min(nowMs, clock.trueAtUnclamped(waitLocal)) : clock.trueAt(waitLocal, nowMs);
-  into.fromMs = fromMs;
-  into.toMs = clock.trueAt(untilLocal, nowMs);
-  into.term = core.currentTerm;
+  const w = core.leaseWindow(localNow, localScratch);
+  if (w === null) return null;
+  into.fromMs = w.fromMs <= localNow ? Math.min(nowMs, clock.trueAtUnclamped(w.fromMs)) : clock.trueAt(w.fromMs, nowMs);
+  into.toMs = clock.trueAt(w.untilMs, nowMs);
+  into.term = core.inspect().term;
   return into;
 }
+
+const localScratch: LeaseWindow = { fromMs: 0, untilMs: 0 };
 
 /** A window to fill in place, for a caller that hands it on at once (the checker copies what it keeps). */
 export class WindowSlot implements Window {

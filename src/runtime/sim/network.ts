@@ -18,6 +18,14 @@ export interface NetParams {
   readonly longP: number;
   readonly longMinMs: number;
   readonly longMaxMs: number;
+  /**
+   * With probability lateP a ghost copy of the message arrives [lateMinMs, lateMaxMs] after it was
+   * sent, besides its normal delivery: a retransmission from a stale connection, long after the
+   * sender may have crashed, rebooted or moved to another term.
+   */
+  readonly lateP: number;
+  readonly lateMinMs: number;
+  readonly lateMaxMs: number;
 }
 
 /** A healthy LAN. */
@@ -32,10 +40,13 @@ export const NET_CALM: NetParams = {
   longP: 0,
   longMinMs: 0,
   longMaxMs: 0,
+  lateP: 0,
+  lateMinMs: 0,
+  lateMaxMs: 0,
 };
 
 export function validateNetParams(p: NetParams): void {
-  const probabilities: [string, number][] = [["loss", p.lossP], ["dup", p.dupP], ["reorder", p.reorderP], ["long", p.longP]];
+  const probabilities: [string, number][] = [["loss", p.lossP], ["dup", p.dupP], ["reorder", p.reorderP], ["long", p.longP], ["late", p.lateP]];
   for (const [name, v] of probabilities) {
     if (!(v >= 0 && v <= 1)) throw new Error(`net: ${name} probability must be in [0, 1], got ${v}`);
   }
@@ -46,13 +57,16 @@ export function validateNetParams(p: NetParams): void {
     ["reorder", p.reorderMs],
     ["long min", p.longMinMs],
     ["long max", p.longMaxMs],
+    ["late min", p.lateMinMs],
+    ["late max", p.lateMaxMs],
   ];
   for (const [name, v] of times) if (!(v >= 0 && Number.isFinite(v))) throw new Error(`net: ${name} must be >= 0 ms, got ${v}`);
   if (p.delayMinMs > p.delayMaxMs) throw new Error(`net: delay ${p.delayMinMs}-${p.delayMaxMs} ms has min above max`);
   if (p.longMinMs > p.longMaxMs) throw new Error(`net: long delay ${p.longMinMs}-${p.longMaxMs} ms has min above max`);
+  if (p.lateMinMs > p.lateMaxMs) throw new Error(`net: late copy delay ${p.lateMinMs}-${p.lateMaxMs} ms has min above max`);
 }
 
-/** The delays of one message's deliveries: none (lost), one, or two (duplicated). */
+/** The delays of one message's deliveries: none (lost), one, two (duplicated) or more (late copies). */
 export function drawDelays(p: NetParams, random: () => number): number[] {
   const out = new Deliveries();
   out.draw(p, { float: random });
@@ -61,20 +75,25 @@ export function drawDelays(p: NetParams, random: () => number): number[] {
 
 /**
  * One message's deliveries, drawn into reusable slots (the hot path allocates nothing): count is
- * 0 (lost), 1, or 2 (duplicated), and delaysMs[0..count) their delays. Draws what drawDelays does.
+ * 0 (lost), 1, 2 (duplicated) or 3 (and a late copy), and delaysMs[0..count) their delays. A late
+ * copy may come even when the message itself was lost. Draws what drawDelays does.
  */
 export class Deliveries {
   count = 0;
-  readonly delaysMs: [number, number] = [0, 0];
+  readonly delaysMs: [number, number, number] = [0, 0, 0];
+  /** The slot of the late copy, or -1 when there is none. */
+  lateSlot = -1;
 
   draw(p: NetParams, rng: Random01): number {
     this.count = 0;
-    if (p.lossP > 0 && rng.float() < p.lossP) return 0;
-    this.delaysMs[0] = drawDelay(p, rng);
-    this.count = 1;
-    if (p.dupP > 0 && rng.float() < p.dupP) {
-      this.delaysMs[1] = drawDelay(p, rng);
-      this.count = 2;
+    this.lateSlot = -1;
+    if (p.lossP === 0 || rng.float() >= p.lossP) {
+      this.delaysMs[this.count++] = drawDelay(p, rng);
+      if (p.dupP > 0 && rng.float() < p.dupP) this.delaysMs[this.count++] = drawDelay(p, rng);
+    }
+    if (p.lateP > 0 && rng.float() < p.lateP) {
+      this.lateSlot = this.count;
+      this.delaysMs[this.count++] = p.lateMinMs + rng.float() * (p.lateMaxMs - p.lateMinMs);
     }
     return this.count;
   }

@@ -1,6 +1,6 @@
 // Options of one simulated run, their defaults, and the command that replays a run.
 
-import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../../raft/config.js";
+import { MUTATIONS, TIMING_PRESETS, type Mutation, type TimingPresetName } from "../../raft/index.js";
 
 export interface SimOptions {
   readonly seed: string;

@@ -1,8 +1,8 @@
 // What a scenario hands the simulator: faults, network, clocks, clients, and its own checks.
 
-import type { TimingConfig } from "../../raft/config.js";
-import type { NodeId } from "../../raft/types.js";
-import type { RaftNode } from "../../raft/node.js";
+import type { TimingConfig } from "../../raft/index.js";
+import type { NodeId } from "../../raft/index.js";
+import type { NodeView } from "../../raft/index.js";
 import type { OpResult, ScriptedOp, Workload } from "./client.js";
 import type { Fault } from "./faults.js";
 import type { History } from "./history.js";
@@ -73,7 +73,8 @@ export interface SimView {
   readonly nodeCount: number;
   readonly timing: TimingConfig;
   state(id: number): NodeState;
-  core(id: number): RaftNode | null;
+  /** What a running (or paused) node shows of itself; null when it is down. */
+  core(id: number): NodeView | null;
   /** The up (or paused) leader of the highest term, if any. */
   leader(): NodeId | null;
   result(label: string): OpResult | undefined;

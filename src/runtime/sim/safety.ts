@@ -9,8 +9,8 @@
 //  - state machine safety: an index is applied with the same entry on every node.
 // Each check is O(1) per appended or applied entry, plus O(terms) walks that are rare.
 
-import type { FullOutput, RaftNode } from "../../raft/index.js";
-import { logIndex, type Entry, type NodeId, type PersistedState } from "../../raft/types.js";
+import type { FullOutput, NodeView } from "../../raft/index.js";
+import { logIndex, type Entry, type NodeId, type PersistedState } from "../../raft/index.js";
 import { violated } from "./violation.js";
 
 interface Appended {
@@ -64,10 +64,10 @@ export class SafetyChecker {
   private readonly commitTerm: number[] = [];
   private highestLeaderTerm = 0;
 
-  afterStep(id: NodeId, node: RaftNode, out: FullOutput): void {
+  afterStep(id: NodeId, node: NodeView, out: FullOutput): void {
     if (node.role === "leader") this.checkLeader(id, node);
     if (out.appendFrom !== null) this.checkAppends(id, node, out);
-    for (let k = 0; k < out.applied.length; k++) this.checkApplied(id, node.currentTerm, out.applied[k]!.index, out.applied[k]!.entry);
+    for (let k = 0; k < out.applied.length; k++) this.checkApplied(id, node.term, out.applied[k]!.index, out.applied[k]!.entry);
   }
 
   /** A node restarted from its disk: what it had committed must be what everyone applied. */
@@ -83,37 +83,37 @@ export class SafetyChecker {
     }
   }
 
-  private checkLeader(id: NodeId, node: RaftNode): void {
-    const t = node.currentTerm;
+  private checkLeader(id: NodeId, node: NodeView): void {
+    const t = node.term;
     const known = this.leaderOfTerm.get(t);
     this.passed.election += 1;
     if (known === id) return;
     if (known !== undefined) violated("election safety", `nodes ${known} and ${id} were both leader in term ${t}`);
     this.leaderOfTerm.set(t, id);
     this.highestLeaderTerm = Math.max(this.highestLeaderTerm, t);
-    const firstIndex = node.leader!.noopIndex;
-    this.termStarts.set(t, { leader: id, firstIndex, prevTerm: node.log.termAt(logIndex(firstIndex - 1)) ?? 0 });
+    const firstIndex = node.noopIndex!;
+    this.termStarts.set(t, { leader: id, firstIndex, prevTerm: node.termAt(logIndex(firstIndex - 1)) ?? 0 });
     this.checkNewLeaderHasCommitted(id, node);
   }
 
-  private checkNewLeaderHasCommitted(id: NodeId, node: RaftNode): void {
+  private checkNewLeaderHasCommitted(id: NodeId, node: NodeView): void {
     let i = this.committed.length;
-    while (i > 0 && this.commitTerm[i - 1]! >= node.currentTerm) i--;
+    while (i > 0 && this.commitTerm[i - 1]! >= node.term) i--;
     if (i === 0) return;
     this.passed.completeness += 1;
-    const have = node.log.termAt(logIndex(i));
+    const have = node.termAt(logIndex(i));
     const want = this.committed[i - 1]!;
     if (have !== want.term) {
       violated(
         "leader completeness",
-        `node ${id} became leader of term ${node.currentTerm} without committed entry ${i} (${fingerprint(want)}, committed by term ${this.commitTerm[i - 1]}); its log has ${have === undefined ? "no entry" : `term ${have}`} there`,
+        `node ${id} became leader of term ${node.term} without committed entry ${i} (${fingerprint(want)}, committed by term ${this.commitTerm[i - 1]}); its log has ${have === undefined ? "no entry" : `term ${have}`} there`,
       );
     }
   }
 
-  private checkAppends(id: NodeId, node: RaftNode, out: FullOutput): void {
+  private checkAppends(id: NodeId, node: NodeView, out: FullOutput): void {
     const from = out.appendFrom!;
-    let prevTerm: number = node.log.termAt(logIndex(from - 1)) ?? -1;
+    let prevTerm: number = node.termAt(logIndex(from - 1)) ?? -1;
     for (let k = 0; k < out.append.length; k++) {
       const e = out.append[k]!;
       const index = from + k;

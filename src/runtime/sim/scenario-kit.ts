@@ -1,7 +1,7 @@
 // Building blocks for scenarios: fault lists, repeating cycles, flaky networks, partition shapes,
 // and helpers that scenario checks use to look back at the run.
 
-import { quorumSize } from "../../raft/config.js";
+import { quorumSize, type TimingConfig } from "../../raft/index.js";
 import { FOLLOWER, LEADER, sortFaults, type Fault, type FaultAction } from "./faults.js";
 import type { NetParams } from "./network.js";
 import type { ScenarioContext, ScenarioPlan, SimView } from "./plan.js";
@@ -37,7 +37,11 @@ export function cycles(ctx: ScenarioContext, gapMs: readonly [number, number], c
   return sortFaults(f.faults);
 }
 
-export function flakyNet(rng: Rng): NetParams {
+/**
+ * A bad network, drawn per call: loss, duplication, reordering, stalls that span several election
+ * timeouts, and ghost copies that arrive long after their message (across crashes, reboots, terms).
+ */
+export function flakyNet(rng: Rng, timing: TimingConfig): NetParams {
   return {
     delayMinMs: 1,
     delayMaxMs: rng.between(3, 30),
@@ -48,8 +52,14 @@ export function flakyNet(rng: Rng): NetParams {
     reorderMs: rng.between(5, 100),
     longP: rng.between(0, 0.03),
     longMinMs: 200,
-    longMaxMs: rng.between(500, 4000),
+    longMaxMs: rng.between(500, 4 * timing.electionTimeoutMaxMs),
+    ...lateCopies(rng, timing, rng.between(0, 0.02)),
   };
+}
+
+/** Ghost copies with probability lateP, arriving from one election timeout to maxTimeouts (2-8) of them after their message. */
+export function lateCopies(rng: Rng, timing: TimingConfig, lateP: number, maxTimeouts = rng.between(2, 8)): Pick<NetParams, "lateP" | "lateMinMs" | "lateMaxMs"> {
+  return { lateP, lateMinMs: timing.electionTimeoutMinMs, lateMaxMs: maxTimeouts * timing.electionTimeoutMaxMs };
 }
 
 /** A partition shape: isolate the leader, cut one direction, split into halves or into three, a bridge. */

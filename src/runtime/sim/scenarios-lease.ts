@@ -1,4 +1,4 @@
-// Scenarios about the lease when a majority is gone: lease-expiry (and SPEC.md's "3 of 5
+// Scenarios about the lease when a majority is gone: lease-expiry (and the exercise's "3 of 5
 // followers killed"), no-quorum (and "only 2 of 5 alive").
 
 import { ALL, FOLLOWER, LEADER, RANDOM, type Fault } from "./faults.js";

@@ -1,15 +1,16 @@
-// The situations of SPEC.md item 11, as simulated scenarios with their own assertions.
+// The six situations of the original exercise (docs/exercise.md), as simulated scenarios with
+// their own assertions.
 
-import type { RaftNode } from "../../raft/node.js";
-import { logIndex } from "../../raft/types.js";
+import type { NodeView } from "../../raft/index.js";
+import { logIndex } from "../../raft/index.js";
 import type { ScriptedOp } from "./client.js";
 import { ALL, FOLLOWER, LEADER } from "./faults.js";
 import { livenessBounds, type ScenarioCheck, type ScenarioContext, type SimView } from "./plan.js";
 import { FaultList, leaderAt, type Scenario } from "./scenario-kit.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 
-function cores(view: SimView): RaftNode[] {
-  const out: RaftNode[] = [];
+function cores(view: SimView): NodeView[] {
+  const out: NodeView[] = [];
   for (let id = 0; id < view.nodeCount; id++) {
     const c = view.core(id);
     if (c !== null) out.push(c);
@@ -21,9 +22,9 @@ function oneLeaderNoopEverywhere(view: SimView): string | null {
   const leaders = cores(view).filter((c) => c.role === "leader");
   if (leaders.length !== 1) return `${leaders.length} leaders at ${view.nowMs} ms (want exactly one)`;
   const leader = leaders[0]!;
-  const noop = leader.leader!.noopIndex;
+  const noop = leader.noopIndex!;
   for (const c of cores(view)) {
-    const e = c.log.termAt(noop) === leader.currentTerm ? c.log.entryAt(noop) : null;
+    const e = c.termAt(noop) === leader.term ? c.entryAt(noop) : null;
     if (e === null || e.command.kind !== "noop") return `node ${c.id} lacks leader ${leader.id}'s NO-OP at index ${noop}`;
   }
   return null;
@@ -31,7 +32,7 @@ function oneLeaderNoopEverywhere(view: SimView): string | null {
 
 const startup: Scenario = {
   name: "spec-startup",
-  description: "SPEC 11: 5 nodes start; one leader is elected and its NO-OP reaches every log",
+  description: "exercise: 5 nodes start; one leader is elected and its NO-OP reaches every log",
   minNodes: 1,
   build: (ctx) => ({
     workload: null,
@@ -61,7 +62,7 @@ function setsThenGets(view: SimView): string | null {
   for (const c of cores(view)) {
     const have = new Set<string>();
     for (let i = 1; i <= c.commitIndex; i++) {
-      const cmd = c.log.entryAt(logIndex(i)).command;
+      const cmd = c.entryAt(logIndex(i)).command;
       if (cmd.kind === "set") have.add(`${cmd.key}=${cmd.value}`);
     }
     for (const [key, value] of SETS) if (!have.has(`${key}=${value}`)) return `node ${c.id} has not committed SET ${key} ${value}`;
@@ -71,7 +72,7 @@ function setsThenGets(view: SimView): string | null {
 
 const setsGets: Scenario = {
   name: "spec-sets-gets",
-  description: "SPEC 11: 3 SETs then 3 GETs; every log holds the SETs and the GETs are served from the lease with no extra round",
+  description: "exercise: 3 SETs then 3 GETs; every log holds the SETs and the GETs are served from the lease with no extra round",
   minNodes: 1,
   build: (ctx) => {
     const at = 2 * ctx.timing.electionTimeoutMaxMs;
@@ -93,7 +94,7 @@ function okDuring(view: SimView, fromMs: number, toMs: number): string | null {
 
 const followerKill: Scenario = {
   name: "spec-follower-kill",
-  description: "SPEC 11: 1, then 2 followers are killed; SETs and GETs go on; restarted, they catch up",
+  description: "exercise: 1, then 2 followers are killed; SETs and GETs go on; restarted, they catch up",
   minNodes: 3,
   build: (ctx) => {
     const f = new FaultList(ctx.quietFromMs);
@@ -109,7 +110,7 @@ const followerKill: Scenario = {
 
 const leaderKill: Scenario = {
   name: "spec-leader-kill",
-  description: "SPEC 11: the leader is killed; a new one is elected, SET/GET go on with no loss; the old leader restarts as a follower and catches up",
+  description: "exercise: the leader is killed; a new one is elected, SET/GET go on with no loss; the old leader restarts as a follower and catches up",
   minNodes: 3,
   build: (ctx) => {
     const f = new FaultList(ctx.quietFromMs);
@@ -149,14 +150,14 @@ function rejoined(view: SimView, killMs: number): string | null {
 
 const leaseMajorityDead: Scenario = {
   name: "spec-lease-majority-dead",
-  description: "SPEC 11: 3 of 5 followers are killed; a GET within the lease still succeeds, then the lease runs out and the leader steps down",
+  description: "exercise: 3 of 5 followers are killed; a GET within the lease still succeeds, then the lease runs out and the leader steps down",
   minNodes: 3,
   build: (ctx: ScenarioContext) => leaseExpiryPlan(ctx, Infinity),
 };
 
 const twoAlive: Scenario = {
   name: "spec-two-alive",
-  description: "SPEC 11: only 2 of 5 nodes are alive; GET and SET fail, and no leader is elected",
+  description: "exercise: only 2 of 5 nodes are alive; GET and SET fail, and no leader is elected",
   minNodes: 2,
   build: (ctx) => noQuorumPlan(ctx, true),
 };

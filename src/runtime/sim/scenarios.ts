@@ -1,10 +1,10 @@
 // The named scenarios of `raft-sim list`: each turns a seed into a fault schedule, a network,
-// clocks, clients and (for the SPEC.md item 11 situations) its own assertions.
+// clocks, clients and (for the original exercise's six situations, docs/exercise.md) its own assertions.
 //
 // Faults run in [faultsFromMs, quietFromMs); from quietFromMs the nemesis heals everything so
 // that liveness can be checked (scenarios that keep a majority down have no quiet period).
 
-import type { TimingConfig } from "../../raft/config.js";
+import type { TimingConfig } from "../../raft/index.js";
 import { ALL, FOLLOWER, LEADER, RANDOM, node, parseSchedule, type CrashPoint } from "./faults.js";
 import { NET_CALM } from "./network.js";
 import type { SimOptions } from "./options.js";
@@ -14,6 +14,7 @@ import type { Workload } from "./client.js";
 import { cycles, flakyNet, partitionAction, FaultList, type Scenario } from "./scenario-kit.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 import { specScenarios } from "./scenarios-spec.js";
+import { staleCycle, staleReplies } from "./scenarios-stale.js";
 
 export type { Scenario } from "./scenario-kit.js";
 
@@ -100,11 +101,11 @@ const flakyNetwork: Scenario = {
   description: "loss, duplication, reordering and long delays (drawn per seed), and now and then a partition",
   minNodes: 2,
   build: (ctx) => ({
-    net: flakyNet(ctx.rng),
+    net: flakyNet(ctx.rng, ctx.timing),
     faults: cycles(ctx, [2000, 8000], (t, f) => {
       const end = t + ctx.rng.between(300, 3000);
       if (ctx.rng.chance(0.5)) f.add(t, partitionAction(ctx));
-      else f.add(t, { kind: "net", params: flakyNet(ctx.rng) });
+      else f.add(t, { kind: "net", params: flakyNet(ctx.rng, ctx.timing) });
       f.add(end, { kind: "heal" });
       return end;
     }),
@@ -263,6 +264,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     restartAll: rng.chance(0.2),
     handover: ctx.nodes >= 3 && rng.chance(0.25),
     churn: ctx.nodes >= 3 && rng.chance(0.25),
+    stale: ctx.nodes >= 3 && rng.chance(0.25),
   };
   const kinds = (Object.keys(on) as (keyof typeof on)[]).filter((k) => on[k]);
   const meanGapMs = rng.between(300, 3000);
@@ -273,6 +275,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     const kind = rng.pick(kinds);
     if (kind === "handover") return handoverCycle(ctx, f, t, lulls);
     if (kind === "churn") return churnCycle(ctx, f, t);
+    if (kind === "stale") return staleCycle(ctx, f, t);
     const end = t + rng.between(50, 5000);
     if (rng.chance(lullP)) lulls.push([t - 1000, end]);
     swarmFault(ctx, f, kind, t, end);
@@ -280,7 +283,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
   });
   return {
     faults,
-    net: on.net && rng.chance(0.5) ? flakyNet(rng) : NET_CALM,
+    net: on.net && rng.chance(0.5) ? flakyNet(rng, ctx.timing) : NET_CALM,
     clockMode: rng.chance(0.5) ? "at-bound" : "within-bound",
     preVote: rng.chance(0.75),
     batchCountMax: rng.pick([1, 2, 4, 64, 512]),
@@ -315,7 +318,7 @@ function swarmFault(ctx: ScenarioContext, f: FaultList, kind: "crash" | "pause" 
       f.add(end, { kind: "heal" });
       return;
     case "net":
-      f.add(t, { kind: "net", params: flakyNet(rng) });
+      f.add(t, { kind: "net", params: flakyNet(rng, ctx.timing) });
       f.add(end, { kind: "net", params: NET_CALM });
       return;
     case "restartAll":
@@ -334,7 +337,7 @@ function swarmWorkload(ctx: ScenarioContext): Workload {
 // ---------------------------------------------------------------- registry
 
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, ...specScenarios, swarm].map((s) => [s.name, s]),
+  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, staleReplies, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, ...specScenarios, swarm].map((s) => [s.name, s]),
 );
 
 export function scenarioNames(): string[] {

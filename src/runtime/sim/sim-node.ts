@@ -5,9 +5,9 @@
 //          are stepped, in order, when it resumes.
 // crashed: gone; messages to it are lost, and a restart begins again from the disk alone.
 
-import type { RaftConfig } from "../../raft/config.js";
-import { RaftNode } from "../../raft/node.js";
-import type { ClientRequest, Message, NodeId, RequestId } from "../../raft/types.js";
+import type { RaftConfig } from "../../raft/index.js";
+import { RaftNode } from "../../raft/index.js";
+import type { ClientRequest, Message, NodeId, RequestId } from "../../raft/index.js";
 import type { SimClient } from "./client.js";
 import type { CrashPoint } from "./faults.js";
 import { SimClock } from "./clock.js";

@@ -7,14 +7,14 @@
 // whole run at the end. Nothing here reads the wall clock or Math.random: the same options give
 // the same run, byte for byte.
 
-import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/config.js";
-import { formatEvent } from "../../raft/events.js";
-import type { RaftNode } from "../../raft/node.js";
-import type { FullOutput } from "../../raft/output.js";
-import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent } from "../../raft/types.js";
+import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/index.js";
+import { formatEvent } from "../../raft/index.js";
+import type { NodeView, RaftNode } from "../../raft/index.js";
+import type { FullOutput } from "../../raft/index.js";
+import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role } from "../../raft/index.js";
 import type { NodeAnswer } from "../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
-import { SimClock, drawRate, type ClockMode } from "./clock.js";
+import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
 import { TwoLaneQueue, type Lane } from "./heap.js";
 import { HistoryRecorder } from "./history.js";
 import { LeaseChecker, WindowSlot, leaseWindow } from "./lease-check.js";
@@ -58,6 +58,8 @@ type SimEvent =
   | { readonly type: "request"; readonly node: number; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
   | { readonly type: "answer"; readonly client: SimClient; readonly attempt: number; readonly from: NodeId; readonly answer: NodeAnswer; readonly immediate: boolean }
   | { readonly type: "client"; readonly client: SimClient; readonly token: number }
+  /** A late (ghost) copy of a peer message: dropped if the network calmed down since it was sent. */
+  | { readonly type: "late"; readonly message: Message; readonly calmEpoch: number }
   | { readonly type: "fault"; readonly fault: Fault }
   | { readonly type: "check"; readonly check: ScenarioCheck }
   | { readonly type: "liveness" }
@@ -95,6 +97,8 @@ export class Simulation implements NemesisHost {
   /** Client timers, faults and checks wait long: they go to the slow lane (see TwoLaneQueue). */
   private readonly queue = new TwoLaneQueue<SimEvent>();
   private net: NetParams;
+  /** Counts calmNet calls: a late copy sent before the latest one is dropped on arrival. */
+  private calmEpoch = 0;
   /** Scratch for the deliveries of the message being sent (read at once, never kept). */
   private readonly deliveries = new Deliveries();
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
@@ -233,6 +237,10 @@ export class Simulation implements NemesisHost {
         return ev.client.onAnswer(ev.attempt, ev.from, ev.answer, this.nowMs, ev.immediate);
       case "client":
         return ev.client.onWake(ev.token, this.nowMs);
+      case "late":
+        if (ev.calmEpoch === this.calmEpoch) return this.onPeer(this.nodes[ev.message.to]!, ev.message);
+        this.stats.messagesLost += 1;
+        return;
       case "fault":
         return this.onFault(ev.fault);
       case "check":
@@ -240,7 +248,7 @@ export class Simulation implements NemesisHost {
       case "liveness":
         return this.checkLeaderElected();
       case "catch-up-window":
-        for (const sn of this.nodes) if (sn.core !== null) this.commitAtCatchUp.set(sn.id, sn.core.commitIndex);
+        for (const sn of this.nodes) if (sn.core !== null) this.commitAtCatchUp.set(sn.id, sn.core.inspect().commitIndex);
         return;
     }
   }
@@ -306,7 +314,7 @@ export class Simulation implements NemesisHost {
 
   /** The output contract: checks see the new state; persist, then send, then answer clients. */
   private afterStep(sn: SimNode, core: RaftNode, out: FullOutput): void {
-    this.safety.afterStep(sn.id, core, out);
+    this.safety.afterStep(sn.id, core.inspect(), out);
     sn.disk.write(out);
     const sends = out.messages.length > 0 || out.replies.length > 0;
     // Durable before anything leaves, and before the node relies on its own copy to commit; a
@@ -337,7 +345,7 @@ export class Simulation implements NemesisHost {
       violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
     }
     // A leader writing in parallel counts itself only once told its log is durable.
-    if (had && sn.config.leaderPersistsInParallel && sn.core?.role === "leader") this.schedule(this.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    if (had && sn.core?.wantsPersistedReports() === true) this.schedule(this.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
   }
 
   /** The leader's own write goes to disk while its messages are already out (thesis §10.2.1). */
@@ -365,7 +373,7 @@ export class Simulation implements NemesisHost {
   private notePersisted(sn: SimNode): void {
     const last = sn.disk.durableLastIndex;
     const t = sn.disk.durableLastTerm;
-    if (last === 0 || sn.core === null || sn.core.role !== "leader") return;
+    if (last === 0 || sn.core === null || !sn.core.wantsPersistedReports()) return;
     this.step(sn, { type: "persisted", nowMs: this.local(sn), index: logIndex(last), term: term(t) });
   }
 
@@ -395,29 +403,25 @@ export class Simulation implements NemesisHost {
 
   /** Hands the lease checker when this node may serve lease reads from now on, in true time. */
   private updateLease(sn: SimNode, core: RaftNode): void {
-    if (core.leader === null && this.lease.idle(sn.id)) return; // no window before or after: nothing changes
-    const w = leaseWindow(core, sn.clock, this.nowMs, this.timing, this.windowSlot);
-    const changed = this.nodeCount === 1 || this.lease.update(sn.id, this.nowMs, w) === "replaced";
-    // Whenever the window changes shape, it must agree with the core's own answer for this instant.
-    const readable = w !== null && w.fromMs <= this.nowMs && this.nowMs < w.toMs;
-    if (changed && core.role === "leader" && core.leaseReadable() !== readable) {
-      throw new Error(`raft-sim: lease window of node ${sn.id} disagrees with the core at ${this.nowMs} ms`);
-    }
+    if (core.inspect().role !== "leader" && this.lease.idle(sn.id)) return; // no window before or after: nothing changes
+    const w = leaseWindow(core, sn.clock, this.nowMs, this.windowSlot);
+    if (this.nodeCount > 1) this.lease.update(sn.id, this.nowMs, w);
   }
 
   private noteRole(sn: SimNode, core: RaftNode, events: readonly RaftEvent[]): void {
-    if (core.role !== sn.lastRole || core.currentTerm !== sn.lastTerm) this.openRoleSpan(sn, core.role, core.currentTerm);
+    const v = core.inspect();
+    if (v.role !== sn.lastRole || v.term !== sn.lastTerm) this.openRoleSpan(sn, v.role, v.term);
     for (let k = 0; k < events.length; k++) {
       const e = events[k]!;
       if (this.trace !== null) this.traceLine(this.nowMs, `n${sn.id}`, formatEvent(e));
       if (e.kind === "became-leader") this.stats.elections += 1;
       if (e.kind === "became-leader" || e.kind === "stepping-down" || e.kind === "lease-renewal-failed" || e.kind === "waiting-old-lease") {
-        this.notable.push({ atMs: this.nowMs, nodeId: sn.id, kind: e.kind, term: core.currentTerm });
+        this.notable.push({ atMs: this.nowMs, nodeId: sn.id, kind: e.kind, term: v.term });
       }
     }
   }
 
-  private openRoleSpan(sn: SimNode, role: RaftNode["role"] | null, term: number): void {
+  private openRoleSpan(sn: SimNode, role: Role | null, term: number): void {
     const open = this.roleSpanOf[sn.id];
     if (open !== null && open !== undefined) open.toMs = this.nowMs;
     sn.lastRole = role ?? "down";
@@ -447,7 +451,12 @@ export class Simulation implements NemesisHost {
     const n = this.deliveries.draw(this.net, this.netRng);
     if (n === 0) this.stats.messagesLost += 1;
     const extraMs = this.links.extraDelayMs(from, m.to);
-    for (let k = 0; k < n; k++) this.schedule(this.nowMs + this.deliveries.delaysMs[k]! + extraMs, m);
+    const d = this.deliveries;
+    for (let k = 0; k < n; k++) {
+      const atMs = this.nowMs + d.delaysMs[k]! + extraMs;
+      if (k === d.lateSlot) this.schedule(atMs, { type: "late", message: m, calmEpoch: this.calmEpoch });
+      else this.schedule(atMs, m);
+    }
   }
 
   private reply(sn: SimNode, r: ClientReply): void {
@@ -488,10 +497,10 @@ export class Simulation implements NemesisHost {
   }
 
   leader(): NodeId | null {
-    let best: RaftNode | null = null;
+    let best: NodeView | null = null;
     for (const sn of this.nodes) {
-      const c = sn.core;
-      if (c !== null && c.role === "leader" && (best === null || c.currentTerm > best.currentTerm)) best = c;
+      const c = sn.core?.inspect() ?? null;
+      if (c !== null && c.role === "leader" && (best === null || c.term > best.term)) best = c;
     }
     return best === null ? null : best.id;
   }
@@ -515,7 +524,7 @@ export class Simulation implements NemesisHost {
     const sn = this.nodes[id]!;
     if (sn.state !== "crashed") return;
     this.stats.restarts += 1;
-    if (this.faultRng.chance(this.plan.rebootP)) sn.clock.reboot(this.faultRng.int(0, 1_000_000) - this.nowMs * sn.clock.rate);
+    if (this.faultRng.chance(this.plan.rebootP)) sn.clock.reboot(rebootReadingMs(this.faultRng) - this.nowMs * sn.clock.rate);
     this.boot(sn);
   }
 
@@ -528,7 +537,7 @@ export class Simulation implements NemesisHost {
       return this.coreFailure(sn, e);
     }
     this.timelineRec?.nodeState(sn.id, this.nowMs, "up");
-    this.openRoleSpan(sn, core.role, core.currentTerm);
+    this.openRoleSpan(sn, core.inspect().role, core.inspect().term);
     this.armTick(sn, core.wakeAtMs());
   }
 
@@ -559,8 +568,10 @@ export class Simulation implements NemesisHost {
     this.net = next;
   }
 
+  /** A calm network: ghost copies still on their way are gone too, so liveness can be judged. */
   calmNet(): void {
     this.net = NET_CALM;
+    this.calmEpoch += 1;
   }
 
   disarm(): void {
@@ -605,14 +616,14 @@ export class Simulation implements NemesisHost {
     if (this.nodeCount > 1) this.lease.finish(this.endMs);
     const history = this.recorder.history();
     const leaderId = this.leader();
-    const leader = leaderId === null ? null : this.nodes[leaderId]!.core;
+    const leader = leaderId === null ? null : (this.nodes[leaderId]!.core?.inspect() ?? null);
     this.count("acknowledged writes", checkAckedWrites(history, this.safety.committed, leader));
     this.count("linearizability (ops)", checkLinearizability(history, this.endMs));
     const q = this.plan.quietFromMs;
     if (q !== null) {
       const b = livenessBounds(this.timing);
       this.count("liveness: ops", checkOpLiveness(history, { quietFromMs: q, leaderMs: b.leaderMs, opMs: b.opMs, endMs: this.endMs }));
-      const cores = this.nodes.map((sn) => sn.core);
+      const cores = this.nodes.map((sn) => sn.core?.inspect() ?? null);
       if (leader !== null) this.count("liveness: catch-up", checkCatchUp(cores, leader, this.commitAtCatchUp, this.catchUpFromMs));
     }
   }
@@ -627,7 +638,7 @@ export class Simulation implements NemesisHost {
       nodeCount: this.nodeCount,
       timing: this.timing,
       state: (id) => this.nodes[id]!.state,
-      core: (id) => this.nodes[id]!.core,
+      core: (id) => this.nodes[id]!.core?.inspect() ?? null,
       leader: () => this.leader(),
       result: (label) => {
         for (const c of this.clients) {

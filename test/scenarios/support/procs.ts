@@ -16,6 +16,8 @@ import * as protoLoader from "@grpc/proto-loader";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const BIN = path.join(ROOT, "bin/raft-node.js");
+export const NODE_BIN = BIN;
+export const CLIENT_BIN = path.join(ROOT, "bin/raft-client.js");
 
 export interface ServeReply {
   readonly Data: string;
@@ -78,6 +80,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ClusterOptions {
   readonly size: number;
   readonly extraArgs?: readonly string[];
+  /** Flags for one node only (certificates, metrics ports), after extraArgs. */
+  readonly argsFor?: (id: number) => readonly string[];
 }
 
 export class ProcessCluster {
@@ -107,7 +111,7 @@ export class ProcessCluster {
 
   start(id: number): void {
     if (this.procs.has(id)) throw new Error(`node ${id} is already running`);
-    const args = [BIN, "serve", "--id", String(id), "--cluster", this.clusterFlag, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? [])];
+    const args = [BIN, "serve", "--id", String(id), "--cluster", this.clusterFlag, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? []), ...(this.opts.argsFor?.(id) ?? [])];
     const out = fs.openSync(path.join(this.dataDir, `node-${id}.out`), "a");
     const child = spawn(process.execPath, args, { stdio: ["ignore", out, out] });
     fs.closeSync(out);
@@ -234,16 +238,16 @@ export class ProcessCluster {
   }
 }
 
-/** Runs raft-node to completion (for refused starts); returns exit code and output. */
-export function runNode(args: readonly string[], timeoutMs = 15_000): Promise<{ code: number | null; output: string }> {
+/** Runs raft-node (or `bin`) to completion; returns exit code and output (stdout and stderr). */
+export function runNode(args: readonly string[], timeoutMs = 15_000, bin: string = BIN): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += String(d)));
     child.stderr.on("data", (d) => (output += String(d)));
     const timer = setTimeout(() => {
       process.kill(child.pid!, "SIGKILL");
-      reject(new Error(`raft-node ${args.join(" ")} did not exit within ${timeoutMs} ms; output: ${output}`));
+      reject(new Error(`${path.basename(bin)} ${args.join(" ")} did not exit within ${timeoutMs} ms; output: ${output}`));
     }, timeoutMs);
     child.once("exit", (code) => {
       clearTimeout(timer);

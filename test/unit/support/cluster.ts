@@ -2,7 +2,7 @@
 // so each test can stage exactly the situation its rule is about.
 
 import seedrandom from "seedrandom";
-import { makeConfig, RaftNode, TIMING_FAST, nodeId, term, logIndex, requestId, type FullOutput, type Message, type NodeId, type PersistedState, type ClientRequest, type ClientReply, type RaftConfig, type TimingConfig, type Mutation } from "../../../src/raft/index.js";
+import { makeConfig, RaftNode, TIMING_FAST, nodeId, term, logIndex, requestId, type FullOutput, type Message, type NodeId, type PersistedState, type ClientRequest, type ClientReply, type RaftConfig, type TimingConfig, type Mutation, type Role } from "../../../src/raft/index.js";
 
 export const EMPTY: PersistedState = { hardState: { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) }, entries: [] };
 
@@ -15,7 +15,8 @@ export interface TestNodeOptions {
 
 export class TestCluster {
   readonly nodes = new Map<NodeId, RaftNode>();
-  readonly outputs: { from: NodeId; output: FullOutput }[] = [];
+  /** Every output of every step, with the role its node had after that step. */
+  readonly outputs: { from: NodeId; output: FullOutput; role: Role }[] = [];
   readonly queue: Message[] = [];
   readonly replies: ClientReply[] = [];
   nowMs = 0;
@@ -45,7 +46,7 @@ export class TestCluster {
   }
 
   record(from: NodeId, output: FullOutput): FullOutput {
-    this.outputs.push({ from, output });
+    this.outputs.push({ from, output, role: this.node(from).inspect().role });
     this.queue.push(...output.messages);
     this.replies.push(...output.replies);
     return output;
@@ -82,7 +83,7 @@ export class TestCluster {
 
   /** Fires node `id`'s election timer and runs the election to the end with every message delivered. */
   elect(id: number, drop?: (m: Message) => boolean): RaftNode {
-    this.nowMs = Math.max(this.nowMs, this.node(id).electionDeadlineMs);
+    this.nowMs = Math.max(this.nowMs, this.node(id).wakeAtMs());
     this.tick(id);
     this.deliverAll(drop);
     return this.node(id);

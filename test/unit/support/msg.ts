@@ -1,5 +1,8 @@
 // Builders for peer messages in unit tests.
-import { logIndex, nodeId, term, type AppendRequest, type Entry, type VoteRequest, type AppendReply } from "../../../src/raft/index.js";
+import { logIndex, nodeId, term, TIMING_FAST, type AppendReply, type AppendRequest, type Entry, type LeaseParams, type VoteRequest } from "../../../src/raft/index.js";
+
+/** The lease parameters of the fast preset, which the unit tests' nodes use. */
+export const FAST_LEASE: LeaseParams = { leaseMs: TIMING_FAST.leaseMs, driftPpmMax: TIMING_FAST.driftPpmMax };
 
 export const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 export const setEntry = (t: number, key: string, value: string, clientId = "", sequence = 0): Entry => ({
@@ -14,7 +17,7 @@ export function appendReq(p: Partial<Omit<AppendRequest, "type" | "from" | "to" 
     prevLogTerm: term(0),
     entries: [],
     leaderCommit: logIndex(0),
-    leaseMs: 800,
+    lease: FAST_LEASE,
     leaderSendMs: 0,
     ...p,
     from: nodeId(p.from),
@@ -23,7 +26,7 @@ export function appendReq(p: Partial<Omit<AppendRequest, "type" | "from" | "to" 
   } as AppendRequest;
 }
 
-export function voteReq(p: { from: number; to: number; term: number; lastLogIndex?: number; lastLogTerm?: number; preVote?: boolean }): VoteRequest {
+export function voteReq(p: { from: number; to: number; term: number; lastLogIndex?: number; lastLogTerm?: number; preVote?: boolean; lease?: LeaseParams }): VoteRequest {
   return {
     type: "vote-request",
     from: nodeId(p.from),
@@ -32,12 +35,15 @@ export function voteReq(p: { from: number; to: number; term: number; lastLogInde
     lastLogIndex: logIndex(p.lastLogIndex ?? 0),
     lastLogTerm: term(p.lastLogTerm ?? 0),
     preVote: p.preVote ?? false,
+    lease: p.lease ?? FAST_LEASE,
   };
 }
 
+/** A reply; it answers a request of its own term unless requestTerm says otherwise. */
 export function appendReply(p: Partial<Omit<AppendReply, "type" | "from" | "to" | "term">> & { from: number; to: number; term: number }): AppendReply {
   return {
     type: "append-reply",
+    requestTerm: term(p.term),
     success: true,
     matchIndex: logIndex(0),
     conflictIndex: logIndex(0),

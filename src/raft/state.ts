@@ -1,0 +1,228 @@
+// NodeCore: the state of one Raft-with-lease node and the transitions every role shares.
+//
+// Internal to the core: the core's files read and change it; runtimes and checkers see only
+// RaftNode (node.ts), its status and its read-only view.
+//
+// Invariants, checked after every step:
+//   appliedIndex == commitIndex <= log.lastIndex
+//   role == "leader"    <=> leader state present, leaderId == id, votedFor == id
+//   role == "candidate" <=> candidate state present
+
+import { quorumSize, validateConfig, type RaftConfig } from "./config.js";
+import { KvStore } from "./kv.js";
+import { LeaseMemory, type LeaderLease } from "./lease.js";
+import { RaftLog } from "./log.js";
+import { OutputBuilder } from "./output.js";
+import { failPending } from "./pending.js";
+import type { Progress } from "./progress.js";
+import { randomIntBetween, type Random } from "./random.js";
+import {
+  assert,
+  logIndex,
+  type ClientCall,
+  type HardState,
+  type LeaseParams,
+  type LogIndex,
+  type Message,
+  type NodeId,
+  type NodeStatus,
+  type PersistedState,
+  type RequestId,
+  type Role,
+  type Term,
+} from "./types.js";
+
+/** When a leader may serve lease reads, on its own clock: from fromMs (its old-lease wait's end) to untilMs. */
+export interface LeaseWindow {
+  fromMs: number;
+  untilMs: number;
+}
+
+export interface CandidateState {
+  phase: "pre" | "real";
+  readonly granted: Set<NodeId>;
+  /** Real votes only: the end of the longest old lease the voters reported, on this clock. */
+  oldLeaseUntilMs: number;
+}
+
+export interface LeaderState {
+  readonly progress: Map<NodeId, Progress>;
+  /** Reused for the commit computation: this leader's durable index, then each follower's match. */
+  readonly matchScratch: Float64Array;
+  readonly lease: LeaderLease;
+  nextHeartbeatAtMs: number;
+  /** With leaderPersistsInParallel: the last index of this term known durable on our own disk. */
+  selfDurableIndex: LogIndex;
+  /** Index of this term's NO-OP: lease reads need it committed. */
+  readonly noopIndex: LogIndex;
+  /** Log index -> client request waiting for that entry to commit. */
+  readonly pendingWrites: Map<LogIndex, RequestId>;
+  /** Committed writes whose answer waits for the old lease to end. */
+  readonly deferredWrites: RequestId[];
+  /** GETs waiting for this leader to hold its lease. */
+  readonly pendingReads: ClientCall[];
+}
+
+export class NodeCore {
+  readonly id: NodeId;
+  readonly peers: readonly NodeId[];
+  readonly quorum: number;
+  role: Role = "follower";
+  currentTerm: Term;
+  votedFor: NodeId | null;
+  leaderId: NodeId | null = null;
+  readonly log: RaftLog;
+  commitIndex: LogIndex = logIndex(0);
+  appliedIndex: LogIndex = logIndex(0);
+  readonly kv: KvStore;
+  readonly leaseMemory: LeaseMemory;
+  electionDeadlineMs = 0;
+  lastLeaderContactMs = -Infinity;
+  candidate: CandidateState | null = null;
+  leader: LeaderState | null = null;
+  nowMs: number;
+  out = new OutputBuilder();
+  /** This node's lease length and drift bound, as every message that hands out or asks for a lease carries them. */
+  readonly leaseParams: LeaseParams;
+  /** Peers whose lease parameters we refused, with the parameters last reported (one event per change). */
+  private readonly refusedLeaseOf = new Map<NodeId, LeaseParams>();
+  private readonly windowScratch: LeaseWindow = { fromMs: 0, untilMs: 0 };
+
+  constructor(
+    readonly config: RaftConfig,
+    persisted: PersistedState,
+    nowMs: number,
+    private readonly random: Random,
+  ) {
+    validateConfig(config);
+    this.id = config.id;
+    this.peers = config.members.filter((m) => m !== config.id);
+    this.quorum = quorumSize(config.members.length);
+    this.leaseParams = Object.freeze({ leaseMs: config.timing.leaseMs, driftPpmMax: config.timing.driftPpmMax });
+    this.nowMs = nowMs;
+    this.currentTerm = persisted.hardState.currentTerm;
+    this.votedFor = persisted.hardState.votedFor;
+    this.log = new RaftLog(persisted.entries);
+    this.kv = new KvStore(config.sessionCountMax);
+    this.leaseMemory = LeaseMemory.afterRestart(config.timing, nowMs, config.mutation);
+    assert(persisted.hardState.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
+    this.commitIndex = persisted.hardState.commitIndex;
+    this.resetElectionTimer();
+  }
+
+  /**
+   * The lease argument holds only if every node shrinks, stretches and waits by the same lease
+   * length and drift bound: a peer with other parameters is refused, and reported once per change.
+   */
+  acceptsLeaseOf(peer: NodeId, theirs: LeaseParams): boolean {
+    const ours = this.leaseParams;
+    if (theirs.leaseMs === ours.leaseMs && theirs.driftPpmMax === ours.driftPpmMax) return true;
+    const reported = this.refusedLeaseOf.get(peer);
+    if (reported?.leaseMs !== theirs.leaseMs || reported.driftPpmMax !== theirs.driftPpmMax) {
+      this.refusedLeaseOf.set(peer, theirs);
+      this.out.events.push({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
+    }
+    return false;
+  }
+
+  // ---------------------------------------------------------------- shared transitions
+
+  /** Adopts a newer term: forget the vote, become a follower. */
+  adoptTerm(t: Term): void {
+    assert(t > this.currentTerm, () => `adoptTerm ${t} not above ${this.currentTerm}`);
+    this.becomeFollower(null);
+    this.currentTerm = t;
+    this.votedFor = null;
+    this.out.hardStateMustSync = true;
+  }
+
+  /** Leaves leadership or candidacy in the current term (or follows `leader`). */
+  becomeFollower(leader: NodeId | null): void {
+    if (this.role === "leader") {
+      this.out.events.push({ kind: "stepping-down", nodeId: this.id });
+      failPending(this);
+    }
+    if (this.role !== "follower") this.resetElectionTimer();
+    this.role = "follower";
+    this.leader = null;
+    this.candidate = null;
+    this.leaderId = leader;
+  }
+
+  resetElectionTimer(): void {
+    const t = this.config.timing;
+    this.electionDeadlineMs = this.nowMs + randomIntBetween(this.random, t.electionTimeoutMinMs, t.electionTimeoutMaxMs);
+  }
+
+  send(m: Message): void {
+    this.out.messages.push(m);
+  }
+
+  hardState(): HardState {
+    return { currentTerm: this.currentTerm, votedFor: this.votedFor, commitIndex: this.commitIndex };
+  }
+
+  recordHardState(termBefore: Term, voteBefore: NodeId | null, commitBefore: LogIndex): void {
+    const voteChanged = this.currentTerm !== termBefore || this.votedFor !== voteBefore;
+    if (voteChanged) this.out.hardStateMustSync = true;
+    if (voteChanged || this.commitIndex !== commitBefore) this.out.hardState = this.hardState();
+  }
+
+  // ---------------------------------------------------------------- time and status
+
+  /** The latest clock reading at which this node wants a tick. */
+  wakeAtMs(): number {
+    if (this.leader === null) return this.electionDeadlineMs;
+    const l = this.leader;
+    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs));
+    const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
+    if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
+    return wake;
+  }
+
+  /**
+   * When this node may serve lease reads, on its own clock, as of nowMs: null when it may not now
+   * nor later without another step (not leader, its NO-OP not committed, or the lease is over).
+   * Leases are decided here only: lease reads, status and the simulator's checker all use it.
+   */
+  leaseWindow(nowMs: number = this.nowMs, into: LeaseWindow = { fromMs: 0, untilMs: 0 }): LeaseWindow | null {
+    const l = this.leader;
+    if (l === null || this.commitIndex < l.noopIndex) return null;
+    const untilMs = l.lease.validUntilMs(this.config.timing, nowMs);
+    if (Math.max(nowMs, l.lease.oldLeaseWaitUntilMs) >= untilMs) return null;
+    into.fromMs = l.lease.oldLeaseWaitUntilMs;
+    into.untilMs = untilMs;
+    return into;
+  }
+
+  /** True when a GET may be answered from this node's state at nowMs, with no round trip. */
+  leaseReadable(nowMs: number = this.nowMs): boolean {
+    if (nowMs < this.nowMs) return false;
+    const w = this.leaseWindow(nowMs, this.windowScratch);
+    return w !== null && w.fromMs <= nowMs && nowMs < w.untilMs;
+  }
+
+  status(nowMs: number = this.nowMs): NodeStatus {
+    const readable = this.leaseReadable(nowMs); // fills windowScratch when true
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.currentTerm,
+      votedFor: this.votedFor,
+      leaderId: this.leaderId,
+      commitIndex: this.commitIndex,
+      appliedIndex: this.appliedIndex,
+      lastLogIndex: this.log.lastIndex,
+      leaseRemainingMs: readable ? Math.max(0, this.windowScratch.untilMs - nowMs) : 0,
+      leaseReadable: readable,
+    };
+  }
+
+  checkInvariants(): void {
+    assert(this.appliedIndex === this.commitIndex, () => `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
+    assert(this.commitIndex <= this.log.lastIndex, () => `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
+    assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
+    assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
+    if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");
+  }
+}

@@ -1,0 +1,108 @@
+// One step of a node: an input in, the output contract out.
+//
+// Terms are handled once, at the door, before any role sees a message: a message of a higher term
+// makes this node a follower of that term first; a request of an older term is answered with a
+// refusal that carries our term (so its sender learns it), and goes no further. Replies are matched
+// to the request they name by the role that sent it. Then a table per message kind routes it by
+// role; no handler compares terms again.
+
+import { applyCommitted, notePersisted } from "./commit.js";
+import { answerPreVote, handleVoteReply, handleVoteRequest, refuseStaleVote, tickElectionTimer } from "./election.js";
+import { OutputBuilder, type FullOutput } from "./output.js";
+import { afterStepLeader } from "./pending.js";
+import { handleAppendReply, handleAppendRequest, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
+import { handleClientCalls } from "./requests.js";
+import type { NodeCore } from "./state.js";
+import { assert, assertNever, type AppendReply, type AppendRequest, type Input, type Message, type Role, type VoteReply, type VoteRequest } from "./types.js";
+
+type Handler<T> = (n: NodeCore, t: T) => void;
+const ignore = (): void => {};
+
+const tickByRole = { follower: tickElectionTimer, candidate: tickElectionTimer, leader: tickLeader } satisfies Record<Role, Handler<void>>;
+
+const onAppendRequest = {
+  follower: handleAppendRequest,
+  candidate: handleAppendRequest,
+  leader: (n, m) => assert(false, () => `two leaders in term ${m.term}: ${n.id} and ${m.from}`),
+} satisfies Record<Role, Handler<AppendRequest>>;
+const onAppendReply = { follower: ignore, candidate: ignore, leader: handleAppendReply } satisfies Record<Role, Handler<AppendReply>>;
+const onVoteRequest = { follower: handleVoteRequest, candidate: handleVoteRequest, leader: handleVoteRequest } satisfies Record<Role, Handler<VoteRequest>>;
+const onVoteReply = { follower: ignore, candidate: handleVoteReply, leader: ignore } satisfies Record<Role, Handler<VoteReply>>;
+
+export function stepNode(n: NodeCore, input: Input): FullOutput {
+  assert(input.nowMs >= n.nowMs, () => `the clock went backwards: ${input.nowMs} < ${n.nowMs}`);
+  n.nowMs = input.nowMs;
+  n.out = new OutputBuilder();
+  const termBefore = n.currentTerm;
+  const voteBefore = n.votedFor;
+  const commitBefore = n.commitIndex;
+  switch (input.type) {
+    case "tick":
+      tickByRole[n.role](n);
+      break;
+    case "message":
+      receive(n, input.message);
+      break;
+    case "client":
+      if (handleClientCalls(n, input.calls)) sendAppends(n, false);
+      break;
+    case "persisted":
+      notePersisted(n, input.index, input.term);
+      break;
+    default:
+      assertNever(input);
+  }
+  if (n.leader !== null) afterStepLeader(n);
+  n.recordHardState(termBefore, voteBefore, commitBefore);
+  n.checkInvariants();
+  const sendBeforePersist = n.config.leaderPersistsInParallel && n.role === "leader" && !n.out.hardStateMustSync && n.out.truncateFrom === null;
+  return n.out.build(n.wakeAtMs(), sendBeforePersist, n.log.lastIndex);
+}
+
+/** Replays the committed prefix found on disk into the state machine, reporting nothing. */
+export function replayCommitted(n: NodeCore): void {
+  applyCommitted(n, false);
+  n.out = new OutputBuilder();
+}
+
+function receive(n: NodeCore, m: Message): void {
+  if (m.to !== n.id || !n.config.members.includes(m.from) || m.from === n.id) return;
+  if (m.type === "vote-request" || m.type === "append-request") {
+    if (!n.acceptsLeaseOf(m.from, m.lease)) return;
+    if (m.type === "vote-request" && m.preVote) return answerPreVote(n, m);
+  }
+  if (m.term > n.currentTerm) n.adoptTerm(m.term);
+  else if (m.term < n.currentTerm) return answerStale(n, m);
+  switch (m.type) {
+    case "append-request":
+      return onAppendRequest[n.role](n, m);
+    case "append-reply":
+      return onAppendReply[n.role](n, m);
+    case "vote-request":
+      return onVoteRequest[n.role](n, m);
+    case "vote-reply":
+      return onVoteReply[n.role](n, m);
+    default:
+      return assertNever(m);
+  }
+}
+
+/**
+ * A message from a node behind us: a request is refused with our term. A reply is still routed:
+ * it names the request it answers (requestTerm), and a pre-vote may be granted by a voter whose
+ * own term is behind the candidate's; its role handler matches it to that request.
+ */
+function answerStale(n: NodeCore, m: Message): void {
+  switch (m.type) {
+    case "append-request":
+      return rejectStaleAppend(n, m);
+    case "vote-request":
+      return refuseStaleVote(n, m);
+    case "append-reply":
+      return onAppendReply[n.role](n, m);
+    case "vote-reply":
+      return onVoteReply[n.role](n, m);
+    default:
+      return assertNever(m);
+  }
+}
