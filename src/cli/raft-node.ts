@@ -5,7 +5,7 @@
 import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
-import { TIMING_PRESETS, validateTiming, type TimingConfig } from "../raft/index.js";
+import { MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
@@ -13,6 +13,9 @@ import type { NodeTls } from "../runtime/grpc/tls.js";
 import { NODE_TLS_FLAGS, parseNodeTls, quietTlsIpAddressWarning } from "./tls-flags.js";
 import { versionLine } from "./version.js";
 import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
+
+/** The environment variable that switches a deliberate protocol bug on, for fault tests only. */
+export const FAILPOINT_ENV = "RAFT_LEASE_FAILPOINT";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster" },
@@ -46,6 +49,8 @@ Example, 3 machines (run the matching line on each):
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
 Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.health.v1: SERVING
 while the node knows a leader), and with --grpc-reflection server reflection.
+Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks the protocol
+(a negative control); such a node says so at start and in dump.txt. Never set it in production.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
@@ -56,6 +61,8 @@ export interface ServeConfig {
   readonly listen: string | undefined;
   readonly timing: TimingConfig;
   readonly quiet: boolean;
+  /** A deliberately broken protocol variant from ${FAILPOINT_ENV}, or null (always, in production). */
+  readonly failpoint: Mutation | null;
   readonly logFormat: LogFormat;
   readonly tls: NodeTls | null;
   readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
@@ -64,7 +71,7 @@ export interface ServeConfig {
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
-export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
+export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServeConfig | "help" {
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
@@ -88,7 +95,28 @@ export function parseServeArgs(argv: readonly string[]): ServeConfig | "help" {
   }
   const dumpText = stringFlag(args, "dump-max-bytes");
   const dumpBytesMax = dumpText === undefined ? DUMP_BYTES_MAX_DEFAULT : parseWholeNumber(dumpText, "dump-max-bytes", DUMP_BYTES_MAX_MIN, 2 ** 48);
-  return { id, members, dataDir: path.resolve(dataDir), listen, timing, quiet: args.flags.has("quiet"), logFormat, tls, metricsListen, reflection: args.flags.has("grpc-reflection"), dumpBytesMax };
+  return {
+    id,
+    members,
+    dataDir: path.resolve(dataDir),
+    listen,
+    timing,
+    quiet: args.flags.has("quiet"),
+    logFormat,
+    tls,
+    metricsListen,
+    reflection: args.flags.has("grpc-reflection"),
+    dumpBytesMax,
+    failpoint: parseFailpoint(env[FAILPOINT_ENV]),
+  };
+}
+
+/** ${FAILPOINT_ENV}: unset or empty means none; anything else must name a mutation exactly. */
+export function parseFailpoint(text: string | undefined): Mutation | null {
+  if (text === undefined || text === "") return null;
+  const found = MUTATIONS.find((m) => m === text);
+  if (found === undefined) throw new UsageError(`${FAILPOINT_ENV}=${JSON.stringify(text)} is not a failpoint; use one of ${MUTATIONS.join(", ")}, or unset it`);
+  return found;
 }
 
 function isLogFormat(text: string): text is LogFormat {
@@ -170,6 +198,7 @@ async function serve(config: ServeConfig): Promise<void> {
       tls: config.tls,
       metricsListen: config.metricsListen === null ? null : { host: config.metricsListen.host, port: config.metricsListen.port },
       reflection: config.reflection,
+      ...(config.failpoint === null ? {} : { configOverrides: { mutation: config.failpoint } }),
     });
   } catch (err) {
     process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -159,3 +159,18 @@ describe("client request lines", () => {
     expect(() => requestLine({ kind: "get", key: "k".repeat(2000) })).toThrow("the key is 2000 bytes; keys are at most 1024 bytes");
   });
 });
+
+describe("failpoints (fault tests only)", () => {
+  const withEnv = (value: string | undefined) =>
+    parseServeArgs(["--id", "0", "--cluster", CLUSTER, "--data-dir", "/tmp/raft"], value === undefined ? {} : { RAFT_LEASE_FAILPOINT: value });
+
+  it("a node runs the correct protocol unless RAFT_LEASE_FAILPOINT names a mutation", () => {
+    expect(withEnv(undefined)).toMatchObject({ failpoint: null });
+    expect(withEnv("")).toMatchObject({ failpoint: null });
+    expect(withEnv("no-lease-wait")).toMatchObject({ failpoint: "no-lease-wait" });
+  });
+
+  it("an unknown failpoint is a usage error naming the valid ones", () => {
+    expect(() => withEnv("no-lease")).toThrow(/RAFT_LEASE_FAILPOINT="no-lease" is not a failpoint; use one of no-lease-wait, /);
+  });
+});

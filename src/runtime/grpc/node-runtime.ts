@@ -280,6 +280,10 @@ class GrpcNode implements RunningNode {
     const t = this.config.timing;
     const fields = { listen: this.parts.listen, cluster: this.opts.clusterFingerprint, tls: this.opts.tls ? true : false, metricsPort: this.metricsPort, heartbeatMs: t.heartbeatMs, leaseMs: t.leaseMs, seed: this.seed };
     this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage), { event: "start", fields });
+    const failpoint = this.config.mutation;
+    if (failpoint !== null) {
+      this.events.warn(`FAILPOINT ${failpoint} IS ON: node ${this.id} deliberately breaks the protocol (a fault-test negative control); never run it in production`);
+    }
   }
 
   status(): NodeStatus {

@@ -1,0 +1,97 @@
+// The checks after a run: linearizability of the whole history (our WGL checker, split by key,
+// indeterminate writes allowed either way), every acknowledged write present in the committed
+// log, every node's committed log a prefix of the longest, and the counts the summary prints.
+
+import { readFileSync, existsSync } from "node:fs";
+import path from "node:path";
+import { decodeToken } from "../runtime/grpc/escape.js";
+import type { History } from "../runtime/sim/history.js";
+import { checkLinearizable, type CheckResult } from "../runtime/sim/linearizability.js";
+
+export interface NodeFiles {
+  readonly id: number;
+  /** logs.txt lines. */
+  readonly lines: readonly string[];
+  /** commit_length from metadata.txt. */
+  readonly commitLength: number;
+  /** dump.txt lines. */
+  readonly dump: readonly string[];
+}
+
+export function readNodeFiles(dataDir: string, id: number): NodeFiles {
+  const folder = path.join(dataDir, `logs_node_${id}`);
+  const read = (name: string): string[] => {
+    const p = path.join(folder, name);
+    return existsSync(p) ? readFileSync(p, "latin1").split("\n").filter((l) => l.length > 0) : [];
+  };
+  const commitLine = read("metadata.txt").find((l) => l.startsWith("commit_length "));
+  return { id, lines: read("logs.txt"), commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
+}
+
+/** The first disagreement between two nodes' committed prefixes, or null when every pair agrees. */
+export function committedPrefixDisagreement(nodes: readonly NodeFiles[]): string | null {
+  const longest = [...nodes].sort((a, b) => b.commitLength - a.commitLength)[0];
+  if (longest === undefined) return null;
+  for (const node of nodes) {
+    if (node.commitLength > node.lines.length) return `node ${node.id}: commit_length ${node.commitLength} is beyond its ${node.lines.length} log lines`;
+    for (let i = 0; i < node.commitLength; i++) {
+      if (node.lines[i] !== longest.lines[i]) {
+        return `committed entry ${i + 1} differs: node ${node.id} has "${node.lines[i]}", node ${longest.id} has "${longest.lines[i] ?? "(nothing)"}"`;
+      }
+    }
+  }
+  return null;
+}
+
+/** Acknowledged SETs whose key and value are not in the longest committed log. */
+export function lostWrites(history: History, nodes: readonly NodeFiles[]): string[] {
+  const longest = [...nodes].sort((a, b) => b.commitLength - a.commitLength)[0];
+  const committed = new Set<string>();
+  for (const line of longest?.lines.slice(0, longest.commitLength) ?? []) {
+    const [kind, key, value] = line.split(" ");
+    if (kind !== "SET" || key === undefined || value === undefined) continue;
+    const k = decodeToken(key);
+    const v = decodeToken(value);
+    if (k.ok && v.ok) committed.add(`${k.value}\u0000${v.value}`);
+  }
+  return history
+    .filter((op) => op.kind === "set" && op.outcome === "ok" && !committed.has(`${op.key}\u0000${op.value}`))
+    .map((op) => `SET ${op.key} ${op.value} by ${op.clientId}, acknowledged at ${op.completeMs?.toFixed(1)} ms`);
+}
+
+/** (term, leader) pairs announced in the dumps, in term order: the leaders the run saw. */
+export function leadersSeen(nodes: readonly NodeFiles[]): { term: number; node: number }[] {
+  const seen = new Map<number, number>();
+  for (const n of nodes) {
+    for (const line of n.dump) {
+      const m = / Node ([0-9]+) became the leader for term ([0-9]+)\./.exec(line);
+      if (m !== null) seen.set(Number(m[2]), Number(m[1]));
+    }
+  }
+  return [...seen].sort((a, b) => a[0] - b[0]).map(([term, node]) => ({ term, node }));
+}
+
+export interface Counts {
+  readonly ops: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly indeterminate: number;
+  readonly okSets: number;
+  readonly okGets: number;
+}
+
+export function countOps(history: History): Counts {
+  const by = (f: (o: History[number]) => boolean): number => history.filter(f).length;
+  return {
+    ops: history.length,
+    ok: by((o) => o.outcome === "ok"),
+    failed: by((o) => o.outcome === "fail"),
+    indeterminate: by((o) => o.outcome === "unknown"),
+    okSets: by((o) => o.outcome === "ok" && o.kind === "set"),
+    okGets: by((o) => o.outcome === "ok" && o.kind === "get"),
+  };
+}
+
+export function checkHistory(history: History): CheckResult {
+  return checkLinearizable(history);
+}
