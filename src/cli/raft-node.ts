@@ -25,7 +25,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "timing", value: "<spec|fast>", help: "preset: fast (default; heartbeat 100 ms, election 1000-2000 ms, lease 800 ms)\nor spec (heartbeat 1000 ms, election 5000-10000 ms, lease 4000 ms)" },
   { name: "heartbeat-ms", value: "<n>", help: "heartbeat interval, ms (overrides the preset)" },
   { name: "election-timeout-ms", value: "<min-max>", help: "election timeout range, ms, e.g. 1000-2000 (overrides the preset)" },
-  { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 2 heartbeats" },
+  { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 3 heartbeats (so one lost heartbeat does not end it)" },
   { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
   { name: "dump-max-bytes", value: "<n>", help: `bound of dump.txt in bytes; at it, dump.txt is rotated to dump.1.txt (${DUMP_FILES_KEPT} old files kept;\ndefault ${DUMP_BYTES_MAX_DEFAULT}, at least ${DUMP_BYTES_MAX_MIN})` },
   { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
