@@ -5,12 +5,16 @@
 import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { decodeToken } from "../runtime/grpc/escape.js";
+import { checkLine } from "../runtime/grpc/line-checksum.js";
 import type { History } from "../runtime/sim/history.js";
 import { checkLinearizable, type CheckResult } from "../runtime/sim/linearizability.js";
 
 export interface NodeFiles {
   readonly id: number;
-  /** logs.txt lines. */
+  /**
+   * logs.txt lines without their checksum tokens: a token's mark says where a write ended, which
+   * differs between nodes holding the same entry. A line whose token does not check stays whole.
+   */
   readonly lines: readonly string[];
   /** commit_length from metadata.txt. */
   readonly commitLength: number;
@@ -25,7 +29,11 @@ export function readNodeFiles(dataDir: string, id: number): NodeFiles {
     return existsSync(p) ? readFileSync(p, "latin1").split("\n").filter((l) => l.length > 0) : [];
   };
   const commitLine = read("metadata.txt").find((l) => l.startsWith("commit_length "));
-  return { id, lines: read("logs.txt"), commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
+  const lines = read("logs.txt").map((line) => {
+    const checked = checkLine(line);
+    return checked.ok ? checked.text : line;
+  });
+  return { id, lines, commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
 }
 
 /** The first disagreement between two nodes' committed prefixes, or null when every pair agrees. */

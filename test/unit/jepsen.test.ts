@@ -3,7 +3,11 @@
 
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../src/cli/args.js";
-import { committedPrefixDisagreement, leadersSeen, lostWrites, type NodeFiles } from "../../src/jepsen/checks.js";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { committedPrefixDisagreement, leadersSeen, lostWrites, readNodeFiles, type NodeFiles } from "../../src/jepsen/checks.js";
+import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 import { judge } from "../../src/jepsen/clients.js";
 import { parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
 import { opId, type Op } from "../../src/runtime/sim/history.js";
@@ -61,6 +65,26 @@ describe("file checks", () => {
   it("a committed entry that differs is reported with both versions", () => {
     const bad = committedPrefixDisagreement([files(0, log, 3), files(1, [...log.slice(0, 2), "SET k0 x 2"], 3)]);
     expect(bad).toBe('committed entry 3 differs: node 1 has "SET k0 x 2", node 0 has "SET k0 b 2"');
+  });
+
+  it("nodes holding the same entries agree though their checksum marks differ (where each write ended); a changed entry does not", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "rlj-files-"));
+    try {
+      const write = (id: number, lines: string[]) => {
+        mkdirSync(path.join(dir, `logs_node_${id}`));
+        writeFileSync(path.join(dir, `logs_node_${id}`, "logs.txt"), lines.join("\n") + "\n");
+        writeFileSync(path.join(dir, `logs_node_${id}`, "metadata.txt"), withChecksum("commit_length 3", "*") + "\n");
+      };
+      write(0, [withChecksum(log[0]!, "#"), withChecksum(log[1]!, "#"), withChecksum(log[2]!, "*")]);
+      write(1, [withChecksum(log[0]!, "*"), withChecksum(log[1]!, "*"), withChecksum(log[2]!, "*")]);
+      write(2, [withChecksum(log[0]!, "*"), withChecksum(log[1]!, "*"), withChecksum("SET k0 x 2", "*")]);
+      const [a, b, c] = [0, 1, 2].map((id) => readNodeFiles(dir, id));
+      expect(a!.commitLength).toBe(3);
+      expect(committedPrefixDisagreement([a!, b!])).toBeNull();
+      expect(committedPrefixDisagreement([a!, c!])).toMatch(/committed entry 3 differs/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a commit length beyond the log is reported", () => {
