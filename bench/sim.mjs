@@ -10,7 +10,7 @@
 
 import { LeaseChecker } from "../dist/runtime/sim/lease-check.js";
 import { SafetyChecker } from "../dist/runtime/sim/safety.js";
-import { checkLinearizable } from "../dist/runtime/sim/linearizability.js";
+import { checkLinearizable } from "../dist/check/linearizability.js";
 import { Simulation, simOptions } from "../dist/runtime/sim/index.js";
 
 function flag(name, fallback) {

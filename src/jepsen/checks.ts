@@ -6,8 +6,8 @@ import { readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { decodeToken } from "../runtime/grpc/escape.js";
 import { checkLine } from "../runtime/grpc/line-checksum.js";
-import type { History } from "../runtime/sim/history.js";
-import { checkLinearizable, type CheckResult } from "../runtime/sim/linearizability.js";
+import type { History } from "../check/history.js";
+import { checkLinearizable, type CheckResult } from "../check/linearizability.js";
 
 export interface NodeFiles {
   readonly id: number;

@@ -9,7 +9,7 @@ import { credentials, Metadata } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
 import { RaftClient, RaftClientError } from "../client/raft-client.js";
 import { RaftClientClient, type ServeClientReply } from "../gen/raft.js";
-import { HistoryRecorder, type Outcome } from "../runtime/sim/history.js";
+import { HistoryRecorder, type Outcome } from "../check/history.js";
 
 export interface WorkloadOptions {
   readonly addresses: readonly string[];

@@ -5,7 +5,7 @@
 
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import type { History, Op } from "../runtime/sim/history.js";
+import type { History, Op } from "../check/history.js";
 import type { NodeFiles } from "./checks.js";
 import type { Band } from "./nemesis.js";
 

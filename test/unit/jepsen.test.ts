@@ -10,7 +10,7 @@ import { committedPrefixDisagreement, leadersSeen, lostWrites, readNodeFiles, ty
 import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 import { judge } from "../../src/jepsen/clients.js";
 import { parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
-import { opId, type Op } from "../../src/runtime/sim/history.js";
+import { opId, type Op } from "../../src/check/history.js";
 
 const files = (id: number, lines: string[], commitLength: number, dump: string[] = []): NodeFiles => ({ id, lines, commitLength, dump });
 const okSet = (id: number, key: string, value: string, outcome: Op["outcome"] = "ok"): Op => ({ id: opId(id), kind: "set", clientId: "c0", key, value, invokeMs: id, completeMs: id + 1, outcome });

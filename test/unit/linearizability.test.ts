@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HistoryRecorder, opId, type History, type Op, type Outcome } from "../../src/runtime/sim/history.js";
+import { HistoryRecorder, opId, type History, type Op, type Outcome } from "../../src/check/history.js";
 import { generateRegisterHistory, plantStaleRead } from "../../src/runtime/sim/lincheck-bench.js";
-import { checkLinearizable, type CheckResult } from "../../src/runtime/sim/linearizability.js";
+import { checkLinearizable, type CheckResult } from "../../src/check/linearizability.js";
 
 // ---------------------------------------------------------------- building histories by hand
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { logIndex, nodeId, term, type Entry, type FullOutput, type LogIndex, type NodeView, type Role, type Term } from "../../src/raft/index.js";
 import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "../../src/runtime/sim/final-checks.js";
-import { opId, type Op } from "../../src/runtime/sim/history.js";
+import { opId, type Op } from "../../src/check/history.js";
 import { LeaseChecker } from "../../src/runtime/sim/lease-check.js";
 import { SafetyChecker } from "../../src/runtime/sim/safety.js";
 import { PropertyViolation } from "../../src/runtime/sim/violation.js";

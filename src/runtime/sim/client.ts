@@ -8,7 +8,7 @@
 
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../client/retry.js";
 import type { ClientRequest, ClientResult, NodeId } from "../../raft/index.js";
-import type { HistoryRecorder, OpId, Outcome } from "./history.js";
+import type { HistoryRecorder, OpId, Outcome } from "../../check/history.js";
 import type { Rng } from "./prng.js";
 
 export interface Workload {

@@ -3,8 +3,8 @@
 
 import type { NodeView } from "../../raft/index.js";
 import { logIndex, type Entry } from "../../raft/index.js";
-import type { History, Op } from "./history.js";
-import { checkLinearizable } from "./linearizability.js";
+import type { History, Op } from "../../check/history.js";
+import { checkLinearizable } from "../../check/linearizability.js";
 import { violated } from "./violation.js";
 
 /** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */

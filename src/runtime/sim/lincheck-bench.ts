@@ -6,8 +6,8 @@
 // SETs take effect (or not) at any point after their invocation, even after the client gave up.
 
 import seedrandom from "seedrandom";
-import { opId, type History, type Op, type Outcome } from "./history.js";
-import { checkLinearizable } from "./linearizability.js";
+import { opId, type History, type Op, type Outcome } from "../../check/history.js";
+import { checkLinearizable } from "../../check/linearizability.js";
 
 export interface HistoryGenOptions {
   readonly seed: string;

@@ -5,7 +5,7 @@ import type { NodeId } from "../../raft/index.js";
 import type { NodeView } from "../../raft/index.js";
 import type { OpResult, ScriptedOp, Workload } from "./client.js";
 import type { Fault } from "./faults.js";
-import type { History } from "./history.js";
+import type { History } from "../../check/history.js";
 import type { NetParams } from "./network.js";
 import type { Rng } from "./prng.js";
 

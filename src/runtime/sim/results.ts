@@ -1,7 +1,7 @@
 // What a run hands back: its statistics, the checks that passed, the violation if any, the
 // settings the seed drew, and (when asked for) the data of the HTML timeline.
 
-import type { History } from "./history.js";
+import type { History } from "../../check/history.js";
 import type { LeaseChecker } from "./lease-check.js";
 import { replayCommand, type SimOptions } from "./options.js";
 import type { RoleSpan, ScenarioPlan } from "./plan.js";

@@ -16,7 +16,7 @@ import type { NodeAnswer } from "../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
 import { TwoLaneQueue, type Lane } from "./heap.js";
-import { HistoryRecorder } from "./history.js";
+import { HistoryRecorder } from "../../check/history.js";
 import { LeaseChecker, WindowSlot, leaseWindow } from "./lease-check.js";
 import { Deliveries, NET_CALM, Links, validateNetParams, type NetParams } from "./network.js";
 import { Nemesis, type NemesisHost } from "./nemesis.js";

@@ -29,7 +29,7 @@
 // still fails, so the witness is itself a genuine violation), and the message names the op the
 // search could not place, with its times and what the register held.
 
-import { assert, assertNever } from "../../raft/index.js";
+import { assert, assertNever } from "../raft/index.js";
 import type { History, Op } from "./history.js";
 
 export type CheckResult =
