@@ -9,49 +9,19 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { children, freePorts, parseFlags, stopChildren } from "./kit.mjs";
 import { Worker } from "node:worker_threads";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const args = parseFlags(process.argv.slice(2));
+const args = parseFlags(process.argv.slice(2), "--runs N --seconds N --concurrency 1,128 --loaders N");
 const RUNS = Number(args.runs ?? 3);
 const SECONDS = Number(args.seconds ?? 5);
 const CONCURRENCY = String(args.concurrency ?? "1,128").split(",").map(Number);
 const LOADERS = Number(args.loaders ?? 1);
 const KEY_COUNT = 10_000;
-
-function parseFlags(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}; flags: --runs N --seconds N --concurrency 1,128 --loaders N`);
-    out[a.slice(2)] = argv[++i];
-  }
-  return out;
-}
-
-async function freePorts(n) {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => res(s));
-  })));
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-const children = [];
-function stopChildren() {
-  for (const c of children) {
-    try { process.kill(c.pid, "SIGKILL"); } catch { /* already gone */ }
-  }
-}
-process.on("exit", stopChildren);
-process.on("SIGINT", () => { stopChildren(); process.exit(130); });
 
 async function startCluster() {
   const ports = await freePorts(3);

@@ -11,49 +11,19 @@
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { children, freePorts, parseFlags, stopChildren } from "./kit.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const args = parseFlags(process.argv.slice(2));
+const args = parseFlags(process.argv.slice(2), "--minutes N --dump-max-bytes N --value-bytes N --concurrency N");
 const MINUTES = Number(args.minutes ?? 10);
 const DUMP_MAX_BYTES = Number(args["dump-max-bytes"] ?? 1 << 20);
 const VALUE_BYTES = Number(args["value-bytes"] ?? 40_000);
 const CONCURRENCY = Number(args.concurrency ?? 8);
 const { DUMP_FILES_KEPT } = await import(new URL("../dist/runtime/grpc/dump-writer.js", import.meta.url).href);
 const { RaftClient } = await import(new URL("../dist/index.js", import.meta.url).href);
-
-function parseFlags(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}; flags: --minutes N --dump-max-bytes N --value-bytes N --concurrency N`);
-    out[a.slice(2)] = argv[++i];
-  }
-  return out;
-}
-
-async function freePorts(n) {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise((res, rej) => {
-    const s = net.createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => res(s));
-  })));
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-const children = [];
-function stopChildren() {
-  for (const c of children) {
-    try { process.kill(c.pid, "SIGKILL"); } catch { /* already gone */ }
-  }
-}
-process.on("exit", stopChildren);
-process.on("SIGINT", () => { stopChildren(); process.exit(130); });
 
 /** Sizes of a node's event files: dump.txt and dump.<k>.txt. */
 function dumpSizes(folder) {

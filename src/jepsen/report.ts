@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { History, Op } from "../check/history.js";
 import type { NodeFiles } from "./checks.js";
+import { escapeHtml } from "../runtime/sim/timeline.js";
 import type { Band } from "./nemesis.js";
 
 export interface ReportInput {
@@ -94,16 +95,16 @@ function html(r: ReportInput): string {
   const lanes = nodeCount + 1 + clients.length;
   const scale = WIDTH_PX / Math.max(1, r.endMs);
   const rects = segments
-    .map((s) => `<rect class="${s.cls}" x="${(s.fromMs * scale + 80).toFixed(1)}" y="${s.lane * LANE_PX + (s.cls === "lease" ? 14 : 2)}" width="${Math.max(1, (s.toMs - s.fromMs) * scale).toFixed(1)}" height="${s.cls === "lease" ? 5 : LANE_PX - 6}"><title>${esc(s.title)}</title></rect>`)
+    .map((s) => `<rect class="${s.cls}" x="${(s.fromMs * scale + 80).toFixed(1)}" y="${s.lane * LANE_PX + (s.cls === "lease" ? 14 : 2)}" width="${Math.max(1, (s.toMs - s.fromMs) * scale).toFixed(1)}" height="${s.cls === "lease" ? 5 : LANE_PX - 6}"><title>${escapeHtml(s.title)}</title></rect>`)
     .join("\n");
-  const labels = [...r.nodes.map((n) => `node ${n.id}`), "nemesis", ...clients].map((l, i) => `<text x="4" y="${i * LANE_PX + 15}">${esc(l)}</text>`).join("");
+  const labels = [...r.nodes.map((n) => `node ${n.id}`), "nemesis", ...clients].map((l, i) => `<text x="4" y="${i * LANE_PX + 15}">${escapeHtml(l)}</text>`).join("");
   const ticks = Array.from({ length: Math.floor(r.endMs / 5000) + 1 }, (_, i) => `<text class="tick" x="${(i * 5000 * scale + 80).toFixed(1)}" y="${lanes * LANE_PX + 14}">${i * 5}s</text>`).join("");
-  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(r.title)}</title><style>
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(r.title)}</title><style>
 body{font:13px sans-serif;margin:16px} svg text{font:11px monospace} .tick{fill:#666}
 .leader{fill:#3b6fd8} .lease{fill:#9c27b0} .start{fill:#000} .band{fill:#f4c542;opacity:.7}
 .ok{fill:#4caf50} .fail{fill:#bbb} .unknown{fill:#ff9800} .bad{fill:#e53935;stroke:#000}
 pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}</style></head><body>
-<h2>${esc(r.title)}</h2><pre>${esc(JSON.stringify(r.summary, null, 2))}</pre>
+<h2>${escapeHtml(r.title)}</h2><pre>${escapeHtml(JSON.stringify(r.summary, null, 2))}</pre>
 <p>Lanes: each node (blue: leader, from its dump lines; purple: renewing its lease; black tick: (re)start),
 the nemesis (yellow bands; hover for details), then every client (bars from invocation to completion:
 green ok, grey failed, orange indeterminate, red the operations of the anomaly). Dump times are each node's
@@ -111,8 +112,4 @@ wall clock; under libfaketime they drift with it. Hover for details.</p>
 <svg width="${WIDTH_PX + 100}" height="${lanes * LANE_PX + 24}">${labels}${rects}${ticks}</svg>
 </body></html>
 `;
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }

@@ -2,8 +2,8 @@
 //
 // Terms are handled once, at the door, before any role sees a message: a message of a higher term
 // makes this node a follower of that term first; a request of an older term is answered with a
-// refusal that carries our term (so its sender learns it), and goes no further. Replies are matched
-// to the request they name by the role that sent it. Then a table per message kind routes it by
+// refusal that carries our term (so its sender learns it), and goes no further. Replies, whatever
+// the replier's term, are matched to the request they name by the role that sent it. Then a table per message kind routes it by
 // role; no handler compares terms again.
 
 import { applyCommitted, notePersisted } from "./commit.js";
@@ -72,7 +72,10 @@ function receive(n: NodeCore, m: Message): void {
     if (m.type === "vote-request" && m.preVote) return answerPreVote(n, m);
   }
   if (m.term > n.currentTerm) n.adoptTerm(m.term);
-  else if (m.term < n.currentTerm) return answerStale(n, m);
+  else if (m.term < n.currentTerm && m.type === "append-request") return rejectStaleAppend(n, m);
+  else if (m.term < n.currentTerm && m.type === "vote-request") return refuseStaleVote(n, m);
+  // A reply from a node behind us still goes on: it names the request it answers (requestTerm),
+  // and a pre-vote may be granted by a voter whose own term is behind the candidate's.
   switch (m.type) {
     case "append-request":
       return onAppendRequest[n.role](n, m);
@@ -80,26 +83,6 @@ function receive(n: NodeCore, m: Message): void {
       return onAppendReply[n.role](n, m);
     case "vote-request":
       return onVoteRequest[n.role](n, m);
-    case "vote-reply":
-      return onVoteReply[n.role](n, m);
-    default:
-      return assertNever(m);
-  }
-}
-
-/**
- * A message from a node behind us: a request is refused with our term. A reply is still routed:
- * it names the request it answers (requestTerm), and a pre-vote may be granted by a voter whose
- * own term is behind the candidate's; its role handler matches it to that request.
- */
-function answerStale(n: NodeCore, m: Message): void {
-  switch (m.type) {
-    case "append-request":
-      return rejectStaleAppend(n, m);
-    case "vote-request":
-      return refuseStaleVote(n, m);
-    case "append-reply":
-      return onAppendReply[n.role](n, m);
     case "vote-reply":
       return onVoteReply[n.role](n, m);
     default:
