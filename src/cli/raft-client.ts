@@ -143,7 +143,7 @@ export async function promptCommand(client: RaftClient, raw: string): Promise<st
     if (/^status$/i.test(line)) return formatStatus(await client.status());
     const parsed = parseRequest(raw);
     if (!parsed.ok) return `error: ${parsed.error} (type help for commands)`;
-    const r = parsed.request;
+    const r = parsed.value;
     if (r.kind === "get") return (await client.get(r.key)) || "(empty: no value under this key)";
     await client.set(r.key, r.value);
     return "OK";

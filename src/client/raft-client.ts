@@ -250,7 +250,7 @@ export function requestLine(request: ClientRequest): string {
   const line = request.kind === "set" ? `SET ${request.key} ${request.value}` : `GET ${request.key}`;
   const parsed = parseRequest(line);
   if (!parsed.ok) throw new RaftClientError("invalid", parsed.error);
-  const back = parsed.request;
+  const back = parsed.value;
   const same = back.kind === request.kind && back.key === request.key && (back.kind !== "set" || back.value === text);
   if (!same) {
     throw new RaftClientError("invalid", "keys cannot hold spaces or tabs, and values cannot end in a line break (the request line could not carry them)");

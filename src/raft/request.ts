@@ -1,7 +1,7 @@
 // Client request lines ("SET <key> <value>", "GET <key>") and the size limits on keys and values.
 // Parsing is pure and shared by the node, the client and the simulator.
 
-import type { ClientRequest } from "./types.js";
+import type { ClientRequest, Result } from "./types.js";
 
 export const KEY_BYTES_MAX = 1024;
 export const VALUE_BYTES_MAX = 64 * 1024;
@@ -9,7 +9,6 @@ export const REQUEST_BYTES_MAX = KEY_BYTES_MAX + VALUE_BYTES_MAX + 16;
 /** A client id (a session's name, stored with every SET it makes), in UTF-8 bytes. */
 export const CLIENT_ID_BYTES_MAX = 256;
 
-export type ParseResult = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly error: string };
 
 /** Bytes the string takes in UTF-8, without allocating. */
 export function utf8Bytes(s: string): number {
@@ -68,7 +67,7 @@ export function checkSession(clientId: string, sequence: number): string | null 
  * Parses a request line. The key is the word after the command; for SET the value is the rest
  * of the line after one space (so values may hold spaces). Commands are case-insensitive.
  */
-export function parseRequest(line: string, clientId = "", sequence = 0): ParseResult {
+export function parseRequest(line: string, clientId = "", sequence = 0): Result<ClientRequest> {
   if (utf8Bytes(line) > REQUEST_BYTES_MAX) return { ok: false, error: `the request is longer than ${REQUEST_BYTES_MAX} bytes` };
   if (hasLoneSurrogate(line)) return { ok: false, error: "the request is not valid Unicode text (a lone surrogate)" };
   const trimmed = line.replace(/^[ \t]+/, "").replace(/[\r\n]+$/, "");
@@ -86,21 +85,21 @@ export function parseRequest(line: string, clientId = "", sequence = 0): ParseRe
   }
 }
 
-function parseGet(rest: string): ParseResult {
+function parseGet(rest: string): Result<ClientRequest> {
   const key = rest.trim();
   if (key.length === 0) return { ok: false, error: "GET needs a key: GET <key>" };
   if (/[ \t]/.test(key)) return { ok: false, error: "GET takes one key: GET <key> (keys have no spaces in request lines)" };
   const bad = checkKey(key);
-  return bad ? { ok: false, error: bad } : { ok: true, request: { kind: "get", key } };
+  return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "get", key } };
 }
 
-function parseSet(rest: string, clientId: string, sequence: number): ParseResult {
+function parseSet(rest: string, clientId: string, sequence: number): Result<ClientRequest> {
   const space = rest.search(/[ \t]/);
   if (rest.trim().length === 0 || space <= 0) return { ok: false, error: "SET needs a key and a value: SET <key> <value>" };
   const key = rest.slice(0, space);
   const value = rest.slice(space + 1);
   const bad = checkKey(key) ?? checkValue(value);
-  return bad ? { ok: false, error: bad } : { ok: true, request: { kind: "set", key, value, clientId, sequence } };
+  return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "set", key, value, clientId, sequence } };
 }
 
 /** The `{operation}` of the dump lines: `SET x 6`, `GET x`, `NO-OP`. */

@@ -20,6 +20,9 @@ export function assert(condition: boolean, message: string | (() => string)): as
   if (!condition) throw new Error(`raft-lease invariant broken: ${typeof message === "string" ? message : message()}`);
 }
 
+/** The one shape of a fallible translation or parse: a value, or an error text that says what to do. */
+export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+
 export function assertNever(value: never): never {
   throw new Error(`raft-lease: unexpected value ${JSON.stringify(value)}`);
 }
@@ -137,9 +140,8 @@ export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply;
 
 // ---------------------------------------------------------------- clients
 
-export type ClientRequest =
-  | { readonly kind: "set"; readonly key: string; readonly value: string; readonly clientId: string; readonly sequence: number }
-  | { readonly kind: "get"; readonly key: string };
+/** A client's request: a SET is the very command it asks the log to hold. */
+export type ClientRequest = SetCommand | { readonly kind: "get"; readonly key: string };
 
 export interface ClientCall {
   readonly requestId: RequestId;

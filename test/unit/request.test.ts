@@ -4,11 +4,11 @@ import { TestCluster } from "./support/cluster.js";
 
 describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
   it("a SET value is the rest of the line and may hold spaces", () => {
-    expect(parseRequest("SET k hello world")).toEqual({ ok: true, request: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
+    expect(parseRequest("SET k hello world")).toEqual({ ok: true, value: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
   });
 
   it("commands are case-insensitive and a GET takes one key", () => {
-    expect(parseRequest("get k")).toEqual({ ok: true, request: { kind: "get", key: "k" } });
+    expect(parseRequest("get k")).toEqual({ ok: true, value: { kind: "get", key: "k" } });
     expect(parseRequest("GET a b")).toMatchObject({ ok: false });
   });
 
@@ -25,7 +25,7 @@ describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
 
   it("a lone surrogate is refused, but U+FFFD and other non-ASCII text are ordinary characters", () => {
     expect(parseRequest("GET \ud800")).toMatchObject({ ok: false });
-    expect(parseRequest("SET k \ufffd é 😀")).toMatchObject({ ok: true, request: { value: "\ufffd é 😀" } });
+    expect(parseRequest("SET k \ufffd é 😀")).toMatchObject({ ok: true, value: { value: "\ufffd é 😀" } });
   });
 });
 

@@ -4,7 +4,7 @@
 // The generated deserializers throw on malformed bytes and on uint64 values beyond 2^53, and
 // they decode invalid UTF-8 leniently (as U+FFFD). grpc-js would answer a throwing deserializer
 // with INTERNAL. Here each request is first checked for valid UTF-8 in its text fields, then
-// decoded; a failure becomes a `Decoded` error the handler answers properly (INVALID_ARGUMENT for
+// decoded; a failure becomes a `Result` error the handler answers properly (INVALID_ARGUMENT for
 // peers, Success=false with ErrorCode "invalid" for clients).
 
 import { isUtf8 } from "node:buffer";
@@ -21,8 +21,7 @@ import {
 } from "../../gen/raft.js";
 
 import { CHANNEL_OPTIONS, MESSAGE_BYTES_MAX } from "../../client/channel.js";
-
-export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
+import type { Result } from "../../raft/index.js";
 
 /** Concurrent calls per connection; a client at 128 concurrent requests needs well above 128. */
 export const CONCURRENT_STREAMS_MAX = 1024;
@@ -73,7 +72,7 @@ export function findInvalidUtf8(bytes: Uint8Array, fields: TextFields, depth = 0
 }
 
 /** A deserializer that returns what is wrong instead of throwing. */
-export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields): (bytes: Buffer) => Decoded<T> {
+export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields): (bytes: Buffer) => Result<T> {
   return (bytes) => {
     try {
       const bad = findInvalidUtf8(bytes, textFields);

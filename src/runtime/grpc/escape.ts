@@ -24,12 +24,10 @@
  */
 
 import { hasLoneSurrogate } from "../../raft/index.js";
-import { assert } from "../../raft/index.js";
+import { assert, type Result } from "../../raft/index.js";
 
 /** The token that stands for the empty string. No non-empty string encodes to it. */
 export const EMPTY_TOKEN = "%-";
-
-export type DecodeResult = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string };
 
 const PERCENT = 0x25;
 const AT = 0x40;
@@ -62,7 +60,7 @@ function hexDigit(code: number): number {
 }
 
 /** Decodes a token written by `encodeToken`; anything `encodeToken` cannot produce is an error. */
-export function decodeToken(token: string): DecodeResult {
+export function decodeToken(token: string): Result<string> {
   if (token === EMPTY_TOKEN) return { ok: true, value: "" };
   if (token.length === 0) return { ok: false, error: "empty token (the empty string is written %-)" };
   const bytes = new Uint8Array(token.length); // each char yields at most one byte

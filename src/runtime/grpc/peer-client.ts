@@ -10,11 +10,11 @@
 import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import { RaftPeerClient, type AppendEntriesReply, type RequestVoteReply } from "../../gen/raft.js";
 import { formatEvent } from "../../raft/index.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, Result, VoteReply, VoteRequest } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
 import type { LogEvent } from "./event-log.js";
 import { CHANNEL_OPTIONS } from "./codec.js";
-import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire, type WireResult } from "./wire.js";
+import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire } from "./wire.js";
 
 export interface PeerLimits {
   /** AppendEntries deadline. */
@@ -131,7 +131,7 @@ export class PeerClient {
     );
   }
 
-  private settle<W>(err: ServiceError | null, reply: W | undefined, translate: (r: W) => WireResult<VoteReply | AppendReply>): void {
+  private settle<W>(err: ServiceError | null, reply: W | undefined, translate: (r: W) => Result<VoteReply | AppendReply>): void {
     this.outstandingCount--;
     if (this.closed) return;
     if (err !== null || reply === undefined) {

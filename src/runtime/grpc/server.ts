@@ -21,12 +21,12 @@ import type {
   StatusReply,
 } from "../../gen/raft.js";
 import { checkSession, parseRequest } from "../../raft/index.js";
-import type { AppendReply, AppendRequest, NodeId, VoteReply, VoteRequest } from "../../raft/index.js";
-import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type Decoded } from "./codec.js";
+import type { AppendReply, AppendRequest, NodeId, Result, VoteReply, VoteRequest } from "../../raft/index.js";
+import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import type { NodeMetrics } from "./metrics.js";
 import { refusal, type TlsAudit } from "./tls.js";
-import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire, type WireResult } from "./wire.js";
+import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
 
 export interface ServerOptions {
   readonly self: NodeId;
@@ -42,7 +42,7 @@ export interface ServerOptions {
   readonly metrics: NodeMetrics | null;
 }
 
-type Call<Req> = ServerUnaryCall<Decoded<Req>, unknown>;
+type Call<Req> = ServerUnaryCall<Result<Req>, unknown>;
 type ErrorStatus = { code: status; details: string };
 
 export function createServer(opts: ServerOptions): Server {
@@ -97,8 +97,8 @@ function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
 function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   driver: NodeDriver,
   members: readonly NodeId[],
-  decoded: Decoded<W>,
-  fromWire: (w: W) => WireResult<M>,
+  decoded: Result<W>,
+  fromWire: (w: W) => Result<M>,
   callback: sendUnaryData<R>,
   toWire: (reply: VoteReply | AppendReply) => R | null,
 ): void {
@@ -135,7 +135,7 @@ function clientHandlers(opts: ServerOptions): UntypedServiceImplementation {
   };
 }
 
-function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>, metrics: NodeMetrics | null): void {
+function serveClient(driver: NodeDriver, decoded: Result<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>, metrics: NodeMetrics | null): void {
   const startedAt = performance.now();
   const invalid = (message: string) => {
     metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
@@ -147,8 +147,8 @@ function serveClient(driver: NodeDriver, decoded: Decoded<ServeClientArgs>, call
   if (badSession !== null) return invalid(badSession);
   const parsed = parseRequest(line, clientId, sequence);
   if (!parsed.ok) return invalid(parsed.error);
-  void driver.submit(parsed.request).then((result) => {
-    metrics?.clientRequestDone(parsed.request.kind, result, startedAt);
+  void driver.submit(parsed.value).then((result) => {
+    metrics?.clientRequestDone(parsed.value.kind, result, startedAt);
     callback(null, clientReply(driver, result));
   });
 }

@@ -17,12 +17,11 @@ import {
   type LeaseParams,
   type NodeId,
   type VoteReply,
+  type Result,
   type VoteRequest,
 } from "../../raft/index.js";
 
-export type WireResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
-
-/** Thrown inside a translation; caught at its entry point and turned into a WireResult. */
+/** Thrown inside a translation; caught at its entry point and turned into a Result. */
 class WireError extends Error {}
 
 const UINT32_MAX = 0xffff_ffff;
@@ -96,7 +95,7 @@ function ms(name: string, v: number): number {
   return v;
 }
 
-function translate<T>(what: string, f: () => T): WireResult<T> {
+function translate<T>(what: string, f: () => T): Result<T> {
   try {
     return { ok: true, value: f() };
   } catch (err) {
@@ -121,7 +120,7 @@ function entryFromWire(e: LogEntry, where = "entry"): Entry {
   }
 }
 
-export function voteRequestFromWire(a: RequestVoteArgs): WireResult<VoteRequest> {
+export function voteRequestFromWire(a: RequestVoteArgs): Result<VoteRequest> {
   return translate("RequestVote", () => ({
     type: "vote-request",
     from: id("candidate_id", a.candidateId),
@@ -135,7 +134,7 @@ export function voteRequestFromWire(a: RequestVoteArgs): WireResult<VoteRequest>
 }
 
 /** `from` is the peer the request went to: a reply that names another voter is refused. */
-export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId): WireResult<VoteReply> {
+export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId): Result<VoteReply> {
   return translate(`RequestVote reply from node ${from}`, () => {
     if (id("voter_id", r.voterId) !== from) throw new WireError(`voter_id ${r.voterId} is not the node asked (${from})`);
     return {
@@ -151,7 +150,7 @@ export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId)
   });
 }
 
-export function appendRequestFromWire(a: AppendEntriesArgs): WireResult<AppendRequest> {
+export function appendRequestFromWire(a: AppendEntriesArgs): Result<AppendRequest> {
   return translate("AppendEntries", () => {
     const requestTerm = term(count("term", a.term, 1));
     const prevLogIndex = logIndex(count("prev_log_index", a.prevLogIndex));
@@ -189,7 +188,7 @@ function checkEntryTerms(entries: readonly Entry[], prevLogTerm: number, request
   });
 }
 
-export function appendReplyFromWire(r: AppendEntriesReply, from: NodeId, to: NodeId): WireResult<AppendReply> {
+export function appendReplyFromWire(r: AppendEntriesReply, from: NodeId, to: NodeId): Result<AppendReply> {
   return translate(`AppendEntries reply from node ${from}`, () => {
     if (id("follower_id", r.followerId) !== from) throw new WireError(`follower_id ${r.followerId} is not the node asked (${from})`);
     return {
