@@ -19,12 +19,12 @@ const impureGlobals = [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/**", "src/gen/**", "node_modules/**", "data/**", "bin/**", "scripts/**", "bench/**/*.mjs", "eslint.config.js"] },
+  { ignores: ["dist/**", "dist-bench/**", "src/gen/**", "node_modules/**", "data/**", "bin/**", "scripts/**", "bench/**/*.mjs", "eslint.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ["*.ts", "bench/*.ts"] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ["*.ts"] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       "@typescript-eslint/switch-exhaustiveness-check": ["error", { considerDefaultExhaustiveForUnions: true }],

@@ -1,3 +1,3 @@
-// Linearizability checker benchmark: npx tsc -p tsconfig.json && node bench/lincheck.mjs
-import { runLincheckBench } from "../dist/runtime/sim/lincheck-bench.js";
+// Linearizability checker benchmark: npm run bench:lin (compiles bench/ into dist-bench/ first)
+import { runLincheckBench } from "../dist-bench/bench/lincheck-bench.js";
 for (const row of runLincheckBench()) console.log(JSON.stringify(row));

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { HistoryRecorder, opId, type History, type Op, type Outcome } from "../../src/check/history.js";
-import { generateRegisterHistory, plantStaleRead } from "../../src/runtime/sim/lincheck-bench.js";
+import { generateRegisterHistory, plantStaleRead } from "../../bench/register-history.js";
 import { checkLinearizable, type CheckResult } from "../../src/check/linearizability.js";
 
 // ---------------------------------------------------------------- building histories by hand
