@@ -8,8 +8,8 @@
 // wall time spent in the checkers (measured by running the same seeds again with them switched
 // off); "lincheckMs" is the linearizability check at the end of each run, included in it.
 
-import { LeaseChecker } from "../dist/runtime/sim/lease-check.js";
-import { SafetyChecker } from "../dist/runtime/sim/safety.js";
+import { LeaseChecker } from "../dist/runtime/sim/checks/lease-check.js";
+import { SafetyChecker } from "../dist/runtime/sim/checks/safety.js";
 import { checkLinearizable } from "../dist/check/linearizability.js";
 import { Simulation, simOptions } from "../dist/runtime/sim/index.js";
 

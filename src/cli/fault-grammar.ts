@@ -1,7 +1,7 @@
 // The `--faults` grammar as `raft-sim run --help` prints it. The parser is parseSchedule in
-// src/runtime/sim/faults.ts; test/scenarios/sim-cli.test.ts parses every row and example below
-// with it and checks that every verb the parser knows is listed here. docs/simulator.md has the
-// long form.
+// src/runtime/sim/faults/faults.ts; test/scenarios/sim-cli.test.ts parses every row and example
+// below with it and checks that every verb the parser knows is listed here. docs/simulator.md has
+// the long form.
 
 /** One row of the verb table: its usage (after the time) and what it does. */
 export interface FaultVerbHelp {

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { History, Op } from "../check/history.js";
 import type { NodeFiles } from "./checks.js";
-import { escapeHtml } from "../runtime/sim/timeline.js";
+import { escapeHtml } from "../runtime/sim/reports/timeline.js";
 import type { Band } from "./nemesis.js";
 
 export interface ReportInput {

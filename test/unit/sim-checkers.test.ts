@@ -4,11 +4,11 @@
 
 import { describe, expect, it } from "vitest";
 import { logIndex, nodeId, term, type Entry, type FullOutput, type LogIndex, type NodeView, type Role, type Term } from "../../src/raft/index.js";
-import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "../../src/runtime/sim/final-checks.js";
+import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "../../src/runtime/sim/checks/final-checks.js";
 import { opId, type Op } from "../../src/check/history.js";
-import { LeaseChecker } from "../../src/runtime/sim/lease-check.js";
-import { SafetyChecker } from "../../src/runtime/sim/safety.js";
-import { PropertyViolation } from "../../src/runtime/sim/violation.js";
+import { LeaseChecker } from "../../src/runtime/sim/checks/lease-check.js";
+import { SafetyChecker } from "../../src/runtime/sim/checks/safety.js";
+import { PropertyViolation } from "../../src/runtime/sim/checks/violation.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 const setE = (t: number, key: string, value: string): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId: "c", sequence: 1 } });

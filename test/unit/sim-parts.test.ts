@@ -1,13 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { logIndex, term, type Entry, type Output } from "../../src/raft/index.js";
-import { SimClock, drawRate } from "../../src/runtime/sim/clock.js";
-import { SimDisk } from "../../src/runtime/sim/disk.js";
-import { formatSchedule, parseSchedule } from "../../src/runtime/sim/faults.js";
-import { EventHeap } from "../../src/runtime/sim/heap.js";
-import { Links, NET_CALM, drawDelays } from "../../src/runtime/sim/network.js";
+import { SimClock, drawRate } from "../../src/runtime/sim/world/clock.js";
+import { SimDisk } from "../../src/runtime/sim/world/disk.js";
+import { formatSchedule, parseSchedule } from "../../src/runtime/sim/faults/faults.js";
+import { EventHeap } from "../../src/runtime/sim/world/heap.js";
+import { Links, NET_CALM, drawDelays } from "../../src/runtime/sim/world/network.js";
 import { parseDuration, replayCommand, simOptions } from "../../src/runtime/sim/options.js";
-import { Rng } from "../../src/runtime/sim/prng.js";
+import { Rng } from "../../src/runtime/sim/world/prng.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 

@@ -11,7 +11,7 @@ export interface SimOptions {
   readonly mutation: Mutation | null;
   /** Negative control: clock rates far beyond the drift bound the lease math assumes. */
   readonly clockBeyondBound: boolean;
-  /** A fault schedule in text form that replaces the scenario's (see faults.ts). */
+  /** A fault schedule in text form that replaces the scenario's (see faults/faults.ts). */
   readonly faults: string | null;
   /** Receives each trace line (node dump lines, faults) when set. */
   readonly trace: ((line: string) => void) | null;

@@ -3,7 +3,7 @@
 // not depend on how many jobs ran them.
 
 import { Worker } from "node:worker_threads";
-import { runSimulation, type ViolationReport } from "./simulator.js";
+import { runSimulation, type ViolationReport } from "./world/simulator.js";
 import { replayCommand, simOptions, type SimOptions } from "./options.js";
 
 export type SwarmBase = Omit<SimOptions, "seed" | "trace" | "timeline">;

@@ -9,8 +9,8 @@
 //  - state machine safety: an index is applied with the same entry on every node.
 // Each check is O(1) per appended or applied entry, plus O(terms) walks that are rare.
 
-import type { FullOutput, NodeView } from "../../raft/index.js";
-import { logIndex, type Entry, type NodeId, type PersistedState } from "../../raft/index.js";
+import type { FullOutput, NodeView } from "../../../raft/index.js";
+import { logIndex, type Entry, type NodeId, type PersistedState } from "../../../raft/index.js";
 import { violated } from "./violation.js";
 
 interface Appended {

@@ -1,10 +1,10 @@
 // Checks that look at the whole run once it is over: acknowledged writes, linearizability,
 // and liveness after the faults stopped.
 
-import type { NodeView } from "../../raft/index.js";
-import { logIndex, type Entry } from "../../raft/index.js";
-import type { History, Op } from "../../check/history.js";
-import { checkLinearizable } from "../../check/linearizability.js";
+import type { NodeView } from "../../../raft/index.js";
+import { logIndex, type Entry } from "../../../raft/index.js";
+import type { History, Op } from "../../../check/history.js";
+import { checkLinearizable } from "../../../check/linearizability.js";
 import { violated } from "./violation.js";
 
 /** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */

@@ -6,9 +6,9 @@
 // A client draws random SETs and GETs over a few keys (so they conflict), or follows a script of
 // labelled operations that a scenario checks afterwards.
 
-import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../client/retry.js";
-import type { ClientRequest, ClientResult, NodeId } from "../../raft/index.js";
-import type { HistoryRecorder, OpId, Outcome } from "../../check/history.js";
+import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../../client/retry.js";
+import type { ClientRequest, ClientResult, NodeId } from "../../../raft/index.js";
+import type { HistoryRecorder, OpId, Outcome } from "../../../check/history.js";
 import type { Rng } from "./prng.js";
 
 export interface Workload {

@@ -5,14 +5,14 @@
 //          are stepped, in order, when it resumes.
 // crashed: gone; messages to it are lost, and a restart begins again from the disk alone.
 
-import type { RaftConfig } from "../../raft/index.js";
-import { RaftNode } from "../../raft/index.js";
-import type { ClientRequest, Message, NodeId, RequestId } from "../../raft/index.js";
+import type { RaftConfig } from "../../../raft/index.js";
+import { RaftNode } from "../../../raft/index.js";
+import type { ClientRequest, Message, NodeId, RequestId } from "../../../raft/index.js";
 import type { SimClient } from "./client.js";
-import type { CrashPoint } from "./faults.js";
+import type { CrashPoint } from "../faults/faults.js";
 import { SimClock } from "./clock.js";
 import { SimDisk } from "./disk.js";
-import type { NodeState } from "./plan.js";
+import type { NodeState } from "../faults/plan.js";
 import { Rng } from "./prng.js";
 
 export type Inbound =

@@ -1,11 +1,11 @@
 // The nemesis: carries out fault actions, picking run-time targets (the current leader, a random
 // follower) from its own random stream so that the same seed picks the same victims.
 
-import type { NodeId } from "../../raft/index.js";
+import type { NodeId } from "../../../raft/index.js";
 import { formatAction, type CrashPoint, type FaultAction, type Target } from "./faults.js";
-import type { Links, NetParams } from "./network.js";
+import type { Links, NetParams } from "../world/network.js";
 import type { NodeState } from "./plan.js";
-import type { Rng } from "./prng.js";
+import type { Rng } from "../world/prng.js";
 
 export interface NemesisHost {
   readonly nodeCount: number;

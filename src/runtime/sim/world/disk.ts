@@ -14,8 +14,8 @@
 // them. A sync covers them only when it syncs a log write of its own (fdatasync of logs.txt);
 // a step that writes only its hard state (metadata.txt) leaves them where they are.
 
-import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../raft/index.js";
-import { logIndex, term } from "../../raft/index.js";
+import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../../raft/index.js";
+import { logIndex, term } from "../../../raft/index.js";
 
 interface Write {
   readonly hardState: HardState | null;

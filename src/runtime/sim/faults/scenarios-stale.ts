@@ -4,7 +4,7 @@
 // leadership. A leader that took such an answer for a fresh acknowledgement would hold a lease
 // no majority gave it, and serve stale reads while another leader takes writes.
 
-import { quorumSize } from "../../raft/index.js";
+import { quorumSize } from "../../../raft/index.js";
 import { ALL, FOLLOWER, LEADER } from "./faults.js";
 import { livenessBounds, WORKLOAD_DEFAULT, type ScenarioContext, type ScenarioPlan } from "./plan.js";
 import { cycles, lateCopies, type FaultList, type Scenario } from "./scenario-kit.js";

@@ -31,7 +31,7 @@
 //   8000 jump n1 400      node 1's clock leaps 400 ms forward (beyond any drift bound)
 //   9000 quiet            faults stop: heal, calm network, resume and restart everything
 
-import { NET_CALM, validateNetParams, type NetParams } from "./network.js";
+import { NET_CALM, validateNetParams, type NetParams } from "../world/network.js";
 
 export type Target =
   | { readonly kind: "node"; readonly id: number }

@@ -1,9 +1,9 @@
 // What the HTML timeline shows, recorded during a run: process states, partitions and faults.
 // Role spans, lease pieces and client operations come from the simulator and its checkers.
 
-import type { Op } from "../../check/history.js";
-import type { LeasePiece } from "./lease-check.js";
-import type { NodeState, RoleSpan } from "./plan.js";
+import type { Op } from "../../../check/history.js";
+import type { LeasePiece } from "../checks/lease-check.js";
+import type { NodeState, RoleSpan } from "../faults/plan.js";
 
 export interface StateSpan {
   readonly nodeId: number;

@@ -1,11 +1,11 @@
 // Building blocks for scenarios: fault lists, repeating cycles, flaky networks, partition shapes,
 // and helpers that scenario checks use to look back at the run.
 
-import { quorumSize, type TimingConfig } from "../../raft/index.js";
+import { quorumSize, type TimingConfig } from "../../../raft/index.js";
 import { FOLLOWER, LEADER, sortFaults, type Fault, type FaultAction } from "./faults.js";
-import type { NetParams } from "./network.js";
+import type { NetParams } from "../world/network.js";
 import type { ScenarioContext, ScenarioPlan, SimView } from "./plan.js";
-import type { Rng } from "./prng.js";
+import type { Rng } from "../world/prng.js";
 
 export interface Scenario {
   readonly name: string;

@@ -1,13 +1,13 @@
 // What a scenario hands the simulator: faults, network, clocks, clients, and its own checks.
 
-import type { TimingConfig } from "../../raft/index.js";
-import type { NodeId } from "../../raft/index.js";
-import type { NodeView } from "../../raft/index.js";
-import type { OpResult, ScriptedOp, Workload } from "./client.js";
+import type { TimingConfig } from "../../../raft/index.js";
+import type { NodeId } from "../../../raft/index.js";
+import type { NodeView } from "../../../raft/index.js";
+import type { OpResult, ScriptedOp, Workload } from "../world/client.js";
 import type { Fault } from "./faults.js";
-import type { History } from "../../check/history.js";
-import type { NetParams } from "./network.js";
-import type { Rng } from "./prng.js";
+import type { History } from "../../../check/history.js";
+import type { NetParams } from "../world/network.js";
+import type { Rng } from "../world/prng.js";
 
 export interface ScenarioContext {
   readonly seed: string;

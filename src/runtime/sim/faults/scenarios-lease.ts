@@ -2,7 +2,7 @@
 // followers killed"), no-quorum (and "only 2 of 5 alive").
 
 import { ALL, FOLLOWER, LEADER, RANDOM, type Fault } from "./faults.js";
-import type { ScriptedOp } from "./client.js";
+import type { ScriptedOp } from "../world/client.js";
 import { livenessBounds, type ScenarioCheck, type ScenarioContext, type ScenarioPlan, type SimView } from "./plan.js";
 import { FaultList, leaderAt, leadersDuring, minorityKillCount } from "./scenario-kit.js";
 

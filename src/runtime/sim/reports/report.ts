@@ -1,8 +1,8 @@
 // Text reports: the summary of one run and the results table of a swarm. Run summaries hold no
 // wall-clock figures, so the same run prints the same bytes.
 
-import type { RunResult } from "./simulator.js";
-import { formatDuration } from "./options.js";
+import type { RunResult } from "../world/simulator.js";
+import { formatDuration } from "../options.js";
 
 export function formatRunSummary(r: RunResult): string {
   const o = r.options;

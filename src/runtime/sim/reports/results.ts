@@ -1,13 +1,13 @@
 // What a run hands back: its statistics, the checks that passed, the violation if any, the
 // settings the seed drew, and (when asked for) the data of the HTML timeline.
 
-import type { History } from "../../check/history.js";
-import type { LeaseChecker } from "./lease-check.js";
-import { replayCommand, type SimOptions } from "./options.js";
-import type { RoleSpan, ScenarioPlan } from "./plan.js";
-import type { SafetyChecker } from "./safety.js";
+import type { History } from "../../../check/history.js";
+import type { LeaseChecker } from "../checks/lease-check.js";
+import { replayCommand, type SimOptions } from "../options.js";
+import type { RoleSpan, ScenarioPlan } from "../faults/plan.js";
+import type { SafetyChecker } from "../checks/safety.js";
 import type { TimelineData, TimelineRecorder } from "./timeline-data.js";
-import type { Property } from "./violation.js";
+import type { Property } from "../checks/violation.js";
 
 export interface RunStats {
   events: number;

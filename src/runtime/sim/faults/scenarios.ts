@@ -4,13 +4,13 @@
 // Faults run in [faultsFromMs, quietFromMs); from quietFromMs the nemesis heals everything so
 // that liveness can be checked (scenarios that keep a majority down have no quiet period).
 
-import type { TimingConfig } from "../../raft/index.js";
+import type { TimingConfig } from "../../../raft/index.js";
 import { ALL, FOLLOWER, LEADER, RANDOM, node, parseSchedule, type CrashPoint } from "./faults.js";
-import { NET_CALM } from "./network.js";
-import type { SimOptions } from "./options.js";
+import { NET_CALM } from "../world/network.js";
+import type { SimOptions } from "../options.js";
 import { livenessBounds, WORKLOAD_DEFAULT, type ScenarioContext, type ScenarioPlan } from "./plan.js";
-import { Rng } from "./prng.js";
-import type { Workload } from "./client.js";
+import { Rng } from "../world/prng.js";
+import type { Workload } from "../world/client.js";
 import { cycles, flakyNet, partitionAction, FaultList, type Scenario } from "./scenario-kit.js";
 import { pageCacheCycle, powerLoss } from "./scenarios-disk.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";

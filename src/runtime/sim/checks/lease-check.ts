@@ -10,8 +10,8 @@
 // instant exactly once per pair, not just the instants at which events happen. Reads actually
 // served are also checked to fall inside the server's own lease.
 
-import type { LeaseWindow, RaftNode } from "../../raft/index.js";
-import type { SimClock } from "./clock.js";
+import type { LeaseWindow, RaftNode } from "../../../raft/index.js";
+import type { SimClock } from "../world/clock.js";
 import { violated } from "./violation.js";
 
 export interface Window {

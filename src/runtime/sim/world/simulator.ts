@@ -7,32 +7,32 @@
 // whole run at the end. Nothing here reads the wall clock or Math.random: the same options give
 // the same run, byte for byte.
 
-import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../raft/index.js";
-import { formatEvent } from "../../raft/index.js";
-import type { NodeView, RaftNode } from "../../raft/index.js";
-import type { FullOutput } from "../../raft/index.js";
-import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role } from "../../raft/index.js";
-import type { NodeAnswer } from "../../client/retry.js";
+import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../../../raft/index.js";
+import { formatEvent } from "../../../raft/index.js";
+import type { NodeView, RaftNode } from "../../../raft/index.js";
+import type { FullOutput } from "../../../raft/index.js";
+import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role } from "../../../raft/index.js";
+import type { NodeAnswer } from "../../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
 import { TwoLaneQueue, type Lane } from "./heap.js";
-import { HistoryRecorder } from "../../check/history.js";
-import { LeaseChecker, WindowSlot, leaseWindow } from "./lease-check.js";
+import { HistoryRecorder } from "../../../check/history.js";
+import { LeaseChecker, WindowSlot, leaseWindow } from "../checks/lease-check.js";
 import { Deliveries, NET_CALM, Links, validateNetParams, type NetParams } from "./network.js";
-import { Nemesis, type NemesisHost } from "./nemesis.js";
-import { replayCommand, type SimOptions } from "./options.js";
+import { Nemesis, type NemesisHost } from "../faults/nemesis.js";
+import { replayCommand, type SimOptions } from "../options.js";
 
-export type { RunResult, RunStats, ViolationReport } from "./results.js";
-import { livenessBounds, type NodeState, type NotableEvent, type RoleSpan, type ScenarioCheck, type ScenarioPlan, type SimView } from "./plan.js";
+export type { RunResult, RunStats, ViolationReport } from "../reports/results.js";
+import { livenessBounds, type NodeState, type NotableEvent, type RoleSpan, type ScenarioCheck, type ScenarioPlan, type SimView } from "../faults/plan.js";
 import { Rng } from "./prng.js";
-import { SafetyChecker } from "./safety.js";
-import { buildPlan } from "./scenarios.js";
+import { SafetyChecker } from "../checks/safety.js";
+import { buildPlan } from "../faults/scenarios.js";
 import { INBOX_MAX, SimNode, type Inbound } from "./sim-node.js";
-import { TimelineRecorder } from "./timeline-data.js";
-import { buildResult, type RunResult, type RunStats, type ViolationReport } from "./results.js";
-import { PropertyViolation, violated } from "./violation.js";
-import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "./final-checks.js";
-import type { CrashPoint, Fault } from "./faults.js";
+import { TimelineRecorder } from "../reports/timeline-data.js";
+import { buildResult, type RunResult, type RunStats, type ViolationReport } from "../reports/results.js";
+import { PropertyViolation, violated } from "../checks/violation.js";
+import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "../checks/final-checks.js";
+import type { CrashPoint, Fault } from "../faults/faults.js";
 
 const STRIKE_TEXT = { send: "sends", append: "grows its log", commit: "commits as leader", elected: "makes it leader" } as const;
 

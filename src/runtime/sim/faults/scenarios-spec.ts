@@ -1,9 +1,9 @@
 // The six situations of the original exercise (docs/exercise.md), as simulated scenarios with
 // their own assertions.
 
-import type { NodeView } from "../../raft/index.js";
-import { logIndex } from "../../raft/index.js";
-import type { ScriptedOp } from "./client.js";
+import type { NodeView } from "../../../raft/index.js";
+import { logIndex } from "../../../raft/index.js";
+import type { ScriptedOp } from "../world/client.js";
 import { ALL, FOLLOWER, LEADER } from "./faults.js";
 import { livenessBounds, type ScenarioCheck, type ScenarioContext, type SimView } from "./plan.js";
 import { FaultList, leaderAt, type Scenario } from "./scenario-kit.js";
