@@ -11,17 +11,8 @@
 
 import { cpus } from "node:os";
 import { MUTATIONS } from "../dist/raft/index.js";
-import { SCENARIOS, runSwarm } from "../dist/runtime/sim/index.js";
+import { MUTATION_SCENARIOS, SCENARIOS, runSwarm } from "../dist/runtime/sim/index.js";
 
-/** The scenario that is each negative control's home: where the checkers must catch it. */
-const MATCHING_SCENARIO = {
-  "no-lease-wait": "lease-handover",
-  "lease-from-receive": "lease-handover",
-  "restart-forgets-lease": "lease-handover",
-  "commit-old-term": "leader-churn",
-  "vote-twice": "leader-crash",
-  "reply-current-term": "stale-replies",
-};
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -62,7 +53,7 @@ async function mutationFigures() {
   let missed = 0;
   for (const m of MUTATIONS) {
     const on = flag("on", null);
-    const row = await figures(m, { scenario: typeof on === "string" ? on : MATCHING_SCENARIO[m], mutation: m }, seeds);
+    const row = await figures(m, { scenario: typeof on === "string" ? on : MUTATION_SCENARIOS[m], mutation: m }, seeds);
     if (row.firstCaughtAtSeed === null) missed += 1;
   }
   return missed === 0 ? 0 : 1;

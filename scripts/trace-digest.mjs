@@ -14,13 +14,12 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(ROOT, "bin", "raft-sim.js");
-const { SCENARIOS } = await import(path.join(ROOT, "dist", "runtime", "sim", "index.js"));
+const { SCENARIOS, MUTATION_SCENARIOS } = await import(path.join(ROOT, "dist", "runtime", "sim", "index.js"));
 const { MUTATIONS } = await import(path.join(ROOT, "dist", "raft", "index.js"));
-const MATCHING = { "no-lease-wait": "lease-handover", "lease-from-receive": "lease-handover", "restart-forgets-lease": "lease-handover", "commit-old-term": "leader-churn", "vote-twice": "leader-crash", "reply-current-term": "stale-replies" };
 
 const runs = [];
 for (const name of SCENARIOS.keys()) for (const seed of ["1", "42"]) runs.push(["--seed", seed, "--scenario", name]);
-for (const m of MUTATIONS) runs.push(["--seed", "2", "--scenario", MATCHING[m] ?? "swarm", "--mutate", m]);
+for (const m of MUTATIONS) runs.push(["--seed", "2", "--scenario", MUTATION_SCENARIOS[m], "--mutate", m]);
 runs.push(["--seed", "15", "--scenario", "clock-drift", "--clock-beyond-bound"]);
 
 const lines = [];

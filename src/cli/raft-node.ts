@@ -5,7 +5,7 @@
 import path from "node:path";
 import { setLogger } from "@grpc/grpc-js";
 import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type NodeAddress } from "../client/nodes.js";
-import { MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/index.js";
+import { CONFIG_DEFAULTS, MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
@@ -28,6 +28,8 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "lease-ms", value: "<n>", help: "leader lease, ms; below the election minimum, at least 3 heartbeats (so one lost heartbeat does not end it)" },
   { name: "drift-ppm", value: "<n>", help: "bound on clock rate error, parts per million (default 1000)" },
   { name: "dump-max-bytes", value: "<n>", help: `bound of dump.txt in bytes; at it, dump.txt is rotated to dump.1.txt (${DUMP_FILES_KEPT} old files kept;\ndefault ${DUMP_BYTES_MAX_DEFAULT}, at least ${DUMP_BYTES_MAX_MIN})` },
+  { name: "snapshot-entries", value: "<n>", help: `take a snapshot (snapshot.txt) every n applied entries, then drop the log before it\n(default ${CONFIG_DEFAULTS.snapshotEveryEntries})` },
+  { name: "snapshot-keep", value: "<n>", help: `log entries kept below a snapshot for followers a little behind (default ${CONFIG_DEFAULTS.snapshotKeepEntries})` },
   { name: "quiet", value: null, help: "write event lines to dump.txt only, not to the console" },
   { name: "log-format", value: "<text|json>", help: "console format: text (default; the dump.txt lines) or json (one object per event:\ntime, node, term, event, fields, message); dump.txt stays text" },
   ...NODE_TLS_FLAGS,
@@ -68,6 +70,8 @@ export interface ServeConfig {
   readonly metricsListen: { readonly host: string; readonly port: number; readonly address: string } | null;
   readonly reflection: boolean;
   readonly dumpBytesMax: number;
+  readonly snapshotEveryEntries: number;
+  readonly snapshotKeepEntries: number;
 }
 
 /** Turns `serve` flags into a checked configuration; throws UsageError with what to fix. */
@@ -95,7 +99,11 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   }
   const dumpText = stringFlag(args, "dump-max-bytes");
   const dumpBytesMax = dumpText === undefined ? DUMP_BYTES_MAX_DEFAULT : parseWholeNumber(dumpText, "dump-max-bytes", DUMP_BYTES_MAX_MIN, 2 ** 48);
+  const snapshotText = stringFlag(args, "snapshot-entries");
+  const keepText = stringFlag(args, "snapshot-keep");
   return {
+    snapshotEveryEntries: snapshotText === undefined ? CONFIG_DEFAULTS.snapshotEveryEntries : parseWholeNumber(snapshotText, "snapshot-entries", 1, 2 ** 40),
+    snapshotKeepEntries: keepText === undefined ? CONFIG_DEFAULTS.snapshotKeepEntries : parseWholeNumber(keepText, "snapshot-keep", 0, 2 ** 40),
     id,
     members,
     dataDir: path.resolve(dataDir),
@@ -198,7 +206,11 @@ async function serve(config: ServeConfig): Promise<void> {
       tls: config.tls,
       metricsListen: config.metricsListen === null ? null : { host: config.metricsListen.host, port: config.metricsListen.port },
       reflection: config.reflection,
-      ...(config.failpoint === null ? {} : { configOverrides: { mutation: config.failpoint } }),
+      configOverrides: {
+        snapshotEveryEntries: config.snapshotEveryEntries,
+        snapshotKeepEntries: config.snapshotKeepEntries,
+        ...(config.failpoint === null ? {} : { mutation: config.failpoint }),
+      },
     });
   } catch (err) {
     process.stderr.write(`raft-node: node ${config.id} cannot start: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -157,6 +157,8 @@ const MUTATION_HELP: Record<Mutation, string> = {
   "restart-forgets-lease": "a restarted node votes as if no lease could be running",
   "reply-current-term": "a reply names the replier's current term, not the request's; a leader takes any reply of its term as a fresh acknowledgement",
   "trust-page-cache": "a restarted node uses what it reads from disk (maybe only in the page cache) without syncing it first",
+  "snapshot-forgets-sessions": "a snapshot leaves out the session table, so a retried SET may apply twice after a restore",
+  "install-older-snapshot": "a follower installs any snapshot it is sent, over newer state, dropping its whole log",
 };
 
 // ---------------------------------------------------------------- shared flags

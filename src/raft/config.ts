@@ -43,6 +43,8 @@ export const MUTATIONS = [
   "restart-forgets-lease", // a restarted node acts as if no lease could be running
   "reply-current-term", // a reply names the replier's current term, not the request's; acks are taken on term alone
   "trust-page-cache", // runtime, not core: a restarted node uses what it reads from disk without syncing it first
+  "snapshot-forgets-sessions", // a snapshot leaves out the session table, so a retried SET may apply twice after a restore
+  "install-older-snapshot", // a follower installs any snapshot it is sent, over newer state, dropping its whole log
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -62,6 +64,10 @@ export interface RaftConfig {
   readonly pendingCountMax: number;
   /** Client sessions remembered for exactly-once SETs, at most (least recently used go first). */
   readonly sessionCountMax: number;
+  /** A snapshot is taken every this many applied entries (then the log before it is compacted). */
+  readonly snapshotEveryEntries: number;
+  /** Entries kept in the log below a snapshot, so a follower a little behind needs no snapshot. */
+  readonly snapshotKeepEntries: number;
   readonly mutation: Mutation | null;
   /**
    * Raft thesis §10.2.1: a leader may send its new entries before they are durable on its own
@@ -78,6 +84,8 @@ export const CONFIG_DEFAULTS = {
   inflightCountMax: 8,
   pendingCountMax: 20_000,
   sessionCountMax: 100_000,
+  snapshotEveryEntries: 10_000,
+  snapshotKeepEntries: 5_000,
   mutation: null,
   leaderPersistsInParallel: false,
 } as const;
@@ -144,9 +152,13 @@ export function validateConfig(c: RaftConfig): void {
     ["inflightCountMax", c.inflightCountMax],
     ["pendingCountMax", c.pendingCountMax],
     ["sessionCountMax", c.sessionCountMax],
+    ["snapshotEveryEntries", c.snapshotEveryEntries],
   ];
   for (const [name, value] of bounds) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`config: ${name} must be a whole number >= 1, got ${value}`);
+  }
+  if (!Number.isInteger(c.snapshotKeepEntries) || c.snapshotKeepEntries < 0) {
+    throw new Error(`config: snapshotKeepEntries must be a whole number >= 0, got ${c.snapshotKeepEntries}`);
   }
 }
 

@@ -33,6 +33,12 @@ export function formatEvent(e: RaftEvent): string {
       return `Vote denied for Node ${e.candidateId} in term ${e.term}.`;
     case "stepping-down":
       return `${e.nodeId} Stepping down`;
+    case "snapshot-sent":
+      return `Leader ${e.leaderId} sending snapshot through entry ${e.index} (term ${e.term}) to Node ${e.followerId}.`;
+    case "snapshot-installed":
+      return `Node ${e.nodeId} installed snapshot through entry ${e.index} (term ${e.term}) from Leader ${e.leaderId}.`;
+    case "log-compacted":
+      return `Node ${e.nodeId} saved a snapshot through entry ${e.snapshotIndex}; its log now starts at entry ${e.firstIndex}.`;
     case "peer-lease-mismatch":
       return (
         `Node ${e.nodeId} refused messages from Node ${e.peerId}: its lease parameters (lease ${e.theirs.leaseMs} ms, drift ${e.theirs.driftPpmMax} ppm) ` +

@@ -2,16 +2,17 @@
 // (same client id and sequence) is applied once.
 //
 // Sessions are evicted least-recently-used first when more than sessionCountMax are known; since
-// every node applies the same log in the same order, every node evicts the same sessions.
+// every node applies the same log in the same order (or restores the same snapshot, which keeps
+// that order), every node evicts the same sessions.
 
-import { assertNever, type Command } from "./types.js";
+import { assertNever, type Command, type LogIndex, type NodeId, type Snapshot, type Term } from "./types.js";
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
 
 export class KvStore {
-  private readonly data = new Map<string, string>();
+  private data = new Map<string, string>();
   /** clientId -> highest sequence applied; Map order is least recently used first. */
-  private readonly sessions = new Map<string, number>();
+  private sessions = new Map<string, number>();
 
   constructor(private readonly sessionCountMax: number) {}
 
@@ -22,6 +23,17 @@ export class KvStore {
 
   get size(): number {
     return this.data.size;
+  }
+
+  /** A copy of the state machine as of (lastIndex, lastTerm), for a snapshot. */
+  image(lastIndex: LogIndex, lastTerm: Term, members: readonly NodeId[], forgetSessions: boolean): Snapshot {
+    return { lastIndex, lastTerm, members, data: new Map(this.data), sessions: forgetSessions ? new Map() : new Map(this.sessions) };
+  }
+
+  /** Replaces the state machine by a snapshot's (copied: the image stays unchanged). */
+  restore(snapshot: Snapshot): void {
+    this.data = new Map(snapshot.data);
+    this.sessions = new Map(snapshot.sessions);
   }
 
   apply(command: Command): ApplyResult {

@@ -1,8 +1,10 @@
-// The in-memory Raft log: entries with terms, index 1 first, index 0 the empty prefix.
+// The in-memory Raft log: entries with terms after a compacted prefix. Index 0 is the empty
+// prefix with term 0; once a snapshot covers a prefix, the log holds entries from
+// prevIndex + 1 on and remembers the term at prevIndex (the Raft paper's "last included" entry).
 //
-// Invariant: terms never decrease along the log.
+// Invariant: terms never decrease along the log; prevIndex <= lastIndex.
 
-import { assert, logIndex, term, type Entry, type LogIndex, type Term } from "./types.js";
+import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Term } from "./types.js";
 
 /** Rough bytes an entry takes on the wire; used to bound batches. */
 export function entryBytes(entry: Entry): number {
@@ -11,41 +13,60 @@ export function entryBytes(entry: Entry): number {
 }
 
 export class RaftLog {
-  private readonly entries: Entry[];
+  private entries: Entry[];
+  private start: LogStart;
 
-  constructor(initial: readonly Entry[]) {
+  constructor(start: LogStart, initial: readonly Entry[]) {
+    this.start = start;
     this.entries = [...initial];
-    for (let i = 1; i < this.entries.length; i++) {
-      assert(this.entries[i - 1]!.term <= this.entries[i]!.term, () => `log terms decrease at index ${i + 1}`);
+    for (let i = 0; i < this.entries.length; i++) {
+      const before = i === 0 ? start.prevTerm : this.entries[i - 1]!.term;
+      assert(before <= this.entries[i]!.term, () => `log terms decrease at index ${start.prevIndex + i + 1}`);
     }
   }
 
+  /** The last compacted index (0 when nothing was compacted): termAt knows it, entryAt does not. */
+  get prevIndex(): LogIndex {
+    return this.start.prevIndex;
+  }
+
+  get prevTerm(): Term {
+    return this.start.prevTerm;
+  }
+
   get lastIndex(): LogIndex {
-    return logIndex(this.entries.length);
+    return logIndex(this.start.prevIndex + this.entries.length);
   }
 
   get lastTerm(): Term {
-    return this.termAt(this.lastIndex) ?? term(0);
+    return this.entries.length === 0 ? this.start.prevTerm : this.entries[this.entries.length - 1]!.term;
   }
 
-  /** The term at `index`: 0 for index 0, undefined past the end. */
+  /** The term at `index`: 0 for index 0, undefined past the end or inside the compacted prefix. */
   termAt(index: LogIndex): Term | undefined {
+    if (index === this.start.prevIndex) return this.start.prevTerm;
     if (index === 0) return term(0);
-    return this.entries[index - 1]?.term;
+    return this.entries[index - this.start.prevIndex - 1]?.term;
+  }
+
+  /** True when `index` lies in the compacted prefix (a snapshot holds it, the log does not). */
+  isCompacted(index: LogIndex): boolean {
+    return index < this.start.prevIndex;
   }
 
   entryAt(index: LogIndex): Entry {
-    const entry = this.entries[index - 1];
-    assert(entry !== undefined, () => `no log entry at index ${index} (last is ${this.lastIndex})`);
+    const entry = index > this.start.prevIndex ? this.entries[index - this.start.prevIndex - 1] : undefined;
+    assert(entry !== undefined, () => `no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
     return entry;
   }
 
   /** Entries from `from` on, at most `countMax` of them and about `bytesMax` bytes (at least one). */
   batch(from: LogIndex, countMax: number, bytesMax: number): Entry[] {
+    assert(from > this.start.prevIndex, () => `batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = from; i <= this.lastIndex && out.length < countMax; i++) {
-      const entry = this.entries[i - 1]!;
+      const entry = this.entries[i - this.start.prevIndex - 1]!;
       bytes += entryBytes(entry);
       if (out.length > 0 && bytes > bytesMax) break;
       out.push(entry);
@@ -62,21 +83,39 @@ export class RaftLog {
 
   /** Drops the entries at `from` and after. */
   truncateFrom(from: LogIndex): void {
-    assert(from >= 1 && from <= this.lastIndex, () => `truncate from ${from} outside 1..${this.lastIndex}`);
-    this.entries.length = from - 1;
+    assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
+    this.entries.length = from - this.start.prevIndex - 1;
   }
 
-  /** The first index of the run of `t` that ends at or before `atOrBefore`. */
+  /** Drops the entries through `start.prevIndex`, which must hold `start.prevTerm` or lie past the end. */
+  compactTo(start: LogStart): void {
+    assert(start.prevIndex >= this.start.prevIndex, () => `compacting to ${start.prevIndex}, before the log's start ${this.start.prevIndex}`);
+    if (start.prevIndex >= this.lastIndex) {
+      this.entries = [];
+    } else {
+      assert(this.termAt(start.prevIndex) === start.prevTerm, () => `compacting at ${start.prevIndex}: term ${this.termAt(start.prevIndex)} there, not ${start.prevTerm}`);
+      this.entries = this.entries.slice(start.prevIndex - this.start.prevIndex);
+    }
+    this.start = start;
+  }
+
+  /** Drops every entry: the log now starts after `start` (a follower installing a snapshot its log does not hold). */
+  resetTo(start: LogStart): void {
+    this.entries = [];
+    this.start = start;
+  }
+
+  /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */
   firstIndexOfTerm(t: Term, atOrBefore: LogIndex): LogIndex {
     let i = atOrBefore;
-    while (i > 1 && this.termAt(logIndex(i - 1)) === t) i--;
+    while (i > this.start.prevIndex + 1 && this.termAt(logIndex(i - 1)) === t) i--;
     return logIndex(i);
   }
 
-  /** The last index holding term `t`, or null when the log has none. */
+  /** The last index holding term `t`, or null when the log (after its compacted prefix) has none. */
   lastIndexOfTerm(t: Term, atOrBefore: LogIndex): LogIndex | null {
-    for (let i = Math.min(atOrBefore, this.lastIndex); i >= 1; i--) {
-      const ti = this.entries[i - 1]!.term;
+    for (let i = Math.min(atOrBefore, this.lastIndex); i > this.start.prevIndex; i--) {
+      const ti = this.entries[i - this.start.prevIndex - 1]!.term;
       if (ti === t) return logIndex(i);
       if (ti < t) return null;
     }

@@ -10,7 +10,7 @@ import type { FullOutput } from "./output.js";
 import type { Random } from "./random.js";
 import { NodeCore, type LeaseWindow } from "./state.js";
 import { replayCommitted, stepNode } from "./step.js";
-import type { Entry, HardState, Input, LogIndex, NodeId, NodeStatus, PersistedState, Role, Term } from "./types.js";
+import { logIndex, type Entry, type HardState, type Input, type LogIndex, type NodeId, type NodeStatus, type PersistedState, type Role, type Snapshot, type Term } from "./types.js";
 
 /** What checkers and tests may read of a node, beyond its status: never a field, never a write. */
 export interface NodeView {
@@ -20,7 +20,13 @@ export interface NodeView {
   readonly leaderId: NodeId | null;
   readonly commitIndex: LogIndex;
   readonly lastLogIndex: LogIndex;
-  /** The term of the entry at index (0 for index 0), or undefined past the log. */
+  /** The first index the log holds (1 until a snapshot lets a prefix go). */
+  readonly firstLogIndex: LogIndex;
+  /** The last index of the newest durable snapshot (0: none). */
+  readonly snapshotIndex: LogIndex;
+  /** The newest durable snapshot, or null. */
+  readonly snapshot: Snapshot | null;
+  /** The term of the entry at index (0 for index 0), or undefined past the log or inside its compacted prefix (but at firstLogIndex - 1). */
   termAt(index: LogIndex): Term | undefined;
   /** The entry at index; throws past the log. */
   entryAt(index: LogIndex): Entry;
@@ -130,6 +136,15 @@ function viewOf(n: NodeCore): NodeView {
     },
     get lastLogIndex() {
       return n.log.lastIndex;
+    },
+    get firstLogIndex() {
+      return logIndex(n.log.prevIndex + 1);
+    },
+    get snapshotIndex() {
+      return n.snapshot?.lastIndex ?? logIndex(0);
+    },
+    get snapshot() {
+      return n.snapshot;
     },
     termAt: (index) => n.log.termAt(index),
     entryAt: (index) => n.log.entryAt(index),

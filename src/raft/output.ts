@@ -9,8 +9,10 @@ import {
   type HardState,
   type LogIndex,
   type Message,
+  type LogStart,
   type Output,
   type RaftEvent,
+  type Snapshot,
 } from "./types.js";
 
 export interface FullOutput extends Output {
@@ -28,7 +30,10 @@ const NONE: readonly never[] = Object.freeze([]);
 export class OutputBuilder {
   hardState: HardState | null = null;
   hardStateMustSync = false;
+  installSnapshot: Snapshot | null = null;
   truncateFrom: LogIndex | null = null;
+  compactTo: LogStart | null = null;
+  saveSnapshot: Snapshot | null = null;
   appendFrom: LogIndex | null = null;
   private appendList: Entry[] | null = null;
   private messageList: Message[] | null = null;
@@ -70,13 +75,16 @@ export class OutputBuilder {
       hardState: this.hardState,
       hardStateMustSync: this.hardStateMustSync,
       sendBeforePersist,
+      installSnapshot: this.installSnapshot,
       truncateFrom: this.truncateFrom,
+      compactTo: this.compactTo,
       appendFrom: this.appendFrom,
       append: this.appendList ?? NONE,
       messages: this.messageList ?? NONE,
       applied: this.appliedList ?? NONE,
       replies: this.replyList ?? NONE,
       events: this.eventList ?? NONE,
+      saveSnapshot: this.saveSnapshot,
       wakeAtMs,
     };
   }
@@ -88,6 +96,14 @@ export class OutputBuilder {
   private checkContract(lastLogIndex: LogIndex): void {
     if (this.truncateFrom !== null && this.appendFrom !== null) {
       assert(this.appendFrom >= this.truncateFrom, "an append lies before the truncation it follows");
+    }
+    const start = this.compactTo;
+    if (start !== null && this.appendFrom !== null) {
+      assert(this.appendFrom > start.prevIndex, () => `an append at ${this.appendFrom} lies inside the compacted prefix (through ${start.prevIndex})`);
+    }
+    const installed = this.installSnapshot;
+    if (installed !== null) {
+      assert(start?.prevIndex === installed.lastIndex, "an installed snapshot restarts the log right after it");
     }
     const persisted = this.hardState;
     if (persisted !== null) {

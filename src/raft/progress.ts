@@ -2,11 +2,16 @@
 //
 // probe:     the match point is unknown; one AppendEntries at a time, backing up on rejection.
 // replicate: the match point is known; up to inflightCountMax batches are pipelined.
+// snapshot:  the follower needs entries the leader compacted away; a snapshot is on its way and
+//            no entries go until it is acknowledged (or given up on after some heartbeats).
 // Invariant: matchIndex < nextIndex; every inflight last index lies in (matchIndex, nextIndex).
 
 import { assert, logIndex, type LogIndex } from "./types.js";
 
-export type ProgressState = "probe" | "replicate";
+export type ProgressState = "probe" | "replicate" | "snapshot";
+
+/** Heartbeats a leader waits for a snapshot's answer before it sends the snapshot again. */
+export const SNAPSHOT_WAIT_HEARTBEATS = 40;
 
 export class Progress {
   state: ProgressState = "probe";
@@ -18,6 +23,9 @@ export class Progress {
   readonly inflight: LogIndex[] = [];
   /** matchIndex when the previous heartbeat went out, to spot a pipeline that stalled on a loss. */
   matchAtLastHeartbeat: LogIndex = logIndex(0);
+  /** snapshot: the lastIndex of the snapshot sent, and heartbeats since it went. */
+  snapshotIndex: LogIndex = logIndex(0);
+  private snapshotHeartbeats = 0;
 
   constructor(leaderLastIndex: LogIndex) {
     this.nextIndex = logIndex(leaderLastIndex + 1);
@@ -36,12 +44,14 @@ export class Progress {
       while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
     }
     if (this.state === "probe" && index >= this.nextIndex - 1) this.becomeReplicate();
+    if (this.state === "snapshot" && index >= this.snapshotIndex) this.becomeReplicate();
     this.check();
     return news;
   }
 
   /** The follower's log does not match before `nextIndex`: back up and probe again. */
   backUpTo(nextIndex: LogIndex): void {
+    if (this.state === "snapshot") return; // a refused heartbeat while the snapshot travels says nothing new
     this.state = "probe";
     this.probeSent = false;
     this.inflight.length = 0;
@@ -54,6 +64,7 @@ export class Progress {
     if (this.state === "replicate" && this.inflight.length > 0 && this.matchIndex === this.matchAtLastHeartbeat) {
       this.backUpTo(logIndex(this.matchIndex + 1));
     }
+    if (this.state === "snapshot" && ++this.snapshotHeartbeats >= SNAPSHOT_WAIT_HEARTBEATS) this.becomeProbe();
     if (this.state === "probe") this.probeSent = false;
     this.matchAtLastHeartbeat = this.matchIndex;
   }
@@ -68,7 +79,30 @@ export class Progress {
   }
 
   canSend(inflightCountMax: number): boolean {
-    return this.state === "probe" ? !this.probeSent : this.inflight.length < inflightCountMax;
+    switch (this.state) {
+      case "probe":
+        return !this.probeSent;
+      case "replicate":
+        return this.inflight.length < inflightCountMax;
+      case "snapshot":
+        return false;
+    }
+  }
+
+  /** A snapshot through `index` went to the follower: send nothing else until it answers. */
+  sentSnapshot(index: LogIndex): void {
+    this.state = "snapshot";
+    this.snapshotIndex = index;
+    this.snapshotHeartbeats = 0;
+    this.probeSent = false;
+    this.inflight.length = 0;
+  }
+
+  /** The snapshot went unanswered too long (lost, or the follower restarted): start over with a probe. */
+  private becomeProbe(): void {
+    this.state = "probe";
+    this.probeSent = false;
+    this.nextIndex = logIndex(this.matchIndex + 1);
   }
 
   private becomeReplicate(): void {

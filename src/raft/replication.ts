@@ -10,7 +10,7 @@ import { maybeCommit, followerCommit } from "./commit.js";
 import { stepDownIfLeaseLost } from "./lease.js";
 import type { NodeCore } from "./state.js";
 import type { Progress } from "./progress.js";
-import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type Term } from "./types.js";
+import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type SnapshotReply, type Term } from "./types.js";
 
 // ---------------------------------------------------------------- leader side
 
@@ -39,6 +39,7 @@ export function sendAppends(n: NodeCore, heartbeat: boolean): void {
 /** Sends batches while the follower's window allows; an empty heartbeat if asked and none went. */
 export function sendToPeer(n: NodeCore, peer: NodeId, p: Progress, heartbeat: boolean): void {
   const { batchCountMax, batchBytesMax, inflightCountMax } = n.config;
+  if (p.state !== "snapshot" && p.nextIndex - 1 < n.log.prevIndex) sendSnapshot(n, peer, p);
   let sent = false;
   while (p.canSend(inflightCountMax) && (p.state === "probe" || p.nextIndex <= n.log.lastIndex)) {
     const entries = n.log.batch(p.nextIndex, batchCountMax, batchBytesMax);
@@ -47,7 +48,19 @@ export function sendToPeer(n: NodeCore, peer: NodeId, p: Progress, heartbeat: bo
     sent = true;
     if (p.state === "probe") break;
   }
-  if (heartbeat && !sent) sendAppend(n, peer, p.matchIndex, []);
+  // A heartbeat names an entry the leader still holds: a follower behind it refuses, and the
+  // refusal (like any answer) renews the lease; in snapshot state the refusal is expected.
+  if (heartbeat && !sent) sendAppend(n, peer, logIndex(Math.max(p.matchIndex, n.log.prevIndex)), []);
+}
+
+/** The follower needs entries compacted away: send the newest snapshot and wait for its answer. */
+function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
+  const s = n.snapshot;
+  assert(s !== null && s.lastIndex >= n.log.prevIndex, () => `the log is compacted through ${n.log.prevIndex} with no snapshot covering it`);
+  p.sentSnapshot(s.lastIndex);
+  n.leaseMemory.heard(n.config.timing, n.nowMs);
+  n.send({ type: "snapshot-request", from: n.id, to: peer, term: n.currentTerm, snapshot: s, lease: n.leaseParams, leaderSendMs: n.nowMs });
+  n.out.events.push({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
 }
 
 function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
@@ -86,13 +99,25 @@ export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   sendToPeer(n, m.from, p, false);
 }
 
+/** Leader: a follower's answer to a snapshot. */
+export function handleSnapshotReply(n: NodeCore, m: SnapshotReply): void {
+  const l = n.leader;
+  if (l === null || !answersThisLeadership(n, m)) return;
+  const p = l.progress.get(m.from);
+  if (p === undefined) return;
+  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
+  assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+  if (p.matched(m.matchIndex)) maybeCommit(n);
+  sendToPeer(n, m.from, p, false);
+}
+
 /**
  * A reply is interpreted only when it answers a request of this leadership: the request's term is
  * ours (a node leads a term at most once) and the echoed send time lies between the start of this
  * leadership and now on our clock. Anything else (a previous life's request, an earlier term's)
  * is dropped, never clamped into range.
  */
-function answersThisLeadership(n: NodeCore, m: AppendReply): boolean {
+function answersThisLeadership(n: NodeCore, m: AppendReply | SnapshotReply): boolean {
   const l = n.leader;
   if (l === null) return false;
   if (n.config.mutation === "reply-current-term") return m.term === n.currentTerm;
@@ -119,6 +144,7 @@ function nextIndexFromHint(n: NodeCore, m: AppendReply): LogIndex {
 
 /** Follower or candidate: AppendEntries of the current term (terms were handled at the door). */
 export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
+  if (n.log.isCompacted(m.prevLogIndex)) return handleAppendRequest(n, pastCompacted(n, m));
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
@@ -135,6 +161,15 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   followerCommit(n, logIndex(Math.min(m.leaderCommit, matchIndex)));
   n.out.events.push({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, true, matchIndex, logIndex(0), term(0)));
+}
+
+/**
+ * The same request, starting at our log's start: what it holds before that is committed (our
+ * compacted prefix lies inside our snapshot), so it matches the leader's by Leader Completeness.
+ */
+function pastCompacted(n: NodeCore, m: AppendRequest): AppendRequest {
+  const skip = n.log.prevIndex - m.prevLogIndex;
+  return { ...m, prevLogIndex: n.log.prevIndex, prevLogTerm: n.log.prevTerm, entries: m.entries.slice(skip) };
 }
 
 /** Appends the entries we lack, truncating a conflicting suffix first (never a committed entry). */

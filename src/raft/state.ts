@@ -16,8 +16,10 @@ import { OutputBuilder } from "./output.js";
 import { failPending } from "./pending.js";
 import type { Progress } from "./progress.js";
 import { randomIntBetween, type Random } from "./random.js";
+import { restoreSnapshot } from "./snapshot.js";
 import {
   assert,
+  LOG_START_EMPTY,
   logIndex,
   type ClientCall,
   type HardState,
@@ -29,6 +31,7 @@ import {
   type PersistedState,
   type RequestId,
   type Role,
+  type Snapshot,
   type Term,
 } from "./types.js";
 
@@ -75,6 +78,10 @@ export class NodeCore {
   commitIndex: LogIndex = logIndex(0);
   appliedIndex: LogIndex = logIndex(0);
   readonly kv: KvStore;
+  /** The newest durable snapshot (saved, installed or found at start); the log's compacted prefix lies inside it. */
+  snapshot: Snapshot | null = null;
+  /** A snapshot the runtime is writing; at most one at a time. */
+  savingSnapshot: Snapshot | null = null;
   readonly leaseMemory: LeaseMemory;
   electionDeadlineMs = 0;
   lastLeaderContactMs = -Infinity;
@@ -102,11 +109,13 @@ export class NodeCore {
     this.nowMs = nowMs;
     this.currentTerm = persisted.hardState.currentTerm;
     this.votedFor = persisted.hardState.votedFor;
-    this.log = new RaftLog(persisted.entries);
+    this.log = new RaftLog(persisted.logStart ?? LOG_START_EMPTY, persisted.entries);
     this.kv = new KvStore(config.sessionCountMax);
     this.leaseMemory = LeaseMemory.afterRestart(config.timing, nowMs, config.mutation);
-    assert(persisted.hardState.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
     this.commitIndex = persisted.hardState.commitIndex;
+    if (persisted.snapshot) restoreSnapshot(this, persisted.snapshot);
+    else assert(this.log.prevIndex === 0, () => `the log starts after ${this.log.prevIndex} but there is no snapshot`);
+    assert(this.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
     this.resetElectionTimer();
   }
 

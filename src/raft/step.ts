@@ -10,10 +10,11 @@ import { applyCommitted, notePersisted } from "./commit.js";
 import { answerPreVote, handleVoteReply, handleVoteRequest, refuseStaleVote, tickElectionTimer } from "./election.js";
 import { OutputBuilder, type FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
-import { handleAppendReply, handleAppendRequest, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
+import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
 import { handleClientCalls } from "./requests.js";
+import { handleSnapshotRequest, maybeTakeSnapshot, noteSnapshotSaved, refuseStaleSnapshot } from "./snapshot.js";
 import type { NodeCore } from "./state.js";
-import { assert, assertNever, type AppendReply, type AppendRequest, type Input, type Message, type Role, type VoteReply, type VoteRequest } from "./types.js";
+import { assert, assertNever, type AppendReply, type AppendRequest, type Input, type Message, type Role, type SnapshotReply, type SnapshotRequest, type VoteReply, type VoteRequest } from "./types.js";
 
 type Handler<T> = (n: NodeCore, t: T) => void;
 const ignore = (): void => {};
@@ -27,6 +28,12 @@ const onAppendRequest = {
 } satisfies Record<Role, Handler<AppendRequest>>;
 const onAppendReply = { follower: ignore, candidate: ignore, leader: handleAppendReply } satisfies Record<Role, Handler<AppendReply>>;
 const onVoteRequest = { follower: handleVoteRequest, candidate: handleVoteRequest, leader: handleVoteRequest } satisfies Record<Role, Handler<VoteRequest>>;
+const onSnapshotRequest = {
+  follower: handleSnapshotRequest,
+  candidate: handleSnapshotRequest,
+  leader: (n, m) => assert(false, () => `two leaders in term ${m.term}: ${n.id} and ${m.from}`),
+} satisfies Record<Role, Handler<SnapshotRequest>>;
+const onSnapshotReply = { follower: ignore, candidate: ignore, leader: handleSnapshotReply } satisfies Record<Role, Handler<SnapshotReply>>;
 const onVoteReply = { follower: ignore, candidate: handleVoteReply, leader: ignore } satisfies Record<Role, Handler<VoteReply>>;
 
 export function stepNode(n: NodeCore, input: Input): FullOutput {
@@ -49,10 +56,14 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
     case "persisted":
       notePersisted(n, input.index, input.term);
       break;
+    case "snapshot-saved":
+      noteSnapshotSaved(n, input.index);
+      break;
     default:
       assertNever(input);
   }
   if (n.leader !== null) afterStepLeader(n);
+  maybeTakeSnapshot(n);
   n.recordHardState(termBefore, voteBefore, commitBefore);
   n.checkInvariants();
   const sendBeforePersist = n.config.leaderPersistsInParallel && n.role === "leader" && !n.out.hardStateMustSync && n.out.truncateFrom === null;
@@ -67,13 +78,14 @@ export function replayCommitted(n: NodeCore): void {
 
 function receive(n: NodeCore, m: Message): void {
   if (m.to !== n.id || !n.config.members.includes(m.from) || m.from === n.id) return;
-  if (m.type === "vote-request" || m.type === "append-request") {
+  if (m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request") {
     if (!n.acceptsLeaseOf(m.from, m.lease)) return;
     if (m.type === "vote-request" && m.preVote) return answerPreVote(n, m);
   }
   if (m.term > n.currentTerm) n.adoptTerm(m.term);
   else if (m.term < n.currentTerm && m.type === "append-request") return rejectStaleAppend(n, m);
   else if (m.term < n.currentTerm && m.type === "vote-request") return refuseStaleVote(n, m);
+  else if (m.term < n.currentTerm && m.type === "snapshot-request") return refuseStaleSnapshot(n, m);
   // A reply from a node behind us still goes on: it names the request it answers (requestTerm),
   // and a pre-vote may be granted by a voter whose own term is behind the candidate's.
   switch (m.type) {
@@ -85,6 +97,10 @@ function receive(n: NodeCore, m: Message): void {
       return onVoteRequest[n.role](n, m);
     case "vote-reply":
       return onVoteReply[n.role](n, m);
+    case "snapshot-request":
+      return onSnapshotRequest[n.role](n, m);
+    case "snapshot-reply":
+      return onSnapshotReply[n.role](n, m);
     default:
       return assertNever(m);
   }

@@ -55,10 +55,40 @@ export interface HardState {
   readonly commitIndex: LogIndex;
 }
 
+/**
+ * The state machine as of one log index: what a snapshot holds. The maps are never changed once
+ * made (a node copies them when it restores), so one image may be held by the core, a message and
+ * a writer at once.
+ */
+export interface Snapshot {
+  /** The last log index (and its term) the image includes. */
+  readonly lastIndex: LogIndex;
+  readonly lastTerm: Term;
+  /** The cluster's members as of lastIndex. */
+  readonly members: readonly NodeId[];
+  /** key -> value. */
+  readonly data: ReadonlyMap<string, string>;
+  /** client id -> highest sequence applied, least recently used first. */
+  readonly sessions: ReadonlyMap<string, number>;
+}
+
+/** Where a log starts once a prefix is compacted: entries[0] has index prevIndex + 1. */
+export interface LogStart {
+  readonly prevIndex: LogIndex;
+  /** The term of the entry at prevIndex (0 when prevIndex is 0). */
+  readonly prevTerm: Term;
+}
+
+export const LOG_START_EMPTY: LogStart = Object.freeze({ prevIndex: 0 as LogIndex, prevTerm: 0 as Term });
+
 /** What a node finds on its disk when it starts. */
 export interface PersistedState {
   readonly hardState: HardState;
-  readonly entries: readonly Entry[]; // entries[0] is index 1
+  /** The newest durable snapshot; none when absent. */
+  readonly snapshot?: Snapshot | null;
+  /** Where `entries` start; LOG_START_EMPTY (index 1 first) when absent. */
+  readonly logStart?: LogStart;
+  readonly entries: readonly Entry[]; // entries[0] is index logStart.prevIndex + 1
 }
 
 // ---------------------------------------------------------------- peer messages
@@ -128,6 +158,33 @@ export interface AppendReply {
 }
 
 /**
+ * A leader sends its newest snapshot to a follower whose next entry it compacted away (the Raft
+ * paper's InstallSnapshot). Runtimes move the image in bounded chunks; the core sees it whole.
+ */
+export interface SnapshotRequest {
+  readonly type: "snapshot-request";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly snapshot: Snapshot;
+  readonly lease: LeaseParams;
+  readonly leaderSendMs: number;
+}
+
+export interface SnapshotReply {
+  readonly type: "snapshot-reply";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly requestTerm: Term;
+  /** The last index known to match the leader's log: the snapshot's, or more when it held more. */
+  readonly matchIndex: LogIndex;
+  /** The snapshot's lastIndex, so the leader knows which of its sends this answers. */
+  readonly snapshotIndex: LogIndex;
+  readonly leaderSendMs: number;
+}
+
+/**
  * The two numbers the lease argument depends on. Every node must use the same ones: a node
  * refuses the messages of a peer whose lease parameters differ, and says so.
  */
@@ -136,7 +193,7 @@ export interface LeaseParams {
   readonly driftPpmMax: number;
 }
 
-export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply;
+export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply | SnapshotRequest | SnapshotReply;
 
 // ---------------------------------------------------------------- clients
 
@@ -172,7 +229,9 @@ export type Input =
   | { readonly type: "message"; readonly nowMs: number; readonly message: Message }
   | { readonly type: "client"; readonly nowMs: number; readonly calls: readonly ClientCall[] }
   /** The log is durable through (index, term): sent by runtimes that set leaderPersistsInParallel. */
-  | { readonly type: "persisted"; readonly nowMs: number; readonly index: LogIndex; readonly term: Term };
+  | { readonly type: "persisted"; readonly nowMs: number; readonly index: LogIndex; readonly term: Term }
+  /** The snapshot of an output's `saveSnapshot` (named by its lastIndex) is durable. */
+  | { readonly type: "snapshot-saved"; readonly nowMs: number; readonly index: LogIndex };
 
 // ---------------------------------------------------------------- outputs
 
@@ -195,6 +254,12 @@ export type RaftEvent =
   | { readonly kind: "vote-granted"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
   | { readonly kind: "vote-denied"; readonly nodeId: NodeId; readonly candidateId: NodeId; readonly term: Term }
   | { readonly kind: "stepping-down"; readonly nodeId: NodeId }
+  /** A leader sends its snapshot to a follower whose next entries it no longer holds. */
+  | { readonly kind: "snapshot-sent"; readonly leaderId: NodeId; readonly followerId: NodeId; readonly index: LogIndex; readonly term: Term }
+  /** A follower replaced its state machine by a leader's snapshot. */
+  | { readonly kind: "snapshot-installed"; readonly nodeId: NodeId; readonly leaderId: NodeId; readonly index: LogIndex; readonly term: Term }
+  /** A node wrote a snapshot of its state machine and dropped the log before it (keeping a tail). */
+  | { readonly kind: "log-compacted"; readonly nodeId: NodeId; readonly snapshotIndex: LogIndex; readonly firstIndex: LogIndex }
   /** A peer's message was refused because its lease parameters differ from ours (once per change). */
   | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams };
 
@@ -205,7 +270,10 @@ export interface AppliedEntry {
 
 /**
  * What the runtime must do after one step, in this order (the output contract):
- *  1. persist: if `truncateFrom` is set, drop log entries at and after it; append `append`
+ *  1. persist: if `installSnapshot` is set, make it the durable snapshot first (a follower
+ *     installs a leader's); if `truncateFrom` is set, drop log entries at and after it; if
+ *     `compactTo` is set, drop the entries up to its prevIndex (the log then starts after it, even
+ *     when it held none of them); append `append`
  *     (whose first entry has index `appendFrom`); write `hardState` if set, only once that
  *     truncation and append are durable; make it durable. `hardState.commitIndex` never exceeds
  *     the log's last index after this output (asserted), so a persisted commit index never runs
@@ -214,18 +282,23 @@ export interface AppliedEntry {
  *  3. `applied` lists the committed entries the core has applied to its state machine, in order
  *     (for the runtime's information; the core's own KV is already up to date);
  *  4. answer `replies`;
- *  5. record `events` (dump.txt and console).
+ *  5. record `events` (dump.txt and console);
+ *  6. if `saveSnapshot` is set, write it durably in the background (never over a newer one) and
+ *     then step a `snapshot-saved` input; the node goes on meanwhile.
  * `wakeAtMs` is the latest clock reading at which the core wants its next tick.
  */
 export interface Output {
   readonly hardState: HardState | null;
+  readonly installSnapshot: Snapshot | null;
   readonly truncateFrom: LogIndex | null;
+  readonly compactTo: LogStart | null;
   readonly appendFrom: LogIndex | null;
   readonly append: readonly Entry[];
   readonly messages: readonly Message[];
   readonly applied: readonly AppliedEntry[];
   readonly replies: readonly ClientReply[];
   readonly events: readonly RaftEvent[];
+  readonly saveSnapshot: Snapshot | null;
   readonly wakeAtMs: number;
 }
 

@@ -6,25 +6,29 @@
 
 import { describe, expect, it } from "vitest";
 import { MUTATIONS, type Mutation } from "../../src/raft/index.js";
-import { runSimulation, simOptions, type RunResult } from "../../src/runtime/sim/index.js";
+import { MUTATION_SCENARIOS, runSimulation, simOptions, type RunResult } from "../../src/runtime/sim/index.js";
 
+/** Known catching seeds of the mutation's home scenario (MUTATION_SCENARIOS). */
 interface Control {
-  readonly scenario: string;
   readonly seeds: readonly number[];
   readonly properties: readonly string[];
 }
 
 const CONTROLS: Record<Mutation, Control> = {
-  "no-lease-wait": { scenario: "lease-handover", seeds: [2, 7, 8], properties: ["lease safety"] },
-  "lease-from-receive": { scenario: "lease-handover", seeds: [1, 5, 7], properties: ["lease safety"] },
-  "restart-forgets-lease": { scenario: "lease-handover", seeds: [7, 21, 38], properties: ["lease safety"] },
-  "commit-old-term": { scenario: "leader-churn", seeds: [19, 100, 101], properties: ["leader completeness", "state machine safety", "core invariant"] },
+  "no-lease-wait": { seeds: [2, 7, 8], properties: ["lease safety"] },
+  "lease-from-receive": { seeds: [1, 5, 7], properties: ["lease safety"] },
+  "restart-forgets-lease": { seeds: [7, 21, 38], properties: ["lease safety"] },
+  "commit-old-term": { seeds: [19, 100, 101], properties: ["leader completeness", "state machine safety", "core invariant"] },
   // A leader (or candidate) that votes for another trips the core's own invariant first, most often.
-  "vote-twice": { scenario: "leader-crash", seeds: [2, 11, 16], properties: ["election safety", "core invariant"] },
-  "reply-current-term": { scenario: "stale-replies", seeds: [1, 2, 4], properties: ["lease safety"] },
+  "vote-twice": { seeds: [2, 11, 16], properties: ["election safety", "core invariant"] },
+  "reply-current-term": { seeds: [1, 2, 4], properties: ["lease safety"] },
   // A node that acknowledged entries only in its page cache loses them in the power loss, and
   // restarts with a commit index past its log (the output contract's restart check).
-  "trust-page-cache": { scenario: "power-loss", seeds: [17, 42, 67], properties: ["output contract"] },
+  "trust-page-cache": { seeds: [17, 42, 67], properties: ["output contract"] },
+  // The checker applies the committed log itself and compares every snapshot with its state.
+  "snapshot-forgets-sessions": { seeds: [1, 2, 3], properties: ["state machine safety"] },
+  // A late copy of an older snapshot makes the follower undo entries it had applied.
+  "install-older-snapshot": { seeds: [9, 10, 17], properties: ["state machine safety", "output contract"] },
 };
 
 function firstCatch(scenario: string, seeds: readonly number[], extra: { mutation?: Mutation; clockBeyondBound?: boolean }): RunResult | null {
@@ -42,17 +46,18 @@ describe("every mutation is caught in its matching scenario", () => {
 
   for (const m of MUTATIONS) {
     const c = CONTROLS[m];
-    it(`${m} is caught by ${c.properties.join(" or ")} in ${c.scenario}`, () => {
-      const r = firstCatch(c.scenario, c.seeds, { mutation: m });
+    const scenario = MUTATION_SCENARIOS[m];
+    it(`${m} is caught by ${c.properties.join(" or ")} in ${scenario}`, () => {
+      const r = firstCatch(scenario, c.seeds, { mutation: m });
       expect(r, `no seed of ${c.seeds.join(", ")} caught ${m}; rerun node scripts/soak.mjs --mutations`).not.toBeNull();
       expect(c.properties).toContain(r!.violation!.property);
-      expect(r!.violation!.replay).toBe(`raft-sim run --seed ${r!.options.seed} --scenario ${c.scenario} --mutate ${m}`);
+      expect(r!.violation!.replay).toBe(`raft-sim run --seed ${r!.options.seed} --scenario ${scenario} --mutate ${m}`);
     });
   }
 
   it("the same seeds pass without the mutation", () => {
     for (const m of MUTATIONS) {
-      const r = runSimulation(simOptions({ seed: String(CONTROLS[m].seeds[0]), scenario: CONTROLS[m].scenario }));
+      const r = runSimulation(simOptions({ seed: String(CONTROLS[m].seeds[0]), scenario: MUTATION_SCENARIOS[m] }));
       expect(r.violation, `${m}'s seed without the mutation: ${r.violation?.message}`).toBeNull();
     }
   });

@@ -18,6 +18,10 @@ class HeldStorage implements DriverStorage {
   private rejects: ((e: Error) => void)[] = [];
   private failure: Error | null = null;
 
+  saveSnapshot(): Promise<void> {
+    return Promise.resolve();
+  }
+
   persist(request: PersistRequest): Promise<void> {
     this.writes.push(request);
     if (this.failure !== null) return Promise.reject(this.failure);

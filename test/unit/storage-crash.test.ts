@@ -78,7 +78,7 @@ class Run {
 }
 
 function append(from: number, entries: Entry[], h: HardState | null = null, truncateFrom: number | null = null): PersistRequest {
-  return { hardState: h, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(from), append: entries };
+  return { hardState: h, installSnapshot: null, compactTo: null, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(from), append: entries };
 }
 
 /** A follower's life: appends (some spanning pages), group commit, a commit-only change, a vote, a truncation. */
@@ -87,7 +87,7 @@ async function followerWorkload(run: Run): Promise<void> {
   await run.persist(append(1, [noop(1)], hard(1, 0, 0)));
   await run.persist(append(2, [set("a", big, 1), set("b", big, 1)], hard(1, 0, 1)));
   await Promise.all([run.persist(append(4, [set("c", "3", 1)])), run.persist(append(5, [set("d", big, 1)], hard(1, 0, 3)))]);
-  await run.persist({ hardState: hard(2, 2, 3), truncateFrom: null, appendFrom: null, append: [] });
+  await run.persist({ hardState: hard(2, 2, 3), installSnapshot: null, compactTo: null, truncateFrom: null, appendFrom: null, append: [] });
   await run.persist(append(4, [noop(2), set("e", "5", 2)], null, 4));
   await run.persist(append(6, [set("f", big, 2)], hard(2, 2, 5)));
 }

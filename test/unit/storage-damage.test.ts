@@ -139,7 +139,7 @@ describe("FileStorage: damage on disk", () => {
     await expect(openStorage(1)).rejects.toThrow(/metadata\.txt is missing but .*logs\.txt is not empty; the folder is corrupt/);
     await writeFile(path.join(folder(1), "logs.txt"), "");
     const storage = await openStorage(1);
-    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), entries: [] });
+    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), snapshot: null, logStart: { prevIndex: 0, prevTerm: 0 }, entries: [] });
   });
 });
 

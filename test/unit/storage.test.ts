@@ -138,7 +138,7 @@ describe("logs.txt lines", () => {
 describe("FileStorage: layout and recovery", () => {
   it("a fresh data dir starts empty and metadata.txt names the node and cluster", async () => {
     const storage = await openStorage(1);
-    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), entries: [] });
+    expect(storage.recovered).toEqual({ hardState: hard(0, null, 0), snapshot: null, logStart: { prevIndex: 0, prevTerm: 0 }, entries: [] });
     expect(storage.folderPath).toBe(folder(1));
     expect(await logsText()).toBe("");
     expect(plain(await readFile(path.join(folder(1), "metadata.txt"), "utf8"))).toBe(
@@ -153,7 +153,7 @@ describe("FileStorage: layout and recovery", () => {
     const again = await reopen(storage);
     expect(again.recovered.entries).toEqual(AWKWARD_ENTRIES);
     expect(again.recovered.hardState).toEqual(hard(4, 2, 9));
-    expect(again.entryCount).toBe(AWKWARD_ENTRIES.length);
+    expect(again.lastIndex).toBe(AWKWARD_ENTRIES.length);
     expect(fx.warnings).toEqual([]);
   });
 
@@ -200,7 +200,7 @@ describe("FileStorage: layout and recovery", () => {
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)));
     await expect(storage.persist(append(3, [set("a", "1", 1)]))).rejects.toThrow(/appendFrom 3 leaves a gap/);
     await expect(storage.persist(append(2, [set("a", "1", 1)], null, 1))).rejects.toThrow(/appendFrom 2 leaves a gap/);
-    expect(storage.entryCount).toBe(1);
+    expect(storage.lastIndex).toBe(1);
     await storage.persist(append(2, [set("a", "1", 1)]));
     expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\n");
   });

@@ -12,6 +12,7 @@ import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { ServerOptions, ServiceDefinition } from "@grpc/grpc-js";
 import {
   AppendEntriesArgs,
+  InstallSnapshotChunk,
   RaftClientService,
   RaftPeerService,
   RequestVoteArgs,
@@ -46,6 +47,7 @@ type TextFields = Readonly<Record<number, TextField>>;
 
 const LOG_ENTRY_TEXT: TextFields = { 3: { name: "key" }, 4: { name: "value" }, 5: { name: "client_id" } };
 const APPEND_ENTRIES_TEXT: TextFields = { 5: { name: "entries", nested: LOG_ENTRY_TEXT } };
+const SNAPSHOT_CHUNK_TEXT: TextFields = { 10: { name: "data" } };
 const SERVE_CLIENT_TEXT: TextFields = { 1: { name: "Request" }, 2: { name: "ClientId" } };
 const NESTING_MAX = 4;
 
@@ -89,6 +91,7 @@ export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields):
 export const PEER_SERVICE = {
   requestVote: { ...RaftPeerService.requestVote, requestDeserialize: safeDeserializer(RequestVoteArgs, {}) },
   appendEntries: { ...RaftPeerService.appendEntries, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
+  installSnapshot: { ...RaftPeerService.installSnapshot, requestDeserialize: safeDeserializer(InstallSnapshotChunk, SNAPSHOT_CHUNK_TEXT) },
 } satisfies ServiceDefinition;
 
 export const CLIENT_SERVICE = {

@@ -37,23 +37,31 @@ import {
   type Message,
   type NodeId,
   type NodeStatus,
-  type Output,
   type PersistedState,
   type RaftEvent,
   type RequestId,
+  type Snapshot,
+  type SnapshotReply,
+  type SnapshotRequest,
   type VoteReply,
   type VoteRequest,
 } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
+import type { PersistRequest } from "./storage.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
 export interface DriverStorage {
   readonly recovered: PersistedState;
   persist(request: PersistRequest): Promise<void>;
+  /** Writes a snapshot durably in the background (never over a newer one); resolves once it is. */
+  saveSnapshot(snapshot: Snapshot): Promise<void>;
 }
 
-/** The part of an output that storage makes durable. */
-export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
+export type { PersistRequest };
+
+/** The requests a peer sends, and their answers. */
+export type PeerRequest = VoteRequest | AppendRequest | SnapshotRequest;
+export type PeerReply = VoteReply | AppendReply | SnapshotReply;
 
 export type CallErrorCode = ClientErrorCode | "timeout";
 
@@ -80,7 +88,7 @@ export interface DriverOptions {
   readonly random: Random;
   readonly limits: DriverLimits;
   /** Sends a request to a peer (never blocks; the transport bounds itself). */
-  readonly send: (m: VoteRequest | AppendRequest) => void;
+  readonly send: (m: PeerRequest) => void;
   readonly onEvent: (e: RaftEvent) => void;
   /** Storage failed or the core broke an invariant: the node must stop. Called once. */
   readonly onFatal: (err: Error) => void;
@@ -117,8 +125,8 @@ interface PendingCall {
 /** An incoming RPC waiting for the core's reply message to its request. */
 interface RpcWaiter {
   readonly from: NodeId;
-  readonly replyType: "vote-reply" | "append-reply";
-  readonly respond: (m: VoteReply | AppendReply | null) => void;
+  readonly replyType: PeerReply["type"];
+  readonly respond: (m: PeerReply | null) => void;
 }
 
 const SWEEP_INTERVAL_MS = 100;
@@ -202,16 +210,16 @@ export class NodeDriver {
   }
 
   /** A peer's RPC request; resolves with the core's reply, once the output is released. */
-  deliverRequest(m: VoteRequest | AppendRequest): Promise<VoteReply | AppendReply | null> {
+  deliverRequest(m: PeerRequest): Promise<PeerReply | null> {
     if (this.stopping || this.failed) return Promise.reject(new Error("the node is shutting down"));
     return new Promise((respond) => {
-      const replyType = m.type === "vote-request" ? "vote-reply" : "append-reply";
+      const replyType = REPLY_TYPE[m.type];
       this.step({ type: "message", nowMs: this.opts.clock.nowMs(), message: m }, { from: m.from, replyType, respond });
     });
   }
 
   /** The answer to one of our own RPCs. */
-  deliverReply(m: VoteReply | AppendReply): void {
+  deliverReply(m: PeerReply): void {
     if (this.stopping || this.failed) return;
     this.step({ type: "message", nowMs: this.opts.clock.nowMs(), message: m }, null);
   }
@@ -251,6 +259,7 @@ export class NodeDriver {
       return;
     }
     this.carryOut(out, waiter);
+    if (out.saveSnapshot !== null) this.saveSnapshot(out.saveSnapshot);
     this.scheduleWake(out.wakeAtMs);
     if (this.node.leaderId !== this.reportedLeader) {
       this.reportedLeader = this.node.leaderId;
@@ -261,7 +270,7 @@ export class NodeDriver {
   /** Persist, then release: in step order, waiting for the disk only when the contract says so. */
   private carryOut(out: FullOutput, waiter: RpcWaiter | null): void {
     const request = this.persistRequest(out);
-    const needsDisk = out.hardStateMustSync || out.truncateFrom !== null || out.append.length > 0;
+    const needsDisk = out.hardStateMustSync || out.installSnapshot !== null || out.truncateFrom !== null || out.append.length > 0;
     // A leader's own appends may travel while they reach its disk (it counts itself only later).
     const mustWait = needsDisk && !out.sendBeforePersist;
     const durable = request === null ? null : this.opts.storage.persist(request);
@@ -303,6 +312,16 @@ export class NodeDriver {
     );
   }
 
+  /** Writes a snapshot off the step's path, then tells the core (which compacts its log then). */
+  private saveSnapshot(snapshot: Snapshot): void {
+    this.opts.storage.saveSnapshot(snapshot).then(
+      () => {
+        if (!this.stopping && !this.failed) this.step({ type: "snapshot-saved", nowMs: this.opts.clock.nowMs(), index: snapshot.lastIndex }, null);
+      },
+      (err: unknown) => this.fail(err),
+    );
+  }
+
   /** What of `out` to write now: all of it, except a commit-index-only change written recently. */
   private persistRequest(out: FullOutput): PersistRequest | null {
     let hardState = out.hardState;
@@ -316,8 +335,9 @@ export class NodeDriver {
         hardState = null;
       }
     }
-    if (hardState === null && out.truncateFrom === null && out.append.length === 0) return null;
-    return { hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append };
+    if (hardState === null && out.installSnapshot === null && out.truncateFrom === null && out.compactTo === null && out.append.length === 0) return null;
+    const { installSnapshot, truncateFrom, compactTo, appendFrom, append } = out;
+    return { hardState, installSnapshot, truncateFrom, compactTo, appendFrom, append };
   }
 
   /** Writes the current hard state if its commit index is newer than metadata.txt's. */
@@ -325,7 +345,7 @@ export class NodeDriver {
     if (!this.commitDirty) return;
     this.commitDirty = false;
     this.commitWrittenAtMs = this.opts.clock.nowMs();
-    const request: PersistRequest = { hardState: this.node.hardState(), truncateFrom: null, appendFrom: null, append: [] };
+    const request: PersistRequest = { hardState: this.node.hardState(), installSnapshot: null, truncateFrom: null, compactTo: null, appendFrom: null, append: [] };
     this.opts.storage.persist(request).catch((err: unknown) => this.fail(err));
   }
 
@@ -339,7 +359,7 @@ export class NodeDriver {
       if (waiter !== null && !answered && m.to === waiter.from && m.type === waiter.replyType) {
         waiter.respond(m);
         answered = true;
-      } else if (m.type === "vote-request" || m.type === "append-request") {
+      } else if (isPeerRequest(m)) {
         this.opts.send(m);
       }
       // A reply with no RPC to carry it has no way to travel (RPCs are request/response); the
@@ -413,6 +433,8 @@ export class NodeDriver {
 }
 
 /** Narrowing helper for callers: the request types a peer can send. */
-export function isPeerRequest(m: Message): m is VoteRequest | AppendRequest {
-  return m.type === "vote-request" || m.type === "append-request";
+export function isPeerRequest(m: Message): m is PeerRequest {
+  return m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request";
 }
+
+const REPLY_TYPE = { "vote-request": "vote-reply", "append-request": "append-reply", "snapshot-request": "snapshot-reply" } as const satisfies Record<PeerRequest["type"], PeerReply["type"]>;

@@ -1,6 +1,10 @@
 // logs.txt on the disk: reading it back at open (streamed, line by line, any size) and telling a
 // torn tail from damage, and the writes that keep it (appends at a known offset, truncation in
-// place, rolling an unsynced write back).
+// place, rolling an unsynced write back, and the rewrite that drops a compacted prefix).
+//
+// A log that was never compacted starts with index 1 on its first line. Once a snapshot lets a
+// prefix go, the file is rewritten (atomically) to start with `START <prevIndex> <prevTerm>`: the
+// index and term of the last entry the prefix held; the next line holds index prevIndex + 1.
 //
 // Every write of the log ends with a line marked `*` and is synced before the next write starts,
 // and open syncs what it finds, so only the last write can be unsynced. A crash in it may leave
@@ -9,17 +13,22 @@
 // line follows it except as the file's last line. A complete line without zeros that fails its
 // checksum, or a bad part followed by a later write, is damage to synced data: the node stops.
 
-import { assert, assertNever, type Entry, type Term } from "../../raft/index.js";
-import type { LayerFile } from "./file-layer.js";
+import path from "node:path";
+import { assert, assertNever, LOG_START_EMPTY, logIndex, term as toTerm, type Entry, type LogStart, type Term } from "../../raft/index.js";
+import type { FileLayer, LayerFile } from "./file-layer.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum, type LineMark } from "./line-checksum.js";
-import { encodeEntryLine, parseEntryLine } from "./log-line.js";
+import { encodeEntryLine, parseCount, parseEntryLine, quote } from "./log-line.js";
 
 /** The longest line logs.txt may hold (a 64 KiB value, escaped, fits several times over). */
 export const LOG_LINE_BYTES_MAX = 1 << 20;
 export const LOG_READ_CHUNK_BYTES = 1 << 20;
 
 export interface LogScan {
+  /** Where the file's entries start (its START line; index 1 first when it has none). */
+  start: LogStart;
+  /** Bytes of the START line (0: none). */
+  headerBytes: number;
   readonly entries: Entry[];
   /** Byte offset just past each entry's newline. */
   readonly lineEnds: number[];
@@ -30,6 +39,21 @@ export interface LogScan {
 export type TailRepair =
   | { readonly kind: "drop-torn"; readonly keepBytes: number; readonly lineNumber: number; readonly reason: string }
   | { readonly kind: "add-newline"; readonly atBytes: number; readonly lineNumber: number };
+
+/** The START line of a compacted logs.txt, with its checksum token and newline. */
+export function encodeStartLine(start: LogStart): string {
+  return `${withChecksum(`START ${start.prevIndex} ${start.prevTerm}`, "#")}\n`;
+}
+
+/** A first line that is a START line: the start it names, or an error; null when it is an entry. */
+function parseStartLine(text: string): LogStart | string | null {
+  const fields = text.split(" ");
+  if (fields[0] !== "START") return null;
+  const prevIndex = fields.length === 3 ? parseCount(fields[1]!, 1) : null;
+  const prevTerm = fields.length === 3 ? parseCount(fields[2]!, 1) : null;
+  if (prevIndex === null || prevTerm === null) return `bad START line ${quote(text)} (want START <prevIndex> <prevTerm>)`;
+  return { prevIndex: logIndex(prevIndex), prevTerm: toTerm(prevTerm) };
+}
 
 /** One line of logs.txt with its checksum token and newline. */
 export function encodeLogLine(entry: Entry, mark: LineMark): string {
@@ -56,7 +80,7 @@ interface BadPart {
 
 /** Scans logs.txt line by line. Lines are ASCII by construction, so they are read as latin1. */
 export async function scanLog(file: LayerFile): Promise<LogScan> {
-  const scan: LogScan = { entries: [], lineEnds: [], repair: null };
+  const scan: LogScan = { start: LOG_START_EMPTY, headerBytes: 0, entries: [], lineEnds: [], repair: null };
   const chunk = Buffer.alloc(LOG_READ_CHUNK_BYTES);
   let carry = Buffer.alloc(0);
   let carryStart = 0; // file offset of carry[0]
@@ -82,10 +106,11 @@ export async function scanLog(file: LayerFile): Promise<LogScan> {
 
 /** Takes one complete line; returns the first bad part seen so far. */
 function takeLine(scan: LogScan, filePath: string, bytes: Buffer, startBytes: number, lineNumber: number, bad: BadPart | null): BadPart | null {
+  if (lineNumber === 1 && takeStartLine(scan, filePath, bytes)) return null;
   const hasZeros = bytes.includes(0);
   const verdict = hasZeros ? null : judgeLine(bytes.toString("latin1"));
   if (bad === null && verdict?.ok === true) {
-    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? 0;
+    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? scan.start.prevTerm;
     if (verdict.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${verdict.entry.term} is below the previous entry's term ${previousTerm}`);
     scan.entries.push(verdict.entry);
     scan.lineEnds.push(startBytes + bytes.length + 1);
@@ -102,6 +127,21 @@ function takeLine(scan: LogScan, filePath: string, bytes: Buffer, startBytes: nu
   return bad;
 }
 
+/**
+ * Reads a START line, if the first line is one. The file was written whole and synced before it
+ * replaced the old one, so a bad START line is damage, never a torn write.
+ */
+function takeStartLine(scan: LogScan, filePath: string, bytes: Buffer): boolean {
+  const checked = bytes.includes(0) ? null : checkLine(bytes.toString("latin1"));
+  if (checked === null || !checked.ok || !checked.text.startsWith("START")) return false;
+  const start = parseStartLine(checked.text);
+  if (start === null) return false;
+  if (typeof start === "string") throw corrupt(filePath, 1, start);
+  scan.start = start;
+  scan.headerBytes = bytes.length + 1;
+  return true;
+}
+
 /** Zeros followed by a later write: the zeroed data had been synced. */
 function syncedZeros(filePath: string, bad: BadPart): Error {
   return corrupt(filePath, bad.lineNumber, `zeros inside data that was synced (a later write follows line ${bad.writeEndLine})`);
@@ -116,7 +156,7 @@ function finishScan(scan: LogScan, filePath: string, tail: Buffer, tailStart: nu
   const verdict = tail.includes(0) ? null : judgeLine(tail.toString("latin1"));
   if (verdict?.ok === true) {
     // Complete and intact but for its newline: the write stopped one byte short. Kept.
-    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? 0;
+    const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? scan.start.prevTerm;
     if (verdict.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${verdict.entry.term} is below the previous entry's term ${previousTerm}`);
     scan.entries.push(verdict.entry);
     scan.lineEnds.push(tailStart + tail.length + 1);
@@ -157,4 +197,35 @@ export async function appendLog(file: LayerFile, atBytes: number, entries: reado
   await file.write(bytes, atBytes);
   await file.datasync();
   return atBytes + bytes.length;
+}
+
+/**
+ * Replaces logs.txt by a START line for `start` and the bytes [fromBytes, toBytes) of the current
+ * file (the lines of the entries kept), atomically: a temporary file, synced, renamed over, the
+ * folder synced. Returns the new file, opened; the caller closes the old one.
+ */
+export async function rewriteLog(layer: FileLayer, old: LayerFile, start: LogStart, fromBytes: number, toBytes: number): Promise<LayerFile> {
+  const tmpPath = `${old.filePath}.tmp`;
+  const tmp = await layer.open(tmpPath, "replace");
+  if (tmp === null) throw new Error(`cannot create ${tmpPath}`);
+  try {
+    const header = Buffer.from(encodeStartLine(start), "latin1");
+    await tmp.write(header, 0);
+    const chunk = Buffer.alloc(Math.min(LOG_READ_CHUNK_BYTES, Math.max(1, toBytes - fromBytes)));
+    for (let at = fromBytes, to = header.length; at < toBytes; ) {
+      const n = await old.read(chunk.subarray(0, Math.min(chunk.length, toBytes - at)), at);
+      assert(n > 0, () => `${old.filePath} ended at ${at}, before ${toBytes}`);
+      await tmp.write(chunk.subarray(0, n), to);
+      at += n;
+      to += n;
+    }
+    await tmp.sync();
+  } finally {
+    await tmp.close();
+  }
+  await layer.rename(tmpPath, old.filePath);
+  await layer.syncDir(path.dirname(old.filePath));
+  const reopened = await layer.open(old.filePath, "existing");
+  if (reopened === null) throw new Error(`${old.filePath} vanished after it was rewritten`);
+  return reopened;
 }

@@ -16,9 +16,9 @@ import { ServerCredentials, type Server } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
 import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index.js";
 import { formatEvent } from "../../raft/index.js";
-import type { AppendReply, NodeId, NodeStatus, RaftEvent, VoteReply } from "../../raft/index.js";
+import type { NodeId, NodeStatus, PersistedState, RaftEvent } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
-import { defaultDriverLimits, NodeDriver, type DriverLimits, type DriverStorage } from "./driver.js";
+import { defaultDriverLimits, NodeDriver, type DriverLimits, type DriverStorage, type PeerReply } from "./driver.js";
 import { channelCredentials } from "../../client/tls.js";
 import { packageVersion } from "../../version.js";
 import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
@@ -97,6 +97,7 @@ export function defaultPeerLimits(config: RaftConfig): PeerLimits {
     voteDeadlineMs: t.electionTimeoutMinMs,
     outstandingCountMax: 2 * config.inflightCountMax + 8,
     errorReportIntervalMs: 1_000,
+    snapshotDeadlineMs: 300_000,
   };
 }
 
@@ -270,7 +271,7 @@ class GrpcNode implements RunningNode {
     const credentials = channelCredentials(opts.tls?.material ?? null);
     for (const m of opts.members) {
       if (m.id === opts.id) continue;
-      const onReply = (r: VoteReply | AppendReply) => this.driver.deliverReply(r);
+      const onReply = (r: PeerReply) => this.driver.deliverReply(r);
       this.peers.set(m.id, new PeerClient({ selfId: opts.id, peerId: m.id, address: m.address, limits, clock, onReply, log, credentials }));
     }
   }
@@ -333,9 +334,15 @@ function startLine(opts: NodeOptions, config: RaftConfig, listen: string, seed: 
   return (
     `Node ${opts.id} serving on ${listen} (cluster ${opts.clusterFingerprint}; heartbeat ${t.heartbeatMs} ms, ` +
     `election timeout ${t.electionTimeoutMinMs}-${t.electionTimeoutMaxMs} ms, lease ${t.leaseMs} ms, drift ${t.driftPpmMax} ppm; ` +
-    `recovered ${r.entries.length} entries, term ${r.hardState.currentTerm}, commit ${r.hardState.commitIndex}; ` +
+    `recovered ${recoveredText(r)}, term ${r.hardState.currentTerm}, commit ${r.hardState.commitIndex}; ` +
     `data ${storage.folderPath}; election seed ${seed})`
   );
+}
+
+function recoveredText(r: PersistedState): string {
+  const entries = `${r.entries.length} entries`;
+  if (!r.snapshot) return entries;
+  return `a snapshot through entry ${r.snapshot.lastIndex} (${r.snapshot.data.size} keys) and ${entries} from entry ${(r.logStart?.prevIndex ?? 0) + 1}`;
 }
 
 /** The storage the driver sees: the node's files, each persist timed for the metrics. */
@@ -348,6 +355,7 @@ function timedStorage(storage: FileStorage, metrics: NodeMetrics): DriverStorage
       done.then(() => metrics.persistDone(startedAtMs), () => undefined); // failures are handled by the driver
       return done;
     },
+    saveSnapshot: (snapshot) => storage.saveSnapshot(snapshot),
   };
 }
 

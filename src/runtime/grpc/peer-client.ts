@@ -1,5 +1,6 @@
-// Outgoing RPCs to one peer: RequestVote and AppendEntries as unary calls with deadlines, the
-// replies fed back to the driver as core messages.
+// Outgoing RPCs to one peer: RequestVote and AppendEntries as unary calls with deadlines, a
+// snapshot as an InstallSnapshot stream (one at a time), the replies fed back to the driver as
+// core messages.
 //
 // Each peer has its own channel (reconnecting with backoff) and its own bound on outstanding
 // calls, so a slow or dead peer never delays the others. Beyond the bound a message is skipped:
@@ -8,13 +9,15 @@
 // count of failures left unreported in between.
 
 import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
-import { RaftPeerClient, type AppendEntriesReply, type RequestVoteReply } from "../../gen/raft.js";
+import { RaftPeerClient, type AppendEntriesReply, type InstallSnapshotReply, type RequestVoteReply } from "../../gen/raft.js";
 import { formatEvent } from "../../raft/index.js";
-import type { AppendReply, AppendRequest, NodeId, Result, VoteReply, VoteRequest } from "../../raft/index.js";
+import type { NodeId, Result, SnapshotRequest } from "../../raft/index.js";
+import type { PeerReply, PeerRequest } from "./driver.js";
+import { snapshotRequestChunks } from "./snapshot-transfer.js";
 import type { Clock } from "./clock.js";
 import type { LogEvent } from "./event-log.js";
 import { CHANNEL_OPTIONS } from "./codec.js";
-import { appendReplyFromWire, appendRequestToWire, voteReplyFromWire, voteRequestToWire } from "./wire.js";
+import { appendReplyFromWire, appendRequestToWire, snapshotReplyFromWire, voteReplyFromWire, voteRequestToWire } from "./wire.js";
 
 export interface PeerLimits {
   /** AppendEntries deadline. */
@@ -23,6 +26,8 @@ export interface PeerLimits {
   readonly voteDeadlineMs: number;
   /** Calls awaiting an answer from one peer, at most. */
   readonly outstandingCountMax: number;
+  /** InstallSnapshot deadline: the whole transfer. */
+  readonly snapshotDeadlineMs: number;
   /** Shortest time between two rpc-error lines about one peer. */
   readonly errorReportIntervalMs: number;
 }
@@ -34,7 +39,7 @@ export interface PeerOptions {
   readonly limits: PeerLimits;
   readonly clock: Clock;
   /** A reply, translated: the driver steps the core with it. */
-  readonly onReply: (m: VoteReply | AppendReply) => void;
+  readonly onReply: (m: PeerReply) => void;
   /** An event line for dump.txt and the console. */
   readonly log: (line: string, event: LogEvent) => void;
   /** TLS credentials for this peer's channel (default: plain text). */
@@ -83,6 +88,8 @@ export class PeerClient {
   private readonly reporter: RpcErrorReporter;
   private outstandingCount = 0;
   private skippedCount = 0;
+  /** The lastIndex of the snapshot being streamed to this peer, or null. */
+  private snapshotSending: number | null = null;
   private closed = false;
 
   constructor(private readonly opts: PeerOptions) {
@@ -100,8 +107,9 @@ export class PeerClient {
     return this.skippedCount;
   }
 
-  send(m: VoteRequest | AppendRequest): void {
+  send(m: PeerRequest): void {
     if (this.closed) return;
+    if (m.type === "snapshot-request") return this.sendSnapshot(m);
     if (this.outstandingCount >= this.opts.limits.outstandingCountMax) {
       this.skippedCount++;
       this.reporter.failed(`${this.outstandingCount} calls are outstanding; skipped a ${m.type}, the leader re-sends on its heartbeat`);
@@ -117,21 +125,45 @@ export class PeerClient {
     this.client.close();
   }
 
-  private sendVote(m: VoteRequest): void {
+  private sendVote(m: Extract<PeerRequest, { type: "vote-request" }>): void {
     const deadline = Date.now() + this.opts.limits.voteDeadlineMs;
     this.client.requestVote(voteRequestToWire(m), new Metadata(), { deadline }, (err, reply: RequestVoteReply | undefined) =>
       this.settle(err, reply, (r) => voteReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
     );
   }
 
-  private sendAppend(m: AppendRequest): void {
+  private sendAppend(m: Extract<PeerRequest, { type: "append-request" }>): void {
     const deadline = Date.now() + this.opts.limits.appendDeadlineMs;
     this.client.appendEntries(appendRequestToWire(m), new Metadata(), { deadline }, (err, reply: AppendEntriesReply | undefined) =>
       this.settle(err, reply, (r) => appendReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
     );
   }
 
-  private settle<W>(err: ServiceError | null, reply: W | undefined, translate: (r: W) => Result<VoteReply | AppendReply>): void {
+  /**
+   * Streams a snapshot in chunks, waiting for the stream to drain between them so a large one
+   * never sits in memory as messages. One transfer at a time: the core asks again if this fails.
+   */
+  private sendSnapshot(m: SnapshotRequest): void {
+    if (this.snapshotSending !== null) return;
+    this.snapshotSending = m.snapshot.lastIndex;
+    this.outstandingCount++;
+    const deadline = Date.now() + this.opts.limits.snapshotDeadlineMs;
+    const call = this.client.installSnapshot(new Metadata(), { deadline }, (err, reply: InstallSnapshotReply | undefined) => {
+      this.snapshotSending = null;
+      this.settle(err, reply, (r) => snapshotReplyFromWire(r, this.opts.peerId, this.opts.selfId));
+    });
+    const chunks = snapshotRequestChunks(m);
+    const pump = (): void => {
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        if (this.closed) return void call.cancel();
+        if (!call.write(next.value)) return void call.once("drain", pump);
+      }
+      call.end();
+    };
+    pump();
+  }
+
+  private settle<W>(err: ServiceError | null, reply: W | undefined, translate: (r: W) => Result<PeerReply>): void {
     this.outstandingCount--;
     if (this.closed) return;
     if (err !== null || reply === undefined) {

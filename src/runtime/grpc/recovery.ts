@@ -8,12 +8,13 @@
 // of it is durable and may be acknowledged.
 
 import path from "node:path";
-import { logIndex, term as toTerm, type HardState } from "../../raft/index.js";
+import { logIndex, term as toTerm, type HardState, type Snapshot } from "../../raft/index.js";
 import { DumpWriter } from "./dump-writer.js";
 import { readSmallFile, type FileLayer, type LayerFile } from "./file-layer.js";
 import { corrupt, DUMP_FILE, LOGS_FILE, METADATA_FILE, replaceFileAtomically } from "./file-io.js";
 import { repairTail, scanLog, type LogScan } from "./log-file.js";
 import { quote } from "./log-line.js";
+import { readSnapshotFile, SNAPSHOT_FILE } from "./snapshot-file.js";
 import { encodeMetadata, parseMetadata, type Metadata } from "./metadata-file.js";
 import type { StorageOptions } from "./storage.js";
 
@@ -28,15 +29,19 @@ export interface OpenedFiles {
   readonly dump: DumpWriter;
   readonly log: LogScan;
   readonly hardState: HardState;
+  /** snapshot.txt, or null when there is none. */
+  readonly snapshot: Snapshot | null;
 }
 
-/** The hard state to restart from, after checking metadata.txt against the log. */
-function reconcile(metadata: Metadata, log: LogScan, metadataPath: string, warn: (m: string) => void): HardState {
+/** The hard state to restart from, after checking metadata.txt against the log and the snapshot. */
+function reconcile(metadata: Metadata, log: LogScan, snapshot: Snapshot | null, metadataPath: string, warn: (m: string) => void): HardState {
   const { hardState } = metadata;
-  if (hardState.commitIndex > log.entries.length) {
-    throw corrupt(metadataPath, metadata.lineOf.commit_length, `commit_length ${hardState.commitIndex} is beyond the ${log.entries.length} entries of ${LOGS_FILE}`);
+  const logLast = log.start.prevIndex + log.entries.length;
+  if (hardState.commitIndex > Math.max(logLast, snapshot?.lastIndex ?? 0)) {
+    const holds = log.start.prevIndex === 0 ? `the ${logLast} entries` : `the last entry (${logLast})`;
+    throw corrupt(metadataPath, metadata.lineOf.commit_length, `commit_length ${hardState.commitIndex} is beyond ${holds} of ${LOGS_FILE}`);
   }
-  const lastTerm = log.entries.at(-1)?.term ?? toTerm(0);
+  const lastTerm = toTerm(Math.max(log.entries.at(-1)?.term ?? log.start.prevTerm, snapshot?.lastTerm ?? 0));
   if (lastTerm <= hardState.currentTerm) return hardState;
   // A crash fell between the log write and the metadata write of one batch. The node never
   // voted in a term above current_term (its vote would be on disk), nor sent anything in it.
@@ -96,15 +101,39 @@ export async function openFiles(layer: FileLayer, opts: StorageOptions, folderPa
       await layer.syncDir(path.dirname(folderPath));
     }
     const log = await scanLog(logFile);
-    const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, metadataPath, opts.warn);
+    const snapshot = await readSnapshot(layer, folderPath, syncFirst);
+    checkLogStart(log, snapshot, logPath);
+    const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, snapshot, metadataPath, opts.warn);
     if (log.repair !== null) await repairTail(logFile, log.repair, opts.warn);
     if (metadata === null) await replaceFileAtomically(layer, folderPath, METADATA_FILE, encodeMetadata(opts.nodeId, opts.clusterFingerprint, hardState));
     const dump = await DumpWriter.open(layer, path.join(folderPath, DUMP_FILE), opts.dumpBytesMax, opts.warn);
-    return { folderPath, logFile, logBytes: log.lineEnds.at(-1) ?? 0, dump, log, hardState };
+    return { folderPath, logFile, logBytes: log.lineEnds.at(-1) ?? log.headerBytes, dump, log, hardState, snapshot };
   } catch (err) {
     await logFile.close();
     throw err;
   }
+}
+
+/** Reads snapshot.txt after syncing it; null when there is none. Damage stops the node. */
+async function readSnapshot(layer: FileLayer, folderPath: string, syncFirst: boolean): Promise<Snapshot | null> {
+  const file = await layer.open(path.join(folderPath, SNAPSHOT_FILE), "existing");
+  if (file === null) return null;
+  try {
+    if (syncFirst) await file.sync();
+    const read = await readSnapshotFile(file);
+    if (!read.ok) throw new Error(`data dir ${read.error}; the snapshot is corrupt: move this data dir aside and let the node catch up from its peers`);
+    return read.value;
+  } finally {
+    await file.close();
+  }
+}
+
+/** A compacted log needs the snapshot that holds its prefix. */
+function checkLogStart(log: LogScan, snapshot: Snapshot | null, logPath: string): void {
+  const prev = log.start.prevIndex;
+  if (prev === 0) return;
+  if (snapshot === null) throw corrupt(logPath, 1, `the log starts after entry ${prev}, but ${SNAPSHOT_FILE}, which holds the entries before, is missing`);
+  if (snapshot.lastIndex < prev) throw corrupt(logPath, 1, `the log starts after entry ${prev}, but ${SNAPSHOT_FILE} ends at entry ${snapshot.lastIndex}`);
 }
 
 function freshHardState(): HardState {

@@ -9,10 +9,12 @@
 // this node believes in ("" when none), ErrorCode one of not-leader, stepped-down, overloaded,
 // invalid, timeout. No request, however malformed, throws out of a handler.
 
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, ServerCredentials, status, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type {
   AppendEntriesArgs,
   AppendEntriesReply,
+  InstallSnapshotChunk,
+  InstallSnapshotReply,
   RequestVoteArgs,
   RequestVoteReply,
   ServeClientArgs,
@@ -21,12 +23,13 @@ import type {
   StatusReply,
 } from "../../gen/raft.js";
 import { checkSession, parseRequest } from "../../raft/index.js";
-import type { AppendReply, AppendRequest, NodeId, Result, VoteReply, VoteRequest } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, Result, SnapshotReply, SnapshotRequest, VoteReply, VoteRequest } from "../../raft/index.js";
 import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import type { NodeMetrics } from "./metrics.js";
 import { refusal, type TlsAudit } from "./tls.js";
-import { appendReplyToWire, appendRequestFromWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
+import { SnapshotReceiver } from "./snapshot-transfer.js";
+import { appendReplyToWire, appendRequestFromWire, snapshotReplyToWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
 
 export interface ServerOptions {
   readonly self: NodeId;
@@ -91,7 +94,40 @@ function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
       guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
     appendEntries: (call: Call<AppendEntriesArgs>, callback: sendUnaryData<AppendEntriesReply>) =>
       guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
+    installSnapshot: (call: ServerReadableStream<Result<InstallSnapshotChunk>, InstallSnapshotReply>, callback: sendUnaryData<InstallSnapshotReply>) =>
+      guard(opts, callback, call, "peer", (driver) => receiveSnapshot(driver, opts.members, call, callback)),
   };
+}
+
+/** Reads one InstallSnapshot stream, checking each chunk; the core sees the snapshot once whole. */
+function receiveSnapshot(
+  driver: NodeDriver,
+  members: readonly NodeId[],
+  call: ServerReadableStream<Result<InstallSnapshotChunk>, InstallSnapshotReply>,
+  callback: sendUnaryData<InstallSnapshotReply>,
+): void {
+  const receiver = new SnapshotReceiver();
+  let refused = false;
+  const refuse = (e: ErrorStatus): void => {
+    if (refused) return;
+    refused = true;
+    callback(e);
+    call.destroy();
+  };
+  call.on("data", (decoded: Result<InstallSnapshotChunk>) => {
+    if (refused) return;
+    const error = decoded.ok ? receiver.accept(decoded.value) : decoded.error;
+    if (error !== null) refuse({ code: status.INVALID_ARGUMENT, details: error });
+  });
+  call.on("error", () => refuse({ code: status.CANCELLED, details: "the InstallSnapshot stream failed" }));
+  call.on("end", () => {
+    if (refused) return;
+    const m = receiver.finish();
+    if (!m.ok) return refuse({ code: status.INVALID_ARGUMENT, details: m.error });
+    const misaddressed = checkAddressed(driver.id, members, m.value);
+    if (misaddressed !== null) return refuse(misaddressed);
+    answerPeer(driver, m.value, callback, (r) => (r.type === "snapshot-reply" ? snapshotReplyToWire(r) : null));
+  });
 }
 
 function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
@@ -100,14 +136,18 @@ function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   decoded: Result<W>,
   fromWire: (w: W) => Result<M>,
   callback: sendUnaryData<R>,
-  toWire: (reply: VoteReply | AppendReply) => R | null,
+  toWire: (reply: PeerReply) => R | null,
 ): void {
   if (!decoded.ok) return callback({ code: status.INVALID_ARGUMENT, details: decoded.error });
   const m = fromWire(decoded.value);
   if (!m.ok) return callback({ code: status.INVALID_ARGUMENT, details: m.error });
   const misaddressed = checkAddressed(driver.id, members, m.value);
   if (misaddressed !== null) return callback(misaddressed);
-  driver.deliverRequest(m.value).then(
+  answerPeer(driver, m.value, callback, toWire);
+}
+
+function answerPeer<R>(driver: NodeDriver, m: PeerRequest, callback: sendUnaryData<R>, toWire: (reply: PeerReply) => R | null): void {
+  driver.deliverRequest(m).then(
     (reply) => {
       const wire = reply === null ? null : toWire(reply);
       if (wire === null) callback({ code: status.UNAVAILABLE, details: "the node did not answer this request; retry" });
@@ -117,7 +157,10 @@ function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   );
 }
 
-function checkAddressed(self: NodeId, members: readonly NodeId[], m: VoteRequest | AppendRequest): ErrorStatus | null {
+type PeerRequest = VoteRequest | AppendRequest | SnapshotRequest;
+type PeerReply = VoteReply | AppendReply | SnapshotReply;
+
+function checkAddressed(self: NodeId, members: readonly NodeId[], m: PeerRequest): ErrorStatus | null {
   if (m.to !== self) return { code: status.FAILED_PRECONDITION, details: `this is node ${self}, not node ${m.to}; check the --cluster addresses` };
   if (m.from === self || !members.includes(m.from)) {
     return { code: status.FAILED_PRECONDITION, details: `node ${m.from} is not a peer of node ${self} (members: ${members.join(", ")}); check --cluster` };

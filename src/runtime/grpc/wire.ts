@@ -5,7 +5,16 @@
 // earlier, by the decoder), clocks finite, entry kinds known, entry terms ordered. A bad value
 // becomes a `WireError` the server answers with INVALID_ARGUMENT; it never reaches the core.
 
-import { EntryKind, type AppendEntriesArgs, type AppendEntriesReply, type LogEntry, type RequestVoteArgs, type RequestVoteReply } from "../../gen/raft.js";
+import {
+  EntryKind,
+  type AppendEntriesArgs,
+  type AppendEntriesReply,
+  type InstallSnapshotChunk,
+  type InstallSnapshotReply,
+  type LogEntry,
+  type RequestVoteArgs,
+  type RequestVoteReply,
+} from "../../gen/raft.js";
 import {
   assertNever,
   logIndex,
@@ -17,7 +26,11 @@ import {
   type LeaseParams,
   type NodeId,
   type VoteReply,
+  type LogIndex,
   type Result,
+  type SnapshotReply,
+  type SnapshotRequest,
+  type Term,
   type VoteRequest,
 } from "../../raft/index.js";
 
@@ -202,6 +215,57 @@ export function appendReplyFromWire(r: AppendEntriesReply, from: NodeId, to: Nod
       conflictIndex: logIndex(count("conflict_index", r.conflictIndex)),
       conflictTerm: term(count("conflict_term", r.conflictTerm)),
       rejectedPrevIndex: logIndex(count("rejected_prev_index", r.rejectedPrevIndex)),
+      leaderSendMs: ms("leader_send_ms", r.leaderSendMs),
+    };
+  });
+}
+
+// ---------------------------------------------------------------- InstallSnapshot
+
+/** The fields every chunk of one snapshot transfer repeats; `snapshotHeaderFromWire` checks them. */
+export interface SnapshotHeader {
+  readonly term: Term;
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly lease: LeaseParams;
+  readonly leaderSendMs: number;
+  readonly lastIndex: LogIndex;
+  readonly lastTerm: Term;
+}
+
+export function snapshotChunkToWire(m: SnapshotRequest, seq: number, data: string): InstallSnapshotChunk {
+  const { leaseMs, driftPpmMax } = m.lease;
+  const s = m.snapshot;
+  return { term: m.term, leaderId: m.from, to: m.to, leaseMs, driftPpmMax, leaderSendMs: m.leaderSendMs, lastIndex: s.lastIndex, lastTerm: s.lastTerm, seq, data };
+}
+
+export function snapshotHeaderFromWire(c: InstallSnapshotChunk): Result<SnapshotHeader> {
+  return translate("InstallSnapshot", () => ({
+    term: term(count("term", c.term, 1)),
+    from: id("leader_id", c.leaderId),
+    to: id("to", c.to),
+    lease: leaseFromWire(c.leaseMs, c.driftPpmMax),
+    leaderSendMs: ms("leader_send_ms", c.leaderSendMs),
+    lastIndex: logIndex(count("last_index", c.lastIndex, 1)),
+    lastTerm: term(count("last_term", c.lastTerm, 1)),
+  }));
+}
+
+export function snapshotReplyToWire(m: SnapshotReply): InstallSnapshotReply {
+  return { term: m.term, followerId: m.from, requestTerm: m.requestTerm, matchIndex: m.matchIndex, snapshotIndex: m.snapshotIndex, leaderSendMs: m.leaderSendMs };
+}
+
+export function snapshotReplyFromWire(r: InstallSnapshotReply, from: NodeId, to: NodeId): Result<SnapshotReply> {
+  return translate(`InstallSnapshot reply from node ${from}`, () => {
+    if (id("follower_id", r.followerId) !== from) throw new WireError(`follower_id ${r.followerId} is not the node asked (${from})`);
+    return {
+      type: "snapshot-reply",
+      from,
+      to,
+      term: term(count("term", r.term)),
+      requestTerm: term(count("request_term", r.requestTerm)),
+      matchIndex: logIndex(count("match_index", r.matchIndex)),
+      snapshotIndex: logIndex(count("snapshot_index", r.snapshotIndex)),
       leaderSendMs: ms("leader_send_ms", r.leaderSendMs),
     };
   });

@@ -8,3 +8,4 @@ export { renderTimeline } from "./reports/timeline.js";
 export { runSwarm, runSeed, failed, JOBS_MAX, type SwarmOptions, type SwarmResult, type SeedOutcome, type SwarmBase } from "./swarm.js";
 export { NET_CALM, type NetParams } from "./world/network.js";
 export { livenessBounds } from "./faults/plan.js";
+export { MUTATION_SCENARIOS } from "./faults/mutation-scenarios.js";

@@ -23,9 +23,9 @@ export function hard(currentTerm: number, votedFor: number | null, commitIndex: 
   return { currentTerm: term(currentTerm), votedFor: votedFor === null ? null : nodeId(votedFor), commitIndex: logIndex(commitIndex) };
 }
 export function append(appendFrom: number, entries: Entry[], hardState: HardState | null = null, truncateFrom: number | null = null): PersistRequest {
-  return { hardState, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(appendFrom), append: entries };
+  return { hardState, installSnapshot: null, compactTo: null, truncateFrom: truncateFrom === null ? null : logIndex(truncateFrom), appendFrom: logIndex(appendFrom), append: entries };
 }
-export const nothing: PersistRequest = { hardState: null, truncateFrom: null, appendFrom: null, append: [] };
+export const nothing: PersistRequest = { hardState: null, installSnapshot: null, compactTo: null, truncateFrom: null, appendFrom: null, append: [] };
 
 /** The current test's data dir and the warnings storage gave. */
 export const fx = { dir: "", warnings: [] as string[] };

@@ -6,11 +6,15 @@
 //  - leader completeness: an entry committed in term C is in the log of every leader of a term
 //    above C. Checked when a leader is elected (against everything committed so far) and when an
 //    entry is first seen committed (against leaders already elected in higher terms);
-//  - state machine safety: an index is applied with the same entry on every node.
-// Each check is O(1) per appended or applied entry, plus O(terms) walks that are rare.
+//  - state machine safety: an index is applied with the same entry on every node, and every
+//    snapshot (taken, installed, or found at a restart) holds exactly the state of the committed
+//    log up to its last index: the keys and values, and the session table.
+// Each check is O(1) per appended or applied entry, plus O(terms) walks that are rare, plus
+// O(keys + entries since the snapshot) per snapshot.
 
 import type { FullOutput, NodeView } from "../../../raft/index.js";
-import { logIndex, type Entry, type NodeId, type PersistedState } from "../../../raft/index.js";
+import { logIndex, type Entry, type NodeId, type PersistedState, type Snapshot } from "../../../raft/index.js";
+import { ReferenceStateMachine } from "./reference-state.js";
 import { violated } from "./violation.js";
 
 interface Appended {
@@ -63,20 +67,32 @@ export class SafetyChecker {
   /** The term of the node that first applied each index (the commit happened in it or before). */
   private readonly commitTerm: number[] = [];
   private highestLeaderTerm = 0;
+  /** The state machine of the committed log, applied by the checker itself. */
+  private readonly reference = new ReferenceStateMachine();
+  /** Each node's commit index since it last started: within one life it never goes back. */
+  private readonly commitOf = new Map<NodeId, number>();
 
   afterStep(id: NodeId, node: NodeView, out: FullOutput): void {
+    if (out.installSnapshot !== null) this.checkSnapshot(id, out.installSnapshot, "installed");
+    this.checkCommitMonotonic(id, node.commitIndex);
     if (node.role === "leader") this.checkLeader(id, node);
     if (out.appendFrom !== null) this.checkAppends(id, node, out);
     for (let k = 0; k < out.applied.length; k++) this.checkApplied(id, node.term, out.applied[k]!.index, out.applied[k]!.entry);
+    if (out.saveSnapshot !== null) this.checkSnapshot(id, out.saveSnapshot, "took");
   }
 
   /** A node restarted from its disk: what it had committed must be what everyone applied. */
   afterRestart(id: NodeId, persisted: PersistedState): void {
+    this.commitOf.delete(id); // the commit index is volatile: a restarted node relearns it
     const commit = persisted.hardState.commitIndex;
-    for (let i = 1; i <= commit; i++) {
-      const e = persisted.entries[i - 1];
+    const snapshot = persisted.snapshot ?? null;
+    if (snapshot !== null) this.checkSnapshot(id, snapshot, "restarted from");
+    const prev = persisted.logStart?.prevIndex ?? 0;
+    const last = prev + persisted.entries.length;
+    for (let i = Math.max(prev, snapshot?.lastIndex ?? 0) + 1; i <= commit; i++) {
+      const e = persisted.entries[i - prev - 1];
       const want = this.committed[i - 1];
-      if (e === undefined) violated("output contract", `node ${id} restarted with commit index ${commit} but only ${persisted.entries.length} entries on disk`);
+      if (e === undefined) violated("output contract", `node ${id} restarted with commit index ${commit} but its log on disk ends at ${last}`);
       if (want !== undefined && !sameEntry(e, want)) {
         violated("state machine safety", `node ${id} restarted with committed entry ${i} = ${fingerprint(e)} on disk, but ${fingerprint(want)} was applied at ${i}`);
       }
@@ -101,8 +117,10 @@ export class SafetyChecker {
     while (i > 0 && this.commitTerm[i - 1]! >= node.term) i--;
     if (i === 0) return;
     this.passed.completeness += 1;
-    const have = node.termAt(logIndex(i));
     const want = this.committed[i - 1]!;
+    // An entry inside the leader's compacted prefix is in its snapshot, which was checked.
+    const inSnapshot = i < node.firstLogIndex && node.snapshotIndex >= i;
+    const have = inSnapshot ? want.term : node.termAt(logIndex(i));
     if (have !== want.term) {
       violated(
         "leader completeness",
@@ -143,7 +161,25 @@ export class SafetyChecker {
     }
     this.committed.push(e);
     this.commitTerm.push(nodeTerm);
+    this.reference.apply(e);
     this.checkEarlierLeadersHave(index, e, nodeTerm);
+  }
+
+  /** A node's state machine never goes back to an earlier index (an older snapshot over newer state). */
+  private checkCommitMonotonic(id: NodeId, commit: number): void {
+    const before = this.commitOf.get(id) ?? 0;
+    if (commit < before) violated("state machine safety", `node ${id}'s commit index went back from ${before} to ${commit}: it undid applied entries`);
+    this.commitOf.set(id, commit);
+  }
+
+  /** A snapshot must hold the state of the committed log up to its last index, and that entry's term. */
+  private checkSnapshot(id: NodeId, s: Snapshot, how: string): void {
+    this.passed.stateMachine += 1;
+    const want = this.committed[s.lastIndex - 1];
+    if (want === undefined) violated("state machine safety", `node ${id} ${how} a snapshot through entry ${s.lastIndex}, beyond what anyone applied (${this.committed.length})`);
+    if (want.term !== s.lastTerm) violated("state machine safety", `node ${id} ${how} a snapshot through entry ${s.lastIndex} of term ${s.lastTerm}, but that entry is ${fingerprint(want)}`);
+    const diff = this.reference.differenceAt(s.lastIndex, s.data, s.sessions);
+    if (diff !== null) violated("state machine safety", `node ${id} ${how} a snapshot through entry ${s.lastIndex} that differs from the committed log's state there: ${diff}`);
   }
 
   /** A newly committed entry must be in the election-time log of every leader of a higher term. */

@@ -41,6 +41,9 @@ export interface ScenarioPlan {
   readonly inflightCountMax: number;
   /** Probability that a restart is a machine reboot (the monotonic clock starts over). */
   readonly rebootP: number;
+  /** Snapshot every this many applied entries, keeping this many below it (swarm draws small ones). */
+  readonly snapshotEveryEntries: number;
+  readonly snapshotKeepEntries: number;
 }
 
 /** A scenario's own assertion, run at a true time; returns what went wrong, or null. */

@@ -4,7 +4,7 @@
 // Faults run in [faultsFromMs, quietFromMs); from quietFromMs the nemesis heals everything so
 // that liveness can be checked (scenarios that keep a majority down have no quiet period).
 
-import type { TimingConfig } from "../../../raft/index.js";
+import { CONFIG_DEFAULTS, type TimingConfig } from "../../../raft/index.js";
 import { ALL, FOLLOWER, LEADER, RANDOM, node, parseSchedule, type CrashPoint } from "./faults.js";
 import { NET_CALM } from "../world/network.js";
 import type { SimOptions } from "../options.js";
@@ -13,6 +13,7 @@ import { Rng } from "../world/prng.js";
 import type { Workload } from "../world/client.js";
 import { cycles, flakyNet, partitionAction, FaultList, type Scenario } from "./scenario-kit.js";
 import { pageCacheCycle, powerLoss } from "./scenarios-disk.js";
+import { snapshots } from "./scenarios-snapshot.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 import { specScenarios } from "./scenarios-spec.js";
 import { staleCycle, staleReplies } from "./scenarios-stale.js";
@@ -293,7 +294,19 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     inflightCountMax: rng.pick([1, 2, 8]),
     rebootP: rng.between(0, 0.5),
     workload: { ...swarmWorkload(ctx), lulls },
+    ...snapshotThresholds(ctx),
   };
+}
+
+/**
+ * Small snapshot thresholds, so that snapshots, compaction and InstallSnapshot happen in most
+ * runs: every 20-500 entries (log-uniform), keeping none, a few or many entries below. Drawn from
+ * a stream of their own, so the rest of a seed's plan is what it was before snapshots existed.
+ */
+function snapshotThresholds(ctx: ScenarioContext): Pick<ScenarioPlan, "snapshotEveryEntries" | "snapshotKeepEntries"> {
+  const rng = new Rng(ctx.seed, "snapshots");
+  const every = Math.round(Math.exp(rng.between(Math.log(20), Math.log(500))));
+  return { snapshotEveryEntries: every, snapshotKeepEntries: rng.pick([0, 0, 2, 10, Math.floor(every / 2)]) };
 }
 
 function swarmFault(ctx: ScenarioContext, f: FaultList, kind: "crash" | "pause" | "partition" | "links" | "net" | "restartAll", t: number, end: number): void {
@@ -340,7 +353,7 @@ function swarmWorkload(ctx: ScenarioContext): Workload {
 // ---------------------------------------------------------------- registry
 
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, staleReplies, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, powerLoss, ...specScenarios, swarm].map((s) => [s.name, s]),
+  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, staleReplies, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, powerLoss, snapshots, ...specScenarios, swarm].map((s) => [s.name, s]),
 );
 
 export function scenarioNames(): string[] {
@@ -390,5 +403,7 @@ function defaultPlan(ctx: ScenarioContext, catchupMs: number): ScenarioPlan {
     preVote: true,
     leaderPersistsInParallel: new Rng(ctx.seed, "disk-mode").chance(0.5),
     rebootP: 0.2,
+    snapshotEveryEntries: CONFIG_DEFAULTS.snapshotEveryEntries,
+    snapshotKeepEntries: CONFIG_DEFAULTS.snapshotKeepEntries,
   };
 }

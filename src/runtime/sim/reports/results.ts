@@ -1,6 +1,7 @@
 // What a run hands back: its statistics, the checks that passed, the violation if any, the
 // settings the seed drew, and (when asked for) the data of the HTML timeline.
 
+import { CONFIG_DEFAULTS } from "../../../raft/index.js";
 import type { History } from "../../../check/history.js";
 import type { LeaseChecker } from "../checks/lease-check.js";
 import { replayCommand, type SimOptions } from "../options.js";
@@ -101,6 +102,7 @@ function describeConfig(o: SimOptions, p: ScenarioPlan): string {
     `batches of ${p.batchCountMax}, ${p.inflightCountMax} in flight`,
     `clocks ${clocks} the drift bound`,
     clients + (p.script.length > 0 ? ` + ${p.script.length} scripted ops` : ""),
+    ...(p.snapshotEveryEntries === CONFIG_DEFAULTS.snapshotEveryEntries ? [] : [`a snapshot every ${p.snapshotEveryEntries} entries, ${p.snapshotKeepEntries} kept below`]),
   ].join(", ");
 }
 

@@ -13,26 +13,29 @@
 // and they stay at the mercy of a later power loss (powerLoss()) until a sync of the log covers
 // them. A sync covers them only when it syncs a log write of its own (fdatasync of logs.txt);
 // a step that writes only its hard state (metadata.txt) leaves them where they are.
+//
+// Snapshots: a follower's install is part of its step's write (made durable by the same sync,
+// before anything leaves). A node's own snapshot is saved in the background, atomically: the
+// simulator calls saveSnapshot when the write would finish, or never, if the node died first.
+// Either way a snapshot never replaces a newer one. A compaction drops the log's prefix.
 
-import type { Entry, HardState, LogIndex, Output, PersistedState } from "../../../raft/index.js";
-import { logIndex, term } from "../../../raft/index.js";
+import type { Entry, HardState, LogStart, Output, PersistedState, Snapshot } from "../../../raft/index.js";
+import { LOG_START_EMPTY, logIndex, term } from "../../../raft/index.js";
 
-interface Write {
-  readonly hardState: HardState | null;
-  readonly truncateFrom: LogIndex | null;
-  readonly appendFrom: LogIndex | null;
-  readonly append: readonly Entry[];
-}
+type Write = Pick<Output, "hardState" | "installSnapshot" | "truncateFrom" | "compactTo" | "appendFrom" | "append">;
 
 export const EMPTY_HARD_STATE: HardState = { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) };
 
 function changesLog(w: Write): boolean {
-  return w.truncateFrom !== null || (w.appendFrom !== null && w.append.length > 0);
+  return w.truncateFrom !== null || w.compactTo !== null || w.installSnapshot !== null || (w.appendFrom !== null && w.append.length > 0);
 }
 
 export class SimDisk {
   private hardState: HardState = EMPTY_HARD_STATE;
-  private readonly entries: Entry[] = [];
+  /** The durable log: entries[0] has index start.prevIndex + 1. */
+  private start: LogStart = LOG_START_EMPTY;
+  private entries: Entry[] = [];
+  private snapshot: Snapshot | null = null;
   private unsynced: Write[] = [];
   /** Writes of a process that died, still in the page cache: readable, not durable. */
   private inherited: Write[] = [];
@@ -40,7 +43,7 @@ export class SimDisk {
 
   /** Queues the persist part of one step's output, if it has one. */
   write(out: Output): void {
-    if (out.hardState === null && out.truncateFrom === null && out.appendFrom === null) return;
+    if (out.hardState === null && out.truncateFrom === null && out.appendFrom === null && out.compactTo === null && out.installSnapshot === null) return;
     this.unsynced.push(out); // outputs are immutable and fresh per step: kept as they are
   }
 
@@ -82,14 +85,21 @@ export class SimDisk {
     }
   }
 
+  /** A background snapshot write finished: atomically durable, unless the disk holds a newer one. */
+  saveSnapshot(s: Snapshot): void {
+    if (this.snapshot === null || s.lastIndex > this.snapshot.lastIndex) this.snapshot = s;
+  }
+
   /** What a restarting node finds: the durable state and the page cache over it. */
   read(): PersistedState {
-    if (this.inherited.length === 0) return { hardState: this.hardState, entries: this.entries.slice() };
+    if (this.inherited.length === 0) return { hardState: this.hardState, snapshot: this.snapshot, logStart: this.start, entries: this.entries.slice() };
     const seen = new SimDisk();
     seen.hardState = this.hardState;
+    seen.start = this.start;
+    seen.snapshot = this.snapshot;
     seen.entries.push(...this.entries);
     for (const w of this.inherited) seen.apply(w);
-    return { hardState: seen.hardState, entries: seen.entries };
+    return { hardState: seen.hardState, snapshot: seen.snapshot, logStart: seen.start, entries: seen.entries };
   }
 
   /** Writes in the page cache that are not durable (a process crash left them). */
@@ -103,26 +113,39 @@ export class SimDisk {
   }
 
   get durableLastIndex(): number {
-    return this.entries.length;
+    return this.start.prevIndex + this.entries.length;
   }
 
   get durableLastTerm(): number {
-    return this.entries[this.entries.length - 1]?.term ?? 0;
+    return this.entries[this.entries.length - 1]?.term ?? this.start.prevTerm;
   }
 
+  /** In the output contract's order: snapshot, truncation, compaction, append, hard state. */
   private apply(w: Write): void {
+    if (w.installSnapshot !== null) this.saveSnapshot(w.installSnapshot);
+    const prev = this.start.prevIndex;
     if (w.truncateFrom !== null) {
-      if (w.truncateFrom < 1 || w.truncateFrom > this.entries.length + 1) {
-        throw new Error(`raft-lease output contract: truncate from ${w.truncateFrom} but the disk log ends at ${this.entries.length}`);
+      if (w.truncateFrom <= prev || w.truncateFrom > this.durableLastIndex + 1) {
+        throw new Error(`raft-lease output contract: truncate from ${w.truncateFrom} but the disk log holds ${prev + 1}..${this.durableLastIndex}`);
       }
-      this.entries.length = w.truncateFrom - 1;
+      this.entries.length = w.truncateFrom - 1 - prev;
     }
+    if (w.compactTo !== null) this.compact(w.compactTo);
     if (w.appendFrom !== null && w.append.length > 0) {
-      if (w.appendFrom !== this.entries.length + 1) {
-        throw new Error(`raft-lease output contract: append from ${w.appendFrom} but the disk log ends at ${this.entries.length}`);
+      if (w.appendFrom !== this.durableLastIndex + 1) {
+        throw new Error(`raft-lease output contract: append from ${w.appendFrom} but the disk log ends at ${this.durableLastIndex}`);
       }
       for (let k = 0; k < w.append.length; k++) this.entries.push(w.append[k]!);
     }
     if (w.hardState !== null) this.hardState = w.hardState;
+  }
+
+  private compact(start: LogStart): void {
+    if (start.prevIndex < this.start.prevIndex) throw new Error(`raft-lease output contract: compact to ${start.prevIndex}, before the disk log's start ${this.start.prevIndex}`);
+    if (this.snapshot === null || this.snapshot.lastIndex < start.prevIndex) {
+      throw new Error(`raft-lease output contract: compact to ${start.prevIndex} with no durable snapshot covering it (snapshot: ${this.snapshot?.lastIndex ?? "none"})`);
+    }
+    this.entries = this.entries.slice(Math.min(this.entries.length, start.prevIndex - this.start.prevIndex));
+    this.start = start;
   }
 }

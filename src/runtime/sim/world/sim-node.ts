@@ -7,7 +7,7 @@
 
 import type { RaftConfig } from "../../../raft/index.js";
 import { RaftNode } from "../../../raft/index.js";
-import type { ClientRequest, Message, NodeId, RequestId } from "../../../raft/index.js";
+import type { ClientRequest, LogIndex, Message, NodeId, RequestId } from "../../../raft/index.js";
 import type { SimClient } from "./client.js";
 import type { CrashPoint } from "../faults/faults.js";
 import { SimClock } from "./clock.js";
@@ -18,6 +18,7 @@ import { Rng } from "./prng.js";
 export type Inbound =
   | { readonly kind: "peer"; readonly message: Message }
   | { readonly kind: "persisted" }
+  | { readonly kind: "snapshot-saved"; readonly index: LogIndex }
   | { readonly kind: "request"; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest };
 
 export interface PendingCall {

@@ -11,7 +11,7 @@ import { makeConfig, TIMING_PRESETS, quorumSize, type TimingConfig } from "../..
 import { formatEvent } from "../../../raft/index.js";
 import type { NodeView, RaftNode } from "../../../raft/index.js";
 import type { FullOutput } from "../../../raft/index.js";
-import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role } from "../../../raft/index.js";
+import { logIndex, nodeId, requestId, term, type ClientReply, type ClientRequest, type Input, type Message, type NodeId, type RaftEvent, type Role, type Snapshot } from "../../../raft/index.js";
 import type { NodeAnswer } from "../../../client/retry.js";
 import { SimClient, toAnswer } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
@@ -55,6 +55,8 @@ type SimEvent =
   | { readonly type: "start"; readonly node: number }
   | { readonly type: "tick"; readonly node: number; readonly gen: number }
   | { readonly type: "fsync"; readonly node: number; readonly incarnation: number }
+  /** A background snapshot write finishes (lost if the node died meanwhile). */
+  | { readonly type: "snapshot-saved"; readonly node: number; readonly incarnation: number; readonly snapshot: Snapshot }
   | { readonly type: "request"; readonly node: number; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
   | { readonly type: "answer"; readonly client: SimClient; readonly attempt: number; readonly from: NodeId; readonly answer: NodeAnswer; readonly immediate: boolean }
   | { readonly type: "client"; readonly client: SimClient; readonly token: number }
@@ -152,6 +154,8 @@ export class Simulation implements NemesisHost {
         leaderPersistsInParallel: this.plan.leaderPersistsInParallel,
         batchCountMax: this.plan.batchCountMax,
         inflightCountMax: this.plan.inflightCountMax,
+        snapshotEveryEntries: this.plan.snapshotEveryEntries,
+        snapshotKeepEntries: this.plan.snapshotKeepEntries,
       });
       const clock = new SimClock(clockRng.int(0, 1_000_000), drawRate(mode, this.timing.driftPpmMax, clockRng.fn));
       this.nodes.push(new SimNode(id, clock, config, this.options.seed));
@@ -224,6 +228,8 @@ export class Simulation implements NemesisHost {
       case "vote-reply":
       case "append-request":
       case "append-reply":
+      case "snapshot-request":
+      case "snapshot-reply":
         return this.onPeer(this.nodes[ev.to]!, ev);
       case "start":
         return this.boot(this.nodes[ev.node]!);
@@ -231,6 +237,8 @@ export class Simulation implements NemesisHost {
         return this.onTick(ev.node, ev.gen);
       case "fsync":
         return this.onFsync(this.nodes[ev.node]!, ev.incarnation);
+      case "snapshot-saved":
+        return this.onSnapshotSaved(this.nodes[ev.node]!, ev.incarnation, ev.snapshot);
       case "request":
         return this.onInbound(this.nodes[ev.node]!, { kind: "request", client: ev.client, attempt: ev.attempt, request: ev.request });
       case "answer":
@@ -289,6 +297,7 @@ export class Simulation implements NemesisHost {
   private deliver(sn: SimNode, input: Inbound): void {
     if (input.kind === "peer") return this.step(sn, { type: "message", nowMs: this.local(sn), message: input.message });
     if (input.kind === "persisted") return this.notePersisted(sn);
+    if (input.kind === "snapshot-saved") return this.step(sn, { type: "snapshot-saved", nowMs: this.local(sn), index: input.index });
     const rid = requestId(this.nextRequestId++);
     sn.pendingCalls.set(rid, { client: input.client, attempt: input.attempt, kind: input.request.kind, receivedStep: this.stats.steps + 1 });
     this.step(sn, { type: "client", nowMs: this.local(sn), calls: [{ requestId: rid, request: input.request }] });
@@ -328,6 +337,7 @@ export class Simulation implements NemesisHost {
     } else if (sends || out.applied.length > 0) {
       this.sync(sn);
     }
+    if (out.saveSnapshot !== null) this.saveSnapshotLater(sn, out.saveSnapshot);
     this.updateLease(sn, core);
     this.noteRole(sn, core, out.events);
     if (sn.crashOn !== null && crashStrikes(sn.crashOn, out, sends)) {
@@ -371,6 +381,18 @@ export class Simulation implements NemesisHost {
       }
     }
     this.onInbound(sn, PERSISTED);
+  }
+
+  /** A node's own snapshot goes to disk in the background; a crash before it is done loses it. */
+  private saveSnapshotLater(sn: SimNode, snapshot: Snapshot): void {
+    const latencyMs = this.diskRng.chance(0.1) ? this.diskRng.between(50, 500) : this.diskRng.between(1, 20);
+    this.schedule(this.nowMs + latencyMs, { type: "snapshot-saved", node: sn.id, incarnation: sn.incarnation, snapshot });
+  }
+
+  private onSnapshotSaved(sn: SimNode, incarnation: number, snapshot: Snapshot): void {
+    if (incarnation !== sn.incarnation || !sn.live) return;
+    sn.disk.saveSnapshot(snapshot);
+    this.onInbound(sn, { kind: "snapshot-saved", index: snapshot.lastIndex });
   }
 
   /** Tells the core how far its log is durable (only a leader of the same term cares). */
