@@ -41,9 +41,13 @@ function isLiteralByte(byte: number): boolean {
   return byte >= 0x21 && byte <= 0x7e && byte !== PERCENT && byte !== AT;
 }
 
+/** A string of literal bytes only (printable ASCII but `%` and `@`): its own token. */
+const ALL_LITERAL = /^[!-$&-?A-~]+$/;
+
 /** Encodes `s` as one token. `s` must be valid text (no lone surrogate): UTF-8 cannot hold it. */
 export function encodeToken(s: string): string {
   if (s.length === 0) return EMPTY_TOKEN;
+  if (ALL_LITERAL.test(s)) return s; // the common case, without a byte loop
   assert(!hasLoneSurrogate(s), `cannot store a string with a lone surrogate: ${JSON.stringify(s.slice(0, 64))}`);
   const bytes = utf8Encoder.encode(s);
   let out = "";
@@ -63,6 +67,7 @@ function hexDigit(code: number): number {
 export function decodeToken(token: string): Result<string> {
   if (token === EMPTY_TOKEN) return { ok: true, value: "" };
   if (token.length === 0) return { ok: false, error: "empty token (the empty string is written %-)" };
+  if (ALL_LITERAL.test(token)) return { ok: true, value: token };
   const bytes = new Uint8Array(token.length); // each char yields at most one byte
   let length = 0;
   for (let i = 0; i < token.length; i++) {
