@@ -47,6 +47,7 @@ import {
   type VoteRequest,
 } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
+import { latencyTraceOn, markLatency } from "./latency-trace.js";
 import type { PersistRequest } from "./storage.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
@@ -258,6 +259,7 @@ export class NodeDriver {
       this.fail(err);
       return;
     }
+    if (latencyTraceOn) this.markSteps(out);
     this.carryOut(out, waiter);
     if (out.saveSnapshot !== null) this.saveSnapshot(out.saveSnapshot);
     this.scheduleWake(out.wakeAtMs);
@@ -275,6 +277,10 @@ export class NodeDriver {
     const mustWait = needsDisk && !out.sendBeforePersist;
     const durable = request === null ? null : this.opts.storage.persist(request);
     durable?.catch((err: unknown) => this.fail(err)); // a failed write stops the node, waited for or not
+    if (latencyTraceOn && durable !== null && out.appendFrom !== null) {
+      const last = out.appendFrom + out.append.length - 1;
+      durable.then(() => markLatency("durable", last), () => undefined);
+    }
     if (durable !== null) this.reportDurable(out, durable);
     if (this.releasesQueued === 0 && !mustWait) {
       this.release(out, waiter);
@@ -310,6 +316,14 @@ export class NodeDriver {
       },
       () => undefined, // the failure itself is handled where the write was started
     );
+  }
+
+  /** With the latency trace on: what a step did to entries (appended by a leader, committed). */
+  private markSteps(out: FullOutput): void {
+    const leader = this.node.inspect().role === "leader";
+    const last = out.appendFrom === null ? 0 : out.appendFrom + out.append.length - 1;
+    if (leader && last > 0 && out.append.at(-1)?.command.kind === "set") markLatency("appended", last);
+    if (leader) for (const a of out.applied) if (a.entry.command.kind === "set") markLatency("committed", a.index);
   }
 
   /** Writes a snapshot off the step's path, then tells the core (which compacts its log then). */
@@ -359,6 +373,7 @@ export class NodeDriver {
       if (waiter !== null && !answered && m.to === waiter.from && m.type === waiter.replyType) {
         waiter.respond(m);
         answered = true;
+        if (latencyTraceOn && m.type === "append-reply" && m.success) markLatency("reply-sent", m.matchIndex);
       } else if (isPeerRequest(m)) {
         this.opts.send(m);
       }

@@ -28,6 +28,7 @@ import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
 import { bindServer, createServer, shutdownServer } from "./server.js";
 import { abbreviate, DUMP_BYTES_MAX_DEFAULT, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
+import { flushLatencyTrace } from "./latency-trace.js";
 import { FileStorage } from "./storage.js";
 import { serverCredentials, TlsAudit, type NodeTls } from "./tls.js";
 
@@ -307,6 +308,7 @@ class GrpcNode implements RunningNode {
   private async stopAll(): Promise<void> {
     this.parts.health.stop();
     await this.driver.stop(); // answers pending calls, waits for writes in progress and their sends
+    flushLatencyTrace(this.id);
     await shutdownServer(this.parts.server, SHUTDOWN_GRACE_MS);
     for (const p of this.peers.values()) p.close();
     await this.parts.metricsServer?.close();

@@ -13,6 +13,7 @@ import { RaftPeerClient, type AppendEntriesReply, type InstallSnapshotReply, typ
 import { formatEvent } from "../../raft/index.js";
 import type { NodeId, Result, SnapshotRequest } from "../../raft/index.js";
 import type { PeerReply, PeerRequest } from "./driver.js";
+import { latencyTraceOn, markLatency } from "./latency-trace.js";
 import { snapshotRequestChunks } from "./snapshot-transfer.js";
 import type { Clock } from "./clock.js";
 import type { LogEvent } from "./event-log.js";
@@ -134,6 +135,7 @@ export class PeerClient {
 
   private sendAppend(m: Extract<PeerRequest, { type: "append-request" }>): void {
     const deadline = Date.now() + this.opts.limits.appendDeadlineMs;
+    if (latencyTraceOn && m.entries.length > 0) markLatency("append-sent", m.prevLogIndex + m.entries.length);
     this.client.appendEntries(appendRequestToWire(m), new Metadata(), { deadline }, (err, reply: AppendEntriesReply | undefined) =>
       this.settle(err, reply, (r) => appendReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
     );
@@ -176,6 +178,7 @@ export class PeerClient {
       return;
     }
     this.reporter.succeeded();
+    if (latencyTraceOn && message.value.type === "append-reply" && message.value.success) markLatency("reply-received", message.value.matchIndex);
     this.opts.onReply(message.value);
   }
 }

@@ -28,6 +28,7 @@ import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import type { NodeMetrics } from "./metrics.js";
 import { refusal, type TlsAudit } from "./tls.js";
+import { markLatency } from "./latency-trace.js";
 import { SnapshotReceiver } from "./snapshot-transfer.js";
 import { appendReplyToWire, appendRequestFromWire, snapshotReplyToWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
 
@@ -141,6 +142,7 @@ function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   if (!decoded.ok) return callback({ code: status.INVALID_ARGUMENT, details: decoded.error });
   const m = fromWire(decoded.value);
   if (!m.ok) return callback({ code: status.INVALID_ARGUMENT, details: m.error });
+  if (m.value.type === "append-request" && m.value.entries.length > 0) markLatency("append-received", m.value.prevLogIndex + m.value.entries.length);
   const misaddressed = checkAddressed(driver.id, members, m.value);
   if (misaddressed !== null) return callback(misaddressed);
   answerPeer(driver, m.value, callback, toWire);
@@ -190,9 +192,12 @@ function serveClient(driver: NodeDriver, decoded: Result<ServeClientArgs>, callb
   if (badSession !== null) return invalid(badSession);
   const parsed = parseRequest(line, clientId, sequence);
   if (!parsed.ok) return invalid(parsed.error);
+  const isSet = parsed.value.kind === "set";
+  if (isSet) markLatency("client-received", 0);
   void driver.submit(parsed.value).then((result) => {
     metrics?.clientRequestDone(parsed.value.kind, result, startedAt);
     callback(null, clientReply(driver, result));
+    if (isSet) markLatency("client-answered", 0);
   });
 }
 
