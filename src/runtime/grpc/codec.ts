@@ -91,6 +91,7 @@ export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields):
 export const PEER_SERVICE = {
   requestVote: { ...RaftPeerService.requestVote, requestDeserialize: safeDeserializer(RequestVoteArgs, {}) },
   appendEntries: { ...RaftPeerService.appendEntries, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
+  appendStream: { ...RaftPeerService.appendStream, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
   installSnapshot: { ...RaftPeerService.installSnapshot, requestDeserialize: safeDeserializer(InstallSnapshotChunk, SNAPSHOT_CHUNK_TEXT) },
 } satisfies ServiceDefinition;
 

@@ -1,6 +1,8 @@
-// Outgoing RPCs to one peer: RequestVote and AppendEntries as unary calls with deadlines, a
-// snapshot as an InstallSnapshot stream (one at a time), the replies fed back to the driver as
-// core messages.
+// Outgoing RPCs to one peer: AppendEntries over one long-lived bidirectional stream (AppendStream:
+// no call set up per batch; answers come back in order), RequestVote as unary calls with
+// deadlines, a snapshot as an InstallSnapshot stream (one at a time); the replies fed back to
+// the driver as core messages. A stream that fails, ends, or leaves a request unanswered past the
+// AppendEntries deadline is dropped and the next send opens another.
 //
 // Each peer has its own channel (reconnecting with backoff) and its own bound on outstanding
 // calls, so a slow or dead peer never delays the others. Beyond the bound a message is skipped:
@@ -8,8 +10,8 @@
 // `Error occurred while sending RPC to Node {id}.`, at most once per interval per peer, with the
 // count of failures left unreported in between.
 
-import { credentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
-import { RaftPeerClient, type AppendEntriesReply, type InstallSnapshotReply, type RequestVoteReply } from "../../gen/raft.js";
+import { credentials, Metadata, status, type ChannelCredentials, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
+import { RaftPeerClient, type AppendEntriesArgs, type AppendEntriesReply, type InstallSnapshotReply, type RequestVoteReply } from "../../gen/raft.js";
 import { formatEvent } from "../../raft/index.js";
 import type { NodeId, Result, SnapshotRequest } from "../../raft/index.js";
 import type { PeerReply, PeerRequest } from "./driver.js";
@@ -91,6 +93,10 @@ export class PeerClient {
   private skippedCount = 0;
   /** The lastIndex of the snapshot being streamed to this peer, or null. */
   private snapshotSending: number | null = null;
+  /** The AppendStream, or null until the next append opens one. */
+  private stream: ClientDuplexStream<AppendEntriesArgs, AppendEntriesReply> | null = null;
+  /** Send times (Date.now()) of the stream's requests not answered yet, oldest first. */
+  private readonly streamWaiting: number[] = [];
   private closed = false;
 
   constructor(private readonly opts: PeerOptions) {
@@ -123,6 +129,8 @@ export class PeerClient {
 
   close(): void {
     this.closed = true;
+    this.stream?.cancel();
+    this.stream = null;
     this.client.close();
   }
 
@@ -134,11 +142,41 @@ export class PeerClient {
   }
 
   private sendAppend(m: Extract<PeerRequest, { type: "append-request" }>): void {
-    const deadline = Date.now() + this.opts.limits.appendDeadlineMs;
+    const now = Date.now();
+    const oldest = this.streamWaiting[0];
+    if (oldest !== undefined && now - oldest > this.opts.limits.appendDeadlineMs) this.dropStream(`no answer on the AppendEntries stream within ${this.opts.limits.appendDeadlineMs} ms`);
+    const stream = this.stream ?? this.openStream();
     if (latencyTraceOn && m.entries.length > 0) markLatency("append-sent", m.prevLogIndex + m.entries.length);
-    this.client.appendEntries(appendRequestToWire(m), new Metadata(), { deadline }, (err, reply: AppendEntriesReply | undefined) =>
-      this.settle(err, reply, (r) => appendReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
-    );
+    this.streamWaiting.push(now);
+    stream.write(appendRequestToWire(m));
+  }
+
+  private openStream(): ClientDuplexStream<AppendEntriesArgs, AppendEntriesReply> {
+    const stream = this.client.appendStream();
+    this.stream = stream;
+    stream.on("data", (reply: AppendEntriesReply) => {
+      if (this.stream !== stream) return; // a dropped stream's late answers: the leader re-sends
+      this.streamWaiting.shift();
+      this.settle(null, reply, (r) => appendReplyFromWire(r, this.opts.peerId, this.opts.selfId));
+    });
+    stream.on("error", (err: ServiceError) => {
+      if (this.stream === stream) this.dropStream(describeError(err));
+    });
+    stream.on("end", () => {
+      if (this.stream === stream) this.dropStream("the AppendEntries stream ended");
+    });
+    return stream;
+  }
+
+  /** Forgets the stream and the requests it left unanswered (the core re-sends on its heartbeat). */
+  private dropStream(detail: string): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.stream = null;
+    stream.cancel();
+    this.outstandingCount -= this.streamWaiting.length;
+    this.streamWaiting.length = 0;
+    if (!this.closed) this.reporter.failed(detail);
   }
 
   /**

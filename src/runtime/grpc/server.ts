@@ -9,7 +9,16 @@
 // this node believes in ("" when none), ErrorCode one of not-leader, stepped-down, overloaded,
 // invalid, timeout. No request, however malformed, throws out of a handler.
 
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerReadableStream, type ServerUnaryCall, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  Server,
+  ServerCredentials,
+  status,
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerReadableStream,
+  type ServerUnaryCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import type {
   AppendEntriesArgs,
   AppendEntriesReply,
@@ -95,9 +104,56 @@ function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
       guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
     appendEntries: (call: Call<AppendEntriesArgs>, callback: sendUnaryData<AppendEntriesReply>) =>
       guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
+    appendStream: (call: ServerDuplexStream<Result<AppendEntriesArgs>, AppendEntriesReply>) => serveAppendStream(opts, call),
     installSnapshot: (call: ServerReadableStream<Result<InstallSnapshotChunk>, InstallSnapshotReply>, callback: sendUnaryData<InstallSnapshotReply>) =>
       guard(opts, callback, call, "peer", (driver) => receiveSnapshot(driver, opts.members, call, callback)),
   };
+}
+
+/**
+ * One leader's AppendEntries stream: each request is checked as a unary one would be, and its
+ * answer written back in order. A bad request ends the stream with the error (the leader opens
+ * another); a request the node does not answer (shutting down) gets nothing.
+ */
+function serveAppendStream(opts: ServerOptions, call: ServerDuplexStream<Result<AppendEntriesArgs>, AppendEntriesReply>): void {
+  const refused = checkCaller(opts, call, "peer");
+  if (refused !== null) return void call.emit("error", refused);
+  let ended = false;
+  const fail = (e: ErrorStatus): void => {
+    if (ended) return;
+    ended = true;
+    call.emit("error", e);
+  };
+  call.on("data", (decoded: Result<AppendEntriesArgs>) => {
+    if (ended) return;
+    try {
+      const driver = opts.driver();
+      if (driver === null) return fail({ code: status.UNAVAILABLE, details: "the node is starting; retry shortly" });
+      const m = decoded.ok ? appendRequestFromWire(decoded.value) : decoded;
+      if (!m.ok) return fail({ code: status.INVALID_ARGUMENT, details: m.error });
+      const misaddressed = checkAddressed(driver.id, opts.members, m.value);
+      if (misaddressed !== null) return fail(misaddressed);
+      if (m.value.entries.length > 0) markLatency("append-received", m.value.prevLogIndex + m.value.entries.length);
+      driver.deliverRequest(m.value).then(
+        (reply) => {
+          if (!ended && reply?.type === "append-reply") call.write(appendReplyToWire(reply));
+        },
+        (err: unknown) => fail({ code: status.UNAVAILABLE, details: err instanceof Error ? err.message : String(err) }),
+      );
+    } catch (err) {
+      const detail = err instanceof Error ? err.message : String(err);
+      opts.log(`internal error in the AppendStream handler: ${detail}`);
+      fail({ code: status.INTERNAL, details: detail });
+    }
+  });
+  call.on("end", () => {
+    if (ended) return;
+    ended = true;
+    call.end();
+  });
+  call.on("error", () => {
+    ended = true; // the leader went away or cancelled; nothing to answer
+  });
 }
 
 /** Reads one InstallSnapshot stream, checking each chunk; the core sees the snapshot once whole. */
