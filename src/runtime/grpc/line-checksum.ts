@@ -22,9 +22,19 @@ const CRC32C_TABLE = ((): Uint32Array => {
 
 /** CRC-32C of the string's char codes (the lines are ASCII, so these are its bytes). */
 export function crc32c(text: string): number {
-  let crc = 0xffffffff;
+  return (crc32cOf(text, 0xffffffff) ^ 0xffffffff) >>> 0;
+}
+
+/** The running CRC state after `text`, from state `crc` (no pre- or post-inversion). */
+function crc32cOf(text: string, crc: number): number {
   for (let i = 0; i < text.length; i++) crc = CRC32C_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  return crc;
+}
+
+/** CRC-32C of `text` followed by the marker character, with no string built for the pair. */
+function crc32cMarked(text: string, mark: LineMark): number {
+  const crc = crc32cOf(text, 0xffffffff);
+  return ((CRC32C_TABLE[(crc ^ mark.charCodeAt(0)) & 0xff]! ^ (crc >>> 8)) ^ 0xffffffff) >>> 0;
 }
 
 function hex8(n: number): string {
@@ -33,7 +43,7 @@ function hex8(n: number): string {
 
 /** `text` with its checksum token (no newline). */
 export function withChecksum(text: string, mark: LineMark): string {
-  return `${text} ${mark}${hex8(crc32c(text + mark))}`;
+  return `${text} ${mark}${hex8(crc32cMarked(text, mark))}`;
 }
 
 export type CheckedLine =
@@ -53,7 +63,7 @@ export function checkLine(line: string): CheckedLine {
     };
   }
   const text = line.slice(0, at);
-  const want = hex8(crc32c(text + mark));
+  const want = hex8(crc32cMarked(text, mark));
   if (line.slice(at + 2) !== want) return { ok: false, error: `checksum mismatch (the line reads ${line.slice(at + 2)}, its content gives ${want})` };
   return { ok: true, text, mark };
 }

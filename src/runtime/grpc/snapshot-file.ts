@@ -163,12 +163,13 @@ export function parseSnapshot(text: string): Result<Snapshot> {
   return error === null ? reader.finish() : { ok: false, error };
 }
 
-/** Characters written per chunk when saving; the node serves requests between two chunks. */
-const WRITE_CHUNK_CHARS = 1 << 20;
+/** Bytes written per chunk when saving; the node serves requests between two chunks. */
+const WRITE_CHUNK_BYTES = 256 << 10;
 
 /**
- * Writes `<folder>/snapshot.txt` atomically: a temporary file written chunk by chunk (yielding to
- * the event loop between chunks), synced, renamed over the old one, the folder synced.
+ * Writes `<folder>/snapshot.txt` atomically: a temporary file written chunk by chunk (lines
+ * copied into one reused buffer, yielding to the event loop between chunks, so no large string is
+ * ever built), synced, renamed over the old one, the folder synced.
  */
 export async function writeSnapshotFile(layer: FileLayer, folderPath: string, s: Snapshot): Promise<void> {
   const filePath = path.join(folderPath, SNAPSHOT_FILE);
@@ -176,13 +177,24 @@ export async function writeSnapshotFile(layer: FileLayer, folderPath: string, s:
   const tmp = await layer.open(tmpPath, "replace");
   if (tmp === null) throw new Error(`cannot create ${tmpPath}`);
   try {
+    const buffer = Buffer.allocUnsafe(WRITE_CHUNK_BYTES);
+    let used = 0;
     let at = 0;
-    for (const chunk of snapshotChunks(s, WRITE_CHUNK_CHARS)) {
-      const bytes = Buffer.from(chunk, "latin1");
-      await tmp.write(bytes, at);
-      at += bytes.length;
-      await yieldToEventLoop();
+    for (const line of snapshotLines(s)) {
+      if (used > 0 && used + line.length > buffer.length) {
+        await tmp.write(buffer.subarray(0, used), at);
+        at += used;
+        used = 0;
+        await yieldToEventLoop();
+      }
+      if (line.length > buffer.length) {
+        await tmp.write(Buffer.from(line, "latin1"), at); // one very long line (a large escaped value)
+        at += line.length;
+      } else {
+        used += buffer.write(line, used, "latin1");
+      }
     }
+    if (used > 0) await tmp.write(buffer.subarray(0, used), at);
     await tmp.sync();
   } finally {
     await tmp.close();
@@ -194,7 +206,7 @@ export async function writeSnapshotFile(layer: FileLayer, folderPath: string, s:
 /** Reads and checks snapshot.txt, streamed; an error names the file and line. */
 export async function readSnapshotFile(file: LayerFile): Promise<Result<Snapshot>> {
   const reader = new SnapshotReader();
-  const chunk = Buffer.alloc(WRITE_CHUNK_CHARS);
+  const chunk = Buffer.alloc(WRITE_CHUNK_BYTES);
   for (let position = 0; ; ) {
     const n = await file.read(chunk, position);
     if (n === 0) break;
