@@ -96,10 +96,52 @@ async function failover(client) {
   return result(null);
 }
 
+async function soak(client) {
+  await client.set(key(0), value);
+  let latencies = [];
+  let errors = 0;
+  let errorTexts = {};
+  let stopping = false;
+  let started;
+  const start = new Promise((r) => { started = r; });
+  const take = (flush) => {
+    const out = { flush, latencies: Float64Array.from(latencies), errors, errorTexts };
+    latencies = [];
+    errors = 0;
+    errorTexts = {};
+    return out;
+  };
+  parentPort.on("message", (m) => {
+    if (m.start) started();
+    else if (m.stop) { stopping = true; started(); }
+    else if (m.flush !== undefined) { const out = take(m.flush); parentPort.postMessage(out, [out.latencies.buffer]); }
+  });
+  parentPort.postMessage({ ready: true });
+  await start;
+  async function loop() {
+    while (!stopping) {
+      const k = key(Math.floor(Math.random() * keyCount));
+      const t0 = performance.now();
+      try {
+        await client.set(k, value);
+        latencies.push(performance.now() - t0);
+      } catch (e) {
+        errors++;
+        const text = String((e && e.message) || e).slice(0, 160);
+        errorTexts[text] = (errorTexts[text] ?? 0) + 1;
+        await yieldToEvents();
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  return take("final");
+}
+
 try {
   const client = await connect();
   try {
-    parentPort.postMessage(mode === "failover" ? await failover(client) : await load(client));
+    if (mode === "soak") { const out = await soak(client); parentPort.postMessage(out, [out.latencies.buffer]); }
+    else parentPort.postMessage(mode === "failover" ? await failover(client) : await load(client));
   } finally {
     client.close();
   }
