@@ -222,6 +222,8 @@ export class NodeCore {
       commitIndex: this.commitIndex,
       appliedIndex: this.appliedIndex,
       lastLogIndex: this.log.lastIndex,
+      firstLogIndex: logIndex(this.log.prevIndex + 1),
+      snapshotIndex: this.snapshot?.lastIndex ?? logIndex(0),
       leaseRemainingMs: readable ? Math.max(0, this.windowScratch.untilMs - nowMs) : 0,
       leaseReadable: readable,
     };

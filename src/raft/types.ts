@@ -314,6 +314,10 @@ export interface NodeStatus {
   readonly commitIndex: LogIndex;
   readonly appliedIndex: LogIndex;
   readonly lastLogIndex: LogIndex;
+  /** The first index the log holds (1 until a snapshot lets a prefix go). */
+  readonly firstLogIndex: LogIndex;
+  /** The last index of the newest durable snapshot (0: none). */
+  readonly snapshotIndex: LogIndex;
   /** Leader only: ms for which it may still serve lease reads (0 when it may not). */
   readonly leaseRemainingMs: number;
   /** True when this node would answer a GET from its lease right now. */

@@ -42,6 +42,8 @@ function status(id: number, over: Partial<NodeStatus>): NodeStatus {
     commitIndex: logIndex(0),
     appliedIndex: logIndex(0),
     lastLogIndex: logIndex(0),
+    firstLogIndex: logIndex(1),
+    snapshotIndex: logIndex(0),
     leaseRemainingMs: 0,
     leaseReadable: false,
     ...over,

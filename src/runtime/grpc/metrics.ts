@@ -95,6 +95,8 @@ export class NodeMetrics {
     gauge("raft_commit_index", "The highest log index known committed", () => s().commitIndex);
     gauge("raft_applied_index", "The highest log index applied to the key-value store", () => s().appliedIndex);
     gauge("raft_last_log_index", "The index of the last entry in this node's log", () => s().lastLogIndex);
+    gauge("raft_first_log_index", "The index of the first entry this node's log still holds (a snapshot holds those before)", () => s().firstLogIndex);
+    gauge("raft_snapshot_index", "The last log index the newest durable snapshot holds (0: none)", () => s().snapshotIndex);
     gauge("raft_has_leader", "1 when this node knows a leader, else 0", () => (s().leaderId === null ? 0 : 1));
     gauge("raft_lease_remaining_seconds", "Leader only: how long its read lease still holds (0 on other roles)", () => s().leaseRemainingMs / 1000);
     new Gauge({
