@@ -156,8 +156,8 @@ describe("harness: the safety monitor", () => {
     m.started(status(1, { role: "leader", term: term(2), votedFor: nodeId(1) }), d1);
     expect(m.violations.join("\n")).toMatch(/leader completeness: leader 1 of term 2 lacks entry 2/);
     const applied = (d: Disk) => output({ applied: [{ index: logIndex(2), entry: d.entry(2)! }] });
-    m.afterStep(status(0, {}), d0.entries(), applied(d0), status(0, {}), d0, disks);
-    m.afterStep(status(1, {}), d1.entries(), applied(d1), status(1, {}), d1, disks);
+    m.afterStep(status(0, {}), d0.lastIndex, applied(d0), status(0, {}), d0, disks);
+    m.afterStep(status(1, {}), d1.lastIndex, applied(d1), status(1, {}), d1, disks);
     expect(m.violations.join("\n")).toMatch(/state machine safety: index 2 applied/);
   });
 
@@ -165,7 +165,7 @@ describe("harness: the safety monitor", () => {
     const m = new SafetyMonitor();
     const d = diskWith([noop(1), set(1, "a")]);
     const leader = status(0, { role: "leader", term: term(1), votedFor: nodeId(0) });
-    m.afterStep(leader, d.entries(), output({ truncateFrom: logIndex(2) }), leader, d, new Map([[nodeId(0), d]]));
+    m.afterStep(leader, d.lastIndex, output({ truncateFrom: logIndex(2) }), leader, d, new Map([[nodeId(0), d]]));
     expect(m.violations).toEqual(["leader append-only: leader 0 of term 1 rewrote its log from index 2"]);
   });
 });

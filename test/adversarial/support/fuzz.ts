@@ -4,7 +4,7 @@
 // partitions, and client SETs and GETs. The same seed gives the same run.
 
 import seedrandom from "seedrandom";
-import { TIMING_FAST, type Mutation, type NodeId } from "../../../src/raft/index.js";
+import { TIMING_FAST, type Mutation, type NodeId, type RaftConfig, type SetCommand } from "../../../src/raft/index.js";
 import type { Envelope } from "./pool.js";
 import { World } from "./world.js";
 
@@ -22,6 +22,15 @@ export interface FuzzOptions {
   readonly leaderPersistsInParallel?: boolean;
   /** Receives one line per fault and per change of leader, to read a failing run. */
   readonly trace?: string[];
+  /**
+   * Snapshots (support/snapshot-kit): per-run snapshot thresholds and other settings, background
+   * snapshot writes that take this long, crashes that sometimes let a write under way finish,
+   * and clients with sessions that retry SETs. Off: the run draws exactly what it drew before.
+   */
+  readonly snapshots?: {
+    readonly overrides: Partial<Omit<RaftConfig, "id" | "members" | "timing" | "preVote" | "mutation">>;
+    readonly saveMs: readonly [number, number];
+  };
 }
 
 const FAULTS_MAX = 1000;
@@ -52,14 +61,16 @@ export function fuzz(o: FuzzOptions): World {
     seed: o.seed,
     preVote: o.preVote ?? true,
     mutation: o.mutation ?? null,
-    overrides: { leaderPersistsInParallel: o.leaderPersistsInParallel ?? false },
+    overrides: { leaderPersistsInParallel: o.leaderPersistsInParallel ?? false, ...o.snapshots?.overrides },
     syncDelayMs: () => between(0.2, 20),
+    ...(o.snapshots === undefined ? {} : { snapshotSaveMs: () => between(...o.snapshots!.saveMs) }),
     rates: [...Array(size)].map(() => 1 + (between(-1, 1) * drift) / 1e6),
     clockStartMs: [...Array(size)].map(() => between(0, 1e7)),
     network,
   });
   const endMs = o.durationMs ?? 8000;
   let written = 0;
+  const sessions = new Map<string, SetCommand>();
   const downUntil = new Map<number, number>();
   const pausedUntil = new Map<number, number>();
   let healAtMs = Infinity;
@@ -85,7 +96,8 @@ export function fuzz(o: FuzzOptions): World {
     }
     if (nextClientMs <= w.trueMs) {
       nextClientMs = w.trueMs + between(2, 40);
-      clientOp(w, rng, () => `${o.seed}:${++written}`, 0.5);
+      if (o.snapshots !== undefined && rng() < 0.4) sessionOp(w, rng, sessions, () => `${o.seed}:${++written}`);
+      else clientOp(w, rng, () => `${o.seed}:${++written}`, 0.5);
     }
     if (o.trace !== undefined) {
       const line = `${w.trueMs.toFixed(1)} leaders ${JSON.stringify(w.leaders().map((s) => [s.id, s.term]))} down ${[...downUntil.keys()]} paused ${[...pausedUntil.keys()]}`;
@@ -94,7 +106,10 @@ export function fuzz(o: FuzzOptions): World {
     if (nextFaultMs <= w.trueMs) {
       nextFaultMs = w.trueMs + between(200, 900);
       const healIn = (ms: number) => (healAtMs = Math.min(healAtMs, w.trueMs + ms));
-      const what = fault(w, rng, between, downUntil, pausedUntil, healIn);
+      const what =
+        o.snapshots !== undefined && w.snapshotMessages.length > 0 && rng() < 0.25
+          ? ghost(w, rng, between)
+          : fault(w, rng, between, downUntil, pausedUntil, healIn, o.snapshots !== undefined);
       o.trace?.push(`${w.trueMs.toFixed(1)} ${what}`);
     }
   }
@@ -113,6 +128,32 @@ export function clientOp(w: World, rng: () => number, nextValue: () => string, w
   else w.get(at, key);
 }
 
+/**
+ * A SET by one of three session clients: a new one (next sequence, a fresh value) or, a third of
+ * the time, a retry of its last one, exactly as sent (same sequence, same value).
+ */
+export function sessionOp(w: World, rng: () => number, sessions: Map<string, SetCommand>, nextValue: () => string): void {
+  const up = w.ids.filter((id) => w.isUp(id) && !w.isPaused(id));
+  if (up.length === 0) return;
+  const leaders = w.leaders().map((s) => s.id).filter((id) => !w.isPaused(id));
+  const pool = leaders.length > 0 && rng() < 0.8 ? leaders : up;
+  const at = pool[Math.floor(rng() * pool.length)]!;
+  const clientId = `c${Math.floor(rng() * 3)}`;
+  const last = sessions.get(clientId);
+  const retry = last !== undefined && rng() < 0.33;
+  const command: SetCommand = retry ? last : { kind: "set", key: `k${Math.floor(rng() * 3)}`, value: nextValue(), clientId, sequence: (last?.sequence ?? 0) + 1 };
+  sessions.set(clientId, command);
+  w.client(at, [command]);
+}
+
+/** A copy of an old snapshot-request or snapshot-reply (any age, any term, any boot) arrives again. */
+function ghost(w: World, rng: () => number, between: (lo: number, hi: number) => number): string {
+  const m = w.snapshotMessages[Math.floor(rng() * w.snapshotMessages.length)]!;
+  const id = w.inject(m);
+  w.pool.release(id, w.trueMs + between(0, 50));
+  return `ghost ${m.type} ${m.from}>${m.to} term ${m.term}`;
+}
+
 function fault(
   w: World,
   rng: () => number,
@@ -120,6 +161,7 @@ function fault(
   downUntil: Map<number, number>,
   pausedUntil: Map<number, number>,
   healIn: (ms: number) => void,
+  snapshots: boolean,
 ): string {
   // Half the faults hit a leader: lease handovers are what the lease rules are about.
   const leaders = w.leaders().map((s) => s.id);
@@ -131,7 +173,7 @@ function fault(
   if (r < 0.35 && !busy && !majorityDown) {
     const atNextStep = rng() < 0.3;
     if (atNextStep) w.crashAtNextStep(id);
-    else w.crash(id, { loseLazyCommit: rng() < 0.5 });
+    else w.crash(id, { loseLazyCommit: rng() < 0.5, completeSaves: snapshots && rng() < 0.5 });
     // Half the crashes are quick reboots: the node is back, with a new clock, within 30 ms.
     downUntil.set(id, w.trueMs + (rng() < 0.5 ? between(0, 30) : between(50, 3000)));
     return `crash ${id}${atNextStep ? " at its next step" : ""} until ${downUntil.get(id)!.toFixed(1)}`;

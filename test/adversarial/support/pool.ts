@@ -66,6 +66,13 @@ export class MessagePool {
     return m;
   }
 
+  /** The message itself, left in the pool (to look at, or to replay a copy of). */
+  body(id: MessageId): Message {
+    const m = this.bodies.get(id);
+    if (m === undefined) throw new Error(`message ${id} is not in the pool (delivered or dropped already)`);
+    return m;
+  }
+
   drop(id: MessageId): void {
     this.envelopes.delete(id);
     this.bodies.delete(id);

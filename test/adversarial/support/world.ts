@@ -4,9 +4,13 @@
 // Every step: the node's output is persisted to its disk (step 1 of the output contract), the
 // safety monitor checks the result, answers go to the client history, and messages go to the
 // pool. Between steps the world records, in true time, when each node could serve lease reads.
+// A `saveSnapshot` is written in the background (step 6): after `snapshotSaveMs` of true time the
+// disk keeps it (never over a newer one) and the node is stepped a `snapshot-saved`; a crash
+// before then loses it. A test may hold a node's saves and complete them itself.
 
 import seedrandom from "seedrandom";
 import {
+  CONFIG_DEFAULTS,
   logIndex,
   makeConfig,
   nodeId,
@@ -20,6 +24,8 @@ import {
   type Mutation,
   type NodeId,
   type NodeStatus,
+  type NodeView,
+  type Snapshot,
   type RaftConfig,
   type Random,
   type RequestId,
@@ -39,6 +45,8 @@ export interface WorldOptions {
   readonly preVote?: boolean;
   /** Other public settings (batch sizes, ...) for every node. */
   readonly overrides?: Partial<Omit<RaftConfig, "id" | "members" | "timing" | "preVote" | "mutation">>;
+  /** Settings for one node on top of `overrides` (a follower that snapshots less often, ...). */
+  readonly overridesOf?: (id: NodeId) => Partial<Omit<RaftConfig, "id" | "members" | "timing" | "preVote" | "mutation">>;
   /** A deliberately broken variant for every node (negative controls). */
   readonly mutation?: Mutation | null;
   /** Clock rate per node (default 1). */
@@ -55,6 +63,15 @@ export interface WorldOptions {
   readonly network?: Delivery;
   /** With leaderPersistsInParallel: how long a leader's write takes to become durable (default 2 ms). */
   readonly syncDelayMs?: () => number;
+  /** How long a background snapshot write takes, in true ms (default 1 ms). */
+  readonly snapshotSaveMs?: () => number;
+}
+
+/** A snapshot write under way (step 6 of the output contract). */
+export interface SnapshotSave {
+  readonly snapshot: Snapshot;
+  /** True time at which it becomes durable; Infinity while the test holds it. */
+  dueTrueMs: number;
 }
 
 interface Slot {
@@ -71,6 +88,12 @@ interface Slot {
   crashBeforeNextSend: boolean;
   /** True time at which the write under way (leaderPersistsInParallel) becomes durable. */
   syncTrueMs: number;
+  /** The next step persists only its installed snapshot, then the node crashes. */
+  crashAfterSnapshotOfNextStep: boolean;
+  /** Background snapshot writes under way. */
+  saves: SnapshotSave[];
+  /** New saves wait for the test (completeSave) instead of completing by themselves. */
+  holdSaves: boolean;
 }
 
 export interface StepResult {
@@ -85,28 +108,51 @@ export class World {
   readonly pool = new MessagePool();
   readonly leases = new LeaseRecord();
   readonly history = new ClientHistory();
-  readonly safety = new SafetyMonitor();
+  readonly safety: SafetyMonitor;
   readonly timing: TimingConfig;
   /** The messages the latest step sent. */
   lastSent: MessageId[] = [];
   /** Messages the scheduler dropped on cut links or at crashed nodes. */
   lostCount = 0;
+  /** How often outputs did each snapshot thing: for tests that must show they exercised it. */
+  readonly snapshotStats = { saved: 0, installed: 0, installedKeepingSuffix: 0, compacted: 0, sent: 0 };
+  /** Every snapshot-request and snapshot-reply ever sent, for tests that replay them late. */
+  readonly snapshotMessages: Message[] = [];
   private readonly slots = new Map<NodeId, Slot>();
   readonly net: Network;
   private nextRequest = 1;
 
   constructor(readonly opts: WorldOptions) {
     this.timing = opts.timing ?? TIMING_FAST;
+    this.safety = new SafetyMonitor(
+      [...Array(opts.size).keys()].map(nodeId),
+      opts.overrides?.sessionCountMax ?? CONFIG_DEFAULTS.sessionCountMax,
+    );
     this.net = new Network([...Array(opts.size).keys()].map(nodeId), opts.network ?? (() => [1]));
     const members = [...Array(opts.size).keys()].map(nodeId);
     for (const id of members) {
       const config = makeConfig(id, members, this.timing, {
         ...opts.overrides,
+        ...opts.overridesOf?.(id),
         preVote: opts.preVote ?? true,
         mutation: opts.mutation ?? null,
       });
       const clock = new NodeClock(opts.rates?.[id] ?? 1, 0, opts.clockStartMs?.[id] ?? 0);
-      const slot: Slot = { id, config, clock, disk: new Disk(), node: null, boot: 0, paused: false, wakeTrueMs: 0, crashBeforeNextSend: false, syncTrueMs: Infinity };
+      const slot: Slot = {
+        id,
+        config,
+        clock,
+        disk: new Disk(),
+        node: null,
+        boot: 0,
+        paused: false,
+        wakeTrueMs: 0,
+        crashBeforeNextSend: false,
+        syncTrueMs: Infinity,
+        crashAfterSnapshotOfNextStep: false,
+        saves: [],
+        holdSaves: false,
+      };
       this.slots.set(id, slot);
       this.boot(slot);
     }
@@ -126,7 +172,7 @@ export class World {
     const random = this.opts.random?.(s.id, s.boot) ?? seedrandom(`${this.opts.seed ?? "world"}/${s.id}/${s.boot}`);
     s.node = RaftNode.start(s.config, s.disk.persisted(), s.clock.readingAt(this.trueMs), random);
     s.wakeTrueMs = this.trueMs;
-    this.safety.started(s.node.status(), s.disk);
+    this.safety.started(s.node.status(), s.disk, s.node.inspect());
   }
 
   // ---------------------------------------------------------------- looking
@@ -148,6 +194,18 @@ export class World {
 
   disk(id: number): Disk {
     return this.slot(id).disk;
+  }
+
+  /** The node's read-only view (inspect()), or null while it is down. */
+  view(id: number): NodeView | null {
+    return this.slot(id).node?.inspect() ?? null;
+  }
+
+  /** Replaces a crashed node's disk by a hand-made one (a restart test's starting point). */
+  setDisk(id: number, disk: Disk): void {
+    const s = this.slot(id);
+    if (s.node !== null) throw new Error(`node ${id} is up: crash it before replacing its disk`);
+    (s as { disk: Disk }).disk = disk;
   }
 
   isPaused(id: number): boolean {
@@ -177,17 +235,35 @@ export class World {
     if (s.paused) throw new Error(`node ${id} is paused: resume it before stepping it`);
     const nowMs = s.clock.readingAt(this.trueMs);
     const before = node.status(nowMs);
-    const diskBefore = [...s.disk.entries()];
+    const lastIndexBefore = s.disk.lastIndex;
     const hadUnsynced = s.disk.hasUnsynced;
     const out = node.step(make(nowMs));
+    if (s.crashAfterSnapshotOfNextStep) {
+      s.crashAfterSnapshotOfNextStep = false;
+      s.disk.persist(out, "snapshot");
+      s.disk.sync();
+      this.crash(id);
+      this.lastSent = [];
+      return { out, sent: [] };
+    }
     s.disk.persist(out);
+    const st = this.snapshotStats;
+    if (out.saveSnapshot !== null) st.saved++;
+    if (out.installSnapshot !== null) {
+      st.installed++;
+      if (s.disk.lastIndex > out.installSnapshot.lastIndex) st.installedKeepingSuffix++;
+    } else if (out.compactTo !== null) st.compacted++;
+    for (const m of out.messages) if (m.type === "snapshot-request") st.sent++;
     if (s.disk.hasUnsynced || hadUnsynced) {
       // A write under way completes later; one this step's sync completed is reported now.
       const atMs = s.disk.hasUnsynced ? this.trueMs + (this.opts.syncDelayMs?.() ?? 2) : this.trueMs;
       s.syncTrueMs = Math.min(s.syncTrueMs, atMs);
     }
-    this.safety.afterStep(before, diskBefore, out, node.status(nowMs), s.disk, this.disks());
+    this.safety.afterStep(before, lastIndexBefore, out, node.status(nowMs), s.disk, this.disks(), node.inspect());
     s.wakeTrueMs = Math.max(this.trueMs, s.clock.trueAt(out.wakeAtMs));
+    if (out.saveSnapshot !== null) {
+      s.saves.push({ snapshot: out.saveSnapshot, dueTrueMs: s.holdSaves ? Infinity : this.trueMs + (this.opts.snapshotSaveMs?.() ?? 1) });
+    }
     if (s.crashBeforeNextSend) {
       s.crashBeforeNextSend = false;
       this.crash(id);
@@ -201,6 +277,8 @@ export class World {
   }
 
   private send(m: Message): MessageId {
+    if (m.type === "snapshot-request") this.safety.snapshot(`node ${m.from} sends`, m.snapshot);
+    if (m.type === "snapshot-request" || m.type === "snapshot-reply") this.snapshotMessages.push(m);
     const id = this.pool.put(m, this.trueMs, this.trueMs, false);
     const e = this.pool.envelope(id);
     const plan = this.net.plan(e);
@@ -247,6 +325,38 @@ export class World {
     this.pool.drop(msg);
   }
 
+  /** Puts a message in the pool as if `m.from` had sent it now, held for the test (a replay or a copy). */
+  inject(m: Message): MessageId {
+    const id = this.pool.put(m, this.trueMs, Infinity, true);
+    return id;
+  }
+
+  // ---------------------------------------------------------------- snapshot writes
+
+  /** From now on, node `id`'s snapshot writes wait for completeSave (or complete by themselves again). */
+  holdSaves(id: number, hold = true): void {
+    this.slot(id).holdSaves = hold;
+  }
+
+  /** The snapshot writes of node `id` under way. */
+  saves(id: number): readonly SnapshotSave[] {
+    return this.slot(id).saves;
+  }
+
+  /**
+   * Completes node `id`'s write of the snapshot through `index` (the oldest under way by default):
+   * the disk keeps it unless it holds a newer one, and the node is stepped `snapshot-saved`.
+   */
+  completeSave(id: number, index?: number): StepResult {
+    const s = this.slot(id);
+    const i = index === undefined ? 0 : s.saves.findIndex((v) => v.snapshot.lastIndex === index);
+    const save = s.saves[i];
+    if (save === undefined) throw new Error(`harness: node ${id} has no snapshot write under way${index === undefined ? "" : ` through ${index}`}`);
+    s.saves.splice(i, 1);
+    s.disk.saveSnapshot(save.snapshot);
+    return this.step(id, (nowMs) => ({ type: "snapshot-saved", nowMs, index: save.snapshot.lastIndex }));
+  }
+
   /** Client calls at node `id`; returns their request ids (the history records the answers). */
   client(id: number, requests: readonly ClientRequest[]): RequestId[] {
     const calls = requests.map((request) => ({ requestId: requestId(this.nextRequest++), request }));
@@ -276,13 +386,22 @@ export class World {
   }
 
   /** The node loses everything not on its disk. */
-  crash(id: number, opts: { loseLazyCommit?: boolean } = {}): void {
+  crash(id: number, opts: { loseLazyCommit?: boolean; completeSaves?: boolean } = {}): void {
     const s = this.slot(id);
     s.node = null;
     s.paused = false;
     s.crashBeforeNextSend = false;
     s.syncTrueMs = Infinity;
+    s.crashAfterSnapshotOfNextStep = false;
+    // A snapshot write the crash interrupted is lost (it is atomic); with completeSaves it made it.
+    if (opts.completeSaves === true) for (const v of s.saves) s.disk.saveSnapshot(v.snapshot);
+    s.saves = [];
     s.disk.crash(opts.loseLazyCommit === true);
+  }
+
+  /** The node's next step makes its installed snapshot durable, and the node crashes before the rest. */
+  crashAfterSnapshotOfNextStep(id: number): void {
+    this.slot(id).crashAfterSnapshotOfNextStep = true;
   }
 
   /** The node's next step persists its output, then the node crashes before sending or answering. */
@@ -372,6 +491,9 @@ export class World {
       if (s.node === null || s.paused) continue;
       if (best === null || s.wakeTrueMs < best.atMs) best = { atMs: s.wakeTrueMs, act: () => this.tick(s.id) };
       if (s.syncTrueMs < best.atMs) best = { atMs: s.syncTrueMs, act: () => this.completeSync(s) };
+      for (const v of s.saves) {
+        if (v.dueTrueMs < best.atMs) best = { atMs: v.dueTrueMs, act: () => this.completeSave(s.id, v.snapshot.lastIndex) };
+      }
     }
     let msg: Envelope | null = null;
     for (const e of this.pool.select((e) => !e.held && !this.slot(e.to).paused)) {
@@ -388,9 +510,9 @@ export class World {
   private completeSync(s: Slot): void {
     s.syncTrueMs = Infinity;
     s.disk.sync();
-    const last = s.disk.length;
+    const last = s.disk.lastIndex;
     if (s.node === null || last === 0 || s.node.status(s.clock.readingAt(this.trueMs)).role !== "leader") return;
-    const t = s.disk.entry(last)!.term;
+    const t = s.disk.termAt(last)!;
     this.step(s.id, (nowMs) => ({ type: "persisted", nowMs, index: logIndex(last), term: t }));
   }
 
