@@ -50,7 +50,13 @@ export function noteSnapshotSaved(n: NodeCore, index: LogIndex): void {
  */
 export function restoreSnapshot(n: NodeCore, s: Snapshot): void {
   assert(s.lastIndex >= n.log.prevIndex, () => `the log starts after ${n.log.prevIndex}, past the snapshot's last index ${s.lastIndex}`);
-  if (n.log.termAt(s.lastIndex) !== s.lastTerm) n.log.resetTo({ prevIndex: s.lastIndex, prevTerm: s.lastTerm });
+  if (n.log.termAt(s.lastIndex) !== s.lastTerm) {
+    // The disk still holds the old log: the first step's output drops it, as the install would have.
+    const start: LogStart = { prevIndex: s.lastIndex, prevTerm: s.lastTerm };
+    const from = logIndex(Math.max(s.lastIndex, n.log.prevIndex) + 1);
+    n.startRepair = { truncateFrom: n.log.lastIndex >= from ? from : null, compactTo: start };
+    n.log.resetTo(start);
+  }
   n.kv.restore(s);
   n.snapshot = s;
   n.appliedIndex = s.lastIndex;

@@ -24,6 +24,7 @@ import {
   type ClientCall,
   type HardState,
   type LeaseParams,
+  type LogStart,
   type LogIndex,
   type Message,
   type NodeId,
@@ -82,6 +83,11 @@ export class NodeCore {
   snapshot: Snapshot | null = null;
   /** A snapshot the runtime is writing; at most one at a time. */
   savingSnapshot: Snapshot | null = null;
+  /**
+   * Log changes the disk still owes from before a restart (a crash between installing a snapshot
+   * and cutting the log): the first step's output carries them.
+   */
+  startRepair: { readonly truncateFrom: LogIndex | null; readonly compactTo: LogStart } | null = null;
   readonly leaseMemory: LeaseMemory;
   electionDeadlineMs = 0;
   lastLeaderContactMs = -Infinity;

@@ -40,6 +40,11 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
   assert(input.nowMs >= n.nowMs, () => `the clock went backwards: ${input.nowMs} < ${n.nowMs}`);
   n.nowMs = input.nowMs;
   n.out = new OutputBuilder();
+  if (n.startRepair !== null) {
+    if (n.startRepair.truncateFrom !== null) n.out.truncated(n.startRepair.truncateFrom);
+    n.out.compactTo = n.startRepair.compactTo;
+    n.startRepair = null;
+  }
   const termBefore = n.currentTerm;
   const voteBefore = n.votedFor;
   const commitBefore = n.commitIndex;

@@ -143,6 +143,8 @@ describe("harness: the monitor's snapshot and state machine checks", () => {
     commitIndex: logIndex(0),
     appliedIndex: logIndex(0),
     lastLogIndex: logIndex(6),
+    firstLogIndex: logIndex(1),
+    snapshotIndex: logIndex(0),
     leaseRemainingMs: 0,
     leaseReadable: false,
     ...over,
