@@ -142,22 +142,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const health = new NodeHealth(server);
   if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
   const ports = await bindPorts(server, listen, opts, audit, metrics);
-  let storage: FileStorage;
-  const earlyWarnings: string[] = []; // from recovery, before dump.txt is open
-  const warn = (m: string): void => {
-    if (node !== null) return node.events.warn(m);
-    earlyWarnings.push(m);
-    warnings?.write(`warning: ${m}\n`);
-  };
-  try {
-    const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
-    const onFailure = (err: Error): void => node?.onFatal(err);
-    storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure });
-  } catch (err) {
+  const { storage, earlyWarnings } = await openStorage(opts, warnings, () => node, async () => {
     server.forceShutdown();
     await ports.metrics?.close();
-    throw err;
-  }
+  });
   const events = new EventLog({
     dump: (line) => storage.appendDump(line),
     console: opts.console === undefined ? process.stdout : opts.console,
@@ -170,6 +158,35 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   node = new GrpcNode(opts, config, { server, port: ports.grpc, listen, storage, events, metrics, metricsServer: ports.metrics, health });
   node.start();
   return node;
+}
+
+/**
+ * Opens the data dir, recovering what it holds. Recovery may warn before dump.txt is open: such
+ * warnings go to `warnings` at once and are returned, for dump.txt once it is. If the data dir
+ * cannot be used, `release` frees the ports already bound before the error is thrown.
+ */
+async function openStorage(
+  opts: NodeOptions,
+  warnings: LineSink | null,
+  node: () => GrpcNode | null,
+  release: () => Promise<void>,
+): Promise<{ storage: FileStorage; earlyWarnings: string[] }> {
+  const earlyWarnings: string[] = [];
+  const warn = (m: string): void => {
+    const running = node();
+    if (running !== null) return running.events.warn(m);
+    earlyWarnings.push(m);
+    warnings?.write(`warning: ${m}\n`);
+  };
+  try {
+    const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
+    const onFailure = (err: Error): void => node()?.onFatal(err);
+    const storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure });
+    return { storage, earlyWarnings };
+  } catch (err) {
+    await release();
+    throw err;
+  }
 }
 
 /** Binds the gRPC port (with TLS if configured) and the metrics port; on failure, neither stays. */
