@@ -375,6 +375,10 @@ export class FileStorage {
     this.metadataLater = hardState;
     if (this.metadataLaterRunning !== null) return;
     this.metadataLaterRunning = (async () => {
+      // Yield first: a run with nothing to write would otherwise finish, and its finally clear
+      // metadataLaterRunning, before the assignment above stores the promise; close() would then
+      // wait on it forever.
+      await Promise.resolve();
       try {
         while (this.metadataLater !== null && this.failure === null) {
           const wished = this.metadataLater;
