@@ -12,10 +12,8 @@
 // (`hardStateMustSync`). While a persist is on the disk the core keeps stepping; the storage groups
 // the writes queued meanwhile into one write and one fdatasync.
 //
-// The commit index. Raft keeps it volatile: a restarted node relearns it from the leader, and what
-// it commits is already durable on a majority. Replacing metadata.txt costs three syncs, so a
-// change of the commit index alone is written at most once per commitPersistIntervalMs (and at
-// stop), never waited for; a term or vote change writes the whole hard state at once.
+// Every hard state goes to storage; when a change of the commit index alone reaches metadata.txt,
+// and how far, is storage's rule (storage.ts).
 //
 // Bounds: client calls per batch, client calls pending (beyond it: "overloaded"), and a timeout
 // after which a pending call is answered "timeout" — every call gets exactly one answer.
@@ -37,7 +35,6 @@ import {
   type Message,
   type NodeId,
   type NodeStatus,
-  type Output,
   type PersistedState,
   type RaftEvent,
   type RequestId,
@@ -45,6 +42,7 @@ import {
   type VoteRequest,
 } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
+import type { PersistRequest } from "./persist-request.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
 export interface DriverStorage {
@@ -52,8 +50,7 @@ export interface DriverStorage {
   persist(request: PersistRequest): Promise<void>;
 }
 
-/** The part of an output that storage makes durable. */
-export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
+export type { PersistRequest } from "./persist-request.js";
 
 export type CallErrorCode = ClientErrorCode | "timeout";
 
@@ -69,8 +66,6 @@ export interface DriverLimits {
   readonly callTimeoutMs: number;
   /** Longest time between two ticks, whatever wakeAtMs says. */
   readonly tickIntervalMaxMs: number;
-  /** A commit index change alone reaches metadata.txt at most this often. */
-  readonly commitPersistIntervalMs: number;
 }
 
 export interface DriverOptions {
@@ -105,7 +100,6 @@ export function defaultDriverLimits(config: RaftConfig): DriverLimits {
     pendingCallCountMax: config.pendingCountMax,
     callTimeoutMs: 2 * t.electionTimeoutMaxMs,
     tickIntervalMaxMs: t.heartbeatMs,
-    commitPersistIntervalMs: 1_000,
   };
 }
 
@@ -138,9 +132,6 @@ export class NodeDriver {
   private releasesQueued = 0;
   private stopping = false;
   private failed = false;
-  /** The commit index changed since metadata.txt was last asked to hold it. */
-  private commitDirty = false;
-  private commitWrittenAtMs = -Infinity;
   private reportedLeader: NodeId | null = null;
 
   constructor(private readonly opts: DriverOptions) {
@@ -225,7 +216,6 @@ export class NodeDriver {
     for (const call of this.pending.values()) call.resolve(lost);
     this.pending.clear();
     this.batch = [];
-    if (!this.failed) this.flushCommit();
     await this.releaseTail.catch(() => undefined);
   }
 
@@ -303,30 +293,10 @@ export class NodeDriver {
     );
   }
 
-  /** What of `out` to write now: all of it, except a commit-index-only change written recently. */
+  /** The part of `out` for storage, or null when it has none. */
   private persistRequest(out: FullOutput): PersistRequest | null {
-    let hardState = out.hardState;
-    if (hardState !== null) {
-      const now = this.opts.clock.nowMs();
-      if (out.hardStateMustSync || now - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) {
-        this.commitWrittenAtMs = now;
-        this.commitDirty = false;
-      } else {
-        this.commitDirty = true;
-        hardState = null;
-      }
-    }
-    if (hardState === null && out.truncateFrom === null && out.append.length === 0) return null;
-    return { hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append };
-  }
-
-  /** Writes the current hard state if its commit index is newer than metadata.txt's. */
-  private flushCommit(): void {
-    if (!this.commitDirty) return;
-    this.commitDirty = false;
-    this.commitWrittenAtMs = this.opts.clock.nowMs();
-    const request: PersistRequest = { hardState: this.node.hardState(), truncateFrom: null, appendFrom: null, append: [] };
-    this.opts.storage.persist(request).catch((err: unknown) => this.fail(err));
+    if (out.hardState === null && out.truncateFrom === null && out.append.length === 0) return null;
+    return { hardState: out.hardState, truncateFrom: out.truncateFrom, appendFrom: out.appendFrom, append: out.append };
   }
 
   /** Sends the output's messages (its reply to `waiter` goes back on that RPC) and answers clients. */
@@ -389,7 +359,6 @@ export class NodeDriver {
     this.timerAtMs = Infinity;
     if (this.stopping || this.failed) return;
     this.step({ type: "tick", nowMs: this.opts.clock.nowMs() }, null);
-    if (this.opts.clock.nowMs() - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) this.flushCommit();
   }
 
   /** Answers "timeout" to calls pending past their deadline (deadlines grow with insertion order). */

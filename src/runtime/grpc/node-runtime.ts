@@ -18,7 +18,7 @@ import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index
 import { formatEvent } from "../../raft/index.js";
 import type { AppendReply, NodeId, NodeStatus, RaftEvent, VoteReply } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
-import { defaultDriverLimits, NodeDriver, type DriverLimits, type DriverStorage } from "./driver.js";
+import { defaultDriverLimits, NodeDriver, type DriverLimits } from "./driver.js";
 import { channelCredentials } from "../../client/tls.js";
 import { packageVersion } from "../../version.js";
 import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
@@ -142,7 +142,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const health = new NodeHealth(server);
   if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
   const ports = await bindPorts(server, listen, opts, audit, metrics);
-  const { storage, earlyWarnings } = await openStorage(opts, warnings, () => node, async () => {
+  const { storage, earlyWarnings } = await openStorage(opts, warnings, metrics, () => node, async () => {
     server.forceShutdown();
     await ports.metrics?.close();
   });
@@ -168,6 +168,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 async function openStorage(
   opts: NodeOptions,
   warnings: LineSink | null,
+  metrics: NodeMetrics | null,
   node: () => GrpcNode | null,
   release: () => Promise<void>,
 ): Promise<{ storage: FileStorage; earlyWarnings: string[] }> {
@@ -181,7 +182,8 @@ async function openStorage(
   try {
     const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
     const onFailure = (err: Error): void => node()?.onFatal(err);
-    const storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure });
+    const onDurable = metrics === null ? undefined : (elapsedMs: number): void => metrics.persistDone(elapsedMs);
+    const storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure, onDurable });
     return { storage, earlyWarnings };
   } catch (err) {
     await release();
@@ -270,7 +272,7 @@ class GrpcNode implements RunningNode {
     const clock = new MonotonicClock();
     this.driver = new NodeDriver({
       config,
-      storage: parts.metrics === null ? parts.storage : timedStorage(parts.storage, parts.metrics),
+      storage: parts.storage, // it times its own writes for the metrics (onDurable)
       clock,
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
@@ -353,19 +355,6 @@ function startLine(opts: NodeOptions, config: RaftConfig, listen: string, seed: 
     `recovered ${r.entries.length} entries, term ${r.hardState.currentTerm}, commit ${r.hardState.commitIndex}; ` +
     `data ${storage.folderPath}; election seed ${seed})`
   );
-}
-
-/** The storage the driver sees: the node's files, each persist timed for the metrics. */
-function timedStorage(storage: FileStorage, metrics: NodeMetrics): DriverStorage {
-  return {
-    recovered: storage.recovered,
-    persist: (request) => {
-      const startedAtMs = performance.now();
-      const done = storage.persist(request);
-      done.then(() => metrics.persistDone(startedAtMs), () => undefined); // failures are handled by the driver
-      return done;
-    },
-  };
 }
 
 /** A core event for the json log format: its kind, and its other fields (nested ones flattened, `ours.leaseMs`). */

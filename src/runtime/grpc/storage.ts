@@ -11,6 +11,15 @@
 // commit_length never exceeds the log, and current_term may lag the log's last term only after
 // a crash between the two writes (recovery then continues in the log's last term with no vote).
 //
+// The commit index (commit_length), the one rule for it: Raft keeps it volatile (a restarted node
+// relearns it from the leader, and what it commits is already durable on a majority), and
+// replacing metadata.txt costs three syncs. So a persist call whose hard state moves only the
+// commit index does not wait for metadata.txt, and such a change is written at most once per
+// commitPersistIntervalMs: then the newest commit index, after the log writes queued before it,
+// beside later log writes rather than in front of them, capped at the entries durable in
+// logs.txt and never below what metadata.txt holds. close() writes the newest one. A change of
+// term or vote is written, commit index included, before its call resolves.
+//
 // A truncation cuts logs.txt in place (ftruncate at the line's offset, then fsync). A failed write
 // or sync is never retried: the log is cut back to its last durable length and synced, and the
 // storage refuses every later call, so the node stops (after a failed fsync the kernel may have
@@ -21,17 +30,8 @@
 // file and line on any other damage (recovery.ts, log-file.ts).
 
 import path from "node:path";
-import {
-  assert,
-  logIndex,
-  type HardState,
-  type LogIndex,
-  type Entry,
-  type NodeId,
-  type Output,
-  type PersistedState,
-  type Term,
-} from "../../raft/index.js";
+import { logIndex, type HardState, type Entry, type NodeId, type PersistedState, type Term } from "../../raft/index.js";
+import { MonotonicClock, type Clock } from "./clock.js";
 import { DumpWriter } from "./dump-writer.js";
 import { nodeFileLayer, type FileLayer, type LayerFile } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
@@ -39,9 +39,11 @@ import { CHECKSUM_TOKEN_CHARS } from "./line-checksum.js";
 import { appendLog, truncateLog } from "./log-file.js";
 import { encodeEntryLine } from "./log-line.js";
 import { encodeMetadata } from "./metadata-file.js";
+import { checkPersistRequest, type PersistRequest } from "./persist-request.js";
 import { openFiles, type OpenedFiles } from "./recovery.js";
 
 export { encodeEntryLine, parseEntryLine, type ParsedLine } from "./log-line.js";
+export type { PersistRequest } from "./persist-request.js";
 
 export interface StorageOptions {
   readonly dataDir: string;
@@ -57,7 +59,15 @@ export interface StorageOptions {
   readonly layer?: FileLayer;
   /** A deliberate bug, for tests that must catch it (negative controls); never set in production. */
   readonly mutation?: StorageMutation;
+  /** A change of the commit index alone reaches metadata.txt at most this often (default 1 s). */
+  readonly commitPersistIntervalMs?: number;
+  /** The clock that interval is measured on (default: the monotonic clock). */
+  readonly clock?: Clock;
+  /** Told, for each persist call that wrote something, how long it took to be durable (for the metrics). */
+  readonly onDurable?: (elapsedMs: number) => void;
 }
+
+export const COMMIT_PERSIST_INTERVAL_MS_DEFAULT = 1_000;
 
 /**
  * trust-page-cache: open uses what it reads without syncing it first.
@@ -65,11 +75,12 @@ export interface StorageOptions {
  */
 export type StorageMutation = "trust-page-cache" | "truncate-without-sync";
 
-/** The part of a core Output that storage makes durable. */
-export type PersistRequest = Pick<Output, "hardState" | "truncateFrom" | "appendFrom" | "append">;
-
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.commitIndex === b.commitIndex;
+}
+
+function sameTermAndVote(a: HardState, b: HardState): boolean {
+  return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor;
 }
 
 // ---------------------------------------------------------------- FileStorage
@@ -85,7 +96,10 @@ interface Batch {
   truncateTo: number | null;
   /** Entries to append after the file's entries (or after truncateTo). */
   entries: Entry[];
+  /** A change of term or vote; the commit index alone never goes here. */
   hardState: HardState | null;
+  /** Write the newest commit index after this batch's log writes. */
+  commitDue: boolean;
   readonly waiters: Waiter[];
 }
 
@@ -95,11 +109,12 @@ interface WritePlan {
   readonly entries: readonly Entry[];
   readonly entryCountAfter: number;
   readonly hardState: HardState | null;
+  readonly commitDue: boolean;
   readonly waiters: readonly Waiter[];
 }
 
 function emptyBatch(): Batch {
-  return { truncateTo: null, entries: [], hardState: null, waiters: [] };
+  return { truncateTo: null, entries: [], hardState: null, commitDue: false, waiters: [] };
 }
 
 /** Bytes of an entry's line in logs.txt: its text, the checksum token and the newline. */
@@ -129,6 +144,11 @@ export class FileStorage {
   private metadataBusy: Promise<void> | null = null;
   private metadataLater: HardState | null = null;
   private metadataLaterRunning: Promise<void> | null = null;
+  private readonly clock: Clock;
+  /** When metadata.txt was last asked to hold the commit index (the interval counts from here). */
+  private commitWrittenAtMs = -Infinity;
+  /** The commit index moved while the interval ran: it is written when the timer fires. */
+  private commitTimer: NodeJS.Timeout | null = null;
   private pending: Batch = emptyBatch();
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
@@ -138,6 +158,7 @@ export class FileStorage {
   private constructor(opts: StorageOptions, layer: FileLayer, files: OpenedFiles) {
     this.opts = opts;
     this.layer = layer;
+    this.clock = opts.clock ?? new MonotonicClock();
     this.folderPath = files.folderPath;
     this.logFile = files.logFile;
     this.dump = files.dump;
@@ -180,9 +201,12 @@ export class FileStorage {
    */
   async persist(request: PersistRequest): Promise<void> {
     this.checkUsable();
-    if (!this.stage(request)) return this.afterQueuedWrites();
+    const calledAtMs = this.clock.nowMs();
+    if (!this.stage(request)) return this.afterQueuedWrites(); // nothing written for it: not timed
+    const onDurable = this.opts.onDurable;
     return new Promise<void>((resolve, reject) => {
-      this.pending.waiters.push({ resolve, reject });
+      const durable = onDurable === undefined ? resolve : () => (onDurable(this.clock.nowMs() - calledAtMs), resolve());
+      this.pending.waiters.push({ resolve: durable, reject });
       this.kick();
     });
   }
@@ -197,7 +221,10 @@ export class FileStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
     while (this.flushing !== null) await this.flushing;
+    if (this.failure === null) this.writeCommitLater(this.latestHardState); // the newest, however recent
     while (this.metadataLaterRunning !== null) await this.metadataLaterRunning;
     await this.logFile.close();
     await this.dump.close();
@@ -208,15 +235,10 @@ export class FileStorage {
     if (this.failure !== null) throw this.failure;
   }
 
-  /** Applies `request` to the in-memory log and the pending batch; false if nothing changes. */
+  /** Applies `request` to the in-memory log and the pending batch; false if it has nothing to wait for. */
   private stage(request: PersistRequest): boolean {
-    const lengthAfterTruncate = this.checkTruncate(request.truncateFrom);
-    this.checkAppend(request, lengthAfterTruncate);
-    const lastTerm = request.append.at(-1)?.term ?? this.lineTerms[lengthAfterTruncate - 1] ?? 0;
+    const lengthAfterTruncate = checkPersistRequest(request, { terms: this.lineTerms, hardState: this.latestHardState });
     const hardState = request.hardState;
-    if (hardState !== null) this.checkHardState(hardState, lengthAfterTruncate + request.append.length);
-    const currentTerm = (hardState ?? this.latestHardState).currentTerm;
-    assert(lastTerm <= currentTerm, `the log's last term ${lastTerm} would exceed the current term ${currentTerm}: persist the term with the entries`);
     const truncates = lengthAfterTruncate < this.lineEnds.length;
     const hardStateChanges = hardState !== null && !sameHardState(hardState, this.latestHardState);
     if (!truncates && request.append.length === 0 && !hardStateChanges) return false;
@@ -226,37 +248,35 @@ export class FileStorage {
       this.lineTerms.push(entry.term);
       this.pending.entries.push(entry);
     }
-    if (hardState !== null && hardStateChanges) {
-      this.latestHardState = hardState;
-      this.pending.hardState = hardState;
+    if (hardState === null || !hardStateChanges) return true;
+    const commitOnly = sameTermAndVote(hardState, this.latestHardState);
+    this.latestHardState = hardState;
+    if (commitOnly) {
+      this.commitMoved();
+      return truncates || request.append.length > 0;
     }
+    this.pending.hardState = hardState;
+    this.commitWrittenAtMs = this.clock.nowMs(); // the whole hard state is written, commit index included
     return true;
   }
 
-  /** The log length after `truncateFrom`, checked: committed entries are never truncated. */
-  private checkTruncate(truncateFrom: LogIndex | null): number {
-    if (truncateFrom === null) return this.lineEnds.length;
-    assert(Number.isSafeInteger(truncateFrom) && truncateFrom >= 1 && truncateFrom <= this.lineEnds.length + 1, `truncateFrom ${truncateFrom} is outside 1..${this.lineEnds.length + 1}`);
-    assert(truncateFrom > this.latestHardState.commitIndex, `truncateFrom ${truncateFrom} would drop committed entries (commit index ${this.latestHardState.commitIndex})`);
-    return truncateFrom - 1;
+  /** The commit index alone moved: it is written once the interval since the last write is over. */
+  private commitMoved(): void {
+    if (this.commitTimer !== null || this.pending.commitDue) return; // a write is coming; it takes the newest
+    const waitMs = this.commitWrittenAtMs + (this.opts.commitPersistIntervalMs ?? COMMIT_PERSIST_INTERVAL_MS_DEFAULT) - this.clock.nowMs();
+    if (waitMs <= 0) return this.commitDue();
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      if (!this.closed && this.failure === null) this.commitDue();
+    }, waitMs);
+    this.commitTimer.unref(); // close() writes what is left; a forgotten storage must not hold the process
   }
 
-  private checkAppend(request: PersistRequest, lengthAfterTruncate: number): void {
-    if (request.append.length === 0) return;
-    assert(request.appendFrom === lengthAfterTruncate + 1, `appendFrom ${request.appendFrom} leaves a gap or overlap: the log holds ${lengthAfterTruncate} entries`);
-    let previousTerm: number = this.lineTerms[lengthAfterTruncate - 1] ?? 0;
-    for (const entry of request.append) {
-      assert(Number.isSafeInteger(entry.term) && entry.term >= 1 && entry.term >= previousTerm, `entry term ${entry.term} is below 1 or below the previous term ${previousTerm}`);
-      if (entry.command.kind === "set") assert(Number.isSafeInteger(entry.command.sequence) && entry.command.sequence >= 0, `bad sequence ${entry.command.sequence}`);
-      previousTerm = entry.term;
-    }
-  }
-
-  private checkHardState(hardState: HardState, lengthAfter: number): void {
-    const { currentTerm, votedFor, commitIndex } = hardState;
-    assert(Number.isSafeInteger(currentTerm) && currentTerm >= this.latestHardState.currentTerm, `current term ${currentTerm} is below ${this.latestHardState.currentTerm}`);
-    assert(Number.isSafeInteger(commitIndex) && commitIndex >= 0 && commitIndex <= lengthAfter, `commit index ${commitIndex} is outside 0..${lengthAfter}`);
-    assert(votedFor === null || (Number.isSafeInteger(votedFor) && votedFor >= 0), `bad votedFor ${votedFor}`);
+  /** The next batch writes the newest commit index after its log writes (an empty batch if need be). */
+  private commitDue(): void {
+    this.commitWrittenAtMs = this.clock.nowMs();
+    this.pending.commitDue = true;
+    this.kick();
   }
 
   /** Cuts the in-memory log to `length` entries; the pending batch follows. */
@@ -284,7 +304,7 @@ export class FileStorage {
   /** Writes batches until none is pending. Never rejects: a failure rejects the waiters. */
   private async drain(): Promise<void> {
     await Promise.resolve(); // calls made in this same turn join the first batch
-    while (this.pending.waiters.length > 0) {
+    while (this.pending.waiters.length > 0 || this.pending.commitDue) {
       const plan = this.takePlan();
       if (this.failure !== null) {
         for (const waiter of plan.waiters) waiter.reject(this.failure);
@@ -328,14 +348,13 @@ export class FileStorage {
     const atBytes = base === 0 ? 0 : this.lineEnds[base - 1]!;
     this.writtenCount = base + batch.entries.length;
     const truncateToBytes = batch.truncateTo === null ? null : atBytes;
-    return { truncateToBytes, atBytes, entries: batch.entries, entryCountAfter: this.writtenCount, hardState, waiters: batch.waiters };
+    return { truncateToBytes, atBytes, entries: batch.entries, entryCountAfter: this.writtenCount, hardState, commitDue: batch.commitDue, waiters: batch.waiters };
   }
 
   /**
    * The log first, then metadata.txt: on disk, commit_length never exceeds the log. A change of
-   * term or vote is written before the batch resolves; a change of the commit index alone (which
-   * Raft may lose: the leader tells it again) is written beside later log writes, capped at the
-   * entries already durable, so a slow rename never holds up an append.
+   * term or vote is written before the batch resolves; the commit index alone, when due, is
+   * handed to writeCommitLater (see the file's header).
    */
   private async write(plan: WritePlan): Promise<void> {
     if (plan.truncateToBytes !== null) {
@@ -349,10 +368,8 @@ export class FileStorage {
       this.syncs++;
       this.durableEntryCount = plan.entryCountAfter;
     }
-    if (plan.hardState === null) return;
-    const termOrVote = plan.hardState.currentTerm !== this.durableHardState.currentTerm || plan.hardState.votedFor !== this.durableHardState.votedFor;
-    if (termOrVote) await this.writeMetadata(plan.hardState);
-    else this.writeCommitLater(plan.hardState);
+    if (plan.hardState !== null) await this.writeMetadata(plan.hardState);
+    if (plan.commitDue) this.writeCommitLater(this.latestHardState);
   }
 
   /** Replaces metadata.txt with `hardState`, after any metadata write in progress. */
