@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench:soak: a long closed-loop SET load on a local cluster of real `raft-node serve`
-// processes (issue 8's soak): does memory, the log on disk and latency stay flat, and does the
+// processes: does memory, the log on disk and latency stay flat, and does the
 // leader keep its lease?
 //
 //   node bench/soak.mjs [--seconds 600] [--nodes 3] [--concurrency 128] [--keys 100000]

@@ -223,7 +223,8 @@ describe("FileStorage: a failed write", () => {
     let failRename = false;
     const layer = failingLayer(() => false, () => failRename);
     const failures: Error[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer, onFailure: (e) => failures.push(e) });
+    // Interval 0: the commit index is due at once, so its write starts with the call below.
+    const storage = await openStorage(1, CLUSTER, fx.dir, { layer, onFailure: (e) => failures.push(e), commitPersistIntervalMs: 0 });
     await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, null, 0)));
     failRename = true;
     await storage.persist({ ...nothing, hardState: hard(1, null, 2) }); // resolves: the commit index is written later

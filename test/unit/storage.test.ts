@@ -283,3 +283,57 @@ describe("FileStorage: group commit", () => {
     await expect(storage.persist(append(1, [noop(1)], hard(1, null, 0)))).rejects.toThrow(/is closed/);
   });
 });
+
+describe("FileStorage: when the commit index alone reaches metadata.txt", () => {
+  /** A clock the test moves by hand. */
+  const manualClock = () => ({ atMs: 0, nowMs(): number { return this.atMs; } });
+
+  async function commitLengthOnDisk(): Promise<number> {
+    const text = plain(await readFile(path.join(folder(1), "metadata.txt"), "utf8"));
+    return Number(/^commit_length (\d+)$/m.exec(text)?.[1]);
+  }
+
+  /** Waits for something storage does off the caller's path (a positive condition, never a lull). */
+  async function until(what: string, condition: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + 3_000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`still waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it("within the interval, changes of the commit index alone write nothing; close writes the newest", async () => {
+    const clock = manualClock();
+    const storage = await openStorage(1, CLUSTER, fx.dir, { clock, commitPersistIntervalMs: 60_000 });
+    await storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "2", 1)], hard(1, 1, 0))); // term and vote: at once
+    const syncs = storage.syncCount;
+    for (const commitIndex of [1, 2, 3]) {
+      clock.atMs += 1_000;
+      await storage.persist({ ...nothing, hardState: hard(1, 1, commitIndex) });
+    }
+    // Nothing was started: no write is in flight that could land later.
+    expect(storage.syncCount).toBe(syncs);
+    expect(await commitLengthOnDisk()).toBe(0);
+    const again = await reopen(storage);
+    expect(storage.syncCount - syncs).toBe(2); // one replacement of metadata.txt: its fsync and the folder's
+    expect(again.recovered.hardState).toEqual(hard(1, 1, 3));
+  });
+
+  it("once the interval is over, the next change is written after the log writes queued with it", async () => {
+    const clock = manualClock();
+    const storage = await openStorage(1, CLUSTER, fx.dir, { clock, commitPersistIntervalMs: 60_000 });
+    await storage.persist(append(1, [noop(1)], hard(1, 1, 0)));
+    clock.atMs = 60_000;
+    await storage.persist(append(2, [set("a", "1", 1)], hard(1, 1, 2))); // commits the entry it brings
+    await until("commit_length 2 in metadata.txt", async () => (await commitLengthOnDisk()) === 2);
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\n");
+  });
+
+  it("a change inside the interval is written when the interval ends, with no further call", async () => {
+    const storage = await openStorage(1, CLUSTER, fx.dir, { commitPersistIntervalMs: 50 });
+    await storage.persist(append(1, [noop(1), set("a", "1", 1)], hard(1, 1, 0)));
+    await storage.persist({ ...nothing, hardState: hard(1, 1, 1) });
+    await storage.persist({ ...nothing, hardState: hard(1, 1, 2) });
+    await until("commit_length 2 in metadata.txt", async () => (await commitLengthOnDisk()) === 2);
+  });
+});

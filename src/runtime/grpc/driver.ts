@@ -12,10 +12,8 @@
 // (`hardStateMustSync`). While a persist is on the disk the core keeps stepping; the storage groups
 // the writes queued meanwhile into one write and one fdatasync.
 //
-// The commit index. Raft keeps it volatile: a restarted node relearns it from the leader, and what
-// it commits is already durable on a majority. Replacing metadata.txt costs three syncs, so a
-// change of the commit index alone is written at most once per commitPersistIntervalMs (and at
-// stop), never waited for; a term or vote change writes the whole hard state at once.
+// Every hard state goes to storage; when a change of the commit index alone reaches metadata.txt,
+// and how far, is storage's rule (storage.ts).
 //
 // Bounds: client calls per batch, client calls pending (beyond it: "overloaded"), and a timeout
 // after which a pending call is answered "timeout" — every call gets exactly one answer.
@@ -48,7 +46,7 @@ import {
 } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
 import { latencyTraceOn, markLatency } from "./latency-trace.js";
-import type { PersistRequest } from "./storage.js";
+import type { PersistRequest } from "./persist-request.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
 export interface DriverStorage {
@@ -58,7 +56,7 @@ export interface DriverStorage {
   saveSnapshot(snapshot: Snapshot): Promise<void>;
 }
 
-export type { PersistRequest };
+export type { PersistRequest } from "./persist-request.js";
 
 /** The requests a peer sends, and their answers. */
 export type PeerRequest = VoteRequest | AppendRequest | SnapshotRequest;
@@ -78,8 +76,6 @@ export interface DriverLimits {
   readonly callTimeoutMs: number;
   /** Longest time between two ticks, whatever wakeAtMs says. */
   readonly tickIntervalMaxMs: number;
-  /** A commit index change alone reaches metadata.txt at most this often. */
-  readonly commitPersistIntervalMs: number;
 }
 
 export interface DriverOptions {
@@ -114,7 +110,6 @@ export function defaultDriverLimits(config: RaftConfig): DriverLimits {
     pendingCallCountMax: config.pendingCountMax,
     callTimeoutMs: 2 * t.electionTimeoutMaxMs,
     tickIntervalMaxMs: t.heartbeatMs,
-    commitPersistIntervalMs: 1_000,
   };
 }
 
@@ -147,9 +142,6 @@ export class NodeDriver {
   private releasesQueued = 0;
   private stopping = false;
   private failed = false;
-  /** The commit index changed since metadata.txt was last asked to hold it. */
-  private commitDirty = false;
-  private commitWrittenAtMs = -Infinity;
   private reportedLeader: NodeId | null = null;
 
   constructor(private readonly opts: DriverOptions) {
@@ -234,7 +226,6 @@ export class NodeDriver {
     for (const call of this.pending.values()) call.resolve(lost);
     this.pending.clear();
     this.batch = [];
-    if (!this.failed) this.flushCommit();
     await this.releaseTail.catch(() => undefined);
   }
 
@@ -336,31 +327,11 @@ export class NodeDriver {
     );
   }
 
-  /** What of `out` to write now: all of it, except a commit-index-only change written recently. */
+  /** The part of `out` for storage, or null when it has none. */
   private persistRequest(out: FullOutput): PersistRequest | null {
-    let hardState = out.hardState;
-    if (hardState !== null) {
-      const now = this.opts.clock.nowMs();
-      if (out.hardStateMustSync || now - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) {
-        this.commitWrittenAtMs = now;
-        this.commitDirty = false;
-      } else {
-        this.commitDirty = true;
-        hardState = null;
-      }
-    }
-    if (hardState === null && out.installSnapshot === null && out.truncateFrom === null && out.compactTo === null && out.append.length === 0) return null;
-    const { installSnapshot, truncateFrom, compactTo, appendFrom, append } = out;
+    if (out.hardState === null && out.installSnapshot === null && out.truncateFrom === null && out.compactTo === null && out.append.length === 0) return null;
+    const { hardState, installSnapshot, truncateFrom, compactTo, appendFrom, append } = out;
     return { hardState, installSnapshot, truncateFrom, compactTo, appendFrom, append };
-  }
-
-  /** Writes the current hard state if its commit index is newer than metadata.txt's. */
-  private flushCommit(): void {
-    if (!this.commitDirty) return;
-    this.commitDirty = false;
-    this.commitWrittenAtMs = this.opts.clock.nowMs();
-    const request: PersistRequest = { hardState: this.node.hardState(), installSnapshot: null, truncateFrom: null, compactTo: null, appendFrom: null, append: [] };
-    this.opts.storage.persist(request).catch((err: unknown) => this.fail(err));
   }
 
   /** Sends the output's messages (its reply to `waiter` goes back on that RPC) and answers clients. */
@@ -424,7 +395,6 @@ export class NodeDriver {
     this.timerAtMs = Infinity;
     if (this.stopping || this.failed) return;
     this.step({ type: "tick", nowMs: this.opts.clock.nowMs() }, null);
-    if (this.opts.clock.nowMs() - this.commitWrittenAtMs >= this.opts.limits.commitPersistIntervalMs) this.flushCommit();
   }
 
   /** Answers "timeout" to calls pending past their deadline (deadlines grow with insertion order). */

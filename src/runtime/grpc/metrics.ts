@@ -74,8 +74,9 @@ export class NodeMetrics {
     else this.proposalsFailed.inc({ reason: outcome });
   }
 
-  persistDone(startedAtMs: number): void {
-    this.persistSeconds.observe((performance.now() - startedAtMs) / 1000);
+  /** A write storage made durable, `elapsedMs` after it was asked for. */
+  persistDone(elapsedMs: number): void {
+    this.persistSeconds.observe(elapsedMs / 1000);
   }
 
   leaderChanged(): void {

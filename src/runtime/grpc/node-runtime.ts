@@ -18,7 +18,7 @@ import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index
 import { formatEvent } from "../../raft/index.js";
 import type { NodeId, NodeStatus, PersistedState, RaftEvent } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
-import { defaultDriverLimits, NodeDriver, type DriverLimits, type DriverStorage, type PeerReply } from "./driver.js";
+import { defaultDriverLimits, NodeDriver, type DriverLimits, type PeerReply } from "./driver.js";
 import { channelCredentials } from "../../client/tls.js";
 import { packageVersion } from "../../version.js";
 import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
@@ -144,22 +144,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const health = new NodeHealth(server);
   if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
   const ports = await bindPorts(server, listen, opts, audit, metrics);
-  let storage: FileStorage;
-  const earlyWarnings: string[] = []; // from recovery, before dump.txt is open
-  const warn = (m: string): void => {
-    if (node !== null) return node.events.warn(m);
-    earlyWarnings.push(m);
-    warnings?.write(`warning: ${m}\n`);
-  };
-  try {
-    const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
-    const onFailure = (err: Error): void => node?.onFatal(err);
-    storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure });
-  } catch (err) {
+  const { storage, earlyWarnings } = await openStorage(opts, warnings, metrics, () => node, async () => {
     server.forceShutdown();
     await ports.metrics?.close();
-    throw err;
-  }
+  });
   const events = new EventLog({
     dump: (line) => storage.appendDump(line),
     console: opts.console === undefined ? process.stdout : opts.console,
@@ -172,6 +160,37 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   node = new GrpcNode(opts, config, { server, port: ports.grpc, listen, storage, events, metrics, metricsServer: ports.metrics, health });
   node.start();
   return node;
+}
+
+/**
+ * Opens the data dir, recovering what it holds. Recovery may warn before dump.txt is open: such
+ * warnings go to `warnings` at once and are returned, for dump.txt once it is. If the data dir
+ * cannot be used, `release` frees the ports already bound before the error is thrown.
+ */
+async function openStorage(
+  opts: NodeOptions,
+  warnings: LineSink | null,
+  metrics: NodeMetrics | null,
+  node: () => GrpcNode | null,
+  release: () => Promise<void>,
+): Promise<{ storage: FileStorage; earlyWarnings: string[] }> {
+  const earlyWarnings: string[] = [];
+  const warn = (m: string): void => {
+    const running = node();
+    if (running !== null) return running.events.warn(m);
+    earlyWarnings.push(m);
+    warnings?.write(`warning: ${m}\n`);
+  };
+  try {
+    const dumpBytesMax = opts.dumpBytesMax ?? DUMP_BYTES_MAX_DEFAULT;
+    const onFailure = (err: Error): void => node()?.onFatal(err);
+    const onDurable = metrics === null ? undefined : (elapsedMs: number): void => metrics.persistDone(elapsedMs);
+    const storage = await FileStorage.open({ dataDir: opts.dataDir, nodeId: opts.id, clusterFingerprint: opts.clusterFingerprint, warn, dumpBytesMax, onFailure, onDurable });
+    return { storage, earlyWarnings };
+  } catch (err) {
+    await release();
+    throw err;
+  }
 }
 
 /** Binds the gRPC port (with TLS if configured) and the metrics port; on failure, neither stays. */
@@ -255,7 +274,7 @@ class GrpcNode implements RunningNode {
     const clock = new MonotonicClock();
     this.driver = new NodeDriver({
       config,
-      storage: parts.metrics === null ? parts.storage : timedStorage(parts.storage, parts.metrics),
+      storage: parts.storage, // it times its own writes for the metrics (onDurable)
       clock,
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
@@ -345,20 +364,6 @@ function recoveredText(r: PersistedState): string {
   const entries = `${r.entries.length} entries`;
   if (!r.snapshot) return entries;
   return `a snapshot through entry ${r.snapshot.lastIndex} (${r.snapshot.data.size} keys) and ${entries} from entry ${(r.logStart?.prevIndex ?? 0) + 1}`;
-}
-
-/** The storage the driver sees: the node's files, each persist timed for the metrics. */
-function timedStorage(storage: FileStorage, metrics: NodeMetrics): DriverStorage {
-  return {
-    recovered: storage.recovered,
-    persist: (request) => {
-      const startedAtMs = performance.now();
-      const done = storage.persist(request);
-      done.then(() => metrics.persistDone(startedAtMs), () => undefined); // failures are handled by the driver
-      return done;
-    },
-    saveSnapshot: (snapshot) => storage.saveSnapshot(snapshot),
-  };
 }
 
 /** A core event for the json log format: its kind, and its other fields (nested ones flattened, `ours.leaseMs`). */

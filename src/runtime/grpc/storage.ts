@@ -11,6 +11,15 @@
 // commit_length never exceeds the log, and current_term may lag the log's last term only after
 // a crash between the two writes (recovery then continues in the log's last term with no vote).
 //
+// The commit index (commit_length), the one rule for it: Raft keeps it volatile (a restarted node
+// relearns it from the leader, and what it commits is already durable on a majority), and
+// replacing metadata.txt costs three syncs. So a persist call whose hard state moves only the
+// commit index does not wait for metadata.txt, and such a change is written at most once per
+// commitPersistIntervalMs: then the newest commit index, after the log writes queued before it,
+// beside later log writes rather than in front of them, capped at the entries durable in
+// logs.txt and never below what metadata.txt holds. close() writes the newest one. A change of
+// term or vote is written, commit index included, before its call resolves.
+//
 // A truncation cuts logs.txt in place (ftruncate at the line's offset, then fsync). A failed write
 // or sync is never retried: the log is cut back to its last durable length and synced, and the
 // storage refuses every later call, so the node stops (after a failed fsync the kernel may have
@@ -21,30 +30,19 @@
 // file and line on any other damage (recovery.ts, log-file.ts).
 
 import path from "node:path";
-import {
-  assert,
-  logIndex,
-  type HardState,
-  type LogIndex,
-  type LogStart,
-  type Entry,
-  type NodeId,
-  type Output,
-  type PersistedState,
-  type Snapshot,
-  type Term,
-} from "../../raft/index.js";
+import { logIndex, type HardState, type Entry, type LogStart, type NodeId, type PersistedState, type Snapshot, type Term } from "../../raft/index.js";
+import { MonotonicClock, type Clock } from "./clock.js";
 import { DumpWriter } from "./dump-writer.js";
-import { nodeFileLayer, type FileLayer, type LayerFile } from "./file-layer.js";
+import { nodeFileLayer, type FileLayer } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
-import { CHECKSUM_TOKEN_CHARS } from "./line-checksum.js";
-import { appendLog, encodeStartLine, rewriteLog, truncateLog } from "./log-file.js";
+import { LogWriter } from "./log-writer.js";
+import { checkPersistRequest, type PersistRequest } from "./persist-request.js";
 import { SNAPSHOT_FILE, writeSnapshotFile } from "./snapshot-file.js";
-import { encodeEntryLine } from "./log-line.js";
 import { encodeMetadata } from "./metadata-file.js";
 import { openFiles, type OpenedFiles } from "./recovery.js";
 
 export { encodeEntryLine, parseEntryLine, type ParsedLine } from "./log-line.js";
+export type { PersistRequest } from "./persist-request.js";
 
 export interface StorageOptions {
   readonly dataDir: string;
@@ -58,6 +56,12 @@ export interface StorageOptions {
   readonly onFailure?: (err: Error) => void;
   /** The file operations; the real file system unless a test records them. */
   readonly layer?: FileLayer;
+  /** A change of the commit index alone reaches metadata.txt at most this often (default 1 s). */
+  readonly commitPersistIntervalMs?: number;
+  /** The clock that interval is measured on (default: the monotonic clock). */
+  readonly clock?: Clock;
+  /** Told, for each persist call that wrote something, how long it took to be durable (for the metrics). */
+  readonly onDurable?: (elapsedMs: number) => void;
   /** A deliberate bug, for tests that must catch it (negative controls); never set in production. */
   readonly mutation?: StorageMutation;
 }
@@ -68,8 +72,11 @@ export interface StorageOptions {
  */
 export type StorageMutation = "trust-page-cache" | "truncate-without-sync";
 
-/** The part of a core Output that storage makes durable, in the output contract's order. */
-export type PersistRequest = Pick<Output, "hardState" | "installSnapshot" | "truncateFrom" | "compactTo" | "appendFrom" | "append">;
+export const COMMIT_PERSIST_INTERVAL_MS_DEFAULT = 1_000;
+
+function sameTermAndVote(a: HardState, b: HardState): boolean {
+  return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor;
+}
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.currentTerm === b.currentTerm && a.votedFor === b.votedFor && a.commitIndex === b.commitIndex;
@@ -92,38 +99,17 @@ interface Batch {
   /** The index just before entries[0]. */
   base: number;
   entries: Entry[];
+  /** A change of term or vote; the commit index alone never goes here. */
   hardState: HardState | null;
+  /** Write the newest commit index after this batch's log writes. */
+  commitDue: boolean;
   readonly waiters: Waiter[];
 }
 
 type WritePlan = Omit<Batch, "hardState"> & { readonly hardState: HardState | null };
 
 function emptyBatch(base: number): Batch {
-  return { installSnapshot: null, truncateTo: null, compactTo: null, base, entries: [], hardState: null, waiters: [] };
-}
-
-/** Bytes of an entry's line in logs.txt: its text, the checksum token and the newline. */
-function lineBytes(entry: Entry): number {
-  return encodeEntryLine(entry).length + CHECKSUM_TOKEN_CHARS + 1;
-}
-
-/**
- * logs.txt as the writes taken so far leave it: where it starts, its START line's bytes, and the
- * byte offset just past each entry's line (ends[i] for index start.prevIndex + 1 + i).
- */
-interface FileLayout {
-  start: LogStart;
-  headerBytes: number;
-  ends: number[];
-}
-
-function layoutLast(f: FileLayout): number {
-  return f.start.prevIndex + f.ends.length;
-}
-
-/** The byte offset just past index `i`'s line (the START line's end for the file's prevIndex). */
-function endOf(f: FileLayout, i: number): number {
-  return i === f.start.prevIndex ? f.headerBytes : f.ends[i - f.start.prevIndex - 1]!;
+  return { installSnapshot: null, truncateTo: null, compactTo: null, base, entries: [], hardState: null, commitDue: false, waiters: [] };
 }
 
 export class FileStorage {
@@ -132,14 +118,12 @@ export class FileStorage {
   readonly folderPath: string;
   private readonly opts: StorageOptions;
   private readonly layer: FileLayer;
-  private logFile: LayerFile;
+  /** logs.txt as the writes taken so far leave it (changed only by the write in progress). */
+  private readonly log: LogWriter;
   private readonly dump: DumpWriter;
   // The log after all accepted persist calls: where it starts and the term of each entry after.
   private stagedStart: LogStart;
   private readonly stagedTerms: Term[];
-  // logs.txt as the writes taken so far leave it (changed only by the write in progress).
-  private readonly file: FileLayout;
-  private durableBytes: number; // length of logs.txt known to be on the disk
   private durableLastIndex: number; // the log's last index known durable (its start, when it holds no entry)
   private latestHardState: HardState; // after all accepted persist calls
   private durableHardState: HardState; // what metadata.txt holds
@@ -152,6 +136,11 @@ export class FileStorage {
   private metadataLater: HardState | null = null;
   private metadataLaterRunning: Promise<void> | null = null;
   private pending: Batch;
+  private readonly clock: Clock;
+  /** When metadata.txt was last asked to hold the commit index (the interval counts from here). */
+  private commitWrittenAtMs = -Infinity;
+  /** The commit index moved while the interval ran: it is written when the timer fires. */
+  private commitTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
   private closed = false;
@@ -160,15 +149,15 @@ export class FileStorage {
   private constructor(opts: StorageOptions, layer: FileLayer, files: OpenedFiles) {
     this.opts = opts;
     this.layer = layer;
+    this.clock = opts.clock ?? new MonotonicClock();
     this.folderPath = files.folderPath;
-    this.logFile = files.logFile;
+
     this.dump = files.dump;
     const scan = files.log;
     this.stagedStart = scan.start;
     this.stagedTerms = scan.entries.map((e) => e.term);
-    this.file = { start: scan.start, headerBytes: scan.headerBytes, ends: scan.lineEnds };
-    this.durableBytes = files.logBytes;
-    this.durableLastIndex = layoutLast(this.file);
+    this.log = new LogWriter(layer, files.logFile, scan, files.logBytes);
+    this.durableLastIndex = this.log.lastIndex;
     this.latestHardState = files.hardState;
     this.durableHardState = files.hardState;
     this.durableSnapshotIndex = files.snapshot?.lastIndex ?? 0;
@@ -190,7 +179,7 @@ export class FileStorage {
 
   /** fsync and fdatasync calls made so far (group commit makes this smaller than the calls). */
   get syncCount(): number {
-    return this.syncs;
+    return this.syncs + this.log.syncs;
   }
 
   /** The log's last index after all accepted persist calls (durable or queued). */
@@ -211,9 +200,12 @@ export class FileStorage {
    */
   async persist(request: PersistRequest): Promise<void> {
     this.checkUsable();
-    if (!this.stage(request)) return this.afterQueuedWrites();
+    const calledAtMs = this.clock.nowMs();
+    if (!this.stage(request)) return this.afterQueuedWrites(); // nothing written for it: not timed
+    const onDurable = this.opts.onDurable;
     return new Promise<void>((resolve, reject) => {
-      this.pending.waiters.push({ resolve, reject });
+      const durable = onDurable === undefined ? resolve : () => (onDurable(this.clock.nowMs() - calledAtMs), resolve());
+      this.pending.waiters.push({ resolve: durable, reject });
       this.kick();
     });
   }
@@ -237,10 +229,13 @@ export class FileStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    this.commitTimer = null;
     while (this.flushing !== null) await this.flushing;
+    if (this.failure === null) this.writeCommitLater(this.latestHardState); // the newest, however recent
     while (this.metadataLaterRunning !== null) await this.metadataLaterRunning;
     await this.snapshotChain.catch(() => undefined);
-    await this.logFile.close();
+    await this.log.close();
     await this.dump.close();
   }
 
@@ -250,19 +245,11 @@ export class FileStorage {
   }
 
   /**
-   * Checks `request` whole, then applies it to the staged log and the pending batch (a refused
-   * request changes nothing). False if nothing changes.
+   * Checks `request` whole (persist-request.ts), then applies it to the staged log and the pending
+   * batch (a refused request changes nothing). False if it has nothing to wait for.
    */
   private stage(request: PersistRequest): boolean {
-    const keep = this.checkTruncate(request.truncateFrom);
-    const start = this.checkCompact(request.compactTo);
-    const lastBeforeAppend = Math.max(keep ?? this.lastIndex, start?.prevIndex ?? 0);
-    this.checkAppend(request, lastBeforeAppend, start ?? this.stagedStart, keep);
-    const hardState = request.hardState;
-    if (hardState !== null) this.checkHardState(hardState, lastBeforeAppend + request.append.length);
-    const lastTerm = request.append.at(-1)?.term ?? (lastBeforeAppend === this.lastIndex ? (this.stagedTerms.at(-1) ?? this.stagedStart.prevTerm) : 0);
-    const currentTerm = (hardState ?? this.latestHardState).currentTerm;
-    assert(lastTerm <= currentTerm, `the log's last term ${lastTerm} would exceed the current term ${currentTerm}: persist the term with the entries`);
+    const { keep, start } = checkPersistRequest(request, { start: this.stagedStart, terms: this.stagedTerms, hardState: this.latestHardState });
     let changes = false;
     if (request.installSnapshot !== null) {
       this.pending.installSnapshot = request.installSnapshot;
@@ -274,28 +261,37 @@ export class FileStorage {
       this.stagedTerms.push(entry.term);
       this.pending.entries.push(entry);
     }
-    const hardStateChanges = hardState !== null && !sameHardState(hardState, this.latestHardState);
-    if (hardState !== null && hardStateChanges) {
-      this.latestHardState = hardState;
-      this.pending.hardState = hardState;
+    changes = changes || request.append.length > 0;
+    const hardState = request.hardState;
+    if (hardState === null || sameHardState(hardState, this.latestHardState)) return changes;
+    const commitOnly = sameTermAndVote(hardState, this.latestHardState);
+    this.latestHardState = hardState;
+    if (commitOnly) {
+      this.commitMoved();
+      return changes;
     }
-    return changes || request.append.length > 0 || hardStateChanges;
+    this.pending.hardState = hardState;
+    this.commitWrittenAtMs = this.clock.nowMs(); // the whole hard state is written, commit index included
+    return true;
   }
 
-  /** The last index kept by `truncateFrom`, checked: committed entries are never truncated. */
-  private checkTruncate(truncateFrom: LogIndex | null): number | null {
-    if (truncateFrom === null) return null;
-    const prev = this.stagedStart.prevIndex;
-    assert(Number.isSafeInteger(truncateFrom) && truncateFrom > prev && truncateFrom <= this.lastIndex + 1, `truncateFrom ${truncateFrom} is outside ${prev + 1}..${this.lastIndex + 1}`);
-    assert(truncateFrom > this.latestHardState.commitIndex, `truncateFrom ${truncateFrom} would drop committed entries (commit index ${this.latestHardState.commitIndex})`);
-    return truncateFrom - 1;
+  /** The commit index alone moved: it is written once the interval since the last write is over. */
+  private commitMoved(): void {
+    if (this.commitTimer !== null || this.pending.commitDue) return; // a write is coming; it takes the newest
+    const waitMs = this.commitWrittenAtMs + (this.opts.commitPersistIntervalMs ?? COMMIT_PERSIST_INTERVAL_MS_DEFAULT) - this.clock.nowMs();
+    if (waitMs <= 0) return this.commitDue();
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = null;
+      if (!this.closed && this.failure === null) this.commitDue();
+    }, waitMs);
+    this.commitTimer.unref(); // close() writes what is left; a forgotten storage must not hold the process
   }
 
-  private checkCompact(start: LogStart | null): LogStart | null {
-    if (start === null) return null;
-    const prev = this.stagedStart.prevIndex;
-    assert(Number.isSafeInteger(start.prevIndex) && start.prevIndex >= prev, `compactTo ${start.prevIndex} lies before the log's start ${prev}`);
-    return start.prevIndex === prev && start.prevTerm === this.stagedStart.prevTerm ? null : start;
+  /** The next batch writes the newest commit index after its log writes (an empty batch if need be). */
+  private commitDue(): void {
+    this.commitWrittenAtMs = this.clock.nowMs();
+    this.pending.commitDue = true;
+    this.kick();
   }
 
   /** Drops the staged entries after `keep`; the pending batch follows. */
@@ -325,25 +321,6 @@ export class FileStorage {
     return true;
   }
 
-  private checkAppend(request: PersistRequest, lastBefore: number, start: LogStart, keep: number | null): void {
-    if (request.append.length === 0) return;
-    assert(request.appendFrom === lastBefore + 1, `appendFrom ${request.appendFrom} leaves a gap or overlap: the log ends at ${lastBefore}`);
-    const keptTerm = keep === null ? this.stagedTerms.at(-1) : this.stagedTerms[keep - this.stagedStart.prevIndex - 1];
-    let previousTerm: number = lastBefore === start.prevIndex ? start.prevTerm : (keptTerm ?? this.stagedStart.prevTerm);
-    for (const entry of request.append) {
-      assert(Number.isSafeInteger(entry.term) && entry.term >= 1 && entry.term >= previousTerm, `entry term ${entry.term} is below 1 or below the previous term ${previousTerm}`);
-      if (entry.command.kind === "set") assert(Number.isSafeInteger(entry.command.sequence) && entry.command.sequence >= 0, `bad sequence ${entry.command.sequence}`);
-      previousTerm = entry.term;
-    }
-  }
-
-  private checkHardState(hardState: HardState, lastIndexAfter: number): void {
-    const { currentTerm, votedFor, commitIndex } = hardState;
-    assert(Number.isSafeInteger(currentTerm) && currentTerm >= this.latestHardState.currentTerm, `current term ${currentTerm} is below ${this.latestHardState.currentTerm}`);
-    assert(Number.isSafeInteger(commitIndex) && commitIndex >= 0 && commitIndex <= lastIndexAfter, `commit index ${commitIndex} is outside 0..${lastIndexAfter}`);
-    assert(votedFor === null || (Number.isSafeInteger(votedFor) && votedFor >= 0), `bad votedFor ${votedFor}`);
-  }
-
   /** Resolves once every write queued before this call is durable. */
   private afterQueuedWrites(): Promise<void> {
     if (this.flushing === null) return Promise.resolve();
@@ -357,7 +334,7 @@ export class FileStorage {
   /** Writes batches until none is pending. Never rejects: a failure rejects the waiters. */
   private async drain(): Promise<void> {
     await Promise.resolve(); // calls made in this same turn join the first batch
-    while (this.pending.waiters.length > 0) {
+    while (this.pending.waiters.length > 0 || this.pending.commitDue) {
       const plan = this.takePlan();
       if (this.failure !== null) {
         for (const waiter of plan.waiters) waiter.reject(this.failure);
@@ -381,12 +358,11 @@ export class FileStorage {
    */
   private async stopAfterFailure(what: string): Promise<void> {
     if (this.failure !== null) return;
-    let rollBack = `cut logs.txt back to its ${this.durableBytes} durable bytes`;
+    let rollBack = `cut logs.txt back to its ${this.log.durableBytes} durable bytes`;
     try {
-      await this.logFile.truncate(this.durableBytes);
-      await this.logFile.sync();
+      await this.log.rollBack();
     } catch (err) {
-      rollBack = `cutting logs.txt back to its ${this.durableBytes} durable bytes failed too (${errorText(err)})`;
+      rollBack = `cutting logs.txt back to its ${this.log.durableBytes} durable bytes failed too (${errorText(err)})`;
     }
     this.failure = new Error(`storage ${this.folderPath}: ${what}; ${rollBack}; the node must stop: check the disk, then restart it`);
     this.opts.onFailure?.(this.failure);
@@ -403,66 +379,17 @@ export class FileStorage {
   /**
    * In the output contract's order: the snapshot, the log (truncation, compaction, append), then
    * metadata.txt, so on disk commit_length never exceeds the log. A change of term or vote is
-   * written before the batch resolves; a change of the commit index alone (which Raft may lose:
-   * the leader tells it again) is written beside later log writes, capped at the log already
-   * durable, so a slow rename never holds up an append.
+   * written before the batch resolves; the commit index alone, when due, is handed to
+   * writeCommitLater (see the file's header).
    */
   private async write(plan: WritePlan): Promise<void> {
     if (plan.installSnapshot !== null) await this.writeSnapshot(plan.installSnapshot);
-    if (plan.compactTo !== null) await this.compactFile(plan.compactTo, plan.truncateTo);
-    else if (plan.truncateTo !== null) await this.truncateFile(plan.truncateTo);
-    if (plan.entries.length > 0) await this.appendFile(plan.base, plan.entries);
-    this.durableLastIndex = layoutLast(this.file);
-    if (plan.hardState === null) return;
-    const termOrVote = plan.hardState.currentTerm !== this.durableHardState.currentTerm || plan.hardState.votedFor !== this.durableHardState.votedFor;
-    if (termOrVote) await this.writeMetadata(plan.hardState);
-    else this.writeCommitLater(plan.hardState);
-  }
-
-  /** Cuts logs.txt after index `keep` in place and syncs it. */
-  private async truncateFile(keep: number): Promise<void> {
-    const f = this.file;
-    if (keep >= layoutLast(f)) return;
-    const bytes = endOf(f, Math.max(keep, f.start.prevIndex));
-    await truncateLog(this.logFile, bytes, this.opts.mutation !== "truncate-without-sync");
-    this.syncs++;
-    f.ends.length = Math.max(0, keep - f.start.prevIndex);
-    this.durableBytes = bytes;
-    this.durableLastIndex = Math.min(this.durableLastIndex, layoutLast(f));
-  }
-
-  /**
-   * Rewrites logs.txt to start after `start` (keeping the lines after it, up to `keep` when the
-   * same batch truncates), atomically: a crash leaves the old file or the new one, whole.
-   */
-  private async compactFile(start: LogStart, keep: number | null): Promise<void> {
-    const f = this.file;
-    const last = Math.min(keep ?? layoutLast(f), layoutLast(f));
-    const from = Math.max(start.prevIndex, f.start.prevIndex);
-    const fromBytes = endOf(f, Math.min(from, layoutLast(f)));
-    const toBytes = last > from ? endOf(f, last) : fromBytes;
-    const rewritten = await rewriteLog(this.layer, this.logFile, start, fromBytes, toBytes);
-    this.syncs += 2;
-    const old = this.logFile;
-    this.logFile = rewritten;
-    await old.close();
-    const headerBytes = encodeStartLine(start).length;
-    const kept = last > from ? f.ends.slice(from - f.start.prevIndex, last - f.start.prevIndex) : [];
-    f.ends = kept.map((end) => end - fromBytes + headerBytes);
-    f.start = start;
-    f.headerBytes = headerBytes;
-    this.durableBytes = headerBytes + (toBytes - fromBytes);
-  }
-
-  /** Appends entries (the first has index base + 1) as one write and fdatasyncs it. */
-  private async appendFile(base: number, entries: readonly Entry[]): Promise<void> {
-    const f = this.file;
-    assert(base === layoutLast(f), () => `appending after index ${base}, but logs.txt ends at ${layoutLast(f)}`);
-    let at = endOf(f, base);
-    this.durableBytes = await appendLog(this.logFile, at, entries);
-    this.syncs++;
-    for (const e of entries) f.ends.push((at += lineBytes(e)));
-    assert(at === this.durableBytes, "line lengths disagree with the bytes written");
+    if (plan.compactTo !== null) await this.log.compact(plan.compactTo, plan.truncateTo);
+    else if (plan.truncateTo !== null) await this.log.truncate(plan.truncateTo, this.opts.mutation !== "truncate-without-sync");
+    if (plan.entries.length > 0) await this.log.append(plan.base, plan.entries);
+    this.durableLastIndex = this.log.lastIndex;
+    if (plan.hardState !== null) await this.writeMetadata(plan.hardState);
+    if (plan.commitDue) this.writeCommitLater(this.latestHardState);
   }
 
   /** Writes snapshot.txt (atomically, streamed) unless the one on disk is as new; one write at a time. */
@@ -500,6 +427,10 @@ export class FileStorage {
     this.metadataLater = hardState;
     if (this.metadataLaterRunning !== null) return;
     this.metadataLaterRunning = (async () => {
+      // Yield first: a run with nothing to write would otherwise finish, and its finally clear
+      // metadataLaterRunning, before the assignment above stores the promise; close() would then
+      // wait on it forever.
+      await Promise.resolve();
       try {
         while (this.metadataLater !== null && this.failure === null) {
           const wished = this.metadataLater;

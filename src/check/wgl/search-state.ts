@@ -1,0 +1,140 @@
+// The search state and the cache of visited states. The state is kept small on purpose: its
+// size is bounded by how many ops overlap in time, not by the length of the history.
+
+import { at } from "./arrays.js";
+import { INITIAL_VALUE_ID, type SearchOp } from "./prepare.js";
+
+/**
+ * The search state. Ops are indexed in call order. low is the first required op not placed
+ * (every required op before it is placed) and high the last placed op, so the placed set is
+ * determined by (low, high, the bits from low's word to high's word, the placed optional
+ * ops): a key of a few words, bounded by concurrency rather than by the length of the history.
+ * hash is the XOR of the placed ops' random hashes.
+ */
+export interface SearchState {
+  valueId: number;
+  hash: number;
+  low: number;
+  high: number; // -1 when nothing is placed
+  readonly bits: Uint32Array; // placed ops
+  readonly optionalRank: Int32Array; // op index -> index in optionalBits, -1 if required
+  readonly optionalBits: Uint32Array; // placed optional ops
+}
+
+export function newSearchState(searchOps: readonly SearchOp[]): SearchState {
+  const optionalRank = new Int32Array(searchOps.length).fill(-1);
+  let optionalCount = 0;
+  searchOps.forEach((s, i) => {
+    if (!s.required) optionalRank[i] = optionalCount++;
+  });
+  const state = { valueId: INITIAL_VALUE_ID, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
+  state.low = nextLow(state, 0);
+  return state;
+}
+
+/** The first op at or after from that is required and not placed. */
+export function nextLow(state: SearchState, from: number): number {
+  let low = from;
+  while (low < state.optionalRank.length && (hasBit(state.bits, low) || at(state.optionalRank, low) >= 0)) low++;
+  return low;
+}
+
+/**
+ * Visited states: an open-addressing hash table of offsets into one growing arena of encoded
+ * states, so exploring a state allocates nothing. An arena record is
+ * [hash, valueId, low, high, ...optionalBits, ...bits of the words from low's to high's].
+ * Invariant: the table is at most half full.
+ */
+export class StateCache {
+  private arena = new Uint32Array(1 << 12);
+  private arenaUsed = 0;
+  private table = new Int32Array(1 << 10); // arena offset + 1; 0 is an empty slot
+  private count = 0;
+
+  addIfNew(state: SearchState): boolean {
+    const hash = (state.hash ^ Math.imul(state.valueId + 1, 0x9e3779b1)) >>> 0;
+    const mask = this.table.length - 1;
+    let slot = hash & mask;
+    for (let taken = at(this.table, slot); taken !== 0; taken = at(this.table, slot)) {
+      if (this.arena[taken - 1] === hash && this.matches(taken - 1, state)) return false;
+      slot = (slot + 1) & mask;
+    }
+    this.table[slot] = this.append(hash, state) + 1;
+    this.count++;
+    if (2 * this.count > this.table.length) this.growTable();
+    return true;
+  }
+
+  private matches(offset: number, state: SearchState): boolean {
+    const arena = this.arena;
+    if (arena[offset + 1] !== state.valueId || arena[offset + 2] !== state.low || arena[offset + 3] !== state.high >>> 0) return false;
+    let o = offset + 4;
+    for (let w = 0; w < state.optionalBits.length; w++, o++) if (arena[o] !== state.optionalBits[w]) return false;
+    const { firstWord, endWord } = bitsWindow(state);
+    for (let w = firstWord; w < endWord; w++, o++) if (arena[o] !== state.bits[w]) return false;
+    return true;
+  }
+
+  private append(hash: number, state: SearchState): number {
+    const { firstWord, endWord } = bitsWindow(state);
+    const length = 4 + state.optionalBits.length + Math.max(0, endWord - firstWord);
+    if (this.arenaUsed + length > this.arena.length) this.growArena(length);
+    const offset = this.arenaUsed;
+    const arena = this.arena;
+    arena[offset] = hash;
+    arena[offset + 1] = state.valueId;
+    arena[offset + 2] = state.low;
+    arena[offset + 3] = state.high >>> 0;
+    arena.set(state.optionalBits, offset + 4);
+    if (endWord > firstWord) arena.set(state.bits.subarray(firstWord, endWord), offset + 4 + state.optionalBits.length);
+    this.arenaUsed += length;
+    return offset;
+  }
+
+  private growArena(lengthNeeded: number): void {
+    const grown = new Uint32Array(Math.max(2 * this.arena.length, this.arenaUsed + lengthNeeded));
+    grown.set(this.arena.subarray(0, this.arenaUsed));
+    this.arena = grown;
+  }
+
+  private growTable(): void {
+    const old = this.table;
+    this.table = new Int32Array(2 * old.length);
+    const mask = this.table.length - 1;
+    for (const taken of old) {
+      if (taken === 0) continue;
+      let slot = at(this.arena, taken - 1) & mask;
+      while (this.table[slot] !== 0) slot = (slot + 1) & mask;
+      this.table[slot] = taken;
+    }
+  }
+}
+
+function bitsWindow(state: SearchState): { readonly firstWord: number; readonly endWord: number } {
+  return { firstWord: state.low >>> 5, endWord: state.high < 0 ? 0 : (state.high >>> 5) + 1 };
+}
+
+function words(bitCount: number): number {
+  return (bitCount + 31) >>> 5;
+}
+
+function hasBit(bits: Uint32Array, i: number): boolean {
+  return (at(bits, i >>> 5) & (1 << (i & 31))) !== 0;
+}
+
+export function flipBit(bits: Uint32Array, i: number): void {
+  bits[i >>> 5] = at(bits, i >>> 5) ^ (1 << (i & 31));
+}
+
+/** Deterministic per-op hashes (mulberry32 with a fixed seed): same history, same search. */
+export function randomHashes(n: number): Int32Array {
+  const hashes = new Int32Array(n);
+  let seed = 0x2545f491;
+  for (let i = 0; i < n; i++) {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    hashes[i] = t ^ (t >>> 14);
+  }
+  return hashes;
+}

@@ -1,0 +1,87 @@
+// The wire between the simulated nodes and their clients. Each send draws its deliveries from the
+// network's current parameters (network.ts: none when lost, more than one when duplicated, now
+// and then a late ghost copy) and queues one event per delivery. Partitions cut peer messages
+// only, at the moment they are sent; clients reach every node.
+
+import { formatEvent, type ClientRequest, type Message, type NodeId } from "../../../raft/index.js";
+import type { NodeAnswer } from "../../../client/retry.js";
+import type { RunLog } from "../reports/run-log.js";
+import type { RunStats } from "../reports/results.js";
+import type { SimClient } from "./client.js";
+import { Deliveries, NET_CALM, validateNetParams, type Links, type NetParams } from "./network.js";
+import type { Rng } from "./prng.js";
+import type { Scheduler } from "./sim-event.js";
+
+export class Wire {
+  private net: NetParams;
+  /** Counts calm() calls: a late copy sent before the latest one is dropped on arrival. */
+  private calmEpoch = 0;
+  /** Scratch for the deliveries of the message being sent (read at once, never kept). */
+  private readonly deliveries = new Deliveries();
+  /** Each client's own stream, so that a client's traffic draws nothing from the peers' stream. */
+  private readonly clientNet = new Map<SimClient, Rng>();
+
+  constructor(
+    private readonly loop: Scheduler,
+    readonly links: Links,
+    net: NetParams,
+    private readonly peerRng: Rng,
+    private readonly stats: RunStats,
+    private readonly log: RunLog,
+  ) {
+    validateNetParams(net);
+    this.net = net;
+  }
+
+  addClient(client: SimClient, rng: Rng): void {
+    this.clientNet.set(client, rng);
+  }
+
+  sendPeer(from: number, m: Message): void {
+    const nowMs = this.loop.nowMs;
+    this.stats.messagesSent += 1;
+    if (!this.links.canSend(from, m.to)) {
+      this.stats.messagesLost += 1;
+      if (this.log.tracing) this.log.line(nowMs, `n${from}`, formatEvent({ kind: "rpc-error", followerId: m.to }));
+      return;
+    }
+    const n = this.deliveries.draw(this.net, this.peerRng);
+    if (n === 0) this.stats.messagesLost += 1;
+    const extraMs = this.links.extraDelayMs(from, m.to);
+    const d = this.deliveries;
+    for (let k = 0; k < n; k++) {
+      const atMs = nowMs + d.delaysMs[k]! + extraMs;
+      if (k === d.lateSlot) this.loop.schedule(atMs, { type: "late", message: m, calmEpoch: this.calmEpoch });
+      else this.loop.schedule(atMs, m);
+    }
+  }
+
+  /** Whether a late copy sent in this calm epoch still arrives; one that does not counts as lost. */
+  lateArrives(calmEpoch: number): boolean {
+    if (calmEpoch === this.calmEpoch) return true;
+    this.stats.messagesLost += 1;
+    return false;
+  }
+
+  toNode(client: SimClient, target: NodeId, request: ClientRequest, attempt: number): void {
+    const n = this.deliveries.draw(this.net, this.clientNet.get(client)!);
+    for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "request", node: target, client, attempt, request });
+  }
+
+  toClient(client: SimClient, attempt: number, from: NodeId, answer: NodeAnswer, immediate: boolean): void {
+    const n = this.deliveries.draw(this.net, this.clientNet.get(client)!);
+    for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "answer", client, attempt, from, answer, immediate });
+  }
+
+  setNet(params: Partial<NetParams>): void {
+    const next = { ...this.net, ...params };
+    validateNetParams(next);
+    this.net = next;
+  }
+
+  /** A calm network: ghost copies still on their way are gone too, so liveness can be judged. */
+  calm(): void {
+    this.net = NET_CALM;
+    this.calmEpoch += 1;
+  }
+}
