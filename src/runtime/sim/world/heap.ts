@@ -102,6 +102,8 @@ export class TwoLaneQueue<T> {
   private readonly fast = new EventQueue<T>();
   private readonly slow = new EventQueue<T>();
   private seq = 0;
+  /** The time of the item popUntil returned last. */
+  poppedAtMs = 0;
 
   get size(): number {
     return this.fast.size + this.slow.size;
@@ -118,6 +120,20 @@ export class TwoLaneQueue<T> {
 
   pop(): T | undefined {
     return this.head().pop();
+  }
+
+  /**
+   * The next item if its time is at most limitMs (its time is then in `poppedAtMs`), else
+   * undefined and nothing is taken. One choice of lane per event, where nextAtMs then pop chose twice.
+   */
+  popUntil(limitMs: number): T | undefined {
+    const f = this.fast.nextAtMs;
+    const s = this.slow.nextAtMs;
+    const lane = s < f || (s === f && this.slow.nextSeq < this.fast.nextSeq) ? this.slow : this.fast;
+    const atMs = lane === this.slow ? s : f;
+    if (atMs > limitMs) return undefined; // also when both lanes are empty (Infinity)
+    this.poppedAtMs = atMs;
+    return lane.pop();
   }
 
   private head(): EventQueue<T> {

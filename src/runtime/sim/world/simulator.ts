@@ -149,11 +149,11 @@ export class Simulation implements NemesisHost, Scheduler {
   }
 
   private loop(): void {
+    const queue = this.queue;
     for (;;) {
-      const atMs = this.queue.nextAtMs;
-      if (atMs > this.endMs) return; // also when the queue is empty (Infinity)
-      const ev = this.queue.pop()!;
-      this.nowMs = atMs;
+      const ev = queue.popUntil(this.endMs);
+      if (ev === undefined) return; // the next event is past the end, or the queue is empty
+      this.nowMs = queue.poppedAtMs;
       this.stats.events += 1;
       if (this.stats.events > EVENTS_MAX) throw new Error(`raft-sim: more than ${EVENTS_MAX} events in one run; shorten --duration`);
       this.dispatch(ev);
