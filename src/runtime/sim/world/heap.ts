@@ -14,24 +14,29 @@ export interface Timed {
 export class EventQueue<T> {
   private readonly atMs: number[] = [];
   private readonly seqs: number[] = [];
-  private readonly items: T[] = [];
+  private readonly items: (T | undefined)[] = [];
+  /**
+   * The entries are [0, n) of the arrays. The arrays never shrink (Array.prototype.pop trims
+   * their backing stores, and the next pushes allocated new ones): a slot past n holds no item.
+   */
+  private n = 0;
 
   get size(): number {
-    return this.items.length;
+    return this.n;
   }
 
   /** The time of the next item to pop; Infinity when empty. */
   get nextAtMs(): number {
-    return this.items.length === 0 ? Infinity : this.atMs[0]!;
+    return this.n === 0 ? Infinity : this.atMs[0]!;
   }
 
   /** The sequence number of the next item to pop; Infinity when empty. */
   get nextSeq(): number {
-    return this.items.length === 0 ? Infinity : this.seqs[0]!;
+    return this.n === 0 ? Infinity : this.seqs[0]!;
   }
 
   push(atMs: number, seq: number, item: T): void {
-    let i = this.items.length;
+    let i = this.n++;
     // Move the hole up until the parent is not after the item, then drop the item in.
     while (i > 0) {
       const parent = (i - 1) >> 1;
@@ -43,12 +48,13 @@ export class EventQueue<T> {
   }
 
   pop(): T | undefined {
-    if (this.items.length === 0) return undefined;
+    if (this.n === 0) return undefined;
     const top = this.items[0]!;
-    const atMs = this.atMs.pop()!;
-    const seq = this.seqs.pop()!;
-    const last = this.items.pop()!;
-    const n = this.items.length;
+    const n = --this.n;
+    const atMs = this.atMs[n]!;
+    const seq = this.seqs[n]!;
+    const last = this.items[n]!;
+    this.items[n] = undefined; // the queue keeps no reference to what it handed out
     if (n > 0) this.sink(atMs, seq, last, n);
     return top;
   }
