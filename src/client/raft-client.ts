@@ -114,20 +114,21 @@ export class RaftClient {
 
   /** Stores `value` under `key` once a majority holds it. Retried SETs apply once. */
   async set(key: string, value: string): Promise<void> {
-    const line = requestLine({ kind: "set", key, value, clientId: "", sequence: 0 });
+    const unstamped = { kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 } as const;
+    const line = requestLine(unstamped);
     const session = this.takeSession();
+    const stamped = session.stampSet(unstamped);
     try {
-      const stamped = session.stamp({ kind: "set", key, value, clientId: "", sequence: 0 });
-      if (stamped.kind !== "set") throw new Error("a stamped SET is a SET");
-      await this.run(line, stamped.clientId, stamped.sequence);
+      await this.run(line, stamped.clientId, stamped.sequence, stamped.firstUnanswered);
     } finally {
+      session.done(stamped.sequence);
       this.freeSessions.push(session);
     }
   }
 
   /** The value of `key` ("" when it was never set), read from a leader holding its lease. */
   async get(key: string): Promise<string> {
-    return this.run(requestLine({ kind: "get", key }), "", 0);
+    return this.run(requestLine({ kind: "get", key }), "", 0, 0);
   }
 
   /** Every node's view of the cluster, asked in parallel; unreachable nodes say why. */
@@ -184,7 +185,7 @@ export class RaftClient {
   }
 
   /** One operation: send, follow leader hints, back off, until done or the deadline. */
-  private async run(line: string, clientId: string, sequence: number): Promise<string> {
+  private async run(line: string, clientId: string, sequence: number, firstUnanswered: number): Promise<string> {
     this.checkOpen();
     const attempts = new Attempts(this.tracker, this.policy, Math.random, performance.now());
     let decision: Decision = attempts.start();
@@ -199,7 +200,7 @@ export class RaftClient {
           if (decision.afterMs > 0) await sleep(decision.afterMs);
           this.checkOpen();
           const target = decision.target;
-          last = await this.connection(target).serve(line, clientId, sequence, attempts.attemptTimeoutMs(performance.now()));
+          last = await this.connection(target).serve(line, clientId, sequence, firstUnanswered, attempts.attemptTimeoutMs(performance.now()));
           decision = attempts.answer(target, last, performance.now());
           break;
         }

@@ -29,10 +29,10 @@ export class NodeConnection {
   }
 
   /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
-  serve(line: string, clientId: string, sequence: number, timeoutMs: number): Promise<NodeAnswer> {
+  serve(line: string, clientId: string, sequence: number, firstUnanswered: number, timeoutMs: number): Promise<NodeAnswer> {
     return new Promise((resolve) => {
       const deadline = Date.now() + timeoutMs;
-      this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence }, new Metadata(), { deadline }, (err, reply) => {
+      this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence, FirstUnanswered: firstUnanswered }, new Metadata(), { deadline }, (err, reply) => {
         resolve(err !== null || reply === undefined ? unreachable(err, this.tls) : this.answerOf(reply));
       });
     });

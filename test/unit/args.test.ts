@@ -148,11 +148,11 @@ describe("raft-client flags", () => {
 describe("client request lines", () => {
   it("a key with a space or a value ending in a line break is refused before sending", () => {
     expect(() => requestLine({ kind: "get", key: "a b" })).toThrow(RaftClientError);
-    expect(() => requestLine({ kind: "set", key: "k", value: "v\n", clientId: "", sequence: 0 })).toThrow(/line break/);
+    expect(() => requestLine({ kind: "set", key: "k", value: "v\n", clientId: "", sequence: 0, firstUnanswered: 0 })).toThrow(/line break/);
   });
 
   it("a value with spaces and unicode makes a request line", () => {
-    expect(requestLine({ kind: "set", key: "ключ", value: " a b 😀", clientId: "", sequence: 0 })).toBe("SET ключ  a b 😀");
+    expect(requestLine({ kind: "set", key: "ключ", value: " a b 😀", clientId: "", sequence: 0, firstUnanswered: 0 })).toBe("SET ключ  a b 😀");
   });
 
   it("an oversized key is refused with the node's own message", () => {

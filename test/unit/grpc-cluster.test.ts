@@ -113,11 +113,11 @@ describe("a 3-node cluster over gRPC on loopback", () => {
     const leader = await waitFor("a leader", () => leaderOf(client!));
     const address = members[leader]!.address;
     const cases: [ServeClientArgs, RegExp][] = [
-      [{ Request: "DEL a", ClientId: "", Sequence: 0 }, /unknown command "DEL"/],
-      [{ Request: "", ClientId: "", Sequence: 0 }, /empty request/],
-      [{ Request: "SET onlykey", ClientId: "", Sequence: 0 }, /SET needs a key and a value/],
-      [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0 }, /keys are at most 1024 bytes/],
-      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /client id needs a sequence of 1 or more/],
+      [{ Request: "DEL a", ClientId: "", Sequence: 0, FirstUnanswered: 0 }, /unknown command "DEL"/],
+      [{ Request: "", ClientId: "", Sequence: 0, FirstUnanswered: 0 }, /empty request/],
+      [{ Request: "SET onlykey", ClientId: "", Sequence: 0, FirstUnanswered: 0 }, /SET needs a key and a value/],
+      [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0, FirstUnanswered: 0 }, /keys are at most 1024 bytes/],
+      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0, FirstUnanswered: 0 }, /client id needs a sequence of 1 or more/],
     ];
     for (const [args, reason] of cases) {
       const reply = await serveRaw(address, args);
@@ -130,7 +130,7 @@ describe("a 3-node cluster over gRPC on loopback", () => {
   it("a follower answers Success=false naming the leader", async () => {
     const leader = await waitFor("a leader", () => leaderOf(client!));
     const follower = members.find((m) => m.id !== leader)!;
-    const reply = await serveRaw(follower.address, { Request: "GET a", ClientId: "", Sequence: 0 });
+    const reply = await serveRaw(follower.address, { Request: "GET a", ClientId: "", Sequence: 0, FirstUnanswered: 0 });
     expect(reply).toMatchObject({ Success: false, LeaderID: String(leader), ErrorCode: "not-leader" });
   });
 

@@ -244,9 +244,11 @@ function serveClient(driver: NodeDriver, decoded: Result<ServeClientArgs>, callb
   };
   if (!decoded.ok) return invalid(decoded.error);
   const { Request: line, ClientId: clientId, Sequence: sequence } = decoded.value;
-  const badSession = checkSession(clientId, sequence);
+  // FirstUnanswered 0 (absent) is the sequence itself: one SET at a time, the rule before windows.
+  const firstUnanswered = decoded.value.FirstUnanswered === 0 ? sequence : decoded.value.FirstUnanswered;
+  const badSession = checkSession(clientId, sequence, firstUnanswered);
   if (badSession !== null) return invalid(badSession);
-  const parsed = parseRequest(line, clientId, sequence);
+  const parsed = parseRequest(line, clientId, sequence, firstUnanswered);
   if (!parsed.ok) return invalid(parsed.error);
   const isSet = parsed.value.kind === "set";
   if (isSet) markLatency("client-received", 0);
