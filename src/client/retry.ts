@@ -92,8 +92,13 @@ export class Session {
   }
 
   stampSet(request: SetCommand): SetCommand {
-    const sequence = this.nextSequence++;
-    return { ...request, clientId: this.clientId, sequence, firstUnanswered: this.low };
+    const firstUnanswered = this.low;
+    return { ...request, clientId: this.clientId, sequence: this.next(), firstUnanswered };
+  }
+
+  /** Takes the next sequence for a SET (stampSet, for callers that build their own request). */
+  next(): number {
+    return this.nextSequence++;
   }
 
   /** `sequence` was answered or given up on: it will never be sent again. */

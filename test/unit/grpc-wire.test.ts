@@ -151,7 +151,7 @@ describe("strict UTF-8 at decoding", () => {
   });
 
   it("valid text of every kind decodes unchanged", () => {
-    const args: ServeClientArgs = { Request: "SET ключ 😀 é\u0000x", ClientId: "c", Sequence: 3, FirstUnanswered: 0 };
+    const args: ServeClientArgs = { Request: "SET ключ 😀 é\u0000x", ClientId: "c", Sequence: 3, FirstUnanswered: 0, RequestId: 0 };
     const decoded = CLIENT_SERVICE.serveClient.requestDeserialize(Buffer.from(ServeClientArgs.encode(args).finish()));
     expect(decoded).toEqual({ ok: true, value: args });
   });
