@@ -5,7 +5,7 @@
 // on the returned decision (send to a node, wait, or give up). The same seed gives the same
 // retries, which the simulator relies on.
 
-import { assertNever, SESSION_WINDOW_MAX, type ClientErrorCode, type ClientRequest, type NodeId, type SetCommand } from "../raft/index.js";
+import { assertNever, SESSION_WINDOW_MAX, type ClientErrorCode, type NodeId, type SetCommand } from "../raft/index.js";
 
 export interface RetryPolicy {
   /** Give up this long after the operation began. */
@@ -86,11 +86,7 @@ export class Session {
     return this.nextSequence - this.low >= SESSION_WINDOW_MAX;
   }
 
-  /** Stamps a SET with the next sequence and the first unanswered one; a GET is sent as it is. */
-  stamp(request: ClientRequest): ClientRequest {
-    return request.kind === "get" ? request : this.stampSet(request);
-  }
-
+  /** `request` stamped with this session, the next sequence and the first unanswered one. */
   stampSet(request: SetCommand): SetCommand {
     const firstUnanswered = this.low;
     return { ...request, clientId: this.clientId, sequence: this.next(), firstUnanswered };

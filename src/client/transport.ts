@@ -89,15 +89,6 @@ export class NodeConnection {
     stream.write(call.args);
   }
 
-  /** One unary ServeClient call, as clients without the stream make it; never rejects. */
-  serveUnary(args: ServeClientArgs, timeoutMs: number): Promise<NodeAnswer> {
-    return new Promise((resolve) => {
-      const deadline = Date.now() + timeoutMs;
-      this.client.serveClient(args, new Metadata(), { deadline }, (err, reply) => {
-        resolve(err !== null || reply === undefined ? unreachable(err, this.tls) : this.answerOf(reply));
-      });
-    });
-  }
 
   status(timeoutMs: number): Promise<StatusReply> {
     return new Promise((resolve, reject) => {

@@ -288,9 +288,19 @@ function serveClientStream(opts: ServerOptions, call: ServerDuplexStream<StreamR
     opts.clientStreams?.delete(call);
     if (!call.destroyed && !call.writableEnded) call.end();
   };
+  let paused = false;
   const answer = (reply: ServeClientReply): void => {
     unanswered--;
-    if (!call.destroyed && !call.writableEnded) call.write(reply);
+    if (!call.destroyed && !call.writableEnded && !call.write(reply) && !paused) {
+      // The client reads its answers more slowly than they come: read no more of its requests
+      // until the answers drain, so that a client that does not read cannot pile answers up here.
+      paused = true;
+      call.pause();
+      call.once("drain", () => {
+        paused = false;
+        call.resume();
+      });
+    }
     if (clientDone) finish();
   };
   call.on("data", (request: StreamRequest) => {
