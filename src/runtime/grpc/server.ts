@@ -332,18 +332,14 @@ function serveClientStream(opts: ServerOptions, call: ServerDuplexStream<StreamR
 /** Checks one request, submits it and calls `done` with its one answer (perhaps at once). */
 function serveRequest(driver: NodeDriver, decoded: Result<ServeClientArgs>, requestId: number, metrics: NodeMetrics | null, done: (reply: ServeClientReply) => void): void {
   const startedAt = metrics === null ? 0 : performance.now();
-  const invalid = (message: string) => {
-    metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
-    done(clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }, requestId));
-  };
-  if (!decoded.ok) return invalid(decoded.error);
+  if (!decoded.ok) return refuse(driver, decoded.error, requestId, metrics, startedAt, done);
   const { Request: line, ClientId: clientId, Sequence: sequence } = decoded.value;
   // FirstUnanswered 0 (absent) is the sequence itself: one SET at a time, the rule before windows.
   const firstUnanswered = decoded.value.FirstUnanswered === 0 ? sequence : decoded.value.FirstUnanswered;
   const badSession = checkSession(clientId, sequence, firstUnanswered);
-  if (badSession !== null) return invalid(badSession);
+  if (badSession !== null) return refuse(driver, badSession, requestId, metrics, startedAt, done);
   const parsed = parseRequest(line, clientId, sequence, firstUnanswered);
-  if (!parsed.ok) return invalid(parsed.error);
+  if (!parsed.ok) return refuse(driver, parsed.error, requestId, metrics, startedAt, done);
   const kind = parsed.value.kind;
   if (kind === "set") markLatency("client-received", 0);
   void driver.submit(parsed.value).then((result) => {
@@ -351,6 +347,12 @@ function serveRequest(driver: NodeDriver, decoded: Result<ServeClientArgs>, requ
     done(clientReply(driver, result, requestId));
     if (kind === "set") markLatency("client-answered", 0);
   });
+}
+
+/** Answers a bad request "invalid" with the reason. */
+function refuse(driver: NodeDriver, message: string, requestId: number, metrics: NodeMetrics | null, startedAt: number, done: (reply: ServeClientReply) => void): void {
+  metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
+  done(clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }, requestId));
 }
 
 function clientReply(driver: NodeDriver, result: CallResult, requestId: number): ServeClientReply {
