@@ -34,7 +34,7 @@ const { nodeFileLayer } = await dist("runtime/grpc/file-layer.js");
 
 const key = (i) => `k${String(i % KEYS).padStart(15, "0")}`;
 const value = (i) => `v${String(i).padStart(99, "0")}`;
-const entry = (i) => ({ term: term(1), command: { kind: "set", key: key(i), value: value(i), clientId: "", sequence: 0 } });
+const entry = (i) => ({ term: term(1), command: { kind: "set", key: key(i), value: value(i), clientId: "", sequence: 0, firstUnanswered: 0 } });
 
 async function buildDataDir(dir, cluster) {
   const every = CONFIG_DEFAULTS.snapshotEveryEntries;

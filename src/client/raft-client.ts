@@ -6,28 +6,36 @@
 //   client.close();
 //
 // Leader tracking, retries and sessions come from retry.ts (shared with the simulator's clients).
-// Every SET carries a client id and a sequence number, so a retried SET is applied once. A session
-// allows one SET in flight; concurrent SETs each take a session from a pool (client ids
-// `<base>/<slot>`), so concurrency and exactly-once go together.
+// Every SET carries the client's id, a sequence number and the first sequence not yet answered
+// (a windowed session, docs/file-formats.md "Client sessions"), so a retried SET is applied once
+// however many SETs are in flight: all of them share one session. Requests to a node travel on
+// one ServeClientStream (transport.ts), answered in any order. An operation is driven by
+// callbacks (Operation below): per request one promise (the caller's), no timer and no async
+// frame; a timer only for a backoff before a retry. A SET that would stretch the session's window
+// past SESSION_WINDOW_MAX (its oldest SET still unanswered) waits for it, in order.
 
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { setTimeout as sleep } from "node:timers/promises";
-import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, parseRequest, utf8Bytes } from "../raft/index.js";
+import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, KEY_BYTES_MAX, parseRequest, utf8Bytes, VALUE_BYTES_MAX } from "../raft/index.js";
 import type { ClientRequest, NodeId, Role } from "../raft/index.js";
+import type { ServeClientArgs } from "../gen/raft.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
 import { channelCredentials, checkTls, OPTION_NAMES, type TlsMaterial, type TlsOptions } from "./tls.js";
-import { NodeConnection } from "./transport.js";
+import { NodeConnection, type StreamCall } from "./transport.js";
 
 export interface RaftClientOptions {
   /** `"0=host:port,1=host:port"`, `{ "0": "host:port" }`, `[{ id, address }]` or `["host:port", ...]` (ids 0, 1, ...). */
   readonly nodes: NodesOption;
   /** Give up an operation after this long (default 10 s). */
   readonly timeoutMs?: number;
-  /** Base of this client's session ids (default: host, pid and random bytes). */
+  /**
+   * This client's session id (default: host, pid and random bytes). Give each client its own: two
+   * clients sharing one, or a client restarted with the id of one that wrote before, would have
+   * their SETs taken for each other's duplicates.
+   */
   readonly clientId?: string;
-  /** SETs in flight at once, at most (default 1024). */
+  /** SETs in flight at once, at most (default 1024); more are refused with code "busy". */
   readonly concurrentSetsMax?: number;
   /** Backoff settings (timeoutMs above wins). */
   readonly retry?: Partial<RetryPolicy>;
@@ -76,8 +84,157 @@ export type HealthReport =
 
 /** Status calls wait this long per node, at most. */
 const STATUS_TIMEOUT_MS = 2_000;
-/** A client's own id, at most: its sessions are named `<id>/<n>`, and the server takes CLIENT_ID_BYTES_MAX. */
-const CLIENT_ID_OWN_BYTES_MAX = CLIENT_ID_BYTES_MAX - 16;
+
+/**
+ * A client's operations in flight: its leader tracker, session and connections, the SETs waiting
+ * for room in the session's window, and the bound on SETs in flight.
+ */
+class Operations {
+  /** Operations started (or waiting for the window) and not settled. */
+  private readonly inFlight = new Set<Operation>();
+  /** SETs waiting for room in the session's window, oldest first. */
+  private readonly waitingForWindow: Operation[] = [];
+  private setCount = 0;
+  closed = false;
+
+  constructor(
+    readonly policy: RetryPolicy,
+    readonly tracker: LeaderTracker,
+    readonly session: Session,
+    private readonly connections: ReadonlyMap<NodeId, NodeConnection>,
+    private readonly concurrentSetsMax: number,
+  ) {}
+
+  connection(id: NodeId): NodeConnection {
+    const c = this.connections.get(id);
+    if (c === undefined) throw new Error(`no connection for node ${id}`);
+    return c;
+  }
+
+  /** Starts `op` (a SET waits while the window is full); throws "closed" or "busy". */
+  begin(op: Operation): void {
+    if (this.closed) throw new RaftClientError("closed", "the client is closed");
+    if (op.isSet) {
+      if (this.setCount >= this.concurrentSetsMax) {
+        throw new RaftClientError("busy", `${this.concurrentSetsMax} SETs are already in flight on this client; await some before starting more`);
+      }
+      this.setCount++;
+    }
+    this.inFlight.add(op);
+    if (op.isSet && (this.session.full || this.waitingForWindow.length > 0)) this.waitingForWindow.push(op);
+    else op.start();
+  }
+
+  /** `op` settled (answered, given up or closed): it leaves, and its sequence is done. */
+  ended(op: Operation): void {
+    this.inFlight.delete(op);
+    if (!op.isSet) return;
+    this.setCount--;
+    if (op.sequence === 0) {
+      this.waitingForWindow.splice(this.waitingForWindow.indexOf(op), 1); // closed while waiting: never stamped
+      return;
+    }
+    this.session.done(op.sequence);
+    while (this.waitingForWindow.length > 0 && !this.session.full && !this.closed) this.waitingForWindow.shift()!.start();
+  }
+
+  /** Settles every operation with code "closed". */
+  closeAll(): void {
+    this.closed = true;
+    const closed = new RaftClientError("closed", "the client was closed before the operation finished; a SET may or may not have been applied");
+    for (const op of [...this.inFlight]) op.abort(closed);
+  }
+}
+
+/**
+ * One SET or GET through its attempts: sends on a node's stream, takes the answer (StreamCall),
+ * asks Attempts what next, and settles the caller's promise. One object per operation; its wire
+ * form is reused by every attempt.
+ */
+class Operation implements StreamCall {
+  readonly args: ServeClientArgs;
+  deadlineMs = 0;
+  sentAtMs = 0;
+  private attempts: Attempts | null = null;
+  private lastAnswer: NodeAnswer | null = null;
+  private backoff: NodeJS.Timeout | null = null;
+  private settled = false;
+
+  constructor(
+    private readonly host: Operations,
+    line: string,
+    /** A SET: stamped with the session when it starts. */
+    readonly isSet: boolean,
+    /** The caller's promise: a GET's takes the value, a SET's nothing. */
+    private readonly resolve: ((value: string) => void) | (() => void),
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.args = { Request: line, ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 };
+  }
+
+  /** A SET's sequence once started; 0 before (and for a GET). */
+  get sequence(): number {
+    return this.args.Sequence;
+  }
+
+  start(): void {
+    if (this.isSet) {
+      this.args.ClientId = this.host.session.clientId;
+      this.args.Sequence = this.host.session.next();
+    }
+    this.attempts = new Attempts(this.host.tracker, this.host.policy, Math.random, performance.now());
+    this.follow(this.attempts.start());
+  }
+
+  onAnswer(from: NodeId, answer: NodeAnswer): void {
+    if (this.settled || this.attempts === null) return;
+    this.lastAnswer = answer;
+    this.follow(this.attempts.answer(from, answer, performance.now()));
+  }
+
+  /** Settles at once with `err` (the client closed). */
+  abort(err: Error): void {
+    if (this.backoff !== null) clearTimeout(this.backoff);
+    this.backoff = null;
+    this.settle(err, "");
+  }
+
+  private follow(d: Decision): void {
+    switch (d.kind) {
+      case "done":
+        return this.settle(null, d.value);
+      case "give-up": {
+        const last = this.lastAnswer;
+        return this.settle(new RaftClientError(last?.kind === "error" && last.code === "invalid" ? "invalid" : "timeout", d.message), "");
+      }
+      case "send":
+        if (d.afterMs <= 0) return this.send(d.target);
+        this.backoff = setTimeout(() => {
+          this.backoff = null;
+          this.send(d.target);
+        }, d.afterMs);
+        return;
+    }
+  }
+
+  private send(target: NodeId): void {
+    if (this.settled) return;
+    if (this.host.closed) return this.settle(new RaftClientError("closed", "the client is closed"), "");
+    // The session's first unanswered sequence as it is now: at most this SET's own, never lower
+    // than what earlier attempts sent.
+    if (this.isSet) this.args.FirstUnanswered = this.host.session.firstUnanswered;
+    this.host.connection(target).send(this, this.attempts!.attemptTimeoutMs(performance.now()));
+  }
+
+  private settle(err: Error | null, value: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.host.ended(this);
+    if (err !== null) this.reject(err);
+    else if (this.isSet) (this.resolve as () => void)();
+    else (this.resolve as (value: string) => void)(value);
+  }
+}
 
 export class RaftClient {
   readonly nodes: readonly NodeAddress[];
@@ -85,10 +242,7 @@ export class RaftClient {
   private readonly tracker: LeaderTracker;
   private readonly connections = new Map<NodeId, NodeConnection>();
   private readonly policy: RetryPolicy;
-  private readonly concurrentSetsMax: number;
-  private readonly freeSessions: Session[] = [];
-  private sessionCount = 0;
-  private closed = false;
+  private readonly ops: Operations;
 
   constructor(opts: RaftClientOptions) {
     this.nodes = normalizeNodes(opts.nodes);
@@ -97,14 +251,14 @@ export class RaftClient {
     this.policy = { ...DEFAULT_RETRY, ...opts.retry, timeoutMs };
     this.clientId = opts.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
     const idBytes = utf8Bytes(this.clientId);
-    if (idBytes === 0 || idBytes > CLIENT_ID_OWN_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
-      throw new RaftClientError("invalid", `clientId must be 1 to ${CLIENT_ID_OWN_BYTES_MAX} bytes of valid text (each session adds "/N" to it); got ${idBytes} bytes`);
+    if (idBytes === 0 || idBytes > CLIENT_ID_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
+      throw new RaftClientError("invalid", `clientId must be 1 to ${CLIENT_ID_BYTES_MAX} bytes of valid text; got ${idBytes} bytes`);
     }
-    this.concurrentSetsMax = opts.concurrentSetsMax ?? 1024;
     const ids = this.nodes.map((n) => n.id);
     this.tracker = new LeaderTracker(ids);
     const creds = channelCredentials(opts.tls === undefined ? null : checkedTls(opts.tls));
     for (const n of this.nodes) this.connections.set(n.id, new NodeConnection(n, ids, creds, opts.tls !== undefined));
+    this.ops = new Operations(this.policy, this.tracker, new Session(this.clientId), this.connections, opts.concurrentSetsMax ?? 1024);
   }
 
   /** The leader this client last heard of, or null. */
@@ -113,21 +267,14 @@ export class RaftClient {
   }
 
   /** Stores `value` under `key` once a majority holds it. Retried SETs apply once. */
-  async set(key: string, value: string): Promise<void> {
-    const line = requestLine({ kind: "set", key, value, clientId: "", sequence: 0 });
-    const session = this.takeSession();
-    try {
-      const stamped = session.stamp({ kind: "set", key, value, clientId: "", sequence: 0 });
-      if (stamped.kind !== "set") throw new Error("a stamped SET is a SET");
-      await this.run(line, stamped.clientId, stamped.sequence);
-    } finally {
-      this.freeSessions.push(session);
-    }
+  set(key: string, value: string): Promise<void> {
+    // A throw in the executor (closed, invalid, busy) rejects the promise.
+    return new Promise<void>((resolve, reject) => this.ops.begin(new Operation(this.ops, setLine(key, value), true, resolve, reject)));
   }
 
   /** The value of `key` ("" when it was never set), read from a leader holding its lease. */
-  async get(key: string): Promise<string> {
-    return this.run(requestLine({ kind: "get", key }), "", 0);
+  get(key: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => this.ops.begin(new Operation(this.ops, getLine(key), false, resolve, reject)));
   }
 
   /** Every node's view of the cluster, asked in parallel; unreachable nodes say why. */
@@ -152,11 +299,11 @@ export class RaftClient {
     );
   }
 
-  /** Closes every connection; later calls fail with code "closed". */
+  /** Closes every connection; operations in flight and later calls fail with code "closed". */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.ops.closed) return;
     for (const c of this.connections.values()) c.close();
+    this.ops.closeAll();
   }
 
   // ---------------------------------------------------------------- internals
@@ -183,48 +330,12 @@ export class RaftClient {
     }
   }
 
-  /** One operation: send, follow leader hints, back off, until done or the deadline. */
-  private async run(line: string, clientId: string, sequence: number): Promise<string> {
-    this.checkOpen();
-    const attempts = new Attempts(this.tracker, this.policy, Math.random, performance.now());
-    let decision: Decision = attempts.start();
-    let last: NodeAnswer | null = null;
-    for (;;) {
-      switch (decision.kind) {
-        case "done":
-          return decision.value;
-        case "give-up":
-          throw new RaftClientError(last?.kind === "error" && last.code === "invalid" ? "invalid" : "timeout", decision.message);
-        case "send": {
-          if (decision.afterMs > 0) await sleep(decision.afterMs);
-          this.checkOpen();
-          const target = decision.target;
-          last = await this.connection(target).serve(line, clientId, sequence, attempts.attemptTimeoutMs(performance.now()));
-          decision = attempts.answer(target, last, performance.now());
-          break;
-        }
-      }
-    }
-  }
-
-  private takeSession(): Session {
-    this.checkOpen();
-    const free = this.freeSessions.pop();
-    if (free !== undefined) return free;
-    if (this.sessionCount >= this.concurrentSetsMax) {
-      throw new RaftClientError("busy", `${this.concurrentSetsMax} SETs are already in flight on this client; await some before starting more`);
-    }
-    return new Session(`${this.clientId}/${this.sessionCount++}`);
-  }
-
   private connection(id: NodeId): NodeConnection {
-    const c = this.connections.get(id);
-    if (c === undefined) throw new Error(`no connection for node ${id}`);
-    return c;
+    return this.ops.connection(id);
   }
 
   private checkOpen(): void {
-    if (this.closed) throw new RaftClientError("closed", "the client is closed");
+    if (this.ops.closed) throw new RaftClientError("closed", "the client is closed");
   }
 }
 
@@ -235,6 +346,41 @@ function checkedTls(tls: TlsOptions | TlsMaterial): TlsMaterial {
   } catch (err) {
     throw new RaftClientError("invalid", err instanceof Error ? err.message : String(err));
   }
+}
+
+/** `SET <key> <value>`, checked as requestLine checks it; a key and value of plain ASCII skip the parser. */
+export function setLine(key: string, value: string): string {
+  if (plainKey(key) && plainValue(value)) return `SET ${key} ${value}`;
+  return requestLine({ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 });
+}
+
+/** `GET <key>`, checked as requestLine checks it. */
+export function getLine(key: string): string {
+  return plainKey(key) ? `GET ${key}` : requestLine({ kind: "get", key });
+}
+
+/**
+ * A key of 1 to KEY_BYTES_MAX characters from `!` to `~`: the node's parser reads `SET <key> ...`
+ * and `GET <key>` back as exactly this key (no space, tab or line break; ASCII, so its UTF-8
+ * bytes are its characters), and checkKey accepts it.
+ */
+function plainKey(key: string): boolean {
+  if (key.length === 0 || key.length > KEY_BYTES_MAX) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** A value of at most VALUE_BYTES_MAX characters from space to `~`: read back as itself after `SET <key> `. */
+function plainValue(value: string): boolean {
+  if (value.length > VALUE_BYTES_MAX) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
 }
 
 /**

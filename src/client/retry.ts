@@ -5,7 +5,7 @@
 // on the returned decision (send to a node, wait, or give up). The same seed gives the same
 // retries, which the simulator relies on.
 
-import { assertNever, type ClientErrorCode, type ClientRequest, type NodeId } from "../raft/index.js";
+import { assertNever, SESSION_WINDOW_MAX, type ClientErrorCode, type NodeId, type SetCommand } from "../raft/index.js";
 
 export interface RetryPolicy {
   /** Give up this long after the operation began. */
@@ -60,16 +60,52 @@ export class LeaderTracker {
   }
 }
 
-/** A client identity for exactly-once SETs: one SET at a time per session, sequence increasing. */
+/**
+ * A client identity for exactly-once SETs: sequences 1, 2, 3, ... one per SET, any number of them
+ * outstanding within SESSION_WINDOW_MAX. Each SET also carries the first unanswered sequence: the
+ * lowest one not yet `done`, below which the state machine may forget (kv.ts). Call `done` once a
+ * SET is answered or given up on, never to be sent again; a client that did not would fill the
+ * window (`full`) and see its SETs refused.
+ */
 export class Session {
-  private sequence = 0;
+  private nextSequence = 1;
+  /** The lowest sequence not done (or nextSequence when none is outstanding). */
+  private low = 1;
+  /** Sequences above `low` that are done. */
+  private readonly doneAbove = new Set<number>();
+
   constructor(readonly clientId: string) {}
 
-  /** Stamps a SET with the next sequence; a GET is sent as it is. */
-  stamp(request: ClientRequest): ClientRequest {
-    if (request.kind === "get") return request;
-    this.sequence += 1;
-    return { ...request, clientId: this.clientId, sequence: this.sequence };
+  /** The lowest sequence still outstanding, or the next one when none is. */
+  get firstUnanswered(): number {
+    return this.low;
+  }
+
+  /** True when one more SET would stretch the window past SESSION_WINDOW_MAX: wait for `done`. */
+  get full(): boolean {
+    return this.nextSequence - this.low >= SESSION_WINDOW_MAX;
+  }
+
+  /** `request` stamped with this session, the next sequence and the first unanswered one. */
+  stampSet(request: SetCommand): SetCommand {
+    const firstUnanswered = this.low;
+    return { ...request, clientId: this.clientId, sequence: this.next(), firstUnanswered };
+  }
+
+  /** Takes the next sequence for a SET (stampSet, for callers that build their own request). */
+  next(): number {
+    return this.nextSequence++;
+  }
+
+  /** `sequence` was answered or given up on: it will never be sent again. */
+  done(sequence: number): void {
+    if (sequence < this.low || sequence >= this.nextSequence) return;
+    if (sequence !== this.low) {
+      this.doneAbove.add(sequence);
+      return;
+    }
+    this.low += 1;
+    while (this.doneAbove.delete(this.low)) this.low += 1;
   }
 }
 

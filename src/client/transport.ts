@@ -1,9 +1,22 @@
-// One client connection to one node over gRPC: ServeClient and Status, answers translated into
-// the transport-neutral NodeAnswer that the retry logic (retry.ts) understands.
+// One client connection to one node over gRPC: requests over one ServeClientStream, Status and
+// health as unary calls, answers translated into the transport-neutral NodeAnswer that the retry
+// logic (retry.ts) understands.
+//
+// The stream. Every request a RaftClient sends to this node goes on one long-lived
+// ServeClientStream, named by a RequestId this connection hands out (1, 2, 3, ...; a retry gets a
+// new one, so a late answer to an earlier attempt is recognised and dropped); answers come back in
+// any order and are matched by it. The stream opens with the first request and is dropped, its
+// unanswered requests answered "unreachable" (their retry logic moves on), when it fails, when
+// the node ends it (it is stopping), or when a request goes unanswered past its attempt deadline
+// while nothing at all came back on the stream since that request was sent (a dead connection);
+// the next request opens another. A request that merely waits long (a SET waiting for its
+// commit) is answered "unreachable" at its deadline and the stream stays. An idle stream is
+// closed after STREAM_IDLE_MS, so a client left open does not keep a process alive for long.
+// Per request there is no timer and no promise: one sweep timer per connection checks deadlines.
 
-import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type Client, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
+import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type Client, type ClientDuplexStream, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { RaftClientClient, type ServeClientReply, type StatusReply } from "../gen/raft.js";
+import { RaftClientClient, type ServeClientArgs, type ServeClientReply, type StatusReply } from "../gen/raft.js";
 import { nodeId, type ClientErrorCode, type NodeId } from "../raft/index.js";
 import { CHANNEL_OPTIONS } from "./channel.js";
 import type { NodeAddress } from "./nodes.js";
@@ -15,8 +28,34 @@ const KNOWN_CODES: readonly ClientErrorCode[] = ["not-leader", "stepped-down", "
 const HealthClient = makeClientConstructor(healthService as unknown as ServiceDefinition, "grpc.health.v1.Health");
 type HealthCheck = (args: { service: string }, meta: Metadata, opts: { deadline: number }, cb: (err: ServiceError | null, reply?: { status: string }) => void) => void;
 
+/** A request the stream carries: its wire form (RequestId set by the connection) and who takes its answer. */
+export interface StreamCall {
+  readonly args: ServeClientArgs;
+  /** performance.now() by which the answer must come; set by `send`. */
+  deadlineMs: number;
+  /** performance.now() when it was written; set by `send`. */
+  sentAtMs: number;
+  /** The one answer of this attempt: the node's, or "unreachable". */
+  onAnswer(from: NodeId, answer: NodeAnswer): void;
+}
+
+/** How often a connection checks its requests' deadlines (and its stream's idleness). */
+const SWEEP_INTERVAL_MS = 50;
+/** A stream with nothing to carry for this long is closed; the next request opens another. */
+export const STREAM_IDLE_MS = 2_000;
+
 export class NodeConnection {
   private readonly client: RaftClientClient;
+  private stream: ClientDuplexStream<ServeClientArgs, ServeClientReply> | null = null;
+  /** Requests written on the current stream and not answered yet, by RequestId. */
+  private readonly waiting = new Map<number, StreamCall>();
+  private nextRequestId = 1;
+  /** performance.now() of the last answer on the current stream (or its opening). */
+  private lastReceivedMs = 0;
+  /** performance.now() of the last request written or answer received. */
+  private lastActivityMs = 0;
+  private sweeper: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     readonly node: NodeAddress,
@@ -28,15 +67,28 @@ export class NodeConnection {
     this.client = new RaftClientClient(node.address, channelCredentials, CHANNEL_OPTIONS);
   }
 
-  /** Sends one request line; never rejects: a failed call is an "unreachable" answer. */
-  serve(line: string, clientId: string, sequence: number, timeoutMs: number): Promise<NodeAnswer> {
-    return new Promise((resolve) => {
-      const deadline = Date.now() + timeoutMs;
-      this.client.serveClient({ Request: line, ClientId: clientId, Sequence: sequence }, new Metadata(), { deadline }, (err, reply) => {
-        resolve(err !== null || reply === undefined ? unreachable(err, this.tls) : this.answerOf(reply));
-      });
-    });
+  /** Requests on the stream awaiting their answer. */
+  get outstanding(): number {
+    return this.waiting.size;
   }
+
+  /**
+   * Writes `call` on the stream (opening one if needed); its answer comes to `call.onAnswer`
+   * exactly once, never synchronously from here: the node's, or "unreachable" when the stream
+   * fails or `timeoutMs` passes.
+   */
+  send(call: StreamCall, timeoutMs: number): void {
+    const now = performance.now();
+    const stream = this.stream ?? this.openStream(now);
+    const id = this.nextRequestId++;
+    call.args.RequestId = id;
+    call.deadlineMs = now + timeoutMs;
+    call.sentAtMs = now;
+    this.lastActivityMs = now;
+    this.waiting.set(id, call);
+    stream.write(call.args);
+  }
+
 
   status(timeoutMs: number): Promise<StatusReply> {
     return new Promise((resolve, reject) => {
@@ -60,8 +112,85 @@ export class NodeConnection {
     }).finally(() => client.close());
   }
 
+  /** Ends the stream and the channel; requests still waiting get no answer (the caller settles them). */
   close(): void {
+    this.closed = true;
+    this.waiting.clear();
+    this.stopSweeper();
+    const stream = this.stream;
+    this.stream = null;
+    stream?.cancel();
     this.client.close();
+  }
+
+  private openStream(now: number): ClientDuplexStream<ServeClientArgs, ServeClientReply> {
+    const stream = this.client.serveClientStream();
+    this.stream = stream;
+    this.lastReceivedMs = now;
+    stream.on("data", (reply: ServeClientReply) => {
+      if (this.stream !== stream) return; // a dropped stream: its requests were answered already
+      const now = performance.now();
+      this.lastReceivedMs = now;
+      this.lastActivityMs = now;
+      const call = this.waiting.get(reply.RequestId);
+      if (call === undefined) return; // a late answer to an attempt that timed out
+      this.waiting.delete(reply.RequestId);
+      call.onAnswer(this.node.id, this.answerOf(reply));
+    });
+    stream.on("error", (err: ServiceError) => {
+      if (this.stream === stream) this.dropStream(unreachable(err, this.tls).message);
+    });
+    stream.on("end", () => {
+      if (this.stream === stream) this.dropStream("the node ended the stream (it is stopping, or restarting)");
+    });
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper.unref();
+    return stream;
+  }
+
+  /** Forgets the stream and answers every request on it "unreachable"; the next send opens another. */
+  private dropStream(message: string): void {
+    const stream = this.stream;
+    this.stream = null;
+    stream?.cancel();
+    if (this.waiting.size === 0) return;
+    const lost = [...this.waiting.values()];
+    this.waiting.clear();
+    const answer: NodeAnswer = { kind: "unreachable", message };
+    for (const call of lost) call.onAnswer(this.node.id, answer);
+  }
+
+  /** Answers requests past their deadline; drops a stream that went silent; closes an idle one. */
+  private sweep(): void {
+    if (this.closed) return this.stopSweeper();
+    const now = performance.now();
+    if (this.waiting.size === 0) {
+      if (this.stream !== null && now - this.lastActivityMs >= STREAM_IDLE_MS) {
+        const stream = this.stream;
+        this.stream = null;
+        stream.end(); // half-close: the node ends its side, nothing being unanswered
+      }
+      if (this.stream === null) this.stopSweeper();
+      return;
+    }
+    let expired: StreamCall[] | null = null;
+    let silent = false;
+    for (const [id, call] of this.waiting) {
+      if (call.deadlineMs > now) continue;
+      this.waiting.delete(id);
+      (expired ??= []).push(call);
+      if (this.lastReceivedMs < call.sentAtMs) silent = true;
+    }
+    if (expired === null) return;
+    const timeoutMs = Math.round(now - expired[0]!.sentAtMs);
+    if (silent) this.dropStream(`no answer on the stream for ${timeoutMs} ms; reconnecting`);
+    const answer: NodeAnswer = { kind: "unreachable", message: `no answer within ${timeoutMs} ms` };
+    for (const call of expired) call.onAnswer(this.node.id, answer);
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
   }
 
   private answerOf(reply: ServeClientReply): NodeAnswer {
@@ -83,7 +212,8 @@ function unreachable(err: ServiceError | null, tls: boolean): { kind: "unreachab
   const name = (grpcStatus as unknown as Record<number, string | undefined>)[err.code] ?? `code ${err.code}`;
   // grpc-js ends some details with an empty "Resolution note: ".
   const details = (err.details || err.message).replace(/\.? ?Resolution note: ?$/, "");
-  return { kind: "unreachable", message: `${name}: ${details}${tlsHint(details, tls)}` };
+  const older = err.code === grpcStatus.UNIMPLEMENTED ? " (the node is older than this client and has no ServeClientStream: upgrade it)" : "";
+  return { kind: "unreachable", message: `${name}: ${details}${older}${tlsHint(details, tls)}` };
 }
 
 /** What to check when a connection failed, perhaps in the TLS handshake. */

@@ -118,7 +118,7 @@ function think(rng: () => number): Promise<void> {
 function serveOnce(stub: RaftClientClient, line: string): Promise<ServeClientReply | null> {
   return new Promise((resolve) => {
     const deadline = Date.now() + PLAIN_DEADLINE_MS;
-    stub.serveClient({ Request: line, ClientId: "", Sequence: 0 }, new Metadata(), { deadline }, (err, reply) => resolve(err === null && reply !== undefined ? reply : null));
+    stub.serveClient({ Request: line, ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, new Metadata(), { deadline }, (err, reply) => resolve(err === null && reply !== undefined ? reply : null));
   });
 }
 

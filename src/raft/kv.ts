@@ -1,18 +1,35 @@
 // The replicated state machine: a map of strings, plus a session table so that a retried SET
 // (same client id and sequence) is applied once.
 //
+// The session rule (the Raft thesis, section 6.3). A SET may carry a client id, a sequence number
+// and firstUnanswered: the lowest sequence of that session the client may still send (it has
+// neither had an answer for it nor given up on it). Per client id the table keeps a lower bound
+// (the highest firstUnanswered applied so far) and the set of sequences at or above it already
+// applied. A SET is a duplicate, and changes nothing, when its sequence is below the bound or in
+// the set. Applying one records its sequence and raises the bound to its firstUnanswered (never
+// lowers it), forgetting the sequences below. A client with one SET at a time sends
+// firstUnanswered = sequence, which makes this exactly the older rule "a sequence at or below the
+// highest applied one is a duplicate". The door (checkSession) keeps sequence - firstUnanswered
+// below SESSION_WINDOW_MAX, so no session remembers more than that many sequences.
+//
 // Sessions are evicted least-recently-used first when more than sessionCountMax are known; since
 // every node applies the same log in the same order (or restores the same snapshot, which keeps
 // that order), every node evicts the same sessions.
 
-import { assertNever, type Command, type LogIndex, type NodeId, type Snapshot, type Term } from "./types.js";
+import { assertNever, type Command, type LogIndex, type NodeId, type SessionWindow, type Snapshot, type Term } from "./types.js";
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
 
+/** One session's memory: the bound, and the applied sequences at or above it. */
+interface Session {
+  firstUnanswered: number;
+  readonly applied: Set<number>;
+}
+
 export class KvStore {
   private data = new Map<string, string>();
-  /** clientId -> highest sequence applied; Map order is least recently used first. */
-  private sessions = new Map<string, number>();
+  /** clientId -> its session; Map order is least recently used first. */
+  private sessions = new Map<string, Session>();
 
   constructor(private readonly sessionCountMax: number) {}
 
@@ -27,13 +44,18 @@ export class KvStore {
 
   /** A copy of the state machine as of (lastIndex, lastTerm), for a snapshot. */
   image(lastIndex: LogIndex, lastTerm: Term, members: readonly NodeId[], forgetSessions: boolean): Snapshot {
-    return { lastIndex, lastTerm, members, data: new Map(this.data), sessions: forgetSessions ? new Map() : new Map(this.sessions) };
+    const sessions = new Map<string, SessionWindow>();
+    if (!forgetSessions) {
+      for (const [clientId, s] of this.sessions) sessions.set(clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
+    }
+    return { lastIndex, lastTerm, members, data: new Map(this.data), sessions };
   }
 
   /** Replaces the state machine by a snapshot's (copied: the image stays unchanged). */
   restore(snapshot: Snapshot): void {
     this.data = new Map(snapshot.data);
-    this.sessions = new Map(snapshot.sessions);
+    this.sessions = new Map();
+    for (const [clientId, w] of snapshot.sessions) this.sessions.set(clientId, { firstUnanswered: w.firstUnanswered, applied: new Set(w.applied) });
   }
 
   apply(command: Command): ApplyResult {
@@ -41,7 +63,7 @@ export class KvStore {
       case "noop":
         return "noop";
       case "set":
-        if (command.clientId !== "" && !this.admit(command.clientId, command.sequence)) return "duplicate";
+        if (command.clientId !== "" && !this.admit(command.clientId, command.sequence, command.firstUnanswered)) return "duplicate";
         this.data.set(command.key, command.value);
         return "applied";
       default:
@@ -49,16 +71,33 @@ export class KvStore {
     }
   }
 
-  /** Records (clientId, sequence); false when that sequence (or a later one) was applied before. */
-  private admit(clientId: string, sequence: number): boolean {
-    const last = this.sessions.get(clientId);
-    if (last !== undefined && sequence <= last) return false;
-    this.sessions.delete(clientId);
-    this.sessions.set(clientId, sequence);
+  /** Records (clientId, sequence) and raises the bound; false when the sequence is a duplicate. */
+  private admit(clientId: string, sequence: number, firstUnanswered: number): boolean {
+    let s = this.sessions.get(clientId);
+    if (s !== undefined) {
+      if (sequence < s.firstUnanswered || s.applied.has(sequence)) return false;
+      this.sessions.delete(clientId); // to the most recently used end
+    } else {
+      s = { firstUnanswered: 0, applied: new Set() };
+    }
+    this.sessions.set(clientId, s);
+    s.applied.add(sequence);
+    if (firstUnanswered > s.firstUnanswered) raiseBound(s, firstUnanswered);
     if (this.sessions.size > this.sessionCountMax) {
       const oldest = this.sessions.keys().next().value;
       if (oldest !== undefined) this.sessions.delete(oldest);
     }
     return true;
+  }
+}
+
+/** Raises a session's bound to `to`, forgetting the applied sequences below it (amortized O(1)). */
+function raiseBound(s: Session, to: number): void {
+  const from = s.firstUnanswered;
+  s.firstUnanswered = to;
+  if (to - from <= s.applied.size) {
+    for (let q = from; q < to; q++) s.applied.delete(q);
+  } else {
+    for (const q of s.applied) if (q < to) s.applied.delete(q);
   }
 }

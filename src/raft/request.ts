@@ -8,6 +8,11 @@ export const VALUE_BYTES_MAX = 64 * 1024;
 export const REQUEST_BYTES_MAX = KEY_BYTES_MAX + VALUE_BYTES_MAX + 16;
 /** A client id (a session's name, stored with every SET it makes), in UTF-8 bytes. */
 export const CLIENT_ID_BYTES_MAX = 256;
+/**
+ * SETs one session may have outstanding: a SET's sequence minus its firstUnanswered stays below
+ * this, so the state machine remembers at most this many sequences per session (kv.ts).
+ */
+export const SESSION_WINDOW_MAX = 4096;
 
 
 /** Bytes the string takes in UTF-8, without allocating. */
@@ -52,14 +57,32 @@ export function checkValue(value: string): string | null {
   return null;
 }
 
-/** A SET's session: a client id with a sequence of 1 or more, or neither. */
-export function checkSession(clientId: string, sequence: number): string | null {
+/**
+ * A SET's session: a client id with a sequence of 1 or more and a first unanswered sequence from
+ * sequence - SESSION_WINDOW_MAX + 1 up to the sequence itself, or none of them (all "" or 0).
+ */
+export function checkSession(clientId: string, sequence: number, firstUnanswered: number): string | null {
   const bytes = utf8Bytes(clientId);
   if (bytes > CLIENT_ID_BYTES_MAX) return `the client id is ${bytes} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
   if (hasLoneSurrogate(clientId)) return "the client id is not valid Unicode text (a lone surrogate)";
   if (!Number.isSafeInteger(sequence) || sequence < 0) return `the sequence ${sequence} is not a whole number of 0 or more`;
-  if (clientId !== "" && sequence === 0) return "a client id needs a sequence of 1 or more (1 for the client's first SET, then one more per SET)";
-  if (clientId === "" && sequence !== 0) return "a sequence needs a client id; send both or neither";
+  if (!Number.isSafeInteger(firstUnanswered) || firstUnanswered < 0) return `the first unanswered sequence ${firstUnanswered} is not a whole number of 0 or more`;
+  if (clientId === "") {
+    if (sequence !== 0) return "a sequence needs a client id; send both or neither";
+    if (firstUnanswered !== 0) return "a first unanswered sequence needs a client id and a sequence";
+    return null;
+  }
+  if (sequence === 0) return "a client id needs a sequence of 1 or more (1 for the client's first SET, then one more per SET)";
+  if (firstUnanswered === 0) return "a client id needs a first unanswered sequence of 1 or more (the SET's own sequence when it is the only one outstanding)";
+  if (firstUnanswered > sequence) {
+    return `the first unanswered sequence ${firstUnanswered} is above the SET's own sequence ${sequence}, which is itself unanswered; send at most ${sequence}`;
+  }
+  if (sequence - firstUnanswered >= SESSION_WINDOW_MAX) {
+    return (
+      `sequence ${sequence} is ${sequence - firstUnanswered} past the first unanswered sequence ${firstUnanswered}; a session may have at most ` +
+      `${SESSION_WINDOW_MAX} SETs outstanding (sequence - firstUnanswered below ${SESSION_WINDOW_MAX}): wait for the earlier SETs to be answered, or give up on them`
+    );
+  }
   return null;
 }
 
@@ -67,7 +90,7 @@ export function checkSession(clientId: string, sequence: number): string | null 
  * Parses a request line. The key is the word after the command; for SET the value is the rest
  * of the line after one space (so values may hold spaces). Commands are case-insensitive.
  */
-export function parseRequest(line: string, clientId = "", sequence = 0): Result<ClientRequest> {
+export function parseRequest(line: string, clientId = "", sequence = 0, firstUnanswered = sequence): Result<ClientRequest> {
   if (utf8Bytes(line) > REQUEST_BYTES_MAX) return { ok: false, error: `the request is longer than ${REQUEST_BYTES_MAX} bytes` };
   if (hasLoneSurrogate(line)) return { ok: false, error: "the request is not valid Unicode text (a lone surrogate)" };
   const trimmed = line.replace(/^[ \t]+/, "").replace(/[\r\n]+$/, "");
@@ -79,7 +102,7 @@ export function parseRequest(line: string, clientId = "", sequence = 0): Result<
     case "GET":
       return parseGet(rest);
     case "SET":
-      return parseSet(rest, clientId, sequence);
+      return parseSet(rest, clientId, sequence, firstUnanswered);
     default:
       return { ok: false, error: `unknown command "${verb.slice(0, 32)}"; send SET <key> <value> or GET <key>` };
   }
@@ -93,13 +116,13 @@ function parseGet(rest: string): Result<ClientRequest> {
   return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "get", key } };
 }
 
-function parseSet(rest: string, clientId: string, sequence: number): Result<ClientRequest> {
+function parseSet(rest: string, clientId: string, sequence: number, firstUnanswered: number): Result<ClientRequest> {
   const space = rest.search(/[ \t]/);
   if (rest.trim().length === 0 || space <= 0) return { ok: false, error: "SET needs a key and a value: SET <key> <value>" };
   const key = rest.slice(0, space);
   const value = rest.slice(space + 1);
   const bad = checkKey(key) ?? checkValue(value);
-  return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "set", key, value, clientId, sequence } };
+  return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
 }
 
 /** The `{operation}` of the dump lines: `SET x 6`, `GET x`, `NO-OP`. */

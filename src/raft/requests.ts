@@ -40,13 +40,13 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
   }
   switch (r.kind) {
     case "set": {
-      const bad = checkKey(r.key) ?? checkValue(r.value) ?? checkSession(r.clientId, r.sequence);
+      const bad = checkKey(r.key) ?? checkValue(r.value) ?? checkSession(r.clientId, r.sequence, r.firstUnanswered);
       if (bad !== null) {
         reply(n, call.requestId, failure(n, "invalid", bad));
         return null;
       }
-      const { key, value, clientId, sequence } = r;
-      return { term: n.currentTerm, command: { kind: "set", key, value, clientId, sequence } };
+      const { key, value, clientId, sequence, firstUnanswered } = r;
+      return { term: n.currentTerm, command: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
     }
     case "get": {
       const bad = checkKey(r.key);

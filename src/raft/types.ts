@@ -29,13 +29,22 @@ export function assertNever(value: never): never {
 
 // ---------------------------------------------------------------- log and commands
 
-/** A write a client asked for. clientId + sequence make a retried SET apply once. */
+/**
+ * A write a client asked for. clientId + sequence make a retried SET apply once; firstUnanswered
+ * lets one session have many SETs outstanding (kv.ts has the rule).
+ */
 export interface SetCommand {
   readonly kind: "set";
   readonly key: string;
   readonly value: string;
   readonly clientId: string; // "" when the client gave none
   readonly sequence: number; // 0 when the client gave none
+  /**
+   * The lowest sequence of this session the client may still send (not yet answered, not given
+   * up on): every lower one is done, so the state machine may forget it. Equal to `sequence` for a
+   * client with one SET at a time (the rule before windows); 0 when the client gave no session.
+   */
+  readonly firstUnanswered: number;
 }
 export interface NoopCommand {
   readonly kind: "noop";
@@ -68,8 +77,19 @@ export interface Snapshot {
   readonly members: readonly NodeId[];
   /** key -> value. */
   readonly data: ReadonlyMap<string, string>;
-  /** client id -> highest sequence applied, least recently used first. */
-  readonly sessions: ReadonlyMap<string, number>;
+  /** client id -> what its session remembers, least recently used first. */
+  readonly sessions: ReadonlyMap<string, SessionWindow>;
+}
+
+/**
+ * What the state machine remembers of one client session (the Raft thesis, section 6.3): a SET
+ * is a duplicate when its sequence is below firstUnanswered or among `applied`.
+ */
+export interface SessionWindow {
+  /** The highest firstUnanswered any applied SET of the session carried. */
+  readonly firstUnanswered: number;
+  /** The sequences at or above firstUnanswered already applied, ascending. */
+  readonly applied: readonly number[];
 }
 
 /** Where a log starts once a prefix is compacted: entries[0] has index prevIndex + 1. */

@@ -10,7 +10,7 @@ import { logMatchingBreak, SafetyMonitor } from "./support/safety.js";
 import { World } from "./support/world.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
-const set = (t: number, value: string): Entry => ({ term: term(t), command: { kind: "set", key: "k", value, clientId: "", sequence: 0 } });
+const set = (t: number, value: string): Entry => ({ term: term(t), command: { kind: "set", key: "k", value, clientId: "", sequence: 0, firstUnanswered: 0 } });
 
 function output(over: Partial<FullOutput>): FullOutput {
   return {

@@ -12,7 +12,7 @@ import { SafetyMonitor } from "./support/safety.js";
 import { A, B, cluster, writes } from "./support/snapshot-kit.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
-const set = (t: number, key: string, value: string, clientId = "", sequence = 0): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId, sequence } });
+const set = (t: number, key: string, value: string, clientId = "", sequence = 0): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId, sequence, firstUnanswered: sequence } });
 
 function output(over: Partial<FullOutput>): FullOutput {
   return {
@@ -35,7 +35,7 @@ function output(over: Partial<FullOutput>): FullOutput {
 }
 
 function snap(lastIndex: number, lastTerm: number, data: Record<string, string> = {}, sessions: Record<string, number> = {}): Snapshot {
-  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [nodeId(0), nodeId(1), nodeId(2)], data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions)) };
+  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [nodeId(0), nodeId(1), nodeId(2)], data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions).map(([c, q]) => [c, { firstUnanswered: q, applied: [q] }])) };
 }
 
 const hard = (commit: number) => ({ currentTerm: term(2), votedFor: null, commitIndex: logIndex(commit) });
@@ -52,7 +52,7 @@ describe("harness: the disk carries out snapshots and compaction, and refuses ou
     const d = sixEntries();
     d.saveSnapshot(snap(4, 1));
     d.persist(output({ compactTo: { prevIndex: logIndex(3), prevTerm: term(1) } }));
-    expect([d.firstIndex, d.lastIndex, d.termAt(3), d.entry(3), d.entry(4)?.command]).toEqual([4, 6, 1, undefined, { kind: "set", key: "k", value: "v3", clientId: "", sequence: 0 }]);
+    expect([d.firstIndex, d.lastIndex, d.termAt(3), d.entry(3), d.entry(4)?.command]).toEqual([4, 6, 1, undefined, { kind: "set", key: "k", value: "v3", clientId: "", sequence: 0, firstUnanswered: 0 }]);
     d.persist(output({ appendFrom: logIndex(7), append: [noop(2)] }));
     d.crash(false);
     const p = d.persisted();
@@ -117,7 +117,7 @@ describe("harness: the reference state machine", () => {
     [noop(1), set(1, "x", "a", "c1", 1), set(1, "x", "b", "c2", 1), set(1, "x", "a", "c1", 1), set(1, "y", "z")].forEach((e, i) => r.learn(i + 1, e));
     const s = r.stateAt(5)!;
     expect([...s.data]).toEqual([["x", "b"], ["y", "z"]]);
-    expect([...s.sessions]).toEqual([["c1", 1], ["c2", 1]]);
+    expect([...s.sessions]).toEqual([["c1", { firstUnanswered: 1, applied: [1] }], ["c2", { firstUnanswered: 1, applied: [1] }]]);
     expect(r.stateAt(6)).toBeNull();
     expect([...applyEntry(s, set(2, "x", "c", "c1", 2)).data.entries()]).toContainEqual(["x", "c"]);
   });
@@ -127,7 +127,7 @@ describe("harness: the reference state machine", () => {
     [noop(1), set(1, "x", "a", "c1", 1), set(2, "x", "b")].forEach((e, i) => r.learn(i + 1, e));
     expect(r.checkSnapshot(snap(3, 2, { x: "b" }, { c1: 1 }))).toBeNull();
     expect(r.checkSnapshot(snap(3, 2, { x: "a" }, { c1: 1 }))).toMatch(/data/);
-    expect(r.checkSnapshot(snap(3, 2, { x: "b" }, {}))).toMatch(/sessions \[\] but the committed log gives \[\["c1",1\]\]/);
+    expect(r.checkSnapshot(snap(3, 2, { x: "b" }, {}))).toMatch(/sessions \[\] but the committed log gives \[\["c1",\{"firstUnanswered":1,"applied":\[1\]\}\]\]/);
     expect(r.checkSnapshot(snap(3, 1, { x: "b" }, { c1: 1 }))).toMatch(/lastTerm 1 but the committed entry 3 has term 2/);
     expect(r.checkSnapshot(snap(4, 2))).toBe("unknown");
   });

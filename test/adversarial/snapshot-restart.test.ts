@@ -129,7 +129,7 @@ describe("restart after a leader's snapshot was made durable and before the log 
 
 describe("a disk whose log starts beyond its snapshot", () => {
   const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
-  const set = (t: number, v: string): Entry => ({ term: term(t), command: { kind: "set", key: "k", value: v, clientId: "", sequence: 0 } });
+  const set = (t: number, v: string): Entry => ({ term: term(t), command: { kind: "set", key: "k", value: v, clientId: "", sequence: 0, firstUnanswered: 0 } });
 
   it("is refused at start (a hole between the snapshot and the log would be replayed as if it were not there)", () => {
     const config = makeConfig(A, [A, B, C], { heartbeatMs: 100, electionTimeoutMinMs: 1000, electionTimeoutMaxMs: 2000, leaseMs: 800, driftPpmMax: 1000 });

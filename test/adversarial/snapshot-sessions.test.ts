@@ -12,8 +12,8 @@ import type { Mutation, NodeId, RequestId, SetCommand } from "../../src/raft/ind
 import { A, B, C, cluster, held, holdTo, writes } from "./support/snapshot-kit.js";
 import type { World } from "./support/world.js";
 
-const first: SetCommand = { kind: "set", key: "x", value: "first", clientId: "c1", sequence: 1 };
-const second: SetCommand = { kind: "set", key: "x", value: "second", clientId: "c2", sequence: 1 };
+const first: SetCommand = { kind: "set", key: "x", value: "first", clientId: "c1", sequence: 1, firstUnanswered: 1 };
+const second: SetCommand = { kind: "set", key: "x", value: "second", clientId: "c2", sequence: 1, firstUnanswered: 1 };
 
 function answered(w: World, id: RequestId, what: string): void {
   w.runUntil(what, () => w.history.op(id).result !== null, 3000);
@@ -126,7 +126,7 @@ describe("sessions: a retry whose first attempt lies in the compacted prefix, at
  * applied on some nodes and not on others.
  */
 describe("sessions: the eviction order survives a snapshot", () => {
-  const cmd = (clientId: string, sequence: number, value: string): SetCommand => ({ kind: "set", key: "x", value, clientId, sequence });
+  const cmd = (clientId: string, sequence: number, value: string): SetCommand => ({ kind: "set", key: "x", value, clientId, sequence, firstUnanswered: sequence });
 
   it("a follower that installed the snapshot evicts the same sessions as the others, so retries land alike everywhere", () => {
     const w = cluster({ every: 10, keep: 0, overrides: { sessionCountMax: 3 } });

@@ -1,8 +1,9 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseArgs, parseDuration, parseRangeMs, UsageError, type FlagSpec } from "../../src/cli/args.js";
 import { parseClientArgs } from "../../src/cli/raft-client.js";
 import { parseServeArgs } from "../../src/cli/raft-node.js";
-import { RaftClientError, requestLine } from "../../src/client/raft-client.js";
+import { getLine, RaftClientError, requestLine, setLine } from "../../src/client/raft-client.js";
 import { clusterFingerprint, normalizeNodes, parseNodeList } from "../../src/client/nodes.js";
 import { TIMING_FAST, TIMING_SPEC } from "../../src/raft/index.js";
 
@@ -148,15 +149,32 @@ describe("raft-client flags", () => {
 describe("client request lines", () => {
   it("a key with a space or a value ending in a line break is refused before sending", () => {
     expect(() => requestLine({ kind: "get", key: "a b" })).toThrow(RaftClientError);
-    expect(() => requestLine({ kind: "set", key: "k", value: "v\n", clientId: "", sequence: 0 })).toThrow(/line break/);
+    expect(() => requestLine({ kind: "set", key: "k", value: "v\n", clientId: "", sequence: 0, firstUnanswered: 0 })).toThrow(/line break/);
   });
 
   it("a value with spaces and unicode makes a request line", () => {
-    expect(requestLine({ kind: "set", key: "ключ", value: " a b 😀", clientId: "", sequence: 0 })).toBe("SET ключ  a b 😀");
+    expect(requestLine({ kind: "set", key: "ключ", value: " a b 😀", clientId: "", sequence: 0, firstUnanswered: 0 })).toBe("SET ключ  a b 😀");
   });
 
   it("an oversized key is refused with the node's own message", () => {
     expect(() => requestLine({ kind: "get", key: "k".repeat(2000) })).toThrow("the key is 2000 bytes; keys are at most 1024 bytes");
+  });
+
+  it("the fast path for plain ASCII keys and values makes exactly the line the parser's round trip makes, or refuses alike", () => {
+    const outcome = (f: () => string): string => {
+      try {
+        return `line ${f()}`;
+      } catch (err) {
+        return `refused ${err instanceof RaftClientError ? err.code : String(err)}: ${err instanceof Error ? err.message : ""}`;
+      }
+    };
+    const same = (key: string, value: string): void => {
+      expect(outcome(() => setLine(key, value))).toBe(outcome(() => requestLine({ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 })));
+      expect(outcome(() => getLine(key))).toBe(outcome(() => requestLine({ kind: "get", key })));
+    };
+    const unit = fc.constantFrom("a", "Z", "~", "!", "%", " ", "\t", "\r", "\n", "\u007f", "\u0000", "é", "😀", "\u00a0", "\ud800");
+    fc.assert(fc.property(fc.string({ unit, maxLength: 12 }), fc.string({ unit, maxLength: 12 }), same), { numRuns: 2000 });
+    for (const [key, value] of [["k".repeat(1024), "v"], ["k".repeat(1025), "v"], ["k", "v".repeat(65_536)], ["k", "v".repeat(65_537)], ["", ""], ["k", ""], ["k", " "]]) same(key!, value!);
   });
 });
 

@@ -1,7 +1,6 @@
 // A real 3-node cluster in this process: gRPC on loopback, files in a temporary data dir.
 import { credentials } from "@grpc/grpc-js";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,31 +9,10 @@ import { clusterFingerprint, parseNodeList, type NodeAddress } from "../../src/c
 import { RaftClientClient, type ServeClientArgs, type ServeClientReply } from "../../src/gen/raft.js";
 import type { TimingConfig } from "../../src/raft/index.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
+import { freePort, waitFor } from "./support/loopback.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };
 const WAIT_MS = 15_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null>, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== null) return found;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Sends one raw ServeClient call, as any client built from the proto would. */
 function serveRaw(address: string, args: ServeClientArgs): Promise<ServeClientReply> {
@@ -113,11 +91,11 @@ describe("a 3-node cluster over gRPC on loopback", () => {
     const leader = await waitFor("a leader", () => leaderOf(client!));
     const address = members[leader]!.address;
     const cases: [ServeClientArgs, RegExp][] = [
-      [{ Request: "DEL a", ClientId: "", Sequence: 0 }, /unknown command "DEL"/],
-      [{ Request: "", ClientId: "", Sequence: 0 }, /empty request/],
-      [{ Request: "SET onlykey", ClientId: "", Sequence: 0 }, /SET needs a key and a value/],
-      [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0 }, /keys are at most 1024 bytes/],
-      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0 }, /client id needs a sequence of 1 or more/],
+      [{ Request: "DEL a", ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, /unknown command "DEL"/],
+      [{ Request: "", ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, /empty request/],
+      [{ Request: "SET onlykey", ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, /SET needs a key and a value/],
+      [{ Request: `GET ${"k".repeat(1025)}`, ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, /keys are at most 1024 bytes/],
+      [{ Request: "SET a 1", ClientId: "someone", Sequence: 0, FirstUnanswered: 0, RequestId: 0 }, /client id needs a sequence of 1 or more/],
     ];
     for (const [args, reason] of cases) {
       const reply = await serveRaw(address, args);
@@ -127,10 +105,29 @@ describe("a 3-node cluster over gRPC on loopback", () => {
     expect(await client!.get("before-bad-requests")).toBe("kept"); // and the node still serves
   });
 
+  it("ServeClient with FirstUnanswered: SETs of one client id that arrive out of order each apply, and a retry does not", async () => {
+    const leader = await waitFor("a leader", () => leaderOf(client!));
+    const address = members[leader]!.address;
+    const set = (key: string, value: string, Sequence: number, FirstUnanswered: number) =>
+      serveRaw(address, { Request: `SET ${key} ${value}`, ClientId: "unary-window", Sequence, FirstUnanswered, RequestId: 0 });
+    // Sequences 1 to 3 in flight together, 3 and 2 arriving before 1 (the rule before windows
+    // would take 1 and 2 for duplicates of 3).
+    expect(await set("w3", "three", 3, 1)).toMatchObject({ Success: true });
+    expect(await set("w2", "two", 2, 1)).toMatchObject({ Success: true });
+    expect(await set("w1", "one", 1, 1)).toMatchObject({ Success: true });
+    expect(await set("w2", "two-again", 2, 1)).toMatchObject({ Success: true }); // a retry: answered, not applied
+    expect(await set("w4", "four", 4, 4)).toMatchObject({ Success: true }); // all before 4 answered
+    expect(await set("w1", "one-again", 1, 1)).toMatchObject({ Success: true }); // below the bound now
+    expect(await Promise.all(["w1", "w2", "w3", "w4"].map((k) => client!.get(k)))).toEqual(["one", "two", "three", "four"]);
+    const logs = await readFile(path.join(nodes.get(leader)!.folderPath, "logs.txt"), "utf8");
+    expect(logs).toMatch(/^SET w3 three \d+ @unary-window:3\/1 [#*][0-9a-f]{8}$/m);
+    expect(logs).toMatch(/^SET w4 four \d+ @unary-window:4 [#*][0-9a-f]{8}$/m);
+  });
+
   it("a follower answers Success=false naming the leader", async () => {
     const leader = await waitFor("a leader", () => leaderOf(client!));
     const follower = members.find((m) => m.id !== leader)!;
-    const reply = await serveRaw(follower.address, { Request: "GET a", ClientId: "", Sequence: 0 });
+    const reply = await serveRaw(follower.address, { Request: "GET a", ClientId: "", Sequence: 0, FirstUnanswered: 0, RequestId: 0 });
     expect(reply).toMatchObject({ Success: false, LeaderID: String(leader), ErrorCode: "not-leader" });
   });
 

@@ -134,7 +134,7 @@ describe("driver output contract", () => {
     const driver = await soloLeader(storage);
     storage.holding = true;
     let answer: CallResult | null = null;
-    void driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 }).then((r) => (answer = r));
+    void driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0 }).then((r) => (answer = r));
     // The driver has stepped the SET and asked for its write; everything it does before the
     // write completes has happened once the event loop has turned.
     await waitFor("the SET's write to be asked for", () => storage.wroteKey("k"));
@@ -149,7 +149,7 @@ describe("driver output contract", () => {
     const storage = new HeldStorage();
     const driver = await soloLeader(storage);
     const before = storage.writes.length;
-    const answers = await Promise.all([1, 2, 3, 4, 5].map((i) => driver.submit({ kind: "set", key: `k${i}`, value: "v", clientId: "", sequence: 0 })));
+    const answers = await Promise.all([1, 2, 3, 4, 5].map((i) => driver.submit({ kind: "set", key: `k${i}`, value: "v", clientId: "", sequence: 0, firstUnanswered: 0 })));
     expect(answers.every((a) => a.ok)).toBe(true);
     const appends = storage.writes.slice(before).filter((w) => w.append.length > 0);
     expect(appends.map((w) => w.append.length)).toEqual([5]);
@@ -178,7 +178,7 @@ describe("commit index persistence", () => {
   it("every hard state goes to storage, the commit index's too: when metadata.txt gets it is storage's rule", async () => {
     const storage = new HeldStorage();
     const driver = await soloLeader(storage);
-    for (const key of ["a", "b", "c"]) expect(await driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0 })).toEqual({ ok: true, value: "" });
+    for (const key of ["a", "b", "c"]) expect(await driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0, firstUnanswered: 0 })).toEqual({ ok: true, value: "" });
     const hardStates = storage.writes.flatMap((w) => (w.hardState === null ? [] : [w.hardState]));
     expect(hardStates.at(-1)?.commitIndex).toBe(driver.status().commitIndex);
     expect(new Set(hardStates.map((h) => h.commitIndex)).size).toBeGreaterThanOrEqual(4); // 0, the NO-OP, a, b, c: each handed over
@@ -197,7 +197,7 @@ describe("disk failure", () => {
     const fatal: Error[] = [];
     const driver = await soloLeader(storage, {}, fatal);
     storage.holding = true;
-    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0 });
     await waitFor("the SET's write to be asked for", () => storage.wroteKey("k"));
     storage.failAll(new Error("EIO: disk gone"));
     expect(await pending).toMatchObject({ ok: false, code: "stepped-down" });
@@ -211,7 +211,7 @@ describe("driver bounds", () => {
     const storage = new HeldStorage();
     const driver = await soloLeader(storage, { callTimeoutMs: 50 });
     storage.holding = true;
-    const answer = await driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    const answer = await driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0 });
     expect(answer).toMatchObject({ ok: false, code: "timeout" });
     storage.releaseAll();
   });
@@ -220,7 +220,7 @@ describe("driver bounds", () => {
     const storage = new HeldStorage();
     const driver = await soloLeader(storage, { pendingCallCountMax: 2 });
     storage.holding = true;
-    const set = (key: string) => driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0 });
+    const set = (key: string) => driver.submit({ kind: "set", key, value: "v", clientId: "", sequence: 0, firstUnanswered: 0 });
     void set("a");
     void set("b");
     expect(await set("c")).toMatchObject({ ok: false, code: "overloaded" });
@@ -231,7 +231,7 @@ describe("driver bounds", () => {
     const storage = new HeldStorage();
     const driver = await soloLeader(storage);
     storage.holding = true;
-    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0 });
+    const pending = driver.submit({ kind: "set", key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0 });
     await turn();
     let stopped = false;
     const stopping = driver.stop().then(() => (stopped = true));

@@ -23,8 +23,8 @@ const appendRequest: AppendRequest = {
   prevLogTerm: term(6),
   entries: [
     { term: term(6), command: { kind: "noop" } },
-    { term: term(7), command: { kind: "set", key: "ключ 🔑", value: "a b\nc", clientId: "host-1/3", sequence: 12 } },
-    { term: term(7), command: { kind: "set", key: "k", value: "", clientId: "", sequence: 0 } },
+    { term: term(7), command: { kind: "set", key: "ключ 🔑", value: "a b\nc", clientId: "host-1/3", sequence: 12, firstUnanswered: 9 } },
+    { term: term(7), command: { kind: "set", key: "k", value: "", clientId: "", sequence: 0, firstUnanswered: 0 } },
   ],
   leaderCommit: logIndex(40),
   lease: { leaseMs: 800, driftPpmMax: 1000 },
@@ -75,7 +75,7 @@ function overTheWire(args: AppendEntriesArgs) {
 }
 
 function setEntry(overrides: Partial<LogEntry>): LogEntry {
-  return { term: 7, kind: EntryKind.ENTRY_KIND_SET, key: "k", value: "v", clientId: "", sequence: 0, ...overrides };
+  return { term: 7, kind: EntryKind.ENTRY_KIND_SET, key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0, ...overrides };
 }
 
 describe("wire translation", () => {
@@ -151,7 +151,7 @@ describe("strict UTF-8 at decoding", () => {
   });
 
   it("valid text of every kind decodes unchanged", () => {
-    const args: ServeClientArgs = { Request: "SET ключ 😀 é\u0000x", ClientId: "c", Sequence: 3 };
+    const args: ServeClientArgs = { Request: "SET ключ 😀 é\u0000x", ClientId: "c", Sequence: 3, FirstUnanswered: 0, RequestId: 0 };
     const decoded = CLIENT_SERVICE.serveClient.requestDeserialize(Buffer.from(ServeClientArgs.encode(args).finish()));
     expect(decoded).toEqual({ ok: true, value: args });
   });

@@ -37,7 +37,7 @@ describe("jepsen flags", () => {
 });
 
 describe("what one ServeClient reply proves", () => {
-  const reply = (Success: boolean, ErrorCode = "", LeaderID = "") => ({ Data: "", LeaderID, Success, ErrorCode });
+  const reply = (Success: boolean, ErrorCode = "", LeaderID = "") => ({ Data: "", LeaderID, Success, ErrorCode, RequestId: 0 });
 
   it("a refusal before anything was appended is a failure", () => {
     expect(judge(reply(false, "not-leader", "3"))).toBe("fail");

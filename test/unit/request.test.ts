@@ -4,7 +4,7 @@ import { TestCluster } from "./support/cluster.js";
 
 describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
   it("a SET value is the rest of the line and may hold spaces", () => {
-    expect(parseRequest("SET k hello world")).toEqual({ ok: true, value: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0 } });
+    expect(parseRequest("SET k hello world")).toEqual({ ok: true, value: { kind: "set", key: "k", value: "hello world", clientId: "", sequence: 0, firstUnanswered: 0 } });
   });
 
   it("commands are case-insensitive and a GET takes one key", () => {
@@ -31,13 +31,13 @@ describe("request lines (the ServeClient protocol, docs/exercise.md)", () => {
 
 describe("the core checks what a runtime hands it, so it never logs an entry storage would refuse", () => {
   const bad: [string, ClientRequest][] = [
-    ["a lone surrogate in the key", { kind: "set", key: "k\ud800", value: "v", clientId: "", sequence: 0 }],
-    ["a lone surrogate in the value", { kind: "set", key: "k", value: "\udc00", clientId: "", sequence: 0 }],
-    ["a lone surrogate in the client id", { kind: "set", key: "k", value: "v", clientId: "c\ud800", sequence: 1 }],
-    ["a client id over its limit", { kind: "set", key: "k", value: "v", clientId: "c".repeat(CLIENT_ID_BYTES_MAX + 1), sequence: 1 }],
-    ["a sequence without a client id", { kind: "set", key: "k", value: "v", clientId: "", sequence: 3 }],
-    ["a client id without a sequence", { kind: "set", key: "k", value: "v", clientId: "c", sequence: 0 }],
-    ["a value over its limit", { kind: "set", key: "k", value: "v".repeat(VALUE_BYTES_MAX + 1), clientId: "", sequence: 0 }],
+    ["a lone surrogate in the key", { kind: "set", key: "k\ud800", value: "v", clientId: "", sequence: 0, firstUnanswered: 0 }],
+    ["a lone surrogate in the value", { kind: "set", key: "k", value: "\udc00", clientId: "", sequence: 0, firstUnanswered: 0 }],
+    ["a lone surrogate in the client id", { kind: "set", key: "k", value: "v", clientId: "c\ud800", sequence: 1, firstUnanswered: 1 }],
+    ["a client id over its limit", { kind: "set", key: "k", value: "v", clientId: "c".repeat(CLIENT_ID_BYTES_MAX + 1), sequence: 1, firstUnanswered: 1 }],
+    ["a sequence without a client id", { kind: "set", key: "k", value: "v", clientId: "", sequence: 3, firstUnanswered: 3 }],
+    ["a client id without a sequence", { kind: "set", key: "k", value: "v", clientId: "c", sequence: 0, firstUnanswered: 0 }],
+    ["a value over its limit", { kind: "set", key: "k", value: "v".repeat(VALUE_BYTES_MAX + 1), clientId: "", sequence: 0, firstUnanswered: 0 }],
     ["a lone surrogate in a GET's key", { kind: "get", key: "\ud800" }],
   ];
   for (const [what, request] of bad) {

@@ -11,7 +11,7 @@ import { SafetyChecker } from "../../src/runtime/sim/checks/safety.js";
 import { PropertyViolation } from "../../src/runtime/sim/checks/violation.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
-const setE = (t: number, key: string, value: string): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId: "c", sequence: 1 } });
+const setE = (t: number, key: string, value: string): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId: "c", sequence: 1, firstUnanswered: 1 } });
 
 /** A made-up node view: just what the checkers read, with no cast. */
 function fakeNode(id: number, role: Role, t: number, entries: Entry[], commitIndex = 0): NodeView {

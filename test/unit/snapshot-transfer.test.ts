@@ -14,7 +14,7 @@ function request(keys: number, lastIndex = 500): SnapshotRequest {
     term: term(3),
     lease: { leaseMs: 800, driftPpmMax: 1000 },
     leaderSendMs: 1234.5,
-    snapshot: { lastIndex: logIndex(lastIndex), lastTerm: term(3), members: [0, 1, 2].map(nodeId), data, sessions: new Map([["c1", 4]]) },
+    snapshot: { lastIndex: logIndex(lastIndex), lastTerm: term(3), members: [0, 1, 2].map(nodeId), data, sessions: new Map([["c1", { firstUnanswered: 4, applied: [4] }], ["c2", { firstUnanswered: 10, applied: [11, 12, 13, 20] }]]) },
   };
 }
 
@@ -31,7 +31,8 @@ describe("InstallSnapshot chunks", () => {
     if (!got.ok) return;
     expect(got.value.snapshot.data.size).toBe(20_000);
     expect(got.value.snapshot.data.get("key-19999")).toBe(m.snapshot.data.get("key-19999"));
-    expect(got.value.snapshot.sessions.get("c1")).toBe(4);
+    expect(got.value.snapshot.sessions.get("c1")).toEqual({ firstUnanswered: 4, applied: [4] });
+    expect(got.value.snapshot.sessions.get("c2")).toEqual({ firstUnanswered: 10, applied: [11, 12, 13, 20] });
     expect(got.value).toMatchObject({ from: 0, to: 2, term: 3, leaderSendMs: 1234.5, lease: m.lease });
   });
 

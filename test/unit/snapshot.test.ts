@@ -168,7 +168,7 @@ describe("snapshots and log compaction", () => {
     writeKeys(c, 0, 5);
     saveAll(c, 0);
     const snap = c.outputs.filter((o) => o.from === 0 && o.output.saveSnapshot !== null).at(-1)!.output.saveSnapshot!;
-    expect(snap.sessions.get("client-b")).toBe(7);
+    expect(snap.sessions.get("client-b")).toEqual({ firstUnanswered: 7, applied: [7] });
     const restored = c.makeNode(nodeId(0), { ...persistedWith([], c.node(0).inspect().term, 0), snapshot: snap });
     expect(restored.inspect().valueOf("dup")).toBe("second");
     // The retry of sequence 7 is a duplicate there: applying it would turn "second" back into "first".

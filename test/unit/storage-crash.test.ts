@@ -15,7 +15,7 @@ const DATA_DIR = "/data";
 const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
 
 function set(key: string, value: string, t: number): Entry {
-  return { term: term(t), command: { kind: "set", key, value, clientId: "", sequence: 0 } };
+  return { term: term(t), command: { kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 } };
 }
 function noop(t: number): Entry {
   return { term: term(t), command: { kind: "noop" } };

@@ -4,13 +4,13 @@
 import { readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { logIndex, nodeId, term, type Entry, type LogStart, type Snapshot } from "../../src/raft/index.js";
+import { logIndex, nodeId, term, type Entry, type LogStart, type SessionWindow, type Snapshot } from "../../src/raft/index.js";
 import { parseSnapshot, snapshotChunks, snapshotLines } from "../../src/runtime/grpc/snapshot-file.js";
-import { append, folder, hard, logsText, noop, nothing, openStorage, plain, reopen, set, useTempDataDir } from "./support/storage-kit.js";
+import { append, folder, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, set, useTempDataDir } from "./support/storage-kit.js";
 
 useTempDataDir();
 
-function snapshotOf(lastIndex: number, lastTerm: number, data: Record<string, string>, sessions: Record<string, number> = {}): Snapshot {
+function snapshotOf(lastIndex: number, lastTerm: number, data: Record<string, string>, sessions: Record<string, SessionWindow> = {}): Snapshot {
   return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [0, 1, 2].map(nodeId), data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions)) };
 }
 const start = (prevIndex: number, prevTerm: number): LogStart => ({ prevIndex: logIndex(prevIndex), prevTerm: term(prevTerm) });
@@ -18,9 +18,10 @@ const entries = (from: number, to: number, t = 1): Entry[] => Array.from({ lengt
 
 describe("snapshot.txt", () => {
   it("round-trips awkward keys, values and sessions, in order, whole or in chunks", () => {
-    const s = snapshotOf(7, 2, { "with space": "a\nb", "100%": "", "": "empty key", "ключ": "😀" }, { "client 1": 3, c2: 0 });
+    const s = snapshotOf(7, 2, { "with space": "a\nb", "100%": "", "": "empty key", "ключ": "😀" }, { "client 1": { firstUnanswered: 3, applied: [3] }, c2: { firstUnanswered: 0, applied: [0] }, c3: { firstUnanswered: 5, applied: [6, 7, 8, 10] }, c4: { firstUnanswered: 9, applied: [] } });
     const text = [...snapshotLines(s)].join("");
-    expect(plain(text).split("\n")[0]).toBe("SNAPSHOT 7 2 4 2");
+    expect(plain(text).split("\n")[0]).toBe("SNAPSHOT 7 2 4 4");
+    expect(plain(text).split("\n").slice(-6, -2)).toEqual(["SESSION client%201 3", "SESSION c2 0", "SESSION c3 5 6-8,10", "SESSION c4 9 -"]);
     const back = parseSnapshot(text);
     expect(back.ok && [...back.value.data]).toEqual([...s.data]);
     expect(back.ok && [...back.value.sessions]).toEqual([...s.sessions]);
@@ -28,6 +29,26 @@ describe("snapshot.txt", () => {
     const chunks = [...snapshotChunks(s, 40)];
     expect(chunks.length).toBeGreaterThan(3);
     expect(chunks.join("")).toBe(text);
+  });
+
+  it("a SESSION line holds a window: the short form for one-at-a-time clients, runs of applied sequences otherwise; a bad window is refused", () => {
+    const text = (session: string): string => resealed(`SNAPSHOT 3 1 0 1\nMEMBERS 0,1,2\n${session}\nEND\n`);
+    const read = (session: string) => parseSnapshot(text(session));
+    expect(read("SESSION c 42")).toMatchObject({ ok: true, value: { sessions: new Map([["c", { firstUnanswered: 42, applied: [42] }]]) } });
+    expect(read("SESSION c 40 41-43,45,47-48")).toMatchObject({ ok: true, value: { sessions: new Map([["c", { firstUnanswered: 40, applied: [41, 42, 43, 45, 47, 48] }]]) } });
+    const cases: [string, RegExp][] = [
+      ["SESSION c 5 3", /not ascending separate runs at or above 5/],
+      ["SESSION c 5 6,7", /not ascending separate runs/],
+      ["SESSION c 5 8,6", /not ascending separate runs/],
+      ["SESSION c 5 9-7", /bad run "9-7"/],
+      ["SESSION c 5 6-6", /bad run "6-6"/],
+      ["SESSION c 5 x", /bad run "x"/],
+      ["SESSION c 5 5", /has the short form: SESSION <clientId> 5/],
+      ["SESSION c 1 4097", /4096 or more past the window's start 1/],
+      ["SESSION c 5 6 7", /want SESSION <clientId> <sequence> or SESSION <clientId> <firstUnanswered> <applied>/],
+      ["SESSION c -1", /bad sequence "-1"/],
+    ];
+    for (const [line, error] of cases) expect(read(line), line).toMatchObject({ ok: false, error: expect.stringMatching(error) });
   });
 
   it("refuses a damaged, truncated or miscounted snapshot, naming the line", () => {

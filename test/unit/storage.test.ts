@@ -22,6 +22,7 @@ const AWKWARD_ENTRIES: Entry[] = [
   set("", "empty key", 3),
   set("session", "once", 3, "client-7", 42),
   set("odd session", "x", 3, "id with space@%", 1),
+  set("window", "w", 3, "host:1/2", 4100, 5),
   set("nul", "\u0000\u007f\ufeff\ufffd", 3),
   set("\ufeffbom first", "\ufeff", 3),
   noop(4),
@@ -109,6 +110,15 @@ describe("logs.txt lines", () => {
     expect(encodeEntryLine(set("x", "6", 2))).toBe("SET x 6 2");
     expect(encodeEntryLine(set("with space", "", 3))).toBe("SET with%20space %- 3");
     expect(encodeEntryLine(set("k", "v", 3, "client-7", 42))).toBe("SET k v 3 @client-7:42");
+    // A client with several SETs outstanding: its first unanswered sequence after a slash.
+    expect(encodeEntryLine(set("k", "v", 3, "client-7", 42, 40))).toBe("SET k v 3 @client-7:42/40");
+  });
+
+  it("a line written before windows reads as it always did: the first unanswered sequence is the sequence", () => {
+    // A client id may hold ":", so "@host:1:3" is client "host:1", sequence 3 (split at the last ":").
+    expect(parseEntryLine("SET k v 3 @host:1:3")).toEqual({ ok: true, entry: set("k", "v", 3, "host:1", 3, 3) });
+    expect(parseEntryLine("SET k v 3 @client-7:42")).toEqual({ ok: true, entry: set("k", "v", 3, "client-7", 42, 42) });
+    expect(parseEntryLine("SET k v 3")).toEqual({ ok: true, entry: set("k", "v", 3, "", 0, 0) });
   });
 
   it("bad lines are refused with what is wrong", () => {
@@ -123,6 +133,12 @@ describe("logs.txt lines", () => {
       ["SET k%zz v 1", /bad key/],
       ["SET k v 1 client:1", /bad session/],
       ["SET k v 1 @c:x", /bad session sequence/],
+      ["SET k v 1 @c:5/", /bad session first unanswered sequence ""/],
+      ["SET k v 1 @c:5/0", /bad session first unanswered sequence "0"/],
+      ["SET k v 1 @c:5/05", /bad session first unanswered sequence "05"/],
+      ["SET k v 1 @c:5/5", /must be below the sequence 5/],
+      ["SET k v 1 @c:5/7", /must be below the sequence 5/],
+      ["SET k v 1 @c:x/3", /bad session sequence "x"/],
       ["SET k  v 1", /SET takes 3 or 4 fields|bad/],
     ];
     for (const [line, error] of cases) {

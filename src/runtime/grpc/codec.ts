@@ -86,6 +86,41 @@ export function safeDeserializer<T>(fns: MessageFns<T>, textFields: TextFields):
   };
 }
 
+/** A ServeClientStream request: its RequestId (0 when unreadable) even when the rest is bad. */
+export interface StreamRequest {
+  readonly requestId: number;
+  readonly args: Result<ServeClientArgs>;
+}
+
+const REQUEST_ID_FIELD = 5;
+
+/** ServeClientArgs.RequestId read straight from the bytes, for a message that did not decode; 0 when it cannot be read. */
+export function peekRequestId(bytes: Uint8Array): number {
+  try {
+    const reader = new BinaryReader(bytes);
+    let id = 0;
+    while (reader.pos < reader.len) {
+      const [fieldNo, wireType] = reader.tag();
+      if (fieldNo === REQUEST_ID_FIELD && wireType === WireType.Varint) {
+        const v = BigInt(reader.uint64());
+        id = v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : 0;
+      } else reader.skip(wireType, fieldNo);
+    }
+    return id;
+  } catch {
+    return 0;
+  }
+}
+
+const decodeServeClientArgs = safeDeserializer(ServeClientArgs, SERVE_CLIENT_TEXT);
+
+/** A ServeClientStream deserializer: never throws, and keeps the RequestId of a bad request so its error can be answered. */
+export function streamRequestDeserializer(bytes: Buffer): StreamRequest {
+  const args = decodeServeClientArgs(bytes);
+  if (args.ok) return { requestId: args.value.RequestId, args };
+  return { requestId: peekRequestId(bytes), args };
+}
+
 // ---------------------------------------------------------------- service definitions
 
 export const PEER_SERVICE = {
@@ -98,4 +133,5 @@ export const PEER_SERVICE = {
 export const CLIENT_SERVICE = {
   serveClient: { ...RaftClientService.serveClient, requestDeserialize: safeDeserializer(ServeClientArgs, SERVE_CLIENT_TEXT) },
   status: { ...RaftClientService.status, requestDeserialize: safeDeserializer(StatusArgs, {}) },
+  serveClientStream: { ...RaftClientService.serveClientStream, requestDeserialize: streamRequestDeserializer },
 } satisfies ServiceDefinition;

@@ -1,5 +1,8 @@
-// One logs.txt line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>]`, keys,
-// values and client ids escaped as escape.ts describes. Only ASCII: everything else is escaped.
+// One logs.txt line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>[/<firstUnanswered>]]`,
+// keys, values and client ids escaped as escape.ts describes. Only ASCII: everything else is
+// escaped. `/<firstUnanswered>` is written only when it differs from the sequence (a client with
+// several SETs outstanding), so lines of one-at-a-time clients read as they always did. (Not a
+// third `:` field: a client id may hold `:`, and the session token is split at its last `:`.)
 
 import { term as toTerm, type Entry } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
@@ -15,7 +18,9 @@ export function encodeEntryLine(entry: Entry): string {
     case "set": {
       const line = `SET ${encodeToken(command.key)} ${encodeToken(command.value)} ${entry.term}`;
       const hasSession = command.clientId !== "" || command.sequence !== 0;
-      return hasSession ? `${line} @${encodeToken(command.clientId)}:${command.sequence}` : line;
+      if (!hasSession) return line;
+      const session = `${line} @${encodeToken(command.clientId)}:${command.sequence}`;
+      return command.firstUnanswered === command.sequence ? session : `${session}/${command.firstUnanswered}`;
     }
   }
 }
@@ -51,20 +56,28 @@ function parseSetFields(fields: readonly string[]): ParsedLine {
   if (!value.ok) return { ok: false, error: `bad value: ${value.error}` };
   const entryTerm = parseCount(termText, 1);
   if (entryTerm === null) return { ok: false, error: `bad term ${quote(termText)}` };
-  const session = sessionToken === undefined ? { clientId: "", sequence: 0 } : parseSession(sessionToken);
+  const session = sessionToken === undefined ? { clientId: "", sequence: 0, firstUnanswered: 0 } : parseSession(sessionToken);
   if (typeof session === "string") return { ok: false, error: session };
   const command = { kind: "set", key: key.value, value: value.value, ...session } as const;
   return { ok: true, entry: { term: toTerm(entryTerm), command } };
 }
 
-function parseSession(token: string): { clientId: string; sequence: number } | string {
+function parseSession(token: string): { clientId: string; sequence: number; firstUnanswered: number } | string {
   const colon = token.lastIndexOf(":");
-  if (!token.startsWith("@") || colon < 0) return `bad session ${quote(token)} (want @<clientId>:<sequence>)`;
+  if (!token.startsWith("@") || colon < 0) return `bad session ${quote(token)} (want @<clientId>:<sequence>[/<firstUnanswered>])`;
   const clientId = decodeToken(token.slice(1, colon));
   if (!clientId.ok) return `bad session client id: ${clientId.error}`;
-  const sequence = parseCount(token.slice(colon + 1), 0);
-  if (sequence === null) return `bad session sequence ${quote(token.slice(colon + 1))}`;
-  return { clientId: clientId.value, sequence };
+  const numbers = token.slice(colon + 1);
+  const slash = numbers.indexOf("/");
+  const sequenceText = slash < 0 ? numbers : numbers.slice(0, slash);
+  const sequence = parseCount(sequenceText, 0);
+  if (sequence === null) return `bad session sequence ${quote(sequenceText)}`;
+  if (slash < 0) return { clientId: clientId.value, sequence, firstUnanswered: sequence };
+  const firstText = numbers.slice(slash + 1);
+  const firstUnanswered = parseCount(firstText, 1);
+  if (firstUnanswered === null) return `bad session first unanswered sequence ${quote(firstText)}`;
+  if (firstUnanswered >= sequence) return `bad session ${quote(token)}: the first unanswered sequence ${firstUnanswered} must be below the sequence ${sequence} (it is written only when it differs)`;
+  return { clientId: clientId.value, sequence, firstUnanswered };
 }
 
 /** A decimal integer >= min with no sign or leading zero, or null. */

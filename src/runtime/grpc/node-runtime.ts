@@ -26,7 +26,7 @@ import { NodeHealth } from "./health.js";
 import type { NodeMetrics } from "./metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
-import { bindServer, createServer, shutdownServer } from "./server.js";
+import { bindServer, ClientStreams, createServer, shutdownServer } from "./server.js";
 import { abbreviate, DUMP_BYTES_MAX_DEFAULT, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
 import { flushLatencyTrace } from "./latency-trace.js";
 import { FileStorage } from "./storage.js";
@@ -129,6 +129,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     : null;
   const refusals = new RefusalReporter((line) => node?.events.warn(line) ?? warnings?.write(`warning: ${line}\n`));
   const audit = opts.tls ? new TlsAudit() : null;
+  const clientStreams = new ClientStreams();
   const server = createServer({
     self: opts.id,
     driver: () => node?.driver ?? null,
@@ -140,6 +141,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       refusals.report(details);
     },
     metrics,
+    clientStreams,
   });
   const health = new NodeHealth(server);
   if (opts.reflection === true) (await import("./reflection.js")).addReflection(server);
@@ -157,7 +159,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     term: () => node?.driver.status().term ?? 0,
   });
   for (const m of earlyWarnings) storage.appendDump(`${timestampPrefix()} warning: ${m}`);
-  node = new GrpcNode(opts, config, { server, port: ports.grpc, listen, storage, events, metrics, metricsServer: ports.metrics, health });
+  node = new GrpcNode(opts, config, { server, port: ports.grpc, listen, storage, events, metrics, metricsServer: ports.metrics, health, clientStreams });
   node.start();
   return node;
 }
@@ -239,6 +241,7 @@ interface NodeParts {
   readonly metrics: NodeMetrics | null;
   readonly metricsServer: MetricsServer | null;
   readonly health: NodeHealth;
+  readonly clientStreams: ClientStreams;
 }
 
 /** A started node: the driver and its peer clients, wired to each other and to the event log. */
@@ -327,6 +330,7 @@ class GrpcNode implements RunningNode {
   private async stopAll(): Promise<void> {
     this.parts.health.stop();
     await this.driver.stop(); // answers pending calls, waits for writes in progress and their sends
+    this.parts.clientStreams.endAll(); // after those answers; clients reopen on another node
     flushLatencyTrace(this.id);
     await shutdownServer(this.parts.server, SHUTDOWN_GRACE_MS);
     for (const p of this.peers.values()) p.close();

@@ -1,5 +1,5 @@
 // The gRPC server of one node: the RaftPeer service (RequestVote, AppendEntries) and the
-// RaftClient service (ServeClient, Status) on one port.
+// RaftClient service (ServeClient, ServeClientStream, Status) on one port.
 //
 // Peer requests are validated at the edge (wire.ts) and must be addressed to this node by a
 // member; anything else is answered INVALID_ARGUMENT or FAILED_PRECONDITION and never reaches the
@@ -8,6 +8,13 @@
 // and "" for a SET; LeaderID is this node's id. On failure: Data is the reason, LeaderID the leader
 // this node believes in ("" when none), ErrorCode one of not-leader, stepped-down, overloaded,
 // invalid, timeout. No request, however malformed, throws out of a handler.
+//
+// ServeClientStream serves the same requests over one long-lived stream: each request is checked
+// and submitted exactly as a unary one (the driver's bound on pending calls, the size checks of
+// parseRequest), and its answer is written with its RequestId as soon as it comes, in any order.
+// A bad request is answered with its error; nothing a request holds ends the stream or the other
+// requests on it. The node ends its streams when it stops (ClientStreams.endAll), once the
+// driver has answered what was pending.
 
 import {
   Server,
@@ -33,7 +40,7 @@ import type {
 } from "../../gen/raft.js";
 import { checkSession, parseRequest } from "../../raft/index.js";
 import type { AppendReply, AppendRequest, NodeId, Result, SnapshotReply, SnapshotRequest, VoteReply, VoteRequest } from "../../raft/index.js";
-import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS } from "./codec.js";
+import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type StreamRequest } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import type { NodeMetrics } from "./metrics.js";
 import { refusal, type TlsAudit } from "./tls.js";
@@ -53,6 +60,31 @@ export interface ServerOptions {
   /** Reports a refused caller (the receiver rate-limits its log lines). */
   readonly onRefused: (service: "peer" | "client", details: string) => void;
   readonly metrics: NodeMetrics | null;
+  /** Open ServeClientStream calls, so that a stopping node can end them (default: not tracked). */
+  readonly clientStreams?: ClientStreams;
+}
+
+/** The open ServeClientStream calls of one server. */
+export class ClientStreams {
+  private readonly open = new Set<ServerDuplexStream<StreamRequest, ServeClientReply>>();
+
+  get size(): number {
+    return this.open.size;
+  }
+
+  add(call: ServerDuplexStream<StreamRequest, ServeClientReply>): void {
+    this.open.add(call);
+  }
+
+  delete(call: ServerDuplexStream<StreamRequest, ServeClientReply>): void {
+    this.open.delete(call);
+  }
+
+  /** Ends every open stream (status OK), after the answers already written; clients reopen elsewhere. */
+  endAll(): void {
+    for (const call of this.open) if (!call.destroyed && !call.writableEnded) call.end();
+    this.open.clear();
+  }
 }
 
 type Call<Req> = ServerUnaryCall<Result<Req>, unknown>;
@@ -231,36 +263,115 @@ function checkAddressed(self: NodeId, members: readonly NodeId[], m: PeerRequest
 function clientHandlers(opts: ServerOptions): UntypedServiceImplementation {
   return {
     serveClient: (call: Call<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>) =>
-      guard(opts, callback, call, "client", (driver) => serveClient(driver, call.request, callback, opts.metrics)),
+      guard(opts, callback, call, "client", (driver) => {
+        const id = call.request.ok ? call.request.value.RequestId : 0;
+        serveRequest(driver, call.request, id, opts.metrics, (reply) => callback(null, reply));
+      }),
     status: (call: Call<StatusArgs>, callback: sendUnaryData<StatusReply>) => guard(opts, callback, call, "client", (driver) => callback(null, statusReply(driver))),
+    serveClientStream: (call: ServerDuplexStream<StreamRequest, ServeClientReply>) => serveClientStream(opts, call),
   };
 }
 
-function serveClient(driver: NodeDriver, decoded: Result<ServeClientArgs>, callback: sendUnaryData<ServeClientReply>, metrics: NodeMetrics | null): void {
-  const startedAt = performance.now();
-  const invalid = (message: string) => {
-    metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
-    callback(null, clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }));
+/**
+ * One ServeClientStream: every request is served as ServeClient serves one, and answered on the
+ * stream with its RequestId as soon as its answer comes. The stream ends once the client ended
+ * its side and every request it sent is answered, or when the node stops.
+ */
+function serveClientStream(opts: ServerOptions, call: ServerDuplexStream<StreamRequest, ServeClientReply>): void {
+  const refused = checkCaller(opts, call, "client");
+  if (refused !== null) return void call.emit("error", refused);
+  opts.clientStreams?.add(call);
+  let unanswered = 0;
+  let clientDone = false;
+  const finish = (): void => {
+    if (!clientDone || unanswered > 0) return;
+    opts.clientStreams?.delete(call);
+    if (!call.destroyed && !call.writableEnded) call.end();
   };
-  if (!decoded.ok) return invalid(decoded.error);
+  let paused = false;
+  const answer = (reply: ServeClientReply): void => {
+    unanswered--;
+    if (!call.destroyed && !call.writableEnded && !call.write(reply) && !paused) {
+      // The client reads its answers more slowly than they come: read no more of its requests
+      // until the answers drain, so that a client that does not read cannot pile answers up here.
+      paused = true;
+      call.pause();
+      call.once("drain", () => {
+        paused = false;
+        call.resume();
+      });
+    }
+    if (clientDone) finish();
+  };
+  call.on("data", (request: StreamRequest) => {
+    unanswered++;
+    try {
+      const driver = opts.driver();
+      if (driver === null) return answer(startingReply(request.requestId));
+      serveRequest(driver, request.args, request.requestId, opts.metrics, answer);
+    } catch (err) {
+      // A bug (requests are checked, not thrown on): this request gets the error, the stream goes on.
+      const detail = err instanceof Error ? err.message : String(err);
+      opts.log(`internal error in the ServeClientStream handler: ${detail}`);
+      answer({ Data: `internal error: ${detail}`, LeaderID: "", Success: false, ErrorCode: "internal", RequestId: request.requestId });
+    }
+  });
+  call.on("end", () => {
+    clientDone = true;
+    finish();
+  });
+  // The client cancelled or the connection failed: nothing more can be answered on this stream.
+  const gone = (): void => {
+    clientDone = true;
+    opts.clientStreams?.delete(call);
+  };
+  call.on("error", gone);
+  call.on("close", gone);
+}
+
+/** Checks one request, submits it and calls `done` with its one answer (perhaps at once). */
+function serveRequest(driver: NodeDriver, decoded: Result<ServeClientArgs>, requestId: number, metrics: NodeMetrics | null, done: (reply: ServeClientReply) => void): void {
+  const startedAt = metrics === null ? 0 : performance.now();
+  if (!decoded.ok) return refuse(driver, decoded.error, requestId, metrics, startedAt, done);
   const { Request: line, ClientId: clientId, Sequence: sequence } = decoded.value;
-  const badSession = checkSession(clientId, sequence);
-  if (badSession !== null) return invalid(badSession);
-  const parsed = parseRequest(line, clientId, sequence);
-  if (!parsed.ok) return invalid(parsed.error);
-  const isSet = parsed.value.kind === "set";
-  if (isSet) markLatency("client-received", 0);
+  // FirstUnanswered 0 (absent) is the sequence itself: one SET at a time, the rule before windows.
+  const firstUnanswered = decoded.value.FirstUnanswered === 0 ? sequence : decoded.value.FirstUnanswered;
+  const badSession = checkSession(clientId, sequence, firstUnanswered);
+  if (badSession !== null) return refuse(driver, badSession, requestId, metrics, startedAt, done);
+  const parsed = parseRequest(line, clientId, sequence, firstUnanswered);
+  if (!parsed.ok) return refuse(driver, parsed.error, requestId, metrics, startedAt, done);
+  const kind = parsed.value.kind;
+  if (kind === "set") markLatency("client-received", 0);
   void driver.submit(parsed.value).then((result) => {
-    metrics?.clientRequestDone(parsed.value.kind, result, startedAt);
-    callback(null, clientReply(driver, result));
-    if (isSet) markLatency("client-answered", 0);
+    metrics?.clientRequestDone(kind, result, startedAt);
+    done(clientReply(driver, result, requestId));
+    if (kind === "set") markLatency("client-answered", 0);
   });
 }
 
-function clientReply(driver: NodeDriver, result: CallResult): ServeClientReply {
-  if (result.ok) return { Data: result.value, LeaderID: String(driver.id), Success: true, ErrorCode: "" };
+/** Answers a bad request "invalid" with the reason. */
+function refuse(driver: NodeDriver, message: string, requestId: number, metrics: NodeMetrics | null, startedAt: number, done: (reply: ServeClientReply) => void): void {
+  metrics?.clientRequestDone("invalid", { ok: false, code: "invalid" }, startedAt);
+  done(clientReply(driver, { ok: false, code: "invalid", message, leaderHint: driver.leaderId }, requestId));
+}
+
+function clientReply(driver: NodeDriver, result: CallResult, requestId: number): ServeClientReply {
+  if (result.ok) return { Data: result.value, LeaderID: nodeIdText(driver.id), Success: true, ErrorCode: "", RequestId: requestId };
   const leader = result.leaderHint;
-  return { Data: result.message, LeaderID: leader === null ? "" : String(leader), Success: false, ErrorCode: result.code };
+  return { Data: result.message, LeaderID: leader === null ? "" : nodeIdText(leader), Success: false, ErrorCode: result.code, RequestId: requestId };
+}
+
+/** A request that reached a node still opening its data dir: no leader known here yet. */
+function startingReply(requestId: number): ServeClientReply {
+  return { Data: "the node is starting; retry shortly", LeaderID: "", Success: false, ErrorCode: "not-leader", RequestId: requestId };
+}
+
+/** Node ids as LeaderID text, made once per id rather than once per reply. */
+const idTexts = new Map<NodeId, string>();
+function nodeIdText(id: NodeId): string {
+  let text = idTexts.get(id);
+  if (text === undefined) idTexts.set(id, (text = String(id)));
+  return text;
 }
 
 function statusReply(driver: NodeDriver): StatusReply {

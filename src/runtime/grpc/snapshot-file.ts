@@ -4,8 +4,14 @@
 //   SNAPSHOT <lastIndex> <lastTerm> <keyCount> <sessionCount> #xxxxxxxx
 //   MEMBERS <id>,<id>,... #xxxxxxxx
 //   KEY <key> <value> #xxxxxxxx            keyCount lines
-//   SESSION <clientId> <sequence> #xxxxxxxx sessionCount lines, least recently used first
+//   SESSION <clientId> <sequence> #xxxxxxxx sessionCount lines, least recently used first, or
+//   SESSION <clientId> <firstUnanswered> <applied> #xxxxxxxx
 //   END #xxxxxxxx
+//
+// A session's window (kv.ts) is its bound and the sequences applied at or above it. The short
+// SESSION form, the only one before windows, is the window whose one applied sequence is its
+// bound (a client with one SET at a time); any other window has the long form, <applied> being
+// the sequences in ascending order as runs, `a` or `a-b` joined by commas (`-` when none).
 //
 // The same lines travel between nodes when a leader sends its snapshot (in chunks of whole lines),
 // so one reader checks both a file and a transfer. Lines are produced lazily, so a writer or a
@@ -13,7 +19,7 @@
 
 import path from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { logIndex, nodeId, term, type NodeId, type Result, type Snapshot } from "../../raft/index.js";
+import { logIndex, nodeId, SESSION_WINDOW_MAX, term, type NodeId, type Result, type SessionWindow, type Snapshot } from "../../raft/index.js";
 import type { FileLayer, LayerFile } from "./file-layer.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { checkLine, withChecksum } from "./line-checksum.js";
@@ -27,8 +33,45 @@ export function* snapshotLines(s: Snapshot): Generator<string> {
   yield line(`SNAPSHOT ${s.lastIndex} ${s.lastTerm} ${s.data.size} ${s.sessions.size}`);
   yield line(`MEMBERS ${s.members.join(",")}`);
   for (const [k, v] of s.data) yield line(`KEY ${encodeToken(k)} ${encodeToken(v)}`);
-  for (const [c, seq] of s.sessions) yield line(`SESSION ${encodeToken(c)} ${seq}`);
+  for (const [c, w] of s.sessions) yield line(`SESSION ${encodeToken(c)} ${encodeWindow(w)}`);
   yield line("END");
+}
+
+/** `<sequence>` for the window of a one-at-a-time client, else `<firstUnanswered> <runs>`. */
+export function encodeWindow(w: SessionWindow): string {
+  const a = w.applied;
+  if (a.length === 1 && a[0] === w.firstUnanswered) return String(w.firstUnanswered);
+  if (a.length === 0) return `${w.firstUnanswered} -`;
+  const runs: string[] = [];
+  for (let i = 0; i < a.length; ) {
+    let j = i;
+    while (j + 1 < a.length && a[j + 1] === a[j]! + 1) j++;
+    runs.push(j === i ? String(a[i]) : `${a[i]}-${a[j]}`);
+    i = j + 1;
+  }
+  return `${w.firstUnanswered} ${runs.join(",")}`;
+}
+
+/** Reads the fields after the client id of a SESSION line; an error says what is wrong. */
+export function decodeWindow(fields: readonly string[]): SessionWindow | string {
+  const first = parseCount(fields[0] ?? "", 0);
+  if (first === null) return `bad sequence ${quote(fields[0] ?? "")}`;
+  if (fields.length === 1) return { firstUnanswered: first, applied: [first] };
+  const text = fields[1]!;
+  if (text === "-") return { firstUnanswered: first, applied: [] };
+  const applied: number[] = [];
+  for (const run of text.split(",")) {
+    const dash = run.indexOf("-");
+    const from = parseCount(dash < 0 ? run : run.slice(0, dash), 0);
+    const to = dash < 0 ? from : parseCount(run.slice(dash + 1), 0);
+    if (from === null || to === null || (dash >= 0 && to <= from)) return `bad run ${quote(run)} of applied sequences (want a or a-b with a < b)`;
+    const previous = applied.at(-1);
+    if (from < first || (previous !== undefined && from <= previous + 1)) return `applied sequences ${quote(text)} are not ascending separate runs at or above ${first}`;
+    if (to - first >= SESSION_WINDOW_MAX) return `applied sequence ${to} is ${SESSION_WINDOW_MAX} or more past the window's start ${first}`;
+    for (let q = from; q <= to; q++) applied.push(q);
+  }
+  if (applied.length === 1 && applied[0] === first) return `the window ${quote(text)} has the short form: SESSION <clientId> ${first}`;
+  return { firstUnanswered: first, applied };
 }
 
 /** Groups the lines into chunks of about `bytesMax` characters (at least one line each). */
@@ -58,7 +101,7 @@ export class SnapshotReader {
   private sessionCount = 0;
   private members: NodeId[] = [];
   private readonly data = new Map<string, string>();
-  private readonly sessions = new Map<string, number>();
+  private readonly sessions = new Map<string, SessionWindow>();
   private lineNumber = 0;
   private partial = "";
 
@@ -135,12 +178,15 @@ export class SnapshotReader {
       return null;
     }
     if (this.phase === "sessions") {
-      if (f[0] !== "SESSION" || f.length !== 3) return `want SESSION <clientId> <sequence> (${this.sessionCount - this.sessions.size} more), found ${quote(f[0] ?? "")}`;
+      if (f[0] !== "SESSION" || (f.length !== 3 && f.length !== 4)) {
+        return `want SESSION <clientId> <sequence> or SESSION <clientId> <firstUnanswered> <applied> (${this.sessionCount - this.sessions.size} more), found ${quote(f[0] ?? "")}`;
+      }
       const c = decodeToken(f[1]!);
-      const seq = parseCount(f[2]!, 0);
       if (!c.ok) return `bad client id: ${c.error}`;
-      if (seq === null) return `bad sequence ${quote(f[2]!)}`;
-      this.sessions.set(c.value, seq);
+      const w = decodeWindow(f.slice(2));
+      if (typeof w === "string") return w;
+      if (this.sessions.has(c.value)) return `session ${quote(f[1]!)} appears twice`;
+      this.sessions.set(c.value, w);
       return null;
     }
     if (f[0] !== "END" || f.length !== 1) return `want END, found ${quote(f.join(" "))}`;

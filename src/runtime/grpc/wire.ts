@@ -45,9 +45,12 @@ export function entryToWire(e: Entry): LogEntry {
   const c = e.command;
   switch (c.kind) {
     case "noop":
-      return { term: e.term, kind: EntryKind.ENTRY_KIND_NOOP, key: "", value: "", clientId: "", sequence: 0 };
-    case "set":
-      return { term: e.term, kind: EntryKind.ENTRY_KIND_SET, key: c.key, value: c.value, clientId: c.clientId, sequence: c.sequence };
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_NOOP, key: "", value: "", clientId: "", sequence: 0, firstUnanswered: 0 };
+    case "set": {
+      // 0 on the wire stands for the sequence itself (what a leader without the field sends).
+      const firstUnanswered = c.firstUnanswered === c.sequence ? 0 : c.firstUnanswered;
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_SET, key: c.key, value: c.value, clientId: c.clientId, sequence: c.sequence, firstUnanswered };
+    }
     default:
       return assertNever(c);
   }
@@ -124,8 +127,11 @@ function entryFromWire(e: LogEntry, where = "entry"): Entry {
       return { term: entryTerm, command: { kind: "noop" } };
     case EntryKind.ENTRY_KIND_SET: {
       const sequence = count(`${where} sequence`, e.sequence);
+      const first = count(`${where} first_unanswered`, e.firstUnanswered);
+      if (first > sequence) throw new WireError(`${where} first_unanswered ${first} is above its sequence ${sequence}`);
       if (typeof e.key !== "string" || e.key.length === 0) throw new WireError(`${where} is a SET with an empty key`);
-      return { term: entryTerm, command: { kind: "set", key: e.key, value: e.value, clientId: e.clientId, sequence } };
+      const firstUnanswered = first === 0 ? sequence : first;
+      return { term: entryTerm, command: { kind: "set", key: e.key, value: e.value, clientId: e.clientId, sequence, firstUnanswered } };
     }
     case EntryKind.UNRECOGNIZED:
     default:

@@ -141,7 +141,7 @@ export function sessionOp(w: World, rng: () => number, sessions: Map<string, Set
   const clientId = `c${Math.floor(rng() * 3)}`;
   const last = sessions.get(clientId);
   const retry = last !== undefined && rng() < 0.33;
-  const command: SetCommand = retry ? last : { kind: "set", key: `k${Math.floor(rng() * 3)}`, value: nextValue(), clientId, sequence: (last?.sequence ?? 0) + 1 };
+  const command: SetCommand = retry ? last : { kind: "set", key: `k${Math.floor(rng() * 3)}`, value: nextValue(), clientId, sequence: (last?.sequence ?? 0) + 1, firstUnanswered: (last?.sequence ?? 0) + 1 };
   sessions.set(clientId, command);
   w.client(at, [command]);
 }

@@ -3,18 +3,21 @@
 // machine are compared with it.
 //
 // Semantics, from types.ts and the README: a SET with a client id applies only if its sequence is
-// above the highest one applied for that client (a retry of the same sequence does nothing); a SET
-// without a client id always applies; a NO-OP changes nothing. The session table is kept least
+// at or above the session's bound (the highest firstUnanswered applied) and not among the
+// sequences applied at or above it; applying one records it and raises the bound to its
+// firstUnanswered, forgetting what lies below (a one-at-a-time client sends firstUnanswered =
+// sequence: "above the highest applied"); a SET without a client id always applies; a NO-OP
+// changes nothing. The session table is kept least
 // recently used first: a SET that applies moves its client to the end, and beyond
 // sessionCountMax clients the first goes (docs/file-formats.md). A retry that does not apply is
 // assumed to leave the order alone (not documented; the tests that evict never retry before an
 // eviction).
 
-import type { Entry, Snapshot } from "../../../src/raft/index.js";
+import type { Entry, SessionWindow, Snapshot } from "../../../src/raft/index.js";
 
 export interface MachineState {
   readonly data: ReadonlyMap<string, string>;
-  readonly sessions: ReadonlyMap<string, number>;
+  readonly sessions: ReadonlyMap<string, SessionWindow>;
 }
 
 const EMPTY: MachineState = { data: new Map(), sessions: new Map() };
@@ -22,12 +25,15 @@ const EMPTY: MachineState = { data: new Map(), sessions: new Map() };
 export function applyEntry(s: MachineState, e: Entry, sessionCountMax = Infinity): MachineState {
   const c = e.command;
   if (c.kind === "noop") return s;
-  if (c.clientId !== "" && c.sequence <= (s.sessions.get(c.clientId) ?? 0)) return s;
+  const w = c.clientId === "" ? undefined : s.sessions.get(c.clientId);
+  if (w !== undefined && (c.sequence < w.firstUnanswered || w.applied.includes(c.sequence))) return s;
   const data = new Map(s.data).set(c.key, c.value);
   if (c.clientId === "") return { data, sessions: s.sessions };
   const sessions = new Map(s.sessions);
   sessions.delete(c.clientId);
-  sessions.set(c.clientId, c.sequence);
+  const bound = Math.max(w?.firstUnanswered ?? 0, c.firstUnanswered);
+  const applied = [...(w?.applied ?? []), c.sequence].filter((q) => q >= bound).sort((a, b) => a - b);
+  sessions.set(c.clientId, { firstUnanswered: bound, applied });
   for (const oldest of sessions.keys()) {
     if (sessions.size <= sessionCountMax) break;
     sessions.delete(oldest);
@@ -35,7 +41,7 @@ export function applyEntry(s: MachineState, e: Entry, sessionCountMax = Infinity
   return { data, sessions };
 }
 
-function mapText(m: ReadonlyMap<string, string | number>): string {
+function mapText(m: ReadonlyMap<string, string | number | SessionWindow>): string {
   return JSON.stringify([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 

@@ -68,7 +68,7 @@ export function writes(w: World, leader: NodeId, n: number, prefix = "v"): void 
 
 /** `n` SETs at `leader` in one client call: one append of all of them, sent with the commit index of before. */
 export function batch(w: World, leader: NodeId, n: number, prefix = "b"): void {
-  const requests = [...Array(n).keys()].map((i) => ({ kind: "set" as const, key: `k${i % 3}`, value: `${prefix}${++written}`, clientId: "", sequence: 0 }));
+  const requests = [...Array(n).keys()].map((i) => ({ kind: "set" as const, key: `k${i % 3}`, value: `${prefix}${++written}`, clientId: "", sequence: 0, firstUnanswered: 0 }));
   w.client(leader, requests);
 }
 

@@ -378,7 +378,7 @@ export class World {
   }
 
   set(id: number, key: string, value: string): RequestId {
-    return this.client(id, [{ kind: "set", key, value, clientId: "", sequence: 0 }])[0]!;
+    return this.client(id, [{ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 }])[0]!;
   }
 
   get(id: number, key: string): RequestId {

@@ -94,7 +94,7 @@ export class TestCluster {
   }
 }
 
-export const set = (key: string, value: string, clientId = "", sequence = 0): ClientRequest => ({ kind: "set", key, value, clientId, sequence });
+export const set = (key: string, value: string, clientId = "", sequence = 0, firstUnanswered = sequence): ClientRequest => ({ kind: "set", key, value, clientId, sequence, firstUnanswered });
 export const get = (key: string): ClientRequest => ({ kind: "get", key });
 
 /** One node of an n-node cluster, started from `persisted` at nowMs. */

@@ -5,9 +5,9 @@ import { logIndex, nodeId, term, TIMING_FAST, type AppendReply, type AppendReque
 export const FAST_LEASE: LeaseParams = { leaseMs: TIMING_FAST.leaseMs, driftPpmMax: TIMING_FAST.driftPpmMax };
 
 export const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
-export const setEntry = (t: number, key: string, value: string, clientId = "", sequence = 0): Entry => ({
+export const setEntry = (t: number, key: string, value: string, clientId = "", sequence = 0, firstUnanswered = sequence): Entry => ({
   term: term(t),
-  command: { kind: "set", key, value, clientId, sequence },
+  command: { kind: "set", key, value, clientId, sequence, firstUnanswered },
 });
 
 export function appendReq(p: Partial<Omit<AppendRequest, "type" | "from" | "to" | "term">> & { from: number; to: number; term: number }): AppendRequest {

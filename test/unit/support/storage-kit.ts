@@ -13,8 +13,8 @@ import { FileStorage, type PersistRequest, type StorageOptions } from "../../../
 
 export const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
 
-export function set(key: string, value: string, t: number, clientId = "", sequence = 0): Entry {
-  return { term: term(t), command: { kind: "set", key, value, clientId, sequence } };
+export function set(key: string, value: string, t: number, clientId = "", sequence = 0, firstUnanswered = sequence): Entry {
+  return { term: term(t), command: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
 }
 export function noop(t: number): Entry {
   return { term: term(t), command: { kind: "noop" } };

@@ -3,6 +3,12 @@
 // Attempts from src/client/retry.ts. Every operation goes into the history with its invocation
 // and completion in true time; one that never completes stays "unknown".
 //
+// A SET carries its session's first unanswered sequence, which for one operation at a time is the
+// SET's own sequence. Clients whose id ends in an odd digit report it lazily instead, rounded down
+// to 1, 5, 9, ... (a lower bound is always allowed): the state machines then remember up to four
+// applied sequences of theirs, and a retry is recognised inside that window rather than by the
+// bound alone, on the nodes and in the checker's own state machine alike.
+//
 // A client draws random SETs and GETs over a few keys (so they conflict), or follows a script of
 // labelled operations that a scenario checks afterwards.
 
@@ -76,6 +82,8 @@ export class SimClient {
   private attemptNo = 0;
   private opCount = 0;
   private scriptAt = 0;
+  /** Reports its first unanswered sequence rounded down (see the top of this file). */
+  private readonly lazy: boolean;
 
   constructor(
     readonly clientId: string,
@@ -88,6 +96,7 @@ export class SimClient {
   ) {
     this.session = new Session(clientId);
     this.tracker = new LeaderTracker(nodes);
+    this.lazy = /[13579]$/.test(clientId);
   }
 
   get pending(): boolean {
@@ -134,7 +143,7 @@ export class SimClient {
     }
     const { kind, key, value, label, direct } = next;
     const id = this.host.recorder.invoke(kind === "set" ? { kind, clientId: this.clientId, key, value } : { kind, clientId: this.clientId, key }, nowMs);
-    const request = this.session.stamp(kind === "set" ? { kind, key, value, clientId: "", sequence: 0 } : { kind, key });
+    const request = kind === "set" ? this.stampSet(key, value) : ({ kind, key } as const);
     const attempts = direct ? null : new Attempts(this.tracker, this.policy, this.rng.fn, nowMs);
     this.op = { id, request, attempts, label, invokeMs: nowMs };
     if (attempts === null) {
@@ -143,6 +152,13 @@ export class SimClient {
     } else {
       this.follow(attempts.start(), null, nowMs, false);
     }
+  }
+
+  private stampSet(key: string, value: string): ClientRequest {
+    const stamped = this.session.stampSet({ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 });
+    if (!this.lazy) return stamped;
+    const f = stamped.firstUnanswered;
+    return { ...stamped, firstUnanswered: f - ((f - 1) % 4) };
   }
 
   private nextOp(nowMs: number): { kind: "set" | "get"; key: string; value: string; label: string | null; direct: boolean } | null {
@@ -192,6 +208,7 @@ export class SimClient {
 
   private finish(outcome: Outcome, value: string, from: NodeId | null, nowMs: number, immediate: boolean): void {
     const op = this.op!;
+    if (op.request.kind === "set") this.session.done(op.request.sequence); // answered or given up: never sent again
     this.host.recorder.complete(op.id, outcome, outcome === "ok" ? value : undefined, nowMs);
     if (op.label !== null) {
       const { label, invokeMs } = op;
