@@ -36,7 +36,10 @@ export class LogWriter {
     this.durableBytes = bytes;
   }
 
-  /** The last index the file holds (its start when it holds no entry). */
+  /**
+   * The last index the file holds (its start when it holds no entry). Every field changes only once
+   * the write that changes it is durable, so this is also the durable log's last index.
+   */
   get lastIndex(): number {
     return this.start.prevIndex + this.ends.length;
   }

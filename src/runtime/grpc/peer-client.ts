@@ -91,8 +91,8 @@ export class PeerClient {
   private readonly reporter: RpcErrorReporter;
   private outstandingCount = 0;
   private skippedCount = 0;
-  /** The lastIndex of the snapshot being streamed to this peer, or null. */
-  private snapshotSending: number | null = null;
+  /** A snapshot is being streamed to this peer. */
+  private snapshotSending = false;
   /** The AppendStream, or null until the next append opens one. */
   private stream: ClientDuplexStream<AppendEntriesArgs, AppendEntriesReply> | null = null;
   /** Send times (Date.now()) of the stream's requests not answered yet, oldest first. */
@@ -184,12 +184,12 @@ export class PeerClient {
    * never sits in memory as messages. One transfer at a time: the core asks again if this fails.
    */
   private sendSnapshot(m: SnapshotRequest): void {
-    if (this.snapshotSending !== null) return;
-    this.snapshotSending = m.snapshot.lastIndex;
+    if (this.snapshotSending) return;
+    this.snapshotSending = true;
     this.outstandingCount++;
     const deadline = Date.now() + this.opts.limits.snapshotDeadlineMs;
     const call = this.client.installSnapshot(new Metadata(), { deadline }, (err, reply: InstallSnapshotReply | undefined) => {
-      this.snapshotSending = null;
+      this.snapshotSending = false;
       this.settle(err, reply, (r) => snapshotReplyFromWire(r, this.opts.peerId, this.opts.selfId));
     });
     const chunks = snapshotRequestChunks(m);

@@ -124,7 +124,6 @@ export class FileStorage {
   // The log after all accepted persist calls: where it starts and the term of each entry after.
   private stagedStart: LogStart;
   private readonly stagedTerms: Term[];
-  private durableLastIndex: number; // the log's last index known durable (its start, when it holds no entry)
   private latestHardState: HardState; // after all accepted persist calls
   private durableHardState: HardState; // what metadata.txt holds
   private durableSnapshotIndex: number; // the lastIndex of snapshot.txt (0: none)
@@ -157,11 +156,10 @@ export class FileStorage {
     this.stagedStart = scan.start;
     this.stagedTerms = scan.entries.map((e) => e.term);
     this.log = new LogWriter(layer, files.logFile, scan, files.logBytes);
-    this.durableLastIndex = this.log.lastIndex;
     this.latestHardState = files.hardState;
     this.durableHardState = files.hardState;
     this.durableSnapshotIndex = files.snapshot?.lastIndex ?? 0;
-    this.pending = emptyBatch(this.durableLastIndex);
+    this.pending = emptyBatch(this.log.lastIndex);
     this.recovered = { hardState: files.hardState, snapshot: files.snapshot, logStart: scan.start, entries: scan.entries };
   }
 
@@ -387,7 +385,6 @@ export class FileStorage {
     if (plan.compactTo !== null) await this.log.compact(plan.compactTo, plan.truncateTo);
     else if (plan.truncateTo !== null) await this.log.truncate(plan.truncateTo, this.opts.mutation !== "truncate-without-sync");
     if (plan.entries.length > 0) await this.log.append(plan.base, plan.entries);
-    this.durableLastIndex = this.log.lastIndex;
     if (plan.hardState !== null) await this.writeMetadata(plan.hardState);
     if (plan.commitDue) this.writeCommitLater(this.latestHardState);
   }
@@ -437,7 +434,7 @@ export class FileStorage {
           this.metadataLater = null;
           while (this.metadataBusy !== null) await this.metadataBusy.catch(() => undefined);
           // Term and vote as metadata.txt holds them now (never older); commit within the durable log.
-          const commitIndex = logIndex(Math.min(Math.max(wished.commitIndex, this.durableHardState.commitIndex), this.durableLastIndex));
+          const commitIndex = logIndex(Math.min(Math.max(wished.commitIndex, this.durableHardState.commitIndex), this.log.lastIndex)); // the log writer changes only once a write is durable
           if (commitIndex > this.durableHardState.commitIndex) await this.writeMetadata({ ...this.durableHardState, commitIndex });
         }
       } catch (err) {
