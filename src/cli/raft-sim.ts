@@ -159,6 +159,8 @@ const MUTATION_HELP: Record<Mutation, string> = {
   "trust-page-cache": "a restarted node uses what it reads from disk (maybe only in the page cache) without syncing it first",
   "snapshot-forgets-sessions": "a snapshot leaves out the session table, so a retried SET may apply twice after a restore",
   "install-older-snapshot": "a follower installs any snapshot it is sent, over newer state, dropping its whole log",
+  "learner-in-quorum": "a leader counts learners' acknowledgements toward commits and its lease, as if they were voters",
+  "transfer-keeps-lease": "a leader that hands leadership over (TimeoutNow) goes on serving lease reads",
 };
 
 // ---------------------------------------------------------------- shared flags

@@ -1,6 +1,7 @@
 // Commitment and application.
 //
-// A leader commits index N when a majority holds it and the entry at N is of the leader's current
+// A leader commits index N when a majority of the voters of its configuration in use holds it
+// (itself counted only when it is one of them) and the entry at N is of the leader's current
 // term (Raft §5.4.2); earlier entries commit with it. A follower commits up to LeaderCommit, but
 // never past the last entry the current message proved to match. Committed entries are applied
 // to the KV store in order, at once, so appliedIndex == commitIndex after every step.
@@ -14,11 +15,13 @@ import { assert, logIndex, type LogIndex, type Term } from "./types.js";
 export function maybeCommit(n: NodeCore): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
+  const config = n.membership;
   const matches = l.matchScratch;
-  matches[0] = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
-  let i = 1;
-  for (const p of l.progress.values()) matches[i++] = p.matchIndex;
-  const candidate = logIndex(quorumValue(matches, n.quorum));
+  matches.length = 0;
+  const own = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
+  for (const id of config.voters) matches.push(id === n.id ? own : (l.progress.get(id)?.matchIndex ?? 0));
+  if (n.config.mutation === "learner-in-quorum") for (const id of config.learners) matches.push(l.progress.get(id)?.matchIndex ?? 0);
+  const candidate = logIndex(quorumValue(matches, config.quorum));
   if (candidate <= n.commitIndex) return;
   const ownTerm = n.log.termAt(candidate) === n.currentTerm;
   if (!ownTerm && n.config.mutation !== "commit-old-term") return;

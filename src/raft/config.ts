@@ -45,13 +45,25 @@ export const MUTATIONS = [
   "trust-page-cache", // runtime, not core: a restarted node uses what it reads from disk without syncing it first
   "snapshot-forgets-sessions", // a snapshot leaves out the session table, so a retried SET may apply twice after a restore
   "install-older-snapshot", // a follower installs any snapshot it is sent, over newer state, dropping its whole log
+  "learner-in-quorum", // a leader counts learners' acknowledgements toward commits and its lease, as if they were voters
+  "transfer-keeps-lease", // a leader that hands leadership over (TimeoutNow) goes on serving lease reads
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
 export interface RaftConfig {
   readonly id: NodeId;
-  /** Every member, this node included. */
+  /**
+   * The initial configuration's voters, this node included (unless it joins). A configuration in
+   * the log or a snapshot replaces it: it is only where a new cluster starts.
+   */
   readonly members: readonly NodeId[];
+  /** Addresses of the initial members ("" where unknown): configuration entries carry them on. */
+  readonly addresses: Readonly<Record<number, string>>;
+  /**
+   * A node that joins a running cluster starts with no configuration of its own: it never stands
+   * for election until a leader adds it (as a learner, then a voter) through the log.
+   */
+  readonly join: boolean;
   readonly timing: TimingConfig;
   readonly preVote: boolean;
   /** Entries per AppendEntries message, at most. */
@@ -88,6 +100,8 @@ export const CONFIG_DEFAULTS = {
   snapshotKeepEntries: 5_000,
   mutation: null,
   leaderPersistsInParallel: false,
+  addresses: {},
+  join: false,
 } as const;
 
 export function makeConfig(
@@ -145,7 +159,10 @@ export function validateConfig(c: RaftConfig): void {
     if (ids.has(m)) throw new Error(`config: node id ${m} appears twice in the member list`);
     ids.add(m);
   }
-  if (!ids.has(c.id)) throw new Error(`config: this node's id ${c.id} is not among the members [${c.members.join(", ")}]`);
+  if (!Number.isInteger(c.id) || c.id < 0) throw new Error(`config: node id ${c.id} must be a whole number >= 0`);
+  if (!c.join && !ids.has(c.id)) {
+    throw new Error(`config: this node's id ${c.id} is not among the members [${c.members.join(", ")}]; list it, or start it as a node that joins a running cluster`);
+  }
   const bounds: [string, number][] = [
     ["batchCountMax", c.batchCountMax],
     ["batchBytesMax", c.batchBytesMax],
@@ -161,6 +178,7 @@ export function validateConfig(c: RaftConfig): void {
     throw new Error(`config: snapshotKeepEntries must be a whole number >= 0, got ${c.snapshotKeepEntries}`);
   }
 }
+
 
 /** Number of votes or acknowledgements that make a majority of `memberCount`. */
 export function quorumSize(memberCount: number): number {

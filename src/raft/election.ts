@@ -7,17 +7,30 @@
 //    change anywhere); voters refuse while they heard from a leader within the election timeout
 //    minimum, so a node rejoining from a partition does not depose a healthy leader;
 //  - a vote reply carries the longest old-leader lease the voter knows of; the candidate keeps the
-//    maximum, and as leader waits for it to end before it serves reads or acknowledges writes.
+//    maximum, and as leader waits for it to end before it serves reads or acknowledges writes;
+//  - only voters of a node's configuration in use stand and count (membership.ts); a node that
+//    was sent TimeoutNow stands at once, without PreVote, and ignores the lease of the leader
+//    that sent it, which gave it up (transfer.ts).
 
 import { candidateWaitMs, LeaderLease } from "./lease.js";
-import type { NodeCore } from "./state.js";
+import type { CandidateState, NodeCore } from "./state.js";
 import { Progress } from "./progress.js";
 import { sendAppends } from "./replication.js";
-import { logIndex, term, type Entry, type NodeId, type VoteReply, type VoteRequest } from "./types.js";
+import { logIndex, term, type Entry, type NodeId, type Term, type VoteReply, type VoteRequest } from "./types.js";
 
-/** Follower and candidate tick: start an election when the timer has run out. */
+/** What a TimeoutNow hands the candidate: the term whose leader gave its lease up, and what that leader still waited for. */
+export interface Handover {
+  readonly term: Term;
+  readonly waitUntilMs: number;
+}
+
+/** Follower and candidate tick: start an election when the timer has run out (voters only). */
 export function tickElectionTimer(n: NodeCore): void {
   if (n.nowMs < n.electionDeadlineMs) return;
+  if (!n.isVoter) {
+    n.resetElectionTimer(); // a learner or a removed node never stands
+    return;
+  }
   n.out.events.push({ kind: "election-timeout", nodeId: n.id });
   if (n.config.preVote) startPreVote(n);
   else startElection(n);
@@ -26,27 +39,37 @@ export function tickElectionTimer(n: NodeCore): void {
 function startPreVote(n: NodeCore): void {
   n.becomeFollower(null);
   n.role = "candidate";
-  n.candidate = { phase: "pre", granted: new Set([n.id]), oldLeaseUntilMs: -Infinity };
+  n.candidate = { phase: "pre", granted: new Set([n.id]), oldLeaseUntilMs: -Infinity, handover: null };
   n.resetElectionTimer();
   requestVotes(n, true);
-  if (n.candidate.granted.size >= n.quorum) startElection(n);
+  if (hasMajority(n, n.candidate)) startElection(n);
 }
 
-function startElection(n: NodeCore): void {
+/** Stands for the next term; `handover` when a leader sent TimeoutNow. */
+export function startElection(n: NodeCore, handover: Handover | null = null): void {
   n.role = "candidate";
   n.currentTerm = term(n.currentTerm + 1);
   n.votedFor = n.id;
   n.out.hardStateMustSync = true;
   n.leaderId = null;
-  n.candidate = { phase: "real", granted: new Set([n.id]), oldLeaseUntilMs: -Infinity };
+  n.candidate = { phase: "real", granted: new Set([n.id]), oldLeaseUntilMs: -Infinity, handover };
   n.resetElectionTimer();
   requestVotes(n, false);
-  if (n.candidate.granted.size >= n.quorum) becomeLeader(n);
+  if (hasMajority(n, n.candidate)) becomeLeader(n);
+}
+
+/** Grants from voters of the configuration in use make a majority of them. */
+function hasMajority(n: NodeCore, c: CandidateState): boolean {
+  const config = n.membership;
+  let votes = 0;
+  for (const id of c.granted) if (config.isVoter(id)) votes++;
+  return votes >= config.quorum;
 }
 
 function requestVotes(n: NodeCore, preVote: boolean): void {
   const t = preVote ? term(n.currentTerm + 1) : n.currentTerm;
-  for (const peer of n.peers) {
+  for (const peer of n.membership.voters) {
+    if (peer === n.id) continue;
     n.send({
       type: "vote-request",
       from: n.id,
@@ -98,6 +121,7 @@ function voteReply(n: NodeCore, m: VoteRequest, granted: boolean): VoteReply {
     granted,
     preVote: m.preVote,
     leaseRemainingMs: n.leaseMemory.remainingMs(n.nowMs),
+    leaseTerm: n.leaseMemory.term,
   };
 }
 
@@ -112,10 +136,11 @@ export function handleVoteReply(n: NodeCore, m: VoteReply): void {
   const roundTerm = c.phase === "pre" ? n.currentTerm + 1 : n.currentTerm;
   if (m.requestTerm !== roundTerm) return;
   c.granted.add(m.from);
-  if (c.phase === "real") {
+  const handedOver = c.handover !== null && m.leaseTerm === c.handover.term;
+  if (c.phase === "real" && !handedOver) {
     c.oldLeaseUntilMs = Math.max(c.oldLeaseUntilMs, n.nowMs + candidateWaitMs(n.config.timing, m.leaseRemainingMs));
   }
-  if (c.granted.size < n.quorum) return;
+  if (!hasMajority(n, c)) return;
   if (c.phase === "pre") startElection(n);
   else becomeLeader(n);
 }
@@ -123,29 +148,41 @@ export function handleVoteReply(n: NodeCore, m: VoteReply): void {
 function becomeLeader(n: NodeCore): void {
   const c = n.candidate;
   if (c === null) return;
-  const waitUntilMs =
-    n.config.mutation === "no-lease-wait" ? n.nowMs : Math.max(c.oldLeaseUntilMs, n.leaseMemory.knownUntilMs, n.nowMs);
+  const waitUntilMs = n.config.mutation === "no-lease-wait" ? n.nowMs : oldLeaseWaitUntilMs(n, c);
   const noop: Entry = { term: n.currentTerm, command: { kind: "noop" } };
   const noopIndex = logIndex(n.log.lastIndex + 1);
   const progress = new Map<NodeId, Progress>();
-  for (const peer of n.peers) progress.set(peer, new Progress(n.log.lastIndex));
+  for (const peer of n.replicationTargets()) progress.set(peer, new Progress(n.log.lastIndex));
   n.role = "leader";
   n.candidate = null;
   n.leaderId = n.id;
   n.leader = {
     progress,
-    matchScratch: new Float64Array(n.peers.length + 1),
-    lease: new LeaderLease(n.peers, n.quorum, n.nowMs, waitUntilMs),
+    matchScratch: [],
+    lease: new LeaderLease(n.id, n.nowMs, waitUntilMs),
     nextHeartbeatAtMs: n.nowMs,
     selfDurableIndex: logIndex(0),
     noopIndex,
     pendingWrites: new Map(),
     deferredWrites: [],
     pendingReads: [],
+    transfer: null,
   };
   n.out.events.push({ kind: "became-leader", nodeId: n.id, term: n.currentTerm });
   if (waitUntilMs > n.nowMs) n.out.events.push({ kind: "waiting-old-lease", nodeId: n.id, waitMs: waitUntilMs - n.nowMs });
   n.log.append([noop]);
   n.out.appended(noopIndex, [noop]);
   sendAppends(n, true);
+}
+
+/**
+ * Until when a new leader waits before it serves reads or acknowledges writes: the end of every
+ * lease its voters and its own memory know of, but a lease its handover says was given up; and
+ * what the leader that handed over still waited for.
+ */
+function oldLeaseWaitUntilMs(n: NodeCore, c: CandidateState): number {
+  const h = c.handover;
+  const ownHandedOver = h !== null && n.leaseMemory.term === h.term;
+  const own = ownHandedOver ? -Infinity : n.leaseMemory.knownUntilMs;
+  return Math.max(c.oldLeaseUntilMs, own, h?.waitUntilMs ?? -Infinity, n.nowMs);
 }

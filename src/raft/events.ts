@@ -1,6 +1,7 @@
 // The dump.txt lines of the original exercise (docs/exercise.md), rendered from the core's
 // structured events.
 
+import { formatMembers } from "./membership.js";
 import { assertNever, type RaftEvent } from "./types.js";
 
 export function formatEvent(e: RaftEvent): string {
@@ -44,6 +45,18 @@ export function formatEvent(e: RaftEvent): string {
         `Node ${e.nodeId} refused messages from Node ${e.peerId}: its lease parameters (lease ${e.theirs.leaseMs} ms, drift ${e.theirs.driftPpmMax} ppm) ` +
         `differ from ours (lease ${e.ours.leaseMs} ms, drift ${e.ours.driftPpmMax} ppm); start every node with the same timing.`
       );
+    case "config-changed":
+      return `Node ${e.nodeId} now uses the configuration of entry ${e.index}: ${formatMembers(e.members)}.`;
+    case "removed-from-cluster":
+      return `Node ${e.nodeId} is no longer a member of the cluster; it takes no further part.`;
+    case "transfer-started":
+      return `Leader ${e.leaderId} transferring leadership to Node ${e.targetId}; taking no new writes.`;
+    case "timeout-now-sent":
+      return `Leader ${e.leaderId} sent TimeoutNow to Node ${e.targetId} and gave up its lease.`;
+    case "timeout-now-received":
+      return `Node ${e.nodeId} received TimeoutNow from Leader ${e.leaderId}, Starting election.`;
+    case "transfer-failed":
+      return `Leader ${e.leaderId} could not transfer leadership to Node ${e.targetId}: ${e.reason}.`;
     default:
       return assertNever(e);
   }

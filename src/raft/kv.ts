@@ -16,7 +16,7 @@
 // every node applies the same log in the same order (or restores the same snapshot, which keeps
 // that order), every node evicts the same sessions.
 
-import { assertNever, type Command, type LogIndex, type NodeId, type SessionWindow, type Snapshot, type Term } from "./types.js";
+import { assertNever, type Command, type LogIndex, type Member, type SessionWindow, type Snapshot, type Term } from "./types.js";
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
 
@@ -43,7 +43,7 @@ export class KvStore {
   }
 
   /** A copy of the state machine as of (lastIndex, lastTerm), for a snapshot. */
-  image(lastIndex: LogIndex, lastTerm: Term, members: readonly NodeId[], forgetSessions: boolean): Snapshot {
+  image(lastIndex: LogIndex, lastTerm: Term, members: readonly Member[], forgetSessions: boolean): Snapshot {
     const sessions = new Map<string, SessionWindow>();
     if (!forgetSessions) {
       for (const [clientId, s] of this.sessions) sessions.set(clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
@@ -61,6 +61,7 @@ export class KvStore {
   apply(command: Command): ApplyResult {
     switch (command.kind) {
       case "noop":
+      case "config": // the log keeps configurations (membership.ts); the map has nothing to do
         return "noop";
       case "set":
         if (command.clientId !== "" && !this.admit(command.clientId, command.sequence, command.firstUnanswered)) return "duplicate";

@@ -12,11 +12,14 @@
 // has acknowledged, so delayed acknowledgements never extend it. A new leader waits until every
 // lease it heard of (votes and its own memory) has run out before it serves reads or acknowledges
 // writes. A restarted node has forgotten what it knew, so it assumes a full lease started now.
+// Majorities are of the voters of the leader's configuration in use (membership.ts says why one
+// configuration is enough); a leader that hands leadership over gives its lease up (transfer.ts).
 
 import type { Mutation, TimingConfig } from "./config.js";
+import type { Membership } from "./membership.js";
 import { quorumValue } from "./quorum.js";
 import type { NodeCore } from "./state.js";
-import { assert } from "./types.js";
+import { assert, term, type NodeId, type Term } from "./types.js";
 
 function driftRatio(timing: TimingConfig): number {
   return timing.driftPpmMax / 1_000_000;
@@ -38,23 +41,38 @@ export function candidateWaitMs(timing: TimingConfig, remainingMs: number): numb
   return (remainingMs * (1 + rho)) / (1 - rho);
 }
 
-/** A node's memory of the longest lease any leader (itself included) may still hold. */
+/**
+ * A node's memory of the longest lease any leader (itself included) may still hold, and the term of
+ * the leader whose heartbeat gave it. Every lease has the same length, so the newest heartbeat
+ * heard always gives the longest: one (until, term) pair is the whole memory.
+ */
 export class LeaseMemory {
-  constructor(private untilMs: number) {}
+  constructor(
+    private untilMs: number,
+    private leaseTerm: Term,
+  ) {}
 
-  /** A restarted node must behave as if a lease may still be running. */
+  /** A restarted node must behave as if a lease may still be running, of a leader it cannot name (term 0). */
   static afterRestart(timing: TimingConfig, nowMs: number, mutation: Mutation | null): LeaseMemory {
-    if (mutation === "restart-forgets-lease") return new LeaseMemory(-Infinity);
-    return new LeaseMemory(nowMs + followerLeaseMs(timing));
+    if (mutation === "restart-forgets-lease") return new LeaseMemory(-Infinity, term(0));
+    return new LeaseMemory(nowMs + followerLeaseMs(timing), term(0));
   }
 
-  /** A heartbeat arrived (or, for a leader, left) at nowMs: its lease may run from then. */
-  heard(timing: TimingConfig, nowMs: number): void {
-    this.untilMs = Math.max(this.untilMs, nowMs + followerLeaseMs(timing));
+  /** A heartbeat of the leader of `leaderTerm` arrived (or, for a leader, left) at nowMs: its lease may run from then. */
+  heard(timing: TimingConfig, nowMs: number, leaderTerm: Term): void {
+    const until = nowMs + followerLeaseMs(timing);
+    if (until < this.untilMs) return;
+    this.untilMs = until;
+    this.leaseTerm = leaderTerm;
   }
 
   get knownUntilMs(): number {
     return this.untilMs;
+  }
+
+  /** The term of the leader whose lease is remembered (0: unknown). */
+  get term(): Term {
+    return this.leaseTerm;
   }
 
   remainingMs(nowMs: number): number {
@@ -64,20 +82,16 @@ export class LeaseMemory {
 
 /** A leader's view of its own lease: who acknowledged which heartbeat, and what it must wait for. */
 export class LeaderLease {
-  /** Slot 0: this leader (always "now"); slot i: send time of the newest heartbeat peer i acknowledged. */
-  private readonly ackSendMs: Float64Array;
-  private readonly slotOf = new Map<number, number>();
+  /** Per peer: send time of the newest heartbeat of this leadership it acknowledged. */
+  private readonly ackSendMs = new Map<NodeId, number>();
+  private readonly scratch: number[] = [];
 
   constructor(
-    peers: readonly number[],
-    private readonly quorum: number,
+    private readonly selfId: NodeId,
     readonly becameLeaderAtMs: number,
     /** No lease reads and no write acknowledgements before this: older leases may be running. */
     readonly oldLeaseWaitUntilMs: number,
-  ) {
-    this.ackSendMs = new Float64Array(peers.length + 1).fill(-Infinity);
-    peers.forEach((p, i) => this.slotOf.set(p, i + 1));
-  }
+  ) {}
 
   /** True when sentMs can be the send time of a request of this leadership, seen at nowMs. */
   sentInThisLeadership(sentMs: number, nowMs: number): boolean {
@@ -89,35 +103,40 @@ export class LeaderLease {
    * receivedMs now. The caller has checked sentInThisLeadership (the reply-current-term mutation
    * skips that check and clamps instead, as a broken variant for the checkers to catch).
    */
-  acknowledged(peer: number, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
+  acknowledged(peer: NodeId, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
     assert(sentMs <= receivedMs, () => `an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
-    const slot = this.slotOf.get(peer);
-    if (slot !== undefined && start > this.ackSendMs[slot]!) this.ackSendMs[slot] = start;
+    if (start > (this.ackSendMs.get(peer) ?? -Infinity)) this.ackSendMs.set(peer, start);
   }
 
-  /** Send time of the newest heartbeat a majority (this leader counts as now) acknowledged. */
-  startMs(nowMs: number): number {
-    this.ackSendMs[0] = nowMs;
-    return quorumValue(this.ackSendMs, this.quorum);
+  /**
+   * Send time of the newest heartbeat a majority of the voters of `config` acknowledged; this
+   * leader counts as now when it is one of them. Learners never count (membership.ts).
+   */
+  startMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
+    const values = this.scratch;
+    values.length = 0;
+    for (const id of config.voters) values.push(id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity));
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values.push(this.ackSendMs.get(id) ?? -Infinity);
+    return quorumValue(values, config.quorum);
   }
 
   /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */
-  validUntilMs(timing: TimingConfig, nowMs: number): number {
-    return this.startMs(nowMs) + leaderLeaseMs(timing);
+  validUntilMs(timing: TimingConfig, nowMs: number, config: Membership, mutation: Mutation | null): number {
+    return this.startMs(nowMs, config, mutation) + leaderLeaseMs(timing);
   }
 
   /** A leader that has not renewed its lease by this time steps down. */
-  stepDownAtMs(timing: TimingConfig, nowMs: number): number {
-    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs)) + timing.leaseMs;
+  stepDownAtMs(timing: TimingConfig, nowMs: number, config: Membership, mutation: Mutation | null): number {
+    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs, config, mutation)) + timing.leaseMs;
   }
 }
 
 /** Steps down when no majority renewed the lease in time. Returns true when it did. */
 export function stepDownIfLeaseLost(n: NodeCore): boolean {
   const l = n.leader;
-  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs)) return false;
+  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs, n.membership, n.config.mutation)) return false;
   n.out.events.push({ kind: "lease-renewal-failed", leaderId: n.id });
   n.becomeFollower(null);
   return true;

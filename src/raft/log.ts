@@ -2,9 +2,19 @@
 // prefix with term 0; once a snapshot covers a prefix, the log holds entries from
 // prevIndex + 1 on and remembers the term at prevIndex (the Raft paper's "last included" entry).
 //
-// Invariant: terms never decrease along the log; prevIndex <= lastIndex.
+// The log also knows the configurations it holds (membership.ts): the newest one is the node's
+// configuration in use, and a truncation that drops it brings back the one before.
+//
+// Invariant: terms never decrease along the log; prevIndex <= lastIndex; configuration entries
+// are listed by ascending index, each inside (baseIndex, lastIndex].
 
-import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Term } from "./types.js";
+import { Membership } from "./membership.js";
+import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
+
+interface ConfigAt {
+  readonly index: LogIndex;
+  readonly membership: Membership;
+}
 
 /** Rough bytes an entry takes on the wire; used to bound batches. */
 export function entryBytes(entry: Entry): number {
@@ -15,14 +25,37 @@ export function entryBytes(entry: Entry): number {
 export class RaftLog {
   private entries: Entry[];
   private start: LogStart;
+  /** The configuration in force before the first configuration entry the log holds, as of baseIndex. */
+  private base: ConfigAt;
+  private readonly configs: ConfigAt[] = [];
 
-  constructor(start: LogStart, initial: readonly Entry[]) {
+  constructor(start: LogStart, initial: readonly Entry[], base: Membership) {
     this.start = start;
-    this.entries = [...initial];
-    for (let i = 0; i < this.entries.length; i++) {
-      const before = i === 0 ? start.prevTerm : this.entries[i - 1]!.term;
-      assert(before <= this.entries[i]!.term, () => `log terms decrease at index ${start.prevIndex + i + 1}`);
-    }
+    this.base = { index: start.prevIndex, membership: base };
+    this.entries = [];
+    this.append(initial);
+  }
+
+  /** The configuration in use: the newest in the log, committed or not. */
+  get membership(): Membership {
+    return (this.configs[this.configs.length - 1] ?? this.base).membership;
+  }
+
+  /** The index of the configuration in use (its entry, or where the base configuration is known from). */
+  get membershipIndex(): LogIndex {
+    return (this.configs[this.configs.length - 1] ?? this.base).index;
+  }
+
+  /** The configuration in force at `index` (the newest at or before it); never asked below the base. */
+  membershipAt(index: LogIndex): Membership {
+    for (let i = this.configs.length - 1; i >= 0; i--) if (this.configs[i]!.index <= index) return this.configs[i]!.membership;
+    return this.base.membership;
+  }
+
+  /** A snapshot through `asOf` says which configuration was in force there: it replaces what the log knew up to it. */
+  rebase(members: readonly Member[], asOf: LogIndex): void {
+    this.base = { index: asOf, membership: new Membership(members) };
+    while (this.configs.length > 0 && this.configs[0]!.index <= asOf) this.configs.shift();
   }
 
   /** The last compacted index (0 when nothing was compacted): termAt knows it, entryAt does not. */
@@ -78,13 +111,15 @@ export class RaftLog {
     for (const entry of entries) {
       assert(entry.term >= this.lastTerm, () => `appending term ${entry.term} after term ${this.lastTerm}`);
       this.entries.push(entry);
+      if (entry.command.kind === "config") this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
     }
   }
 
-  /** Drops the entries at `from` and after. */
+  /** Drops the entries at `from` and after (and the configurations among them). */
   truncateFrom(from: LogIndex): void {
     assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
     this.entries.length = from - this.start.prevIndex - 1;
+    while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= from) this.configs.pop();
   }
 
   /** Drops the entries through `start.prevIndex`, which must hold `start.prevTerm` or lie past the end. */
@@ -97,12 +132,15 @@ export class RaftLog {
       this.entries = this.entries.slice(start.prevIndex - this.start.prevIndex);
     }
     this.start = start;
+    while (this.configs.length > 0 && this.configs[0]!.index <= start.prevIndex) this.base = this.configs.shift()!;
   }
 
-  /** Drops every entry: the log now starts after `start` (a follower installing a snapshot its log does not hold). */
-  resetTo(start: LogStart): void {
+  /** Drops every entry: the log now starts after `start`, with `members` in force there (a snapshot the log does not hold). */
+  resetTo(start: LogStart, members: readonly Member[]): void {
     this.entries = [];
     this.start = start;
+    this.configs.length = 0;
+    this.base = { index: start.prevIndex, membership: new Membership(members) };
   }
 
   /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */

@@ -10,6 +10,7 @@ import {
   type LogIndex,
   type Message,
   type LogStart,
+  type Member,
   type Output,
   type RaftEvent,
   type Snapshot,
@@ -34,6 +35,7 @@ export class OutputBuilder {
   truncateFrom: LogIndex | null = null;
   compactTo: LogStart | null = null;
   saveSnapshot: Snapshot | null = null;
+  membership: readonly Member[] | null = null;
   appendFrom: LogIndex | null = null;
   private appendList: Entry[] | null = null;
   private messageList: Message[] | null = null;
@@ -85,6 +87,7 @@ export class OutputBuilder {
       replies: this.replyList ?? NONE,
       events: this.eventList ?? NONE,
       saveSnapshot: this.saveSnapshot,
+      membership: this.membership,
       wakeAtMs,
     };
   }

@@ -3,7 +3,7 @@
 // is lost. Every waiting structure is freed when its request is answered.
 
 import type { NodeCore } from "./state.js";
-import type { ClientErrorCode, ClientResult, LogIndex, RequestId } from "./types.js";
+import type { ClientErrorCode, ClientResult, LogIndex, NodeId, RequestId } from "./types.js";
 
 /** A committed entry at `index`: answer its client, or hold the answer until the old lease ends. */
 export function releaseWrite(n: NodeCore, index: LogIndex): void {
@@ -44,9 +44,9 @@ export function failPending(n: NodeCore): void {
   l.pendingReads.length = 0;
 }
 
-export function failure(n: NodeCore, code: ClientErrorCode, message: string): ClientResult {
-  const leaderHint = n.leaderId === n.id ? null : n.leaderId;
-  return { ok: false, code, message, leaderHint };
+/** A refusal; the hint names the leader to ask instead (by default the one this node follows). */
+export function failure(n: NodeCore, code: ClientErrorCode, message: string, hint: NodeId | null = n.leaderId === n.id ? null : n.leaderId): ClientResult {
+  return { ok: false, code, message, leaderHint: hint };
 }
 
 export function reply(n: NodeCore, requestId: RequestId, result: ClientResult): void {

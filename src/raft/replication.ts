@@ -58,7 +58,7 @@ function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
   const s = n.snapshot;
   assert(s !== null && s.lastIndex >= n.log.prevIndex, () => `the log is compacted through ${n.log.prevIndex} with no snapshot covering it`);
   p.sentSnapshot(s.lastIndex);
-  n.leaseMemory.heard(n.config.timing, n.nowMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({ type: "snapshot-request", from: n.id, to: peer, term: n.currentTerm, snapshot: s, lease: n.leaseParams, leaderSendMs: n.nowMs });
   n.out.events.push({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
 }
@@ -67,7 +67,7 @@ function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: 
   const prevLogTerm = n.log.termAt(prevLogIndex);
   assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
   // The leader remembers every lease it hands out, as a follower would.
-  n.leaseMemory.heard(n.config.timing, n.nowMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({
     type: "append-request",
     from: n.id,
@@ -148,7 +148,7 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs, m.term);
 
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));

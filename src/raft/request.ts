@@ -1,7 +1,8 @@
 // Client request lines ("SET <key> <value>", "GET <key>") and the size limits on keys and values.
 // Parsing is pure and shared by the node, the client and the simulator.
 
-import type { ClientRequest, Result } from "./types.js";
+import { formatMembers } from "./membership.js";
+import type { ClientRequest, Command, Result } from "./types.js";
 
 export const KEY_BYTES_MAX = 1024;
 export const VALUE_BYTES_MAX = 64 * 1024;
@@ -125,8 +126,8 @@ function parseSet(rest: string, clientId: string, sequence: number, firstUnanswe
   return bad ? { ok: false, error: bad } : { ok: true, value: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
 }
 
-/** The `{operation}` of the dump lines: `SET x 6`, `GET x`, `NO-OP`. */
-export function formatOperation(request: ClientRequest | { readonly kind: "noop" }): string {
+/** The `{operation}` of the dump lines: `SET x 6`, `GET x`, `NO-OP`, `CONFIG voters 0,1,2; learners 5`. */
+export function formatOperation(request: ClientRequest | Command): string {
   switch (request.kind) {
     case "set":
       return `SET ${request.key} ${request.value}`;
@@ -134,5 +135,7 @@ export function formatOperation(request: ClientRequest | { readonly kind: "noop"
       return `GET ${request.key}`;
     case "noop":
       return "NO-OP";
+    case "config":
+      return `CONFIG ${formatMembers(request.members)}`;
   }
 }

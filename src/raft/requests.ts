@@ -34,6 +34,14 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
   }
   const r = call.request;
   n.out.events.push({ kind: "leader-received", nodeId: n.id, operation: formatOperation(r) });
+  if (l.transfer !== null) {
+    // Writes stop while leadership moves; reads too once the lease is handed over (transfer.ts).
+    const to = l.transfer.targetId;
+    if (r.kind === "set" || l.transfer.timeoutNowSent) {
+      reply(n, call.requestId, failure(n, "not-leader", `leadership is moving to node ${to}; retry there`, to));
+      return null;
+    }
+  }
   if (l.pendingWrites.size + l.deferredWrites.length + l.pendingReads.length >= n.config.pendingCountMax) {
     reply(n, call.requestId, failure(n, "overloaded", `${n.config.pendingCountMax} requests are pending; retry later`));
     return null;

@@ -22,7 +22,7 @@ export function maybeTakeSnapshot(n: NodeCore): void {
   const lastTerm = n.log.termAt(n.appliedIndex);
   assert(lastTerm !== undefined, () => `applied index ${n.appliedIndex} outside the log`);
   const forget = n.config.mutation === "snapshot-forgets-sessions";
-  n.savingSnapshot = n.kv.image(n.appliedIndex, lastTerm, n.config.members, forget);
+  n.savingSnapshot = n.kv.image(n.appliedIndex, lastTerm, n.log.membershipAt(n.appliedIndex).members, forget);
   n.out.saveSnapshot = n.savingSnapshot;
 }
 
@@ -55,7 +55,9 @@ export function restoreSnapshot(n: NodeCore, s: Snapshot): void {
     const start: LogStart = { prevIndex: s.lastIndex, prevTerm: s.lastTerm };
     const from = logIndex(Math.max(s.lastIndex, n.log.prevIndex) + 1);
     n.startRepair = { truncateFrom: n.log.lastIndex >= from ? from : null, compactTo: start };
-    n.log.resetTo(start);
+    n.log.resetTo(start, s.members);
+  } else {
+    n.log.rebase(s.members, s.lastIndex);
   }
   n.kv.restore(s);
   n.snapshot = s;
@@ -68,7 +70,7 @@ export function handleSnapshotRequest(n: NodeCore, m: SnapshotRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs);
+  n.leaseMemory.heard(n.config.timing, n.nowMs, m.term);
   const s = m.snapshot;
   const older = s.lastIndex <= n.commitIndex && n.config.mutation !== "install-older-snapshot";
   if (!older) install(n, s, m.from);
@@ -80,10 +82,11 @@ function install(n: NodeCore, s: Snapshot, leader: SnapshotRequest["from"]): voi
   const keepsSuffix = n.log.termAt(s.lastIndex) === s.lastTerm && n.config.mutation !== "install-older-snapshot";
   if (keepsSuffix) {
     n.log.compactTo(start);
+    n.log.rebase(s.members, s.lastIndex);
   } else {
     const from = logIndex(Math.max(s.lastIndex, n.log.prevIndex) + 1);
     if (n.log.lastIndex >= from) n.out.truncated(from);
-    n.log.resetTo(start);
+    n.log.resetTo(start, s.members);
   }
   n.out.compactTo = start;
   n.out.installSnapshot = s;

@@ -8,14 +8,16 @@
 //   role == "leader"    <=> leader state present, leaderId == id, votedFor == id
 //   role == "candidate" <=> candidate state present
 
-import { quorumSize, validateConfig, type RaftConfig } from "./config.js";
+import { validateConfig, type RaftConfig } from "./config.js";
 import { KvStore } from "./kv.js";
 import { LeaseMemory, type LeaderLease } from "./lease.js";
 import { RaftLog } from "./log.js";
+import { initialMembers, Membership } from "./membership.js";
 import { OutputBuilder } from "./output.js";
 import { failPending } from "./pending.js";
 import type { Progress } from "./progress.js";
 import { randomIntBetween, type Random } from "./random.js";
+import type { Handover } from "./election.js";
 import { restoreSnapshot } from "./snapshot.js";
 import {
   assert,
@@ -47,12 +49,26 @@ export interface CandidateState {
   readonly granted: Set<NodeId>;
   /** Real votes only: the end of the longest old lease the voters reported, on this clock. */
   oldLeaseUntilMs: number;
+  /** Set when a leader sent TimeoutNow (election.ts): whose lease to ignore, and what to wait for instead. */
+  readonly handover: Handover | null;
+}
+
+/** A leadership transfer under way (transfer.ts). */
+export interface TransferState {
+  readonly targetId: NodeId;
+  /** Leader clock: the transfer is given up at this time if the target has not taken over. */
+  readonly deadlineMs: number;
+  /** The operator's request, answered once TimeoutNow is sent (or the transfer fails); null when none waits. */
+  readonly requestId: RequestId | null;
+  /** True once TimeoutNow went: this leader has given its lease up and serves no lease read again. */
+  timeoutNowSent: boolean;
 }
 
 export interface LeaderState {
+  /** Every member this leader replicates to: of the configuration in use and of the committed one. */
   readonly progress: Map<NodeId, Progress>;
-  /** Reused for the commit computation: this leader's durable index, then each follower's match. */
-  readonly matchScratch: Float64Array;
+  /** Reused for the commit computation: the match index of each voter. */
+  readonly matchScratch: number[];
   readonly lease: LeaderLease;
   nextHeartbeatAtMs: number;
   /** With leaderPersistsInParallel: the last index of this term known durable on our own disk. */
@@ -65,12 +81,11 @@ export interface LeaderState {
   readonly deferredWrites: RequestId[];
   /** GETs waiting for this leader to hold its lease. */
   readonly pendingReads: ClientCall[];
+  transfer: TransferState | null;
 }
 
 export class NodeCore {
   readonly id: NodeId;
-  readonly peers: readonly NodeId[];
-  readonly quorum: number;
   role: Role = "follower";
   currentTerm: Term;
   votedFor: NodeId | null;
@@ -89,6 +104,8 @@ export class NodeCore {
    */
   startRepair: { readonly truncateFrom: LogIndex | null; readonly compactTo: LogStart } | null = null;
   readonly leaseMemory: LeaseMemory;
+  /** The configuration entry whose commitment this node has acted on (reconfigure.ts); -1: none yet. */
+  handledConfigIndex = -1;
   electionDeadlineMs = 0;
   lastLeaderContactMs = -Infinity;
   candidate: CandidateState | null = null;
@@ -109,19 +126,19 @@ export class NodeCore {
   ) {
     validateConfig(config);
     this.id = config.id;
-    this.peers = config.members.filter((m) => m !== config.id);
-    this.quorum = quorumSize(config.members.length);
     this.leaseParams = Object.freeze({ leaseMs: config.timing.leaseMs, driftPpmMax: config.timing.driftPpmMax });
     this.nowMs = nowMs;
     this.currentTerm = persisted.hardState.currentTerm;
     this.votedFor = persisted.hardState.votedFor;
-    this.log = new RaftLog(persisted.logStart ?? LOG_START_EMPTY, persisted.entries);
+    const initial = config.join ? Membership.EMPTY : new Membership(initialMembers(config.members, config.addresses));
+    this.log = new RaftLog(persisted.logStart ?? LOG_START_EMPTY, persisted.entries, initial);
     this.kv = new KvStore(config.sessionCountMax);
     this.leaseMemory = LeaseMemory.afterRestart(config.timing, nowMs, config.mutation);
     this.commitIndex = persisted.hardState.commitIndex;
     if (persisted.snapshot) restoreSnapshot(this, persisted.snapshot);
     else assert(this.log.prevIndex === 0, () => `the log starts after ${this.log.prevIndex} but there is no snapshot`);
     assert(this.commitIndex <= this.log.lastIndex, "persisted commit index beyond the log");
+    if (this.commitIndex >= this.log.membershipIndex) this.handledConfigIndex = this.log.membershipIndex;
     this.resetElectionTimer();
   }
 
@@ -138,6 +155,28 @@ export class NodeCore {
       this.out.events.push({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
     }
     return false;
+  }
+
+  /** The configuration in use: the newest in the log, committed or not. */
+  get membership(): Membership {
+    return this.log.membership;
+  }
+
+  /** True when this node may stand for election: a voter of the configuration in use. */
+  get isVoter(): boolean {
+    return this.log.membership.isVoter(this.id);
+  }
+
+  /**
+   * Who a leader replicates to: every member of the configuration in use and of the committed one
+   * (so a removed member still learns of its removal), but itself.
+   */
+  replicationTargets(): NodeId[] {
+    const targets = new Set<NodeId>();
+    for (const m of this.log.membership.members) targets.add(m.id);
+    for (const m of this.log.membershipAt(this.commitIndex).members) targets.add(m.id);
+    targets.delete(this.id);
+    return [...targets].sort((a, b) => a - b);
   }
 
   // ---------------------------------------------------------------- shared transitions
@@ -189,7 +228,8 @@ export class NodeCore {
   wakeAtMs(): number {
     if (this.leader === null) return this.electionDeadlineMs;
     const l = this.leader;
-    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs));
+    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs, this.membership, this.config.mutation));
+    if (l.transfer !== null) wake = Math.min(wake, l.transfer.deadlineMs);
     const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
     if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
     return wake;
@@ -203,7 +243,8 @@ export class NodeCore {
   leaseWindow(nowMs: number = this.nowMs, into: LeaseWindow = { fromMs: 0, untilMs: 0 }): LeaseWindow | null {
     const l = this.leader;
     if (l === null || this.commitIndex < l.noopIndex) return null;
-    const untilMs = l.lease.validUntilMs(this.config.timing, nowMs);
+    if (l.transfer?.timeoutNowSent === true && this.config.mutation !== "transfer-keeps-lease") return null;
+    const untilMs = l.lease.validUntilMs(this.config.timing, nowMs, this.membership, this.config.mutation);
     if (Math.max(nowMs, l.lease.oldLeaseWaitUntilMs) >= untilMs) return null;
     into.fromMs = l.lease.oldLeaseWaitUntilMs;
     into.untilMs = untilMs;
@@ -232,6 +273,8 @@ export class NodeCore {
       snapshotIndex: this.snapshot?.lastIndex ?? logIndex(0),
       leaseRemainingMs: readable ? Math.max(0, this.windowScratch.untilMs - nowMs) : 0,
       leaseReadable: readable,
+      members: this.membership.members,
+      transferringTo: this.leader?.transfer?.targetId ?? null,
     };
   }
 

@@ -12,9 +12,24 @@ import { OutputBuilder, type FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
 import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
 import { handleClientCalls } from "./requests.js";
+import { handleAdmin, maybePromote, noteCommittedConfig } from "./reconfigure.js";
 import { handleSnapshotRequest, maybeTakeSnapshot, noteSnapshotSaved, refuseStaleSnapshot } from "./snapshot.js";
 import type { NodeCore } from "./state.js";
-import { assert, assertNever, type AppendReply, type AppendRequest, type Input, type Message, type Role, type SnapshotReply, type SnapshotRequest, type VoteReply, type VoteRequest } from "./types.js";
+import { advanceTransfer, handleTimeoutNow } from "./transfer.js";
+import {
+  assert,
+  assertNever,
+  type AppendReply,
+  type AppendRequest,
+  type Input,
+  type Message,
+  type Role,
+  type SnapshotReply,
+  type SnapshotRequest,
+  type TimeoutNow,
+  type VoteReply,
+  type VoteRequest,
+} from "./types.js";
 
 type Handler<T> = (n: NodeCore, t: T) => void;
 const ignore = (): void => {};
@@ -35,6 +50,7 @@ const onSnapshotRequest = {
 } satisfies Record<Role, Handler<SnapshotRequest>>;
 const onSnapshotReply = { follower: ignore, candidate: ignore, leader: handleSnapshotReply } satisfies Record<Role, Handler<SnapshotReply>>;
 const onVoteReply = { follower: ignore, candidate: handleVoteReply, leader: ignore } satisfies Record<Role, Handler<VoteReply>>;
+const onTimeoutNow = { follower: handleTimeoutNow, candidate: handleTimeoutNow, leader: ignore } satisfies Record<Role, Handler<TimeoutNow>>;
 
 export function stepNode(n: NodeCore, input: Input): FullOutput {
   assert(input.nowMs >= n.nowMs, () => `the clock went backwards: ${input.nowMs} < ${n.nowMs}`);
@@ -48,6 +64,7 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
   const termBefore = n.currentTerm;
   const voteBefore = n.votedFor;
   const commitBefore = n.commitIndex;
+  const membershipBefore = n.membership;
   switch (input.type) {
     case "tick":
       tickByRole[n.role](n);
@@ -64,10 +81,19 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
     case "snapshot-saved":
       noteSnapshotSaved(n, input.index);
       break;
+    case "admin":
+      handleAdmin(n, input.call);
+      break;
     default:
       assertNever(input);
   }
-  if (n.leader !== null) afterStepLeader(n);
+  noteCommittedConfig(n);
+  if (n.leader !== null) {
+    maybePromote(n);
+    advanceTransfer(n);
+    afterStepLeader(n);
+  }
+  if (n.membership !== membershipBefore) noteConfigChanged(n);
   maybeTakeSnapshot(n);
   n.recordHardState(termBefore, voteBefore, commitBefore);
   n.checkInvariants();
@@ -81,9 +107,20 @@ export function replayCommitted(n: NodeCore): void {
   n.out = new OutputBuilder();
 }
 
+/** The configuration in use changed this step: say so, and hand the runtime its members. */
+function noteConfigChanged(n: NodeCore): void {
+  const members = n.membership.members;
+  n.out.membership = members;
+  n.out.events.push({ kind: "config-changed", nodeId: n.id, index: n.log.membershipIndex, members });
+}
+
+/**
+ * Messages come from any node but this one: a node may hear from a leader or a candidate before
+ * it knows the configuration that lists them (a member being added, a voter behind).
+ */
 function receive(n: NodeCore, m: Message): void {
-  if (m.to !== n.id || !n.config.members.includes(m.from) || m.from === n.id) return;
-  if (m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request") {
+  if (m.to !== n.id || m.from === n.id) return;
+  if (m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request" || m.type === "timeout-now") {
     if (!n.acceptsLeaseOf(m.from, m.lease)) return;
     if (m.type === "vote-request" && m.preVote) return answerPreVote(n, m);
   }
@@ -91,6 +128,7 @@ function receive(n: NodeCore, m: Message): void {
   else if (m.term < n.currentTerm && m.type === "append-request") return rejectStaleAppend(n, m);
   else if (m.term < n.currentTerm && m.type === "vote-request") return refuseStaleVote(n, m);
   else if (m.term < n.currentTerm && m.type === "snapshot-request") return refuseStaleSnapshot(n, m);
+  else if (m.term < n.currentTerm && m.type === "timeout-now") return; // a leadership that is over: nothing to hand over
   // A reply from a node behind us still goes on: it names the request it answers (requestTerm),
   // and a pre-vote may be granted by a voter whose own term is behind the candidate's.
   switch (m.type) {
@@ -106,6 +144,8 @@ function receive(n: NodeCore, m: Message): void {
       return onSnapshotRequest[n.role](n, m);
     case "snapshot-reply":
       return onSnapshotReply[n.role](n, m);
+    case "timeout-now":
+      return onTimeoutNow[n.role](n, m);
     default:
       return assertNever(m);
   }

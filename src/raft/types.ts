@@ -49,7 +49,26 @@ export interface SetCommand {
 export interface NoopCommand {
   readonly kind: "noop";
 }
-export type Command = SetCommand | NoopCommand;
+
+/** A member's part in the cluster: a voter counts toward majorities; a learner only receives the log. */
+export type MemberRole = "voter" | "learner";
+
+/** One server of the cluster, with the address its peers and clients reach it at ("" when unknown). */
+export interface Member {
+  readonly id: NodeId;
+  readonly address: string;
+  readonly role: MemberRole;
+}
+
+/**
+ * A new cluster configuration, whole, ordered by id (membership.ts has the rules). A node uses the
+ * newest configuration in its log from the moment it appends it, committed or not.
+ */
+export interface ConfigCommand {
+  readonly kind: "config";
+  readonly members: readonly Member[];
+}
+export type Command = SetCommand | NoopCommand | ConfigCommand;
 
 /** One log entry. Indexes start at 1; index 0 is the empty prefix with term 0. */
 export interface Entry {
@@ -73,8 +92,8 @@ export interface Snapshot {
   /** The last log index (and its term) the image includes. */
   readonly lastIndex: LogIndex;
   readonly lastTerm: Term;
-  /** The cluster's members as of lastIndex. */
-  readonly members: readonly NodeId[];
+  /** The cluster's configuration as of lastIndex. */
+  readonly members: readonly Member[];
   /** key -> value. */
   readonly data: ReadonlyMap<string, string>;
   /** client id -> what its session remembers, least recently used first. */
@@ -137,6 +156,11 @@ export interface VoteReply {
   readonly preVote: boolean;
   /** Longest old-leader lease the voter knows of, voter-local ms, already stretched. */
   readonly leaseRemainingMs: number;
+  /**
+   * The term of the leader whose heartbeat that lease came from (0: unknown, e.g. the voter
+   * restarted since). A candidate sent TimeoutNow ignores the lease of the leader that sent it.
+   */
+  readonly leaseTerm: Term;
 }
 
 export interface AppendRequest {
@@ -205,6 +229,21 @@ export interface SnapshotReply {
 }
 
 /**
+ * Leadership transfer: the leader of `term` tells a caught-up voter to start an election at once.
+ * The leader serves no lease read from the moment it sends this (it hands its lease over), so
+ * the target need not wait for leases of that leader; it still waits for what the leader itself
+ * was waiting for (older leaders' leases), oldLeaseRemainingMs of the leader's clock.
+ */
+export interface TimeoutNow {
+  readonly type: "timeout-now";
+  readonly from: NodeId;
+  readonly to: NodeId;
+  readonly term: Term;
+  readonly oldLeaseRemainingMs: number;
+  readonly lease: LeaseParams;
+}
+
+/**
  * The two numbers the lease argument depends on. Every node must use the same ones: a node
  * refuses the messages of a peer whose lease parameters differ, and says so.
  */
@@ -213,7 +252,7 @@ export interface LeaseParams {
   readonly driftPpmMax: number;
 }
 
-export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply | SnapshotRequest | SnapshotReply;
+export type Message = VoteRequest | VoteReply | AppendRequest | AppendReply | SnapshotRequest | SnapshotReply | TimeoutNow;
 
 // ---------------------------------------------------------------- clients
 
@@ -236,6 +275,21 @@ export type ClientResult<Code extends string = ClientErrorCode> =
   | { readonly ok: true; readonly value: string }
   | { readonly ok: false; readonly code: Code; readonly message: string; readonly leaderHint: NodeId | null };
 
+/**
+ * An operator's request to the leader (admin.ts). A member is added as a learner and promoted to
+ * voter by the leader once it has caught up; one configuration change is in flight at a time.
+ */
+export type AdminRequest =
+  | { readonly kind: "add-member"; readonly id: NodeId; readonly address: string }
+  | { readonly kind: "remove-member"; readonly id: NodeId }
+  /** `to`: null lets the leader pick the most up-to-date voter. */
+  | { readonly kind: "transfer-leader"; readonly to: NodeId | null };
+
+export interface AdminCall {
+  readonly requestId: RequestId;
+  readonly request: AdminRequest;
+}
+
 export interface ClientReply {
   readonly requestId: RequestId;
   readonly result: ClientResult;
@@ -248,6 +302,8 @@ export type Input =
   | { readonly type: "tick"; readonly nowMs: number }
   | { readonly type: "message"; readonly nowMs: number; readonly message: Message }
   | { readonly type: "client"; readonly nowMs: number; readonly calls: readonly ClientCall[] }
+  /** An operator's request; answered in `replies` under its requestId, like a client's. */
+  | { readonly type: "admin"; readonly nowMs: number; readonly call: AdminCall }
   /** The log is durable through (index, term): sent by runtimes that set leaderPersistsInParallel. */
   | { readonly type: "persisted"; readonly nowMs: number; readonly index: LogIndex; readonly term: Term }
   /** The snapshot of an output's `saveSnapshot` (named by its lastIndex) is durable. */
@@ -281,7 +337,18 @@ export type RaftEvent =
   /** A node wrote a snapshot of its state machine and dropped the log before it (keeping a tail). */
   | { readonly kind: "log-compacted"; readonly nodeId: NodeId; readonly snapshotIndex: LogIndex; readonly firstIndex: LogIndex }
   /** A peer's message was refused because its lease parameters differ from ours (once per change). */
-  | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams };
+  | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams }
+  /** A node's configuration in use changed: it appended, lost (truncated) or installed a configuration entry. */
+  | { readonly kind: "config-changed"; readonly nodeId: NodeId; readonly index: LogIndex; readonly members: readonly Member[] }
+  /** A committed configuration leaves this node out (or makes it a learner): it no longer leads nor stands. */
+  | { readonly kind: "removed-from-cluster"; readonly nodeId: NodeId }
+  /** A leader stops taking writes and brings `targetId` up to date before handing leadership over. */
+  | { readonly kind: "transfer-started"; readonly leaderId: NodeId; readonly targetId: NodeId }
+  /** The target is up to date: the leader hands its lease over and tells it to stand at once. */
+  | { readonly kind: "timeout-now-sent"; readonly leaderId: NodeId; readonly targetId: NodeId }
+  | { readonly kind: "timeout-now-received"; readonly nodeId: NodeId; readonly leaderId: NodeId }
+  /** A transfer did not finish in time: the leader takes writes again, or steps down if it handed its lease over. */
+  | { readonly kind: "transfer-failed"; readonly leaderId: NodeId; readonly targetId: NodeId; readonly reason: string };
 
 export interface AppliedEntry {
   readonly index: LogIndex;
@@ -303,7 +370,8 @@ export interface AppliedEntry {
  *     (for the runtime's information; the core's own KV is already up to date);
  *  4. answer `replies`;
  *  5. record `events` (dump.txt and console);
- *  6. if `saveSnapshot` is set, write it durably in the background (never over a newer one) and
+ *  6. if `membership` is set, reach members by its addresses from now on;
+ *  7. if `saveSnapshot` is set, write it durably in the background (never over a newer one) and
  *     then step a `snapshot-saved` input; the node goes on meanwhile.
  * `wakeAtMs` is the latest clock reading at which the core wants its next tick.
  */
@@ -319,6 +387,8 @@ export interface Output {
   readonly replies: readonly ClientReply[];
   readonly events: readonly RaftEvent[];
   readonly saveSnapshot: Snapshot | null;
+  /** The configuration in use, when this step changed it (the runtime learns new addresses here). */
+  readonly membership: readonly Member[] | null;
   readonly wakeAtMs: number;
 }
 
@@ -342,4 +412,8 @@ export interface NodeStatus {
   readonly leaseRemainingMs: number;
   /** True when this node would answer a GET from its lease right now. */
   readonly leaseReadable: boolean;
+  /** The configuration in use (the newest in the log, committed or not), ordered by id. */
+  readonly members: readonly Member[];
+  /** Leader only: the voter leadership is being handed to, or null. */
+  readonly transferringTo: NodeId | null;
 }

@@ -21,6 +21,7 @@ function output(over: Partial<FullOutput>): FullOutput {
     truncateFrom: null,
     compactTo: null,
     saveSnapshot: null,
+    membership: null,
     appendFrom: null,
     append: [],
     messages: [],
@@ -46,6 +47,8 @@ function status(id: number, over: Partial<NodeStatus>): NodeStatus {
     snapshotIndex: logIndex(0),
     leaseRemainingMs: 0,
     leaseReadable: false,
+    members: [],
+    transferringTo: null,
     ...over,
   };
 }

@@ -23,6 +23,7 @@ function output(over: Partial<FullOutput>): FullOutput {
     truncateFrom: null,
     compactTo: null,
     saveSnapshot: null,
+    membership: null,
     appendFrom: null,
     append: [],
     messages: [],
@@ -35,7 +36,7 @@ function output(over: Partial<FullOutput>): FullOutput {
 }
 
 function snap(lastIndex: number, lastTerm: number, data: Record<string, string> = {}, sessions: Record<string, number> = {}): Snapshot {
-  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [nodeId(0), nodeId(1), nodeId(2)], data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions).map(([c, q]) => [c, { firstUnanswered: q, applied: [q] }])) };
+  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [0, 1, 2].map((i) => ({ id: nodeId(i), address: "", role: "voter" as const })), data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions).map(([c, q]) => [c, { firstUnanswered: q, applied: [q] }])) };
 }
 
 const hard = (commit: number) => ({ currentTerm: term(2), votedFor: null, commitIndex: logIndex(commit) });
@@ -147,6 +148,8 @@ describe("harness: the monitor's snapshot and state machine checks", () => {
     snapshotIndex: logIndex(0),
     leaseRemainingMs: 0,
     leaseReadable: false,
+    members: [],
+    transferringTo: null,
     ...over,
   });
   const view = (values: Record<string, string>) => ({ valueOf: (k: string) => values[k] ?? "" }) as unknown as NodeView;

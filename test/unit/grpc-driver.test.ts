@@ -103,7 +103,7 @@ describe("driver output contract", () => {
     const driver = makeDriver([0, 1, 2], storage, sent);
     await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request" && m.preVote));
     storage.holding = true;
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
     expect(storage.writes.at(-1)?.hardState).toMatchObject({ currentTerm: 1, votedFor: 0 });
     await turn();
     const realVotes = () => sent.filter((m): m is VoteRequest => m.type === "vote-request" && !m.preVote);
@@ -161,8 +161,8 @@ describe("driver output contract", () => {
     const driver = makeDriver([0, 1, 2], storage, sent);
     await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request"));
     storage.holding = true;
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0 });
-    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), requestTerm: term(1), granted: true, preVote: false, leaseRemainingMs: 0 });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), requestTerm: term(1), granted: true, preVote: false, leaseRemainingMs: 0, leaseTerm: term(0) });
     await turn();
     // Elected while the vote is still on its way to the disk: nothing may leave yet, heartbeats included.
     expect(sent.filter((m): m is AppendRequest => m.type === "append-request")).toEqual([]);

@@ -65,6 +65,7 @@ const voteReply: VoteReply = {
   granted: true,
   preVote: true,
   leaseRemainingMs: 321.5,
+  leaseTerm: term(7),
 };
 
 /** Encodes then decodes with the server's own deserializer, as a real call would. */
@@ -75,7 +76,7 @@ function overTheWire(args: AppendEntriesArgs) {
 }
 
 function setEntry(overrides: Partial<LogEntry>): LogEntry {
-  return { term: 7, kind: EntryKind.ENTRY_KIND_SET, key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0, ...overrides };
+  return { term: 7, kind: EntryKind.ENTRY_KIND_SET, key: "k", value: "v", clientId: "", sequence: 0, firstUnanswered: 0, members: [], ...overrides };
 }
 
 describe("wire translation", () => {

@@ -48,6 +48,7 @@ function out(parts: Partial<FullOutput>): FullOutput {
     truncateFrom: null,
     compactTo: null,
     saveSnapshot: null,
+    membership: null,
     appendFrom: null,
     append: [],
     messages: [],

@@ -12,7 +12,7 @@ import { Rng } from "../../src/runtime/sim/world/prng.js";
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 
 function output(parts: Partial<Output>): Output {
-  return { hardState: null, installSnapshot: null, truncateFrom: null, compactTo: null, saveSnapshot: null, appendFrom: null, append: [], messages: [], applied: [], replies: [], events: [], wakeAtMs: 0, ...parts };
+  return { hardState: null, installSnapshot: null, truncateFrom: null, compactTo: null, saveSnapshot: null, membership: null, appendFrom: null, append: [], messages: [], applied: [], replies: [], events: [], wakeAtMs: 0, ...parts };
 }
 
 describe("event heap", () => {

@@ -14,7 +14,7 @@ function request(keys: number, lastIndex = 500): SnapshotRequest {
     term: term(3),
     lease: { leaseMs: 800, driftPpmMax: 1000 },
     leaderSendMs: 1234.5,
-    snapshot: { lastIndex: logIndex(lastIndex), lastTerm: term(3), members: [0, 1, 2].map(nodeId), data, sessions: new Map([["c1", { firstUnanswered: 4, applied: [4] }], ["c2", { firstUnanswered: 10, applied: [11, 12, 13, 20] }]]) },
+    snapshot: { lastIndex: logIndex(lastIndex), lastTerm: term(3), members: [0, 1, 2].map((i) => ({ id: nodeId(i), address: "", role: "voter" as const })), data, sessions: new Map([["c1", { firstUnanswered: 4, applied: [4] }], ["c2", { firstUnanswered: 10, applied: [11, 12, 13, 20] }]]) },
   };
 }
 

@@ -120,7 +120,7 @@ describe("snapshots and log compaction", () => {
     const c = new TestCluster(3, opts);
     const noop = { kind: "noop" as const };
     const data = new Map([["k3", "v3"]]);
-    const s: Snapshot = { lastIndex: logIndex(10), lastTerm: term(2), members: [0, 1, 2].map(nodeId), data, sessions: new Map() };
+    const s: Snapshot = { lastIndex: logIndex(10), lastTerm: term(2), members: [0, 1, 2].map((i) => ({ id: nodeId(i), address: "", role: "voter" as const })), data, sessions: new Map() };
     const f = c.makeNode(nodeId(1), persistedWith(Array.from({ length: 15 }, () => ({ term: term(1), command: noop })), 1, 4));
     c.nodes.set(nodeId(1), f);
     const out = c.deliver({ type: "snapshot-request", from: nodeId(0), to: nodeId(1), term: term(2), snapshot: s, lease: { leaseMs: 800, driftPpmMax: 1000 }, leaderSendMs: c.nowMs })!;

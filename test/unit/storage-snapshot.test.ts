@@ -11,7 +11,7 @@ import { append, folder, hard, logsText, noop, nothing, openStorage, plain, reop
 useTempDataDir();
 
 function snapshotOf(lastIndex: number, lastTerm: number, data: Record<string, string>, sessions: Record<string, SessionWindow> = {}): Snapshot {
-  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [0, 1, 2].map(nodeId), data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions)) };
+  return { lastIndex: logIndex(lastIndex), lastTerm: term(lastTerm), members: [0, 1, 2].map((i) => ({ id: nodeId(i), address: "", role: "voter" as const })), data: new Map(Object.entries(data)), sessions: new Map(Object.entries(sessions)) };
 }
 const start = (prevIndex: number, prevTerm: number): LogStart => ({ prevIndex: logIndex(prevIndex), prevTerm: term(prevTerm) });
 const entries = (from: number, to: number, t = 1): Entry[] => Array.from({ length: to - from + 1 }, (_, i) => set(`k${from + i}`, `v${from + i}`, t));

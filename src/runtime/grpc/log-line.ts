@@ -1,4 +1,5 @@
-// One logs.txt line: `NO-OP <term>` or `SET <key> <value> <term> [@<clientId>:<sequence>[/<firstUnanswered>]]`,
+// One logs.txt line: `NO-OP <term>`, `CONFIG <term> <members>` (members-text.ts) or
+// `SET <key> <value> <term> [@<clientId>:<sequence>[/<firstUnanswered>]]`,
 // keys, values and client ids escaped as escape.ts describes. Only ASCII: everything else is
 // escaped. `/<firstUnanswered>` is written only when it differs from the sequence (a client with
 // several SETs outstanding), so lines of one-at-a-time clients read as they always did. (Not a
@@ -6,6 +7,7 @@
 
 import { term as toTerm, type Entry } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
+import { decodeMembers, encodeMembers } from "./members-text.js";
 
 export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };
 
@@ -15,6 +17,8 @@ export function encodeEntryLine(entry: Entry): string {
   switch (command.kind) {
     case "noop":
       return `NO-OP ${entry.term}`;
+    case "config":
+      return `CONFIG ${entry.term} ${encodeMembers(command.members)}`;
     case "set": {
       const line = `SET ${encodeToken(command.key)} ${encodeToken(command.value)} ${entry.term}`;
       const hasSession = command.clientId !== "" || command.sequence !== 0;
@@ -33,9 +37,20 @@ export function parseEntryLine(line: string): ParsedLine {
       return parseNoopFields(fields);
     case "SET":
       return parseSetFields(fields);
+    case "CONFIG":
+      return parseConfigFields(fields);
     default:
-      return { ok: false, error: `unknown command ${quote(command)} (want NO-OP or SET)` };
+      return { ok: false, error: `unknown command ${quote(command)} (want NO-OP, SET or CONFIG)` };
   }
+}
+
+function parseConfigFields(fields: readonly string[]): ParsedLine {
+  if (fields.length !== 3) return { ok: false, error: `CONFIG takes 2 fields (the term, the members), found ${fields.length - 1}` };
+  const entryTerm = parseCount(fields[1] ?? "", 1);
+  if (entryTerm === null) return { ok: false, error: `bad term ${quote(fields[1] ?? "")}` };
+  const members = decodeMembers(fields[2] ?? "");
+  if (!members.ok) return { ok: false, error: members.error };
+  return { ok: true, entry: { term: toTerm(entryTerm), command: { kind: "config", members: members.value } } };
 }
 
 function parseNoopFields(fields: readonly string[]): ParsedLine {

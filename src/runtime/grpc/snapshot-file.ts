@@ -19,11 +19,12 @@
 
 import path from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { logIndex, nodeId, SESSION_WINDOW_MAX, term, type NodeId, type Result, type SessionWindow, type Snapshot } from "../../raft/index.js";
+import { logIndex, SESSION_WINDOW_MAX, term, type Member, type Result, type SessionWindow, type Snapshot } from "../../raft/index.js";
 import type { FileLayer, LayerFile } from "./file-layer.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { checkLine, withChecksum } from "./line-checksum.js";
 import { parseCount, quote } from "./log-line.js";
+import { decodeMembers, encodeMembers } from "./members-text.js";
 
 export const SNAPSHOT_FILE = "snapshot.txt";
 
@@ -31,7 +32,7 @@ export const SNAPSHOT_FILE = "snapshot.txt";
 export function* snapshotLines(s: Snapshot): Generator<string> {
   const line = (text: string): string => `${withChecksum(text, "#")}\n`;
   yield line(`SNAPSHOT ${s.lastIndex} ${s.lastTerm} ${s.data.size} ${s.sessions.size}`);
-  yield line(`MEMBERS ${s.members.join(",")}`);
+  yield line(`MEMBERS ${encodeMembers(s.members)}`);
   for (const [k, v] of s.data) yield line(`KEY ${encodeToken(k)} ${encodeToken(v)}`);
   for (const [c, w] of s.sessions) yield line(`SESSION ${encodeToken(c)} ${encodeWindow(w)}`);
   yield line("END");
@@ -99,7 +100,7 @@ export class SnapshotReader {
   private lastTerm = 0;
   private keyCount = 0;
   private sessionCount = 0;
-  private members: NodeId[] = [];
+  private members: Member[] = [];
   private readonly data = new Map<string, string>();
   private readonly sessions = new Map<string, SessionWindow>();
   private lineNumber = 0;
@@ -152,10 +153,10 @@ export class SnapshotReader {
   }
 
   private readMembers(f: readonly string[]): string | null {
-    if (f[0] !== "MEMBERS" || f.length !== 2) return `want MEMBERS <id>,<id>,..., found ${quote(f.join(" "))}`;
-    const ids = f[1]!.split(",").map((x) => parseCount(x, 0));
-    if (ids.some((x) => x === null)) return `bad member list ${quote(f[1]!)}`;
-    this.members = ids.map((x) => nodeId(x!));
+    if (f[0] !== "MEMBERS" || f.length !== 2) return `want MEMBERS <id>=<address>,..., found ${quote(f.join(" "))}`;
+    const members = decodeMembers(f[1]!);
+    if (!members.ok) return `bad member list: ${members.error}`;
+    this.members = members.value;
     this.phase = this.nextBodyPhase();
     return null;
   }

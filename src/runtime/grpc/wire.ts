@@ -12,6 +12,7 @@ import {
   type InstallSnapshotChunk,
   type InstallSnapshotReply,
   type LogEntry,
+  type Member as WireMember,
   type RequestVoteArgs,
   type RequestVoteReply,
 } from "../../gen/raft.js";
@@ -24,6 +25,7 @@ import {
   type AppendRequest,
   type Entry,
   type LeaseParams,
+  type Member,
   type NodeId,
   type VoteReply,
   type LogIndex,
@@ -45,11 +47,15 @@ export function entryToWire(e: Entry): LogEntry {
   const c = e.command;
   switch (c.kind) {
     case "noop":
-      return { term: e.term, kind: EntryKind.ENTRY_KIND_NOOP, key: "", value: "", clientId: "", sequence: 0, firstUnanswered: 0 };
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_NOOP, key: "", value: "", clientId: "", sequence: 0, firstUnanswered: 0, members: [] };
+    case "config": {
+      const members = c.members.map((m) => ({ id: m.id, address: m.address, learner: m.role === "learner" }));
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_CONFIG, key: "", value: "", clientId: "", sequence: 0, firstUnanswered: 0, members };
+    }
     case "set": {
       // 0 on the wire stands for the sequence itself (what a leader without the field sends).
       const firstUnanswered = c.firstUnanswered === c.sequence ? 0 : c.firstUnanswered;
-      return { term: e.term, kind: EntryKind.ENTRY_KIND_SET, key: c.key, value: c.value, clientId: c.clientId, sequence: c.sequence, firstUnanswered };
+      return { term: e.term, kind: EntryKind.ENTRY_KIND_SET, key: c.key, value: c.value, clientId: c.clientId, sequence: c.sequence, firstUnanswered, members: [] };
     }
     default:
       return assertNever(c);
@@ -62,7 +68,7 @@ export function voteRequestToWire(m: VoteRequest): RequestVoteArgs {
 }
 
 export function voteReplyToWire(m: VoteReply): RequestVoteReply {
-  return { term: m.term, requestTerm: m.requestTerm, voteGranted: m.granted, voterId: m.from, preVote: m.preVote, leaseRemainingMs: m.leaseRemainingMs };
+  return { term: m.term, requestTerm: m.requestTerm, voteGranted: m.granted, voterId: m.from, preVote: m.preVote, leaseRemainingMs: m.leaseRemainingMs, leaseTerm: m.leaseTerm };
 }
 
 export function appendRequestToWire(m: AppendRequest): AppendEntriesArgs {
@@ -133,9 +139,11 @@ function entryFromWire(e: LogEntry, where = "entry"): Entry {
       const firstUnanswered = first === 0 ? sequence : first;
       return { term: entryTerm, command: { kind: "set", key: e.key, value: e.value, clientId: e.clientId, sequence, firstUnanswered } };
     }
+    case EntryKind.ENTRY_KIND_CONFIG:
+      return { term: entryTerm, command: { kind: "config", members: membersFromWire(e.members ?? [], where) } };
     case EntryKind.UNRECOGNIZED:
     default:
-      throw new WireError(`${where} has unknown kind ${String(e.kind)} (want NOOP or SET)`);
+      throw new WireError(`${where} has unknown kind ${String(e.kind)} (want NOOP, SET or CONFIG)`);
   }
 }
 
@@ -165,6 +173,7 @@ export function voteReplyFromWire(r: RequestVoteReply, from: NodeId, to: NodeId)
       granted: r.voteGranted === true,
       preVote: r.preVote === true,
       leaseRemainingMs: ms("lease_remaining_ms", r.leaseRemainingMs),
+      leaseTerm: term(count("lease_term", r.leaseTerm ?? 0)),
     };
   });
 }
@@ -275,4 +284,15 @@ export function snapshotReplyFromWire(r: InstallSnapshotReply, from: NodeId, to:
       leaderSendMs: ms("leader_send_ms", r.leaderSendMs),
     };
   });
+}
+
+function membersFromWire(members: readonly WireMember[], where: string): Member[] {
+  const out: Member[] = [];
+  for (const m of members) {
+    const memberId = id(`${where} member id`, m.id);
+    const previous = out[out.length - 1];
+    if (previous !== undefined && previous.id >= memberId) throw new WireError(`${where} lists members out of order at ${memberId} (want ascending ids, each once)`);
+    out.push({ id: memberId, address: typeof m.address === "string" ? m.address : "", role: m.learner === true ? "learner" : "voter" });
+  }
+  return out;
 }

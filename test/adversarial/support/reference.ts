@@ -24,7 +24,7 @@ const EMPTY: MachineState = { data: new Map(), sessions: new Map() };
 
 export function applyEntry(s: MachineState, e: Entry, sessionCountMax = Infinity): MachineState {
   const c = e.command;
-  if (c.kind === "noop") return s;
+  if (c.kind !== "set") return s;
   const w = c.clientId === "" ? undefined : s.sessions.get(c.clientId);
   if (w !== undefined && (c.sequence < w.firstUnanswered || w.applied.includes(c.sequence))) return s;
   const data = new Map(s.data).set(c.key, c.value);

@@ -26,6 +26,7 @@ const VIOLATIONS_MAX = 20;
 
 export function entryKey(e: Entry): string {
   const c = e.command;
+  if (c.kind === "config") return `${e.term}:config ${JSON.stringify(c.members)}`;
   return c.kind === "noop" ? `${e.term}:noop` : `${e.term}:set ${JSON.stringify([c.key, c.value, c.clientId, c.sequence])}`;
 }
 
@@ -139,8 +140,9 @@ export class SafetyMonitor {
       return;
     }
     this.checkedSnapshots.add(s);
-    if (this.members !== null && JSON.stringify([...s.members].sort((a, b) => a - b)) !== JSON.stringify(this.members)) {
-      this.fail(`snapshot: ${where} a snapshot through ${s.lastIndex} naming members [${s.members.join(", ")}], not [${this.members.join(", ")}]`);
+    const ids = s.members.map((m) => m.id);
+    if (this.members !== null && JSON.stringify([...ids].sort((a, b) => a - b)) !== JSON.stringify(this.members)) {
+      this.fail(`snapshot: ${where} a snapshot through ${s.lastIndex} naming members [${ids.join(", ")}], not [${this.members.join(", ")}]`);
     }
     if (problem !== null) this.fail(`snapshot: ${where} a snapshot through ${s.lastIndex} that differs from the committed state: ${problem}`);
   }

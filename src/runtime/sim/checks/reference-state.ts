@@ -28,7 +28,7 @@ export class ReferenceStateMachine {
 
   apply(e: Entry): void {
     const c = e.command;
-    if (c.kind === "noop") {
+    if (c.kind === "noop" || c.kind === "config") {
       this.undo.push(null);
       return;
     }

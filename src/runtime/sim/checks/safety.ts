@@ -13,7 +13,7 @@
 // O(keys + entries since the snapshot) per snapshot.
 
 import type { FullOutput, NodeView } from "../../../raft/index.js";
-import { logIndex, type Entry, type NodeId, type PersistedState, type Snapshot } from "../../../raft/index.js";
+import { formatOperation, logIndex, type Entry, type NodeId, type PersistedState, type Snapshot } from "../../../raft/index.js";
 import { ReferenceStateMachine } from "./reference-state.js";
 import { violated } from "./violation.js";
 
@@ -38,7 +38,7 @@ export function fingerprint(e: Entry): string {
   let fp = fingerprints.get(e);
   if (fp === undefined) {
     const c = e.command;
-    fp = c.kind === "noop" ? `${e.term}:NO-OP` : `${e.term}:SET ${c.key} ${c.value} (${c.clientId}#${c.sequence})`;
+    fp = c.kind === "set" ? `${e.term}:SET ${c.key} ${c.value} (${c.clientId}#${c.sequence}/${c.firstUnanswered})` : `${e.term}:${formatOperation(c)}`;
     fingerprints.set(e, fp);
   }
   return fp;

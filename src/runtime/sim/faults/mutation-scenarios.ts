@@ -14,4 +14,6 @@ export const MUTATION_SCENARIOS: Readonly<Record<Mutation, string>> = {
   "trust-page-cache": "power-loss",
   "snapshot-forgets-sessions": "snapshots",
   "install-older-snapshot": "snapshots",
+  "learner-in-quorum": "membership",
+  "transfer-keeps-lease": "membership",
 };

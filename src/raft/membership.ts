@@ -1,0 +1,80 @@
+// Cluster configurations: who votes, who only learns, and what makes a majority.
+//
+// Rules (the Raft thesis, chapter 4, one server at a time):
+//  - a configuration is a log entry holding the whole member list; a node uses the newest one in
+//    its log from the moment it appends it, committed or not, and falls back to the one before
+//    when that entry is truncated;
+//  - a change adds or removes one voter, or adds or removes a learner, so any majority of the old
+//    voters and any majority of the new ones share a voter;
+//  - a leader proposes a change only once this term's NO-OP and the previous change are
+//    committed, so at most one change is outstanding and two leaders never count disjoint
+//    majorities (the thesis' fix to single-server changes);
+//  - majorities (commit, votes, the lease) count voters only: a learner receives the log and
+//    acknowledges it, and counts for nothing until it is promoted.
+
+import { assert, type Member, type MemberRole, type NodeId } from "./types.js";
+
+export class Membership {
+  /** Voters, ascending. */
+  readonly voters: readonly NodeId[];
+  /** Learners, ascending. */
+  readonly learners: readonly NodeId[];
+  /** Votes or acknowledgements of voters that make a majority (1 when there are no voters). */
+  readonly quorum: number;
+
+  constructor(readonly members: readonly Member[]) {
+    for (let i = 1; i < members.length; i++) {
+      assert(members[i - 1]!.id < members[i]!.id, () => `a configuration lists its members once each, by id: ${formatMembers(members)}`);
+    }
+    this.voters = members.filter((m) => m.role === "voter").map((m) => m.id);
+    this.learners = members.filter((m) => m.role === "learner").map((m) => m.id);
+    this.quorum = Math.floor(this.voters.length / 2) + 1;
+  }
+
+  static EMPTY = new Membership([]);
+
+  isVoter(id: NodeId): boolean {
+    return this.voters.includes(id);
+  }
+
+  has(id: NodeId): boolean {
+    return this.members.some((m) => m.id === id);
+  }
+
+  roleOf(id: NodeId): MemberRole | null {
+    return this.members.find((m) => m.id === id)?.role ?? null;
+  }
+
+  /** A copy with `member` in it (added, or its role or address replaced). */
+  with(member: Member): Member[] {
+    return [...this.members.filter((m) => m.id !== member.id), member].sort((a, b) => a.id - b.id);
+  }
+
+  without(id: NodeId): Member[] {
+    return this.members.filter((m) => m.id !== id);
+  }
+}
+
+/** The initial configuration: every id a voter, with the addresses known for them. */
+export function initialMembers(ids: readonly NodeId[], addresses: Readonly<Record<number, string>>): Member[] {
+  return [...ids].sort((a, b) => a - b).map((id) => ({ id, address: addresses[id] ?? "", role: "voter" as const }));
+}
+
+/**
+ * True when `next` differs from `prev` by one server at most: one member added or removed, or one
+ * member's role changed (addresses may change with it). Such changes keep majorities overlapping.
+ */
+export function isSingleChange(prev: readonly Member[], next: readonly Member[]): boolean {
+  const before = new Map(prev.map((m) => [m.id, m.role]));
+  const after = new Map(next.map((m) => [m.id, m.role]));
+  let changed = 0;
+  for (const id of new Set([...before.keys(), ...after.keys()])) if (before.get(id) !== after.get(id)) changed++;
+  return changed <= 1;
+}
+
+/** `voters 0,1,2; learners 5` (the dump lines' form). */
+export function formatMembers(members: readonly Member[]): string {
+  const voters = members.filter((m) => m.role === "voter").map((m) => m.id);
+  const learners = members.filter((m) => m.role === "learner").map((m) => m.id);
+  return `voters ${voters.length === 0 ? "none" : voters.join(",")}` + (learners.length > 0 ? `; learners ${learners.join(",")}` : "");
+}
