@@ -17,46 +17,8 @@ import {
   type NodeId,
   type PersistedState,
 } from "../../src/raft/index.js";
-import { jitter } from "./support/jitter.js";
 import { configOnDisk, membersText } from "./support/membership.js";
-import { adminDone, mworld, N, problems, roleOf, settledLeader, type MWorld } from "./support/mworld.js";
-
-const JITTER = jitter({ 0: 0, 1: 0.5, 2: 0.9, 3: 0.3, 4: 0.6, 5: 0.7 });
-
-function cluster(o: { size?: number; voters?: number[]; mutation?: Mutation | null; overrides?: object; preVote?: boolean } = {}): MWorld & { leader: NodeId } {
-  const m = mworld({
-    size: o.size ?? 5,
-    voters: o.voters ?? [0, 1, 2],
-    random: JITTER,
-    mutation: o.mutation ?? null,
-    preVote: o.preVote ?? true,
-    overrides: o.overrides ?? {},
-    clockStartMs: [1000, 50_000, 7, 123_456, 9_999_999, 42],
-  });
-  const leader = settledLeader(m.w);
-  return { ...m, leader };
-}
-
-/** Adds `id` and waits until the leader has promoted it to voter. */
-function addVoter(m: MWorld, leader: number, id: number): void {
-  const r = adminDone(m.w, leader, { kind: "add-member", id: N(id), address: `n${id}` });
-  expect(r, `add ${id}`).toEqual({ ok: true, value: "" });
-  m.w.runUntil(`${id} promoted`, () => roleOf(m.w.status(leader)!.members, id) === "voter", 3000);
-  waitConfigCommitted(m, leader);
-  m.w.run(50);
-}
-
-/** Runs until the leader's newest configuration entry is committed. */
-function waitConfigCommitted(m: MWorld, leader: number): void {
-  const index = configOnDisk(m.w.disk(leader), []).index;
-  m.w.runUntil(`configuration ${index} committed`, () => m.w.status(leader)!.commitIndex >= index, 3000);
-}
-
-function setOk(m: MWorld, at: number, key: string, value: string, maxMs = 2000): void {
-  const id = m.w.set(at, key, value);
-  m.w.runUntil(`SET ${key}=${value} answered`, () => m.w.history.op(id).result !== null, maxMs);
-  expect(m.w.history.op(id).result, `SET ${key}=${value} at ${at}`).toMatchObject({ ok: true });
-}
+import { addVoter, adminDone, cluster, JITTER, mworld, N, problems, roleOf, setOk, settledLeader, waitConfigCommitted, type MWorld } from "./support/mworld.js";
 
 const configEntries = (m: MWorld, id: number): number => {
   const d = m.w.disk(id);

@@ -48,3 +48,59 @@ export function answer(w: World, rid: RequestId): ClientResult | undefined {
 export const N = (n: number): NodeId => nodeId(n);
 
 export const roleOf = (ms: readonly Member[], id: number): string => ms.find((m) => m.id === id)?.role ?? "absent";
+
+import { expect } from "vitest";
+import type { Mutation } from "../../../src/raft/index.js";
+import { jitter } from "./jitter.js";
+import { configOnDisk } from "./membership.js";
+
+/** Node 0 times out first, then 3, 1, 4, 5, 2. */
+export const JITTER = jitter({ 0: 0, 1: 0.5, 2: 0.9, 3: 0.3, 4: 0.6, 5: 0.7 });
+
+export interface ClusterOptions {
+  size?: number;
+  voters?: number[];
+  mutation?: Mutation | null;
+  overrides?: WorldOptions["overrides"];
+  preVote?: boolean;
+  rates?: number[];
+  network?: WorldOptions["network"];
+}
+
+/** A cluster whose node 0 leads with its lease (by the jitter). */
+export function cluster(o: ClusterOptions = {}): MWorld & { leader: NodeId } {
+  const m = mworld({
+    size: o.size ?? 5,
+    voters: o.voters ?? [0, 1, 2],
+    random: JITTER,
+    mutation: o.mutation ?? null,
+    preVote: o.preVote ?? true,
+    overrides: o.overrides ?? {},
+    clockStartMs: [1000, 50_000, 7, 123_456, 9_999_999, 42],
+    ...(o.rates === undefined ? {} : { rates: o.rates }),
+    ...(o.network === undefined ? {} : { network: o.network }),
+  });
+  const leader = settledLeader(m.w);
+  return { ...m, leader };
+}
+
+/** Runs until the leader's newest configuration entry is committed. */
+export function waitConfigCommitted(m: MWorld, leader: number): void {
+  const index = configOnDisk(m.w.disk(leader), []).index;
+  m.w.runUntil(`configuration ${index} committed`, () => m.w.status(leader)!.commitIndex >= index, 3000);
+}
+
+export function setOk(m: MWorld, at: number, key: string, value: string, maxMs = 2000): void {
+  const id = m.w.set(at, key, value);
+  m.w.runUntil(`SET ${key}=${value} answered`, () => m.w.history.op(id).result !== null, maxMs);
+  expect(m.w.history.op(id).result, `SET ${key}=${value} at ${at}`).toMatchObject({ ok: true });
+}
+
+/** Adds `id` and waits until the leader has promoted it to voter and the promotion committed. */
+export function addVoter(m: MWorld, leader: number, id: number): void {
+  const r = adminDone(m.w, leader, { kind: "add-member", id: N(id), address: `n${id}` });
+  expect(r, `add ${id}`).toEqual({ ok: true, value: "" });
+  m.w.runUntil(`${id} promoted`, () => roleOf(m.w.status(leader)!.members, id) === "voter", 3000);
+  waitConfigCommitted(m, leader);
+  m.w.run(50);
+}
