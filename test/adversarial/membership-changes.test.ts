@@ -14,7 +14,6 @@ import {
   type Entry,
   type Member,
   type Mutation,
-  type NodeId,
   type PersistedState,
 } from "../../src/raft/index.js";
 import { configOnDisk, membersText } from "./support/membership.js";
@@ -393,6 +392,58 @@ describe("removal", () => {
       w.run(25);
     }
     w.runUntil("a new leader with a lease", () => w.leaders().some((s) => s.id !== 0 && s.leaseReadable), 5000);
+    expect(problems(m)).toEqual([]);
+  });
+});
+
+describe("a leader that removes itself does not count itself", () => {
+  it("toward the removal's commit: with 2 cut off, 0 and 1 are not a majority of {1, 2}", () => {
+    const m = cluster();
+    const { w } = m;
+    w.net.cut(0, 2);
+    w.net.cut(2, 0);
+    const rid = w.admin(0, { kind: "remove-member", id: N(0) });
+    expect(membersText(w.status(0)!.members)).toBe("1@n1,2@n2");
+    w.run(600);
+    expect(w.adminResults.get(rid)?.ok).not.toBe(true);
+    const entry = configOnDisk(w.disk(0), []).index;
+    expect(w.status(0)!.commitIndex).toBeLessThan(entry);
+    expect(problems(m)).toEqual([]);
+  });
+
+  it("toward its lease: cut off from 2, it loses its lease although 1 still acknowledges it, and 2 and 1's next leader never overlap it", () => {
+    const m = cluster();
+    const { w } = m;
+    w.net.cut(0, 2);
+    w.net.cut(2, 0);
+    w.admin(0, { kind: "remove-member", id: N(0) });
+    const t = w.status(0)!.term;
+    w.run(1000);
+    // {1, 2} is the configuration in use at 0: 1 alone is not a majority of it, so 0 cannot renew.
+    expect(w.leases.endOf(N(0), term(t))).toBeLessThan(w.trueMs - 100);
+    w.net.healAll();
+    w.run(3000);
+    expect(problems(m)).toEqual([]);
+  });
+});
+
+describe("down to one voter and back", () => {
+  it("a one-voter cluster grows to two, the first removes itself, the second leads alone; no lease overlap, no lost write", () => {
+    const m = cluster({ size: 3, voters: [0] });
+    const { w } = m;
+    setOk(m, 0, "a", "1");
+    addVoter(m, 0, 1);
+    setOk(m, 0, "b", "2");
+    expect(adminDone(w, 0, { kind: "remove-member", id: N(0) })).toEqual({ ok: true, value: "" });
+    w.runUntil("1 leads with a lease", () => w.status(1)!.role === "leader" && w.status(1)!.leaseReadable, 3000);
+    expect(membersText(w.status(1)!.members)).toBe("1@n1");
+    setOk(m, 1, "c", "3");
+    for (const [k, v] of [["a", "1"], ["b", "2"], ["c", "3"]]) expect(w.view(1)!.valueOf(k!)).toBe(v);
+    // And 1 alone commits with 0 gone.
+    w.crash(0);
+    setOk(m, 1, "d", "4");
+    w.run(3000);
+    expect(w.status(1)!.role).toBe("leader");
     expect(problems(m)).toEqual([]);
   });
 });

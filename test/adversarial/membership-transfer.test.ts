@@ -123,6 +123,42 @@ describe("a transfer in progress", () => {
   });
 });
 
+describe("a transfer while the leader still waits out older leases", () => {
+  it("reads queued for the lease are refused once TimeoutNow is sent, never served later; the target waits out what the leader waited for", () => {
+    const m = cluster({ size: 3, voters: [0, 1, 2] });
+    const { w } = m;
+    setOk(m, 0, "k", "v");
+    // 2 is cut off from 0; when its timer fires, 1 reboots (assuming a full lease may run) and 0 is
+    // cut off (its lease runs out on its own clock): 2 is elected and must wait about L.
+    w.net.cut(0, 2);
+    w.net.cut(2, 0);
+    w.runUntil("2's timer", () => w.status(2)!.role === "candidate", 4000);
+    w.crash(1);
+    w.restart(1, 5);
+    w.net.isolate(0);
+    w.runUntil("2 leads", () => w.status(2)!.role === "leader", 2000);
+    const l = N(2);
+    w.runUntil("its NO-OP committed", () => w.status(l)!.commitIndex === w.status(l)!.lastLogIndex, 500);
+    expect(w.view(l)!.oldLeaseWaitUntilMs).not.toBeNull();
+    expect(w.status(l)!.leaseReadable).toBe(false);
+    const gets = [w.get(l, "k"), w.get(l, "k")];
+    const to = N(1);
+    for (let i = 0; i < 20; i++) if (w.status(0)!.role === "leader") w.get(0, "k");
+    const rid = w.admin(l, { kind: "transfer-leader", to });
+    w.runUntil("TimeoutNow sent", () => w.adminResults.has(rid), 1000);
+    expect(w.adminResults.get(rid)).toEqual({ ok: true, value: `${to}` });
+    for (let i = 0; i < 80; i++) {
+      if (w.status(0)!.role === "leader") w.get(0, "k");
+      if (w.status(1)!.role === "leader") w.get(1, "k");
+      w.run(25);
+    }
+    for (const g of gets) expect(w.history.op(g).result?.ok, `queued GET ${g}`).not.toBe(true);
+    expect(w.leases.startOf(l, term(w.status(to)!.term - 1))).toBe(Infinity);
+    expect(w.status(to)!.role).toBe("leader");
+    expect(problems(m)).toEqual([]);
+  });
+});
+
 describe("lease safety around TimeoutNow", () => {
   /** 0 leads a three-node cluster; its TimeoutNow to 1 is held; returns when it has been sent. */
   function timeoutNowHeld(o: { mutation?: Mutation | null; rates?: number[]; size?: number } = {}) {
@@ -135,14 +171,6 @@ describe("lease safety around TimeoutNow", () => {
     w.runUntil("TimeoutNow sent", () => heldTimeoutNows(m).length === 1, 2000);
     const sentAt = w.trueMs;
     return { m, w, t, sentAt, tn: heldTimeoutNows(m)[0]! };
-  }
-
-  /** Reads at `at` every 20 ms for `ms`, while it believes it leads. */
-  function readAt(m: MWorld, at: number, ms: number): void {
-    for (let i = 0; i < ms / 20; i++) {
-      if (m.w.isUp(at) && !m.w.isPaused(at) && m.w.status(at)!.role === "leader") m.w.get(at, "k");
-      m.w.run(20);
-    }
   }
 
   function oldLeaderCutOffAfterSending(mutation: Mutation | null) {

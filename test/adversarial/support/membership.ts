@@ -72,8 +72,12 @@ export class MembershipMonitor {
     if (this.violations.length < VIOLATIONS_MAX && !this.violations.includes(message)) this.violations.push(message);
   }
 
+  /** Request ids of GETs (the world's client calls): their answers are checked against the lease. */
+  private readonly gets = new Set<number>();
+
   private check(r: StepRecord): void {
     const { id, before, out, after, disk, input } = r;
+    if (input.type === "client") for (const c of input.calls) if (c.request.kind === "get") this.gets.add(c.requestId);
     const at = `at ${r.trueMs.toFixed(3)} ms`;
     // The configuration in use is the newest in the log.
     const want = configOnDisk(disk, this.initialOf(id));
@@ -88,6 +92,13 @@ export class MembershipMonitor {
     }
     if (out.membership === null && membersText(before.members) !== membersText(after.members)) {
       this.fail(`output.membership: node ${id} ${at} changed its configuration from [${membersText(before.members)}] to [${membersText(after.members)}] without saying so`);
+    }
+    // A GET answered ok is a lease read: the node could serve lease reads at that instant.
+    for (const rep of out.replies) {
+      if (!rep.result.ok || !this.gets.has(rep.requestId)) continue;
+      if (!before.leaseReadable && !after.leaseReadable) {
+        this.fail(`lease read: node ${id} ${at} answers GET (request ${rep.requestId}) while it cannot serve lease reads (role ${after.role}, term ${after.term})`);
+      }
     }
     // Votes delivered.
     if (input.type === "message" && input.message.type === "vote-reply" && input.message.granted && !input.message.preVote) {
@@ -208,14 +219,14 @@ export class MembershipMonitor {
       this.fail(`one at a time: leader ${id} ${at} appends configuration at ${index} while the previous one (index ${prevIndex}) is uncommitted (commit ${commit})`);
     }
     let firstOfTerm = 0;
-    for (let i = disk.firstIndex; i < index; i++) {
+    // Compacted away (a snapshot covers committed entries only): an entry of the term is committed.
+    if (disk.logStart.prevTerm === before.term) firstOfTerm = disk.logStart.prevIndex;
+    for (let i = disk.firstIndex; i < index && firstOfTerm === 0; i++) {
       if (disk.entry(i)?.term === before.term) {
         firstOfTerm = i;
         break;
       }
     }
-    // Compacted away: a snapshot covers committed entries only.
-    if (firstOfTerm === 0 && disk.logStart.prevTerm === before.term) firstOfTerm = disk.logStart.prevIndex;
     if (firstOfTerm === 0 || firstOfTerm > commit) {
       this.fail(`no-op first: leader ${id} ${at} appends configuration at ${index} before an entry of its term ${before.term} committed (first of term: ${firstOfTerm}, commit ${commit})`);
     }
