@@ -74,7 +74,12 @@ function execute(c: Case, mutation: Mutation | null = null): Outcome {
     rates: [...Array(IDS)].map(() => 1 + (between(-1, 1) * drift) / 1e6),
     clockStartMs: [...Array(IDS)].map(() => between(0, 1e7)),
     network: unreliable(rng),
-    overrides: { snapshotEveryEntries: 8 + Math.floor(rng() * 20), snapshotKeepEntries: Math.floor(rng() * 6) },
+    overrides: { snapshotEveryEntries: 8 + Math.floor(rng() * 20), snapshotKeepEntries: Math.floor(rng() * 6), leaderPersistsInParallel: rng() < 0.5 },
+    syncDelayMs: () => between(0.2, 20),
+    // A leader that became leader in a step persisted before sending (its term changed) is told
+    // its log is durable too: without it, a one-voter leader never commits its NO-OP (see the
+    // test "a one-voter leader that writes in parallel" in membership-changes).
+    reportSyncPersists: true,
   });
   const { w } = m;
   const trace: string[] = [];

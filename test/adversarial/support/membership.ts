@@ -200,9 +200,10 @@ export class MembershipMonitor {
       const b = new Set(votersOf(ms));
       const diff = [...a].filter((x) => !b.has(x)).length + [...b].filter((x) => !a.has(x)).length;
       if (diff > 1) {
-        this.fail(`one at a time: leader ${id} ${at} appends voters [${[...b].join(",")}] at ${index} while a node may still use voters [${[...a].join(",")}] (entry ${i}, commit ${before.commitIndex})`);
+        this.fail(`one at a time: leader ${id} ${at} appends voters [${[...b].join(",")}] at ${index} while a node may still use voters [${[...a].join(",")}] (entry ${i}, commit ${after.commitIndex})`);
       }
-      if (i <= before.commitIndex) break;
+      // (The step may commit an entry before it appends this one: the commit index after it counts.)
+      if (i <= after.commitIndex) break;
     }
     for (const m of ms) {
       if (m.role !== "voter" || prev.find((p) => p.id === m.id)?.role !== "learner") continue;

@@ -74,6 +74,12 @@ export interface WorldOptions {
    * against a fixed member list (the membership monitor checks them against the log).
    */
   readonly voters?: readonly number[];
+  /**
+   * With leaderPersistsInParallel: also report `persisted` after a leader's output that was
+   * persisted before sending (not only after writes that complete in the background). Off: the
+   * world reports only background writes, as it always did.
+   */
+  readonly reportSyncPersists?: boolean;
 }
 
 /** What an observer sees of each step (membership checks hook in here). */
@@ -291,6 +297,9 @@ export class World {
       s.syncTrueMs = Math.min(s.syncTrueMs, atMs);
     }
     this.safety.afterStep(before, lastIndexBefore, out, node.status(nowMs), s.disk, this.disks(), node.inspect());
+    if (this.opts.reportSyncPersists === true && !out.sendBeforePersist && out.appendFrom !== null && node.wantsPersistedReports()) {
+      s.syncTrueMs = Math.min(s.syncTrueMs, this.trueMs);
+    }
     for (const event of out.events) this.events.push({ trueMs: this.trueMs, node: s.id, event });
     if (this.observers.length > 0) {
       const r: StepRecord = { id: s.id, trueMs: this.trueMs, input, before, out, after: node.status(nowMs), disk: s.disk };
