@@ -85,6 +85,18 @@ describe("one change at a time", () => {
     expect(problems(m)).toEqual([]);
   });
 
+  it("the last voter cannot be removed; a learner can, and that changes no majority", () => {
+    const m = cluster({ size: 3, voters: [0] });
+    const { w } = m;
+    expect(adminDone(w, 0, { kind: "remove-member", id: N(0) })).toMatchObject({ ok: false, code: "invalid" });
+    w.net.isolate(1);
+    expect(adminDone(w, 0, { kind: "add-member", id: N(1), address: "n1" })).toEqual({ ok: true, value: "" });
+    expect(adminDone(w, 0, { kind: "remove-member", id: N(1) })).toEqual({ ok: true, value: "" });
+    expect(membersText(w.status(0)!.members)).toBe("0@n0");
+    setOk(m, 0, "k", "v");
+    expect(problems(m)).toEqual([]);
+  });
+
   it("a follower answers admin calls with not-leader and a hint", () => {
     const m = cluster();
     expect(adminDone(m.w, 1, { kind: "add-member", id: N(3), address: "n3" })).toMatchObject({ ok: false, code: "not-leader", leaderHint: 0 });
@@ -427,6 +439,31 @@ describe("a leader that removes itself does not count itself", () => {
   });
 });
 
+describe("a leader that removes itself while writes stream in and one voter lags", () => {
+  it("no lease overlap, no stale read, no acknowledged write lost", () => {
+    const m = cluster({ network: (e) => [e.to === 2 || e.from === 2 ? 30 : 1] });
+    const { w } = m;
+    setOk(m, 0, "w0", "0");
+    const rid = w.admin(0, { kind: "remove-member", id: N(0) });
+    for (let i = 1; i < 60; i++) {
+      for (const s of w.leaders()) {
+        w.set(s.id, `w${i}`, `${i}`);
+        w.get(s.id, `w${i - 1}`);
+      }
+      w.run(7);
+    }
+    w.runUntil("the removal answered", () => w.adminResults.has(rid), 3000);
+    w.runUntil("a new leader with a lease", () => w.leaders().some((s) => s.id !== 0 && s.leaseReadable), 5000);
+    w.run(500);
+    const l = w.leaders().find((s) => s.id !== 0)!.id;
+    for (const op of w.history.ops) {
+      if (op.kind === "set" && op.result?.ok === true) expect(w.view(l)!.valueOf(op.key), `acknowledged ${op.key}=${op.value}`).toBe(op.value);
+    }
+    expect(w.history.ops.filter((o) => o.kind === "set" && o.result?.ok === true).length).toBeGreaterThan(1);
+    expect(problems(m)).toEqual([]);
+  });
+});
+
 describe("down to one voter and back", () => {
   it("a one-voter cluster grows to two, the first removes itself, the second leads alone; no lease overlap, no lost write", () => {
     const m = cluster({ size: 3, voters: [0] });
@@ -511,6 +548,19 @@ describe("configurations survive restarts; the stored one wins over the initial 
       k.step({ type: "tick", nowMs: now });
     }
     expect(k.status(now).role).toBe("leader");
+  });
+
+  it("a node whose snapshot's configuration leaves it out never stands, whatever RaftConfig.members says", () => {
+    const snap = { lastIndex: logIndex(3), lastTerm: term(1), members: [mem(0), mem(1)], data: new Map<string, string>(), sessions: new Map() };
+    const p: PersistedState = { hardState: { currentTerm: term(1), votedFor: null, commitIndex: logIndex(3) }, snapshot: snap, logStart: { prevIndex: logIndex(3), prevTerm: term(1) }, entries: [] };
+    const n = RaftNode.start(cfg(2, [0, 1, 2]), p, 0, rnd);
+    let now = 0;
+    for (let i = 0; i < 20; i++) {
+      now = Math.max(now + 1, n.wakeAtMs());
+      const out = n.step({ type: "tick", nowMs: now });
+      expect(out.messages.filter((x) => x.type === "vote-request")).toEqual([]);
+    }
+    expect(n.status(now).role).toBe("follower");
   });
 
   it("a node listed in RaftConfig.members but removed by its stored configuration never stands", () => {

@@ -18,6 +18,7 @@ import { membersText } from "./support/membership.js";
 import { leaderOf, mworld, N, problems, type MWorld } from "./support/mworld.js";
 
 const RUNS = Number(process.env.ADV_MEMBERSHIP_RUNS ?? 40);
+const CONTROL_RUNS = Number(process.env.ADV_MEMBERSHIP_CONTROL_RUNS ?? 300);
 const IDS = 6;
 
 type Cmd =
@@ -216,7 +217,7 @@ function verdict(o: Outcome): string[] {
 }
 
 describe("random membership changes, transfers and faults (fast-check)", () => {
-  it("safety, membership rules, lease exclusivity, no stale read, no lost acknowledged write", () => {
+  it("safety, membership rules, lease exclusivity, no stale read, no lost acknowledged write", { timeout: 60_000 + RUNS * 2000 }, () => {
     let configAppends = 0;
     let timeoutNows = 0;
     fc.assert(
@@ -252,12 +253,13 @@ describe("random membership changes, transfers and faults (fast-check)", () => {
     ["learner-in-quorum", "any"],
   ];
   for (const [mutation] of controls) {
-    it(`negative control: the same runs catch ${mutation}`, () => {
+    it(`negative control: the same runs catch ${mutation}`, { timeout: 300_000 }, () => {
       const found = fc.check(
         fc.property(caseArb, (c) => verdict(execute(c, mutation)).length === 0),
-        { numRuns: 60, seed: 12345, endOnFailure: true },
+        { numRuns: CONTROL_RUNS, seed: 12345, endOnFailure: true },
       );
-      expect(found.failed, `no counterexample in 60 runs for ${mutation}`).toBe(true);
+      if (process.env.ADV_DEBUG) console.log(mutation, found.numRuns);
+      expect(found.failed, `no counterexample in ${CONTROL_RUNS} runs for ${mutation}`).toBe(true);
     });
   }
 });
