@@ -17,7 +17,10 @@ import {
   RaftNode,
   requestId,
   TIMING_FAST,
+  type AdminRequest,
   type ClientRequest,
+  type ClientResult,
+  type RaftEvent,
   type FullOutput,
   type Input,
   type Message,
@@ -65,6 +68,29 @@ export interface WorldOptions {
   readonly syncDelayMs?: () => number;
   /** How long a background snapshot write takes, in true ms (default 1 ms). */
   readonly snapshotSaveMs?: () => number;
+  /**
+   * Membership tests: the initial configuration's voters (default: every node). The other nodes
+   * start with `join: true`. Every node gets the address `n<id>`. Snapshots are then not checked
+   * against a fixed member list (the membership monitor checks them against the log).
+   */
+  readonly voters?: readonly number[];
+  /**
+   * With leaderPersistsInParallel: also report `persisted` after a leader's output that was
+   * persisted before sending (not only after writes that complete in the background). Off: the
+   * world reports only background writes, as it always did.
+   */
+  readonly reportSyncPersists?: boolean;
+}
+
+/** What an observer sees of each step (membership checks hook in here). */
+export interface StepRecord {
+  readonly id: NodeId;
+  readonly trueMs: number;
+  readonly input: Input;
+  readonly before: NodeStatus;
+  readonly out: FullOutput;
+  readonly after: NodeStatus;
+  readonly disk: Disk;
 }
 
 /** A snapshot write under way (step 6 of the output contract). */
@@ -121,17 +147,27 @@ export class World {
   private readonly slots = new Map<NodeId, Slot>();
   readonly net: Network;
   private nextRequest = 1;
+  /** Answers to admin calls, by request id. */
+  readonly adminResults = new Map<RequestId, ClientResult>();
+  private readonly adminIds = new Set<RequestId>();
+  /** Called after every step, once its output is persisted (before its messages leave). */
+  readonly observers: ((r: StepRecord) => void)[] = [];
+  /** Every event any node output, with the true time and node. */
+  readonly events: { trueMs: number; node: NodeId; event: RaftEvent }[] = [];
 
   constructor(readonly opts: WorldOptions) {
     this.timing = opts.timing ?? TIMING_FAST;
     this.safety = new SafetyMonitor(
-      [...Array(opts.size).keys()].map(nodeId),
+      opts.voters === undefined ? [...Array(opts.size).keys()].map(nodeId) : null,
       opts.overrides?.sessionCountMax ?? CONFIG_DEFAULTS.sessionCountMax,
     );
     this.net = new Network([...Array(opts.size).keys()].map(nodeId), opts.network ?? (() => [1]));
     const members = [...Array(opts.size).keys()].map(nodeId);
+    const voters = opts.voters?.map(nodeId) ?? members;
+    const addresses = opts.voters === undefined ? {} : Object.fromEntries(members.map((id) => [id, `n${id}`]));
     for (const id of members) {
-      const config = makeConfig(id, members, this.timing, {
+      const config = makeConfig(id, voters, this.timing, {
+        ...(opts.voters === undefined ? {} : { addresses, join: !voters.includes(id) }),
         ...opts.overrides,
         ...opts.overridesOf?.(id),
         preVote: opts.preVote ?? true,
@@ -237,7 +273,8 @@ export class World {
     const before = node.status(nowMs);
     const lastIndexBefore = s.disk.lastIndex;
     const hadUnsynced = s.disk.hasUnsynced;
-    const out = node.step(make(nowMs));
+    const input = make(nowMs);
+    const out = node.step(input);
     if (s.crashAfterSnapshotOfNextStep) {
       s.crashAfterSnapshotOfNextStep = false;
       s.disk.persist(out, "snapshot");
@@ -260,6 +297,14 @@ export class World {
       s.syncTrueMs = Math.min(s.syncTrueMs, atMs);
     }
     this.safety.afterStep(before, lastIndexBefore, out, node.status(nowMs), s.disk, this.disks(), node.inspect());
+    if (this.opts.reportSyncPersists === true && !out.sendBeforePersist && out.appendFrom !== null && node.wantsPersistedReports()) {
+      s.syncTrueMs = Math.min(s.syncTrueMs, this.trueMs);
+    }
+    for (const event of out.events) this.events.push({ trueMs: this.trueMs, node: s.id, event });
+    if (this.observers.length > 0) {
+      const r: StepRecord = { id: s.id, trueMs: this.trueMs, input, before, out, after: node.status(nowMs), disk: s.disk };
+      for (const o of this.observers) o(r);
+    }
     s.wakeTrueMs = Math.max(this.trueMs, s.clock.trueAt(out.wakeAtMs));
     if (out.saveSnapshot !== null) {
       s.saves.push({ snapshot: out.saveSnapshot, dueTrueMs: s.holdSaves ? Infinity : this.trueMs + (this.opts.snapshotSaveMs?.() ?? 1) });
@@ -271,7 +316,12 @@ export class World {
       return { out, sent: [] };
     }
     const sent = out.messages.map((m) => this.send(m));
-    for (const r of out.replies) this.history.answered(r.requestId, r.result, this.trueMs);
+    for (const r of out.replies) {
+      if (this.adminIds.has(r.requestId)) {
+        if (this.adminResults.has(r.requestId)) throw new Error(`admin request ${r.requestId} answered twice`);
+        this.adminResults.set(r.requestId, r.result);
+      } else this.history.answered(r.requestId, r.result, this.trueMs);
+    }
     this.lastSent = sent;
     return { out, sent };
   }
@@ -375,6 +425,14 @@ export class World {
     }
     this.step(id, (nowMs) => ({ type: "client", nowMs, calls }));
     return calls.map((c) => c.requestId);
+  }
+
+  /** An operator's call at node `id`; its answer lands in adminResults. */
+  admin(id: number, request: AdminRequest): RequestId {
+    const rid = requestId(this.nextRequest++);
+    this.adminIds.add(rid);
+    this.step(id, (nowMs) => ({ type: "admin", nowMs, call: { requestId: rid, request } }));
+    return rid;
   }
 
   set(id: number, key: string, value: string): RequestId {
