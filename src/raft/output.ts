@@ -67,6 +67,12 @@ export class OutputBuilder implements FullOutput {
     return this.eventList ?? (this.built ? NONE_BUILT : (this.eventList = []));
   }
 
+  /** The output's fields, as a plain object (what JSON of an output shows). */
+  toJSON(): Output & Pick<FullOutput, "hardStateMustSync" | "sendBeforePersist"> {
+    const { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, wakeAtMs } = this;
+    return { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, wakeAtMs };
+  }
+
   /** Records that the log lost its entries from `from` on; comes before any append of the step. */
   truncated(from: LogIndex): void {
     assert(this.appendFrom === null && this.truncateFrom === null, "a step truncates at most once, before it appends");
