@@ -93,17 +93,21 @@ function checkKey(key: string, ops: readonly Op[], options: CheckOptions): Check
 function validateHistory(history: History): void {
   const ids = new Set<number>();
   for (const op of history) {
-    const where = `history op #${op.id} (${op.kind} ${quote(op.key)} by client ${quote(op.clientId)})`;
-    if (ids.has(op.id)) throw new Error(`${where}: the id is used twice; give every op its own id`);
+    if (ids.has(op.id)) throw new Error(`${where(op)}: the id is used twice; give every op its own id`);
     ids.add(op.id);
-    if (!Number.isFinite(op.invokeMs)) throw new Error(`${where}: invokeMs is ${op.invokeMs}; record true simulator time`);
+    if (!Number.isFinite(op.invokeMs)) throw new Error(`${where(op)}: invokeMs is ${op.invokeMs}; record true simulator time`);
     if (op.completeMs === null && op.outcome !== "unknown") {
-      throw new Error(`${where}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
+      throw new Error(`${where(op)}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
     }
     if (op.completeMs !== null && !(op.completeMs >= op.invokeMs)) {
-      throw new Error(`${where}: completes at ${op.completeMs} ms, before its invocation at ${op.invokeMs} ms`);
+      throw new Error(`${where(op)}: completes at ${op.completeMs} ms, before its invocation at ${op.invokeMs} ms`);
     }
   }
+}
+
+/** Names an op in an error (built only when there is one: the history holds thousands of ops). */
+function where(op: Op): string {
+  return `history op #${op.id} (${op.kind} ${quote(op.key)} by client ${quote(op.clientId)})`;
 }
 
 function groupByKey(history: History): Map<string, Op[]> {

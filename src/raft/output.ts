@@ -27,8 +27,15 @@ export interface FullOutput extends Output {
 }
 
 const NONE: readonly never[] = Object.freeze([]);
+/** NONE where a list is typed for filling: a push onto it throws (an output is not changed once built). */
+const NONE_BUILT = NONE as unknown as never[];
 
-export class OutputBuilder {
+/**
+ * The builder is the output: `build` checks the contract and hands out the builder itself (a step
+ * makes a new one), so a step allocates one object for it, not two. Once built, its lists read as
+ * they were left, and one never filled reads as a shared, frozen empty list.
+ */
+export class OutputBuilder implements FullOutput {
   hardState: HardState | null = null;
   hardStateMustSync = false;
   installSnapshot: Snapshot | null = null;
@@ -37,23 +44,35 @@ export class OutputBuilder {
   saveSnapshot: Snapshot | null = null;
   membership: readonly Member[] | null = null;
   appendFrom: LogIndex | null = null;
+  sendBeforePersist = false;
+  wakeAtMs = 0;
+  private built = false;
   private appendList: Entry[] | null = null;
   private messageList: Message[] | null = null;
   private appliedList: AppliedEntry[] | null = null;
   private replyList: ClientReply[] | null = null;
   private eventList: RaftEvent[] | null = null;
 
+  get append(): readonly Entry[] {
+    return this.appendList ?? NONE;
+  }
   get messages(): Message[] {
-    return (this.messageList ??= []);
+    return this.messageList ?? (this.built ? NONE_BUILT : (this.messageList = []));
   }
   get applied(): AppliedEntry[] {
-    return (this.appliedList ??= []);
+    return this.appliedList ?? (this.built ? NONE_BUILT : (this.appliedList = []));
   }
   get replies(): ClientReply[] {
-    return (this.replyList ??= []);
+    return this.replyList ?? (this.built ? NONE_BUILT : (this.replyList = []));
   }
   get events(): RaftEvent[] {
-    return (this.eventList ??= []);
+    return this.eventList ?? (this.built ? NONE_BUILT : (this.eventList = []));
+  }
+
+  /** The output's fields, as a plain object (what JSON of an output shows). */
+  toJSON(): Output & Pick<FullOutput, "hardStateMustSync" | "sendBeforePersist"> {
+    const { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, membership, wakeAtMs } = this;
+    return { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, membership, wakeAtMs };
   }
 
   /** Records that the log lost its entries from `from` on; comes before any append of the step. */
@@ -73,23 +92,10 @@ export class OutputBuilder {
   /** `lastLogIndex`: the log's last index once this output's truncation and append are done. */
   build(wakeAtMs: number, sendBeforePersist: boolean, lastLogIndex: LogIndex): FullOutput {
     this.checkContract(lastLogIndex);
-    return {
-      hardState: this.hardState,
-      hardStateMustSync: this.hardStateMustSync,
-      sendBeforePersist,
-      installSnapshot: this.installSnapshot,
-      truncateFrom: this.truncateFrom,
-      compactTo: this.compactTo,
-      appendFrom: this.appendFrom,
-      append: this.appendList ?? NONE,
-      messages: this.messageList ?? NONE,
-      applied: this.appliedList ?? NONE,
-      replies: this.replyList ?? NONE,
-      events: this.eventList ?? NONE,
-      saveSnapshot: this.saveSnapshot,
-      membership: this.membership,
-      wakeAtMs,
-    };
+    this.wakeAtMs = wakeAtMs;
+    this.sendBeforePersist = sendBeforePersist;
+    this.built = true;
+    return this;
   }
 
   /**

@@ -9,6 +9,7 @@ import { opId, type Op } from "../../src/check/history.js";
 import { LeaseChecker } from "../../src/runtime/sim/checks/lease-check.js";
 import { SafetyChecker } from "../../src/runtime/sim/checks/safety.js";
 import { PropertyViolation } from "../../src/runtime/sim/checks/violation.js";
+import { ReferenceStateMachine } from "../../src/runtime/sim/checks/reference-state.js";
 
 const noop = (t: number): Entry => ({ term: term(t), command: { kind: "noop" } });
 const setE = (t: number, key: string, value: string): Entry => ({ term: term(t), command: { kind: "set", key, value, clientId: "c", sequence: 1, firstUnanswered: 1 } });
@@ -69,6 +70,24 @@ function violation(f: () => unknown): PropertyViolation {
   }
   throw new Error("expected a property violation, got none");
 }
+
+describe("the checker's own state machine", () => {
+  const set = (sequence: number, firstUnanswered: number, value: string): Entry => ({
+    term: term(1),
+    command: { kind: "set", key: "k", value, clientId: "c", sequence, firstUnanswered },
+  });
+  it("keeps a session's applied sequences sorted at or above its bound, and skips duplicates", () => {
+    const r = new ReferenceStateMachine();
+    // Out of order, a retry of 5, then a bound of 4 that forgets 3.
+    for (const e of [set(5, 1, "a"), set(3, 1, "b"), set(7, 1, "c"), set(5, 1, "dup"), set(6, 4, "d")]) r.apply(e);
+    const data = new Map([["k", "d"]]);
+    expect(r.differenceAt(5, data, new Map([["c", { firstUnanswered: 4, applied: [5, 6, 7] }]]))).toBeNull();
+    expect(r.differenceAt(5, data, new Map([["c", { firstUnanswered: 4, applied: [6, 5, 7] }]]))).toMatch(/session "c"/);
+    expect(r.differenceAt(5, data, new Map([["c", { firstUnanswered: 1, applied: [3, 5, 6, 7] }]]))).toMatch(/session "c"/);
+    // As of index 3: before the retry and the bound.
+    expect(r.differenceAt(3, new Map([["k", "c"]]), new Map([["c", { firstUnanswered: 1, applied: [3, 5, 7] }]]))).toBeNull();
+  });
+});
 
 describe("election safety", () => {
   it("objects to two leaders in one term, across the whole run", () => {

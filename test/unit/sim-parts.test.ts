@@ -4,7 +4,7 @@ import { logIndex, term, type Entry, type Output } from "../../src/raft/index.js
 import { SimClock, drawRate } from "../../src/runtime/sim/world/clock.js";
 import { SimDisk } from "../../src/runtime/sim/world/disk.js";
 import { formatSchedule, parseSchedule } from "../../src/runtime/sim/faults/faults.js";
-import { EventHeap } from "../../src/runtime/sim/world/heap.js";
+import { EventHeap, TimerSlot, TwoLaneQueue } from "../../src/runtime/sim/world/heap.js";
 import { Links, NET_CALM, drawDelays } from "../../src/runtime/sim/world/network.js";
 import { parseDuration, replayCommand, simOptions } from "../../src/runtime/sim/options.js";
 import { Rng } from "../../src/runtime/sim/world/prng.js";
@@ -50,6 +50,46 @@ describe("event heap", () => {
         expect(h.pop()).toBeUndefined();
       }),
       { seed: 7, numRuns: 200 },
+    );
+  });
+});
+
+describe("two-lane queue with timer slots", () => {
+  it("pops as one queue would in which re-arming a timer drops its earlier arming", () => {
+    type Op = { kind: "push"; lane: "fast" | "slow"; atMs: number } | { kind: "arm"; timer: number; atMs: number } | { kind: "pop" };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("push" as const), lane: fc.constantFrom("fast" as const, "slow" as const), atMs: fc.integer({ min: 0, max: 15 }) }),
+      fc.record({ kind: fc.constant("arm" as const), timer: fc.integer({ min: 0, max: 3 }), atMs: fc.integer({ min: 0, max: 15 }) }),
+      fc.constant({ kind: "pop" as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (script: Op[]) => {
+        const q = new TwoLaneQueue<string>();
+        const slots = [0, 1, 2, 3].map((k) => new TimerSlot<string>(`t${k}`));
+        // The model: one list by (time, sequence); a timer's earlier arming is removed.
+        let model: { atMs: number; seq: number; name: string }[] = [];
+        let seq = 0;
+        const popModel = (limitMs: number): string | undefined => {
+          model.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
+          return model[0] !== undefined && model[0].atMs <= limitMs ? model.shift()!.name : undefined;
+        };
+        script.forEach((o, k) => {
+          if (o.kind === "push") {
+            q.push(o.lane, o.atMs, `e${k}`);
+            model.push({ atMs: o.atMs, seq: seq++, name: `e${k}` });
+          } else if (o.kind === "arm") {
+            q.arm(slots[o.timer]!, o.atMs);
+            model = model.filter((m) => m.name !== `t${o.timer}`);
+            model.push({ atMs: o.atMs, seq: seq++, name: `t${o.timer}` });
+          } else {
+            expect(q.popUntil(10)).toEqual(popModel(10));
+          }
+        });
+        for (let x = popModel(Infinity); x !== undefined; x = popModel(Infinity)) expect(q.popUntil(Infinity)).toBe(x);
+        expect(q.popUntil(Infinity)).toBeUndefined();
+        expect(q.size).toBe(0);
+      }),
+      { seed: 11, numRuns: 300 },
     );
   });
 });

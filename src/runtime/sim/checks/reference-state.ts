@@ -41,8 +41,7 @@ export class ReferenceStateMachine {
     this.data.set(c.key, c.value);
     if (c.clientId === "") return;
     const bound = Math.max(before?.firstUnanswered ?? 0, c.firstUnanswered);
-    const applied = [...(before?.applied ?? []), c.sequence].filter((q) => q >= bound).sort((a, b) => a - b);
-    this.sessions.set(c.clientId, { firstUnanswered: bound, applied });
+    this.sessions.set(c.clientId, { firstUnanswered: bound, applied: withSequence(before?.applied ?? [], c.sequence, bound) });
   }
 
   /** How `data` and `sessions` differ from the state as of `index`, or null when they do not. */
@@ -57,6 +56,22 @@ export class ReferenceStateMachine {
     }
     return mapDifference("key", wantData, data, (a, b) => a === b) ?? mapDifference("session", wantSessions, sessions, sameWindow);
   }
+}
+
+/** The ascending sequences of `applied` at or above `bound`, with `sequence` put in its place. */
+function withSequence(applied: readonly number[], sequence: number, bound: number): number[] {
+  const out: number[] = [];
+  let placed = sequence < bound;
+  for (let k = 0; k < applied.length; k++) {
+    const q = applied[k]!;
+    if (!placed && sequence < q) {
+      out.push(sequence);
+      placed = true;
+    }
+    if (q >= bound) out.push(q);
+  }
+  if (!placed) out.push(sequence);
+  return out;
 }
 
 function sameWindow(a: SessionWindow | undefined, b: SessionWindow | undefined): boolean {

@@ -134,8 +134,8 @@ export class SimClient {
   }
 
   private beginOp(nowMs: number): void {
-    const lull = this.workload?.lulls?.find(([from, to]) => nowMs >= from && nowMs < to);
-    if (lull !== undefined) return this.sleepUntil(lull[1]);
+    const lullEndMs = this.lullEndMs(nowMs);
+    if (lullEndMs !== null) return this.sleepUntil(lullEndMs);
     const next = this.nextOp(nowMs);
     if (next === null) {
       this.phase = "stopped";
@@ -152,6 +152,14 @@ export class SimClient {
     } else {
       this.follow(attempts.start(), null, nowMs, false);
     }
+  }
+
+  /** The end of the lull nowMs falls in, if it falls in one (the first that holds it). */
+  private lullEndMs(nowMs: number): number | null {
+    const lulls = this.workload?.lulls;
+    if (lulls === undefined) return null;
+    for (let k = 0; k < lulls.length; k++) if (nowMs >= lulls[k]![0] && nowMs < lulls[k]![1]) return lulls[k]![1];
+    return null;
   }
 
   private stampSet(key: string, value: string): ClientRequest {

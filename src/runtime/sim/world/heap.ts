@@ -96,56 +96,140 @@ export class EventQueue<T> {
   }
 }
 
+/**
+ * A timer that is armed again and again, of which only the latest arming counts (a client's
+ * wake-up): it holds one place in a TimerHeap, moved when it is re-armed, so an armed-over timer
+ * leaves no stale event behind to pop and ignore.
+ */
+export class TimerSlot<T> {
+  atMs = Infinity;
+  seq = 0;
+  /** Its index in the heap; -1 while not armed. */
+  pos = -1;
+
+  constructor(readonly item: T) {}
+}
+
+/** A min-heap of timer slots by (time, sequence), each slot at most once. */
+export class TimerHeap<T> {
+  private readonly slots: TimerSlot<T>[] = [];
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  get nextAtMs(): number {
+    return this.slots.length === 0 ? Infinity : this.slots[0]!.atMs;
+  }
+
+  get nextSeq(): number {
+    return this.slots.length === 0 ? Infinity : this.slots[0]!.seq;
+  }
+
+  /** Arms the slot for (atMs, seq), replacing its earlier arming if it has one. */
+  arm(slot: TimerSlot<T>, atMs: number, seq: number): void {
+    if (slot.pos < 0) {
+      slot.pos = this.slots.length;
+      this.slots.push(slot);
+    }
+    slot.atMs = atMs;
+    slot.seq = seq;
+    this.up(slot);
+    this.down(slot);
+  }
+
+  /** Takes the earliest slot out (the caller checked that there is one). */
+  pop(): TimerSlot<T> {
+    const top = this.slots[0]!;
+    const last = this.slots.pop()!;
+    top.pos = -1;
+    if (last !== top) {
+      last.pos = 0;
+      this.slots[0] = last;
+      this.down(last);
+    }
+    return top;
+  }
+
+  private up(slot: TimerSlot<T>): void {
+    while (slot.pos > 0) {
+      const parent = this.slots[(slot.pos - 1) >> 1]!;
+      if (!earlierSlot(slot, parent)) return;
+      this.swap(slot, parent);
+    }
+  }
+
+  private down(slot: TimerSlot<T>): void {
+    for (;;) {
+      const l = 2 * slot.pos + 1;
+      if (l >= this.slots.length) return;
+      const r = l + 1;
+      const child = r < this.slots.length && earlierSlot(this.slots[r]!, this.slots[l]!) ? this.slots[r]! : this.slots[l]!;
+      if (!earlierSlot(child, slot)) return;
+      this.swap(slot, child);
+    }
+  }
+
+  private swap(a: TimerSlot<T>, b: TimerSlot<T>): void {
+    const pa = a.pos;
+    a.pos = b.pos;
+    b.pos = pa;
+    this.slots[a.pos] = a;
+    this.slots[b.pos] = b;
+  }
+}
+
+function earlierSlot(a: TimerSlot<unknown>, b: TimerSlot<unknown>): boolean {
+  return a.atMs < b.atMs || (a.atMs === b.atMs && a.seq < b.seq);
+}
+
 export type Lane = "fast" | "slow";
 
 /**
- * Events in two lanes that share one sequence: pop takes whichever lane's head comes first by
- * (time, sequence), so the order is exactly that of a single queue. Entries that wait long
- * (client timers, faults, checks) go to the slow lane, which keeps the fast lane, where most
- * events come and go, shallow.
+ * Events in two lanes and a heap of re-armable timers that share one sequence: pop takes
+ * whichever head comes first by (time, sequence), so the order is exactly that of a single queue.
+ * Entries that wait long (faults, checks) go to the slow lane, which keeps the fast lane, where
+ * most events come and go, shallow; client wake-ups are timer slots, re-armed in place.
  */
 export class TwoLaneQueue<T> {
   private readonly fast = new EventQueue<T>();
   private readonly slow = new EventQueue<T>();
+  private readonly timers = new TimerHeap<T>();
   private seq = 0;
   /** The time of the item popUntil returned last. */
   poppedAtMs = 0;
 
   get size(): number {
-    return this.fast.size + this.slow.size;
-  }
-
-  /** The time of the next item to pop; Infinity when empty. */
-  get nextAtMs(): number {
-    return Math.min(this.fast.nextAtMs, this.slow.nextAtMs);
+    return this.fast.size + this.slow.size + this.timers.size;
   }
 
   push(lane: Lane, atMs: number, item: T): void {
     (lane === "fast" ? this.fast : this.slow).push(atMs, this.seq++, item);
   }
 
-  pop(): T | undefined {
-    return this.head().pop();
+  /** Arms the slot at atMs, in the place a push now would take; an earlier arming of it is gone. */
+  arm(slot: TimerSlot<T>, atMs: number): void {
+    this.timers.arm(slot, atMs, this.seq++);
   }
 
   /**
    * The next item if its time is at most limitMs (its time is then in `poppedAtMs`), else
-   * undefined and nothing is taken. One choice of lane per event, where nextAtMs then pop chose twice.
+   * undefined and nothing is taken. One choice of lane per event.
    */
   popUntil(limitMs: number): T | undefined {
     const f = this.fast.nextAtMs;
     const s = this.slow.nextAtMs;
-    const lane = s < f || (s === f && this.slow.nextSeq < this.fast.nextSeq) ? this.slow : this.fast;
-    const atMs = lane === this.slow ? s : f;
-    if (atMs > limitMs) return undefined; // also when both lanes are empty (Infinity)
+    const slowFirst = s < f || (s === f && this.slow.nextSeq < this.fast.nextSeq);
+    const atMs = slowFirst ? s : f;
+    const t = this.timers.nextAtMs;
+    if (t < atMs || (t === atMs && t !== Infinity && this.timers.nextSeq < (slowFirst ? this.slow.nextSeq : this.fast.nextSeq))) {
+      if (t > limitMs) return undefined;
+      this.poppedAtMs = t;
+      return this.timers.pop().item;
+    }
+    if (atMs > limitMs) return undefined; // also when everything is empty (Infinity)
     this.poppedAtMs = atMs;
-    return lane.pop();
-  }
-
-  private head(): EventQueue<T> {
-    const f = this.fast.nextAtMs;
-    const s = this.slow.nextAtMs;
-    return s < f || (s === f && this.slow.nextSeq < this.fast.nextSeq) ? this.slow : this.fast;
+    return (slowFirst ? this.slow : this.fast).pop();
   }
 }
 

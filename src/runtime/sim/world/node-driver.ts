@@ -42,6 +42,12 @@ export class NodeDriver {
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
   private readonly windowSlot = new WindowSlot();
   private nextRequestId = 1;
+  /**
+   * The inputs of the commonest steps, filled in place: the core reads an input during its step
+   * and keeps nothing of it (it keeps the message, never the wrapper).
+   */
+  private readonly messageInput: { readonly type: "message"; nowMs: number; message: Message | null } = { type: "message", nowMs: 0, message: null };
+  private readonly tickInput: { readonly type: "tick"; nowMs: number } = { type: "tick", nowMs: 0 };
 
   constructor(
     private readonly loop: Scheduler,
@@ -64,12 +70,12 @@ export class NodeDriver {
       if (sn.tickWantMs !== Infinity) this.queueTick(sn, sn.tickWantMs);
       return;
     }
-    this.step(sn, { type: "tick", nowMs: this.local(sn) });
+    this.stepTick(sn);
   }
 
   /** The common case, without wrapping the message: a peer message to a running node. */
   onPeer(sn: SimNode, message: Message): void {
-    if (sn.state === "up") this.step(sn, { type: "message", nowMs: this.local(sn), message });
+    if (sn.state === "up") this.stepMessage(sn, message);
     else this.onInbound(sn, { kind: "peer", message });
   }
 
@@ -100,7 +106,7 @@ export class NodeDriver {
   }
 
   private deliver(sn: SimNode, input: Inbound): void {
-    if (input.kind === "peer") return this.step(sn, { type: "message", nowMs: this.local(sn), message: input.message });
+    if (input.kind === "peer") return this.stepMessage(sn, input.message);
     if (input.kind === "persisted") return this.notePersisted(sn);
     if (input.kind === "snapshot-saved") return this.step(sn, { type: "snapshot-saved", nowMs: this.local(sn), index: input.index });
     const rid = requestId(this.nextRequestId++);
@@ -108,15 +114,35 @@ export class NodeDriver {
     this.step(sn, { type: "client", nowMs: this.local(sn), calls: [{ requestId: rid, request: input.request }] });
   }
 
-  /** Tells the core how far its log is durable (only a leader of the same term cares). */
+  /**
+   * Tells the core how far its log is durable (only a leader of the same term cares), when that
+   * moved since the last report: a sync that made only a hard state durable (a commit index) has
+   * no news, as the gRPC runtime reports only writes that appended.
+   */
   private notePersisted(sn: SimNode): void {
     const last = sn.disk.durableLastIndex;
     const t = sn.disk.durableLastTerm;
     if (last === 0 || sn.core === null || !sn.core.wantsPersistedReports()) return;
+    if (last === sn.reportedIndex && t === sn.reportedTerm) return;
+    sn.reportedIndex = last;
+    sn.reportedTerm = t;
     this.step(sn, { type: "persisted", nowMs: this.local(sn), index: logIndex(last), term: term(t) });
   }
 
   // ---------------------------------------------------------------- a step and its output
+
+  private stepMessage(sn: SimNode, message: Message): void {
+    const input = this.messageInput;
+    input.nowMs = this.local(sn);
+    input.message = message;
+    this.step(sn, input as Input);
+    input.message = null; // the queue, not this slot, holds messages
+  }
+
+  private stepTick(sn: SimNode): void {
+    this.tickInput.nowMs = this.local(sn);
+    this.step(sn, this.tickInput);
+  }
 
   private step(sn: SimNode, input: Input): void {
     const core = sn.core!;
@@ -277,7 +303,7 @@ export class NodeDriver {
       if (sn.state !== "up") return;
       this.deliver(sn, input);
     }
-    if (sn.state === "up") this.step(sn, { type: "tick", nowMs: this.local(sn) });
+    if (sn.state === "up") this.stepTick(sn);
   }
 
   /** The node's clock jumped: its lease window and its timer, in true time, move with it. */

@@ -17,7 +17,7 @@ export type SimEvent =
   | { readonly type: "snapshot-saved"; readonly node: number; readonly incarnation: number; readonly snapshot: Snapshot }
   | { readonly type: "request"; readonly node: number; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
   | { readonly type: "answer"; readonly client: SimClient; readonly attempt: number; readonly from: NodeId; readonly answer: NodeAnswer; readonly immediate: boolean }
-  | { readonly type: "client"; readonly client: SimClient; readonly token: number }
+  | ClientWake
   /** A late (ghost) copy of a peer message: dropped if the network calmed down since it was sent. */
   | { readonly type: "late"; readonly message: Message; readonly calmEpoch: number }
   | { readonly type: "fault"; readonly fault: Fault }
@@ -25,9 +25,16 @@ export type SimEvent =
   | { readonly type: "liveness" }
   | { readonly type: "catch-up-window" };
 
+/** A client's timer; one per client, re-armed in place (TimerSlot), so its token is that of the latest arming. */
+export interface ClientWake {
+  readonly type: "client";
+  readonly client: SimClient;
+  token: number;
+}
+
 /** The event loop: the true time of the event being handled, and a way to queue another. */
 export interface Scheduler {
   readonly nowMs: number;
-  /** Client timers, faults and checks wait long: they go to the slow lane (see TwoLaneQueue). */
+  /** Faults and checks wait long: they go to the slow lane; client timers are slots (see TwoLaneQueue). */
   schedule(atMs: number, event: SimEvent, lane?: Lane): void;
 }

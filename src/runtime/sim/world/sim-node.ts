@@ -50,6 +50,9 @@ export class SimNode {
   killOnAppend = false;
   /** A sync of the disk is under way (leaderPersistsInParallel): its completion is an event. */
   syncPending = false;
+  /** The durable log end last reported to this life's core (a `persisted` input), as index and term. */
+  reportedIndex = 0;
+  reportedTerm = 0;
   /** Role and term after the last step, to notice changes. */
   lastRole: string = "down";
   lastTerm = -1;
@@ -64,6 +67,8 @@ export class SimNode {
   /** Starts the process from what is on disk, at true time t. Throws what the core throws. */
   boot(t: number): RaftNode {
     this.incarnation += 1;
+    this.reportedIndex = 0;
+    this.reportedTerm = 0;
     this.disk.open(this.config.mutation === "trust-page-cache");
     const rng = new Rng(this.seed, "node", this.id, this.incarnation);
     this.core = RaftNode.start(this.config, this.disk.read(), this.clock.localAt(t), rng.fn);

@@ -23,11 +23,11 @@ import { RunLog } from "../reports/run-log.js";
 import { TimelineRecorder } from "../reports/timeline-data.js";
 import { SimClient } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
-import { TwoLaneQueue, type Lane } from "./heap.js";
+import { TimerSlot, TwoLaneQueue, type Lane } from "./heap.js";
 import { Links, type NetParams } from "./network.js";
 import { NodeDriver } from "./node-driver.js";
 import { Rng } from "./prng.js";
-import type { Scheduler, SimEvent } from "./sim-event.js";
+import type { ClientWake, Scheduler, SimEvent } from "./sim-event.js";
 import { SimNode } from "./sim-node.js";
 import { Wire } from "./wire.js";
 
@@ -55,7 +55,7 @@ export class Simulation implements NemesisHost, Scheduler {
   };
   nowMs = 0;
   private readonly endMs: number;
-  /** Client timers, faults and checks wait long: they go to the slow lane (see TwoLaneQueue). */
+  /** Faults and checks wait long: they go to the slow lane; client timers are slots (see TwoLaneQueue). */
   private readonly queue = new TwoLaneQueue<SimEvent>();
   private readonly log: RunLog;
   private readonly wire: Wire;
@@ -64,6 +64,8 @@ export class Simulation implements NemesisHost, Scheduler {
   private readonly faultRng: Rng;
   private readonly nemesis: Nemesis;
   private readonly clients: SimClient[] = [];
+  /** Each client's one timer: a wake-up set anew replaces the one before (no stale event). */
+  private readonly clientTimers = new Map<SimClient, TimerSlot<SimEvent>>();
   private violation: ViolationReport | null = null;
 
   constructor(readonly options: SimOptions) {
@@ -208,7 +210,14 @@ export class Simulation implements NemesisHost, Scheduler {
   }
 
   wake(client: SimClient, atMs: number, token: number): void {
-    this.schedule(atMs, { type: "client", client, token }, "slow");
+    let slot = this.clientTimers.get(client);
+    if (slot === undefined) {
+      const ev: ClientWake = { type: "client", client, token };
+      slot = new TimerSlot<SimEvent>(ev);
+      this.clientTimers.set(client, slot);
+    }
+    (slot.item as ClientWake).token = token;
+    this.queue.arm(slot, atMs);
   }
 
   currentLeader(): NodeId | null {
