@@ -19,6 +19,9 @@
 // leader changes. Exit 1 if a node died (the run ends early once a majority is gone), 2 for a
 // usage error, 130 on Ctrl-C.
 //
+// SOAK_NODE_FLAGS="<node flags>" gives the nodes Node.js flags, to look into their memory (e.g.
+// "--trace-gc", or "--import <file>" of a script that prints process.memoryUsage()).
+//
 // Bounded in time: a watchdog ends the run (exit 1) at --seconds + 120 s. Every node is stopped
 // by pid at the end (SIGTERM, then SIGKILL), also on failure or Ctrl-C, and the temp dir is
 // removed unless --keep.
