@@ -19,6 +19,9 @@
 // leader changes. Exit 1 if a node died (the run ends early once a majority is gone), 2 for a
 // usage error, 130 on Ctrl-C.
 //
+// SOAK_NODE_FLAGS="<node flags>" gives the nodes Node.js flags, to look into their memory (e.g.
+// "--trace-gc", or "--import <file>" of a script that prints process.memoryUsage()).
+//
 // Bounded in time: a watchdog ends the run (exit 1) at --seconds + 120 s. Every node is stopped
 // by pid at the end (SIGTERM, then SIGKILL), also on failure or Ctrl-C, and the temp dir is
 // removed unless --keep.
@@ -65,6 +68,9 @@ const LOADERS = Math.min(Number(args.loaders ?? 1), CONCURRENCY);
 /** The windows the summary compares: the first and the last minute, or halves of a shorter run. */
 const WINDOW = Math.min(60, SECONDS / 2);
 
+/** Node.js flags for the nodes (a measurement aid, e.g. SOAK_NODE_FLAGS="--trace-gc"); none by default. */
+const NODE_FLAGS = (process.env.SOAK_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
+
 const ids = Array.from({ length: NODES }, (_, i) => i);
 const majority = Math.floor(NODES / 2) + 1;
 
@@ -86,7 +92,7 @@ function startNodes(root, cluster) {
     const stderrPath = path.join(root, `node-${id}.stderr`);
     const fd = fs.openSync(stderrPath, "w");
     // Default flags: the console's event lines go to /dev/null, errors to node-<id>.stderr.
-    const child = spawn(process.execPath, [path.join(ROOT, "bin/raft-node.js"), "serve", "--id", String(id), "--cluster", cluster, "--data-dir", dataDir], { stdio: ["ignore", "ignore", fd] });
+    const child = spawn(process.execPath, [...NODE_FLAGS, path.join(ROOT, "bin/raft-node.js"), "serve", "--id", String(id), "--cluster", cluster, "--data-dir", dataDir], { stdio: ["ignore", "ignore", fd] });
     fs.closeSync(fd);
     children.push(child);
     const node = { id, child, pid: child.pid, folder: path.join(dataDir, `logs_node_${id}`), stderrPath, dead: false };

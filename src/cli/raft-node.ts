@@ -10,6 +10,7 @@ import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
 import type { NodeTls } from "../runtime/grpc/tls.js";
+import { HEAP_GROWING_PERCENT, tuneHeap } from "./heap-tuning.js";
 import { NODE_TLS_FLAGS, parseNodeTls, quietTlsIpAddressWarning } from "./tls-flags.js";
 import { versionLine } from "./version.js";
 import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
@@ -53,6 +54,8 @@ Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.hea
 while the node knows a leader), and with --grpc-reflection server reflection.
 Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks the protocol
 (a negative control); such a node says so at start and in dump.txt. Never set it in production.
+Memory: a node runs V8 with --heap-growing-percent=${HEAP_GROWING_PERCENT} (a full collection once the heap grows
+${HEAP_GROWING_PERCENT}% past the live data); a --heap-growing-percent in NODE_OPTIONS wins.
 SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
@@ -189,6 +192,7 @@ function quietRedundantGrpcErrors(): void {
 }
 
 async function serve(config: ServeConfig): Promise<void> {
+  tuneHeap();
   quietRedundantGrpcErrors();
   quietTlsIpAddressWarning();
   let node: RunningNode;

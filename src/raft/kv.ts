@@ -15,7 +15,11 @@
 // Sessions are evicted least-recently-used first when more than sessionCountMax are known; since
 // every node applies the same log in the same order (or restores the same snapshot, which keeps
 // that order), every node evicts the same sessions.
+//
+// An image for a snapshot shares the key-value map's storage (copy-on-write, kv-image.ts); the
+// session table, small next to it, is copied.
 
+import { VersionedMap } from "./kv-image.js";
 import { assertNever, type Command, type LogIndex, type Member, type SessionWindow, type Snapshot, type Term } from "./types.js";
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
@@ -27,7 +31,7 @@ interface Session {
 }
 
 export class KvStore {
-  private data = new Map<string, string>();
+  private readonly data = new VersionedMap();
   /** clientId -> its session; Map order is least recently used first. */
   private sessions = new Map<string, Session>();
 
@@ -48,12 +52,12 @@ export class KvStore {
     if (!forgetSessions) {
       for (const [clientId, s] of this.sessions) sessions.set(clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
     }
-    return { lastIndex, lastTerm, members, data: new Map(this.data), sessions };
+    return { lastIndex, lastTerm, members, data: this.data.image(), sessions };
   }
 
   /** Replaces the state machine by a snapshot's (copied: the image stays unchanged). */
   restore(snapshot: Snapshot): void {
-    this.data = new Map(snapshot.data);
+    this.data.reset(snapshot.data);
     this.sessions = new Map();
     for (const [clientId, w] of snapshot.sessions) this.sessions.set(clientId, { firstUnanswered: w.firstUnanswered, applied: new Set(w.applied) });
   }
