@@ -23,7 +23,9 @@ export type SimEvent =
   | { readonly type: "fault"; readonly fault: Fault }
   | { readonly type: "check"; readonly check: ScenarioCheck }
   | { readonly type: "liveness" }
-  | { readonly type: "catch-up-window" };
+  | { readonly type: "catch-up-window" }
+  /** Anything else that happens at a time (the operator's messages and timers: world/membership-world.ts). */
+  | { readonly type: "call"; readonly run: () => void };
 
 /** The event loop: the true time of the event being handled, and a way to queue another. */
 export interface Scheduler {
