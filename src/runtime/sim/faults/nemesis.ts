@@ -149,8 +149,9 @@ export class Nemesis {
     const h = this.host;
     const ids = h.ids();
     const fits = (id: number): boolean => {
+      if (exclude.includes(id) || !ids.includes(id)) return false;
       const s = h.state(id);
-      return !exclude.includes(id) && ids.includes(id) && (wanted === "any" || s === wanted || (wanted === "live" && s !== "crashed"));
+      return wanted === "any" || s === wanted || (wanted === "live" && s !== "crashed");
     };
     const candidates = ids.filter(fits);
     const leader = h.leader();
