@@ -8,7 +8,7 @@
 // Invariant: terms never decrease along the log; prevIndex <= lastIndex; configuration entries
 // are listed by ascending index, each inside (baseIndex, lastIndex].
 
-import { Membership } from "./membership.js";
+import { Membership, sameMembers } from "./membership.js";
 import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
 
 interface ConfigAt {
@@ -54,7 +54,8 @@ export class RaftLog {
 
   /** A snapshot through `asOf` says which configuration was in force there: it replaces what the log knew up to it. */
   rebase(members: readonly Member[], asOf: LogIndex): void {
-    this.base = { index: asOf, membership: new Membership(members) };
+    const known = this.membershipAt(asOf);
+    this.base = { index: asOf, membership: sameMembers(known.members, members) ? known : new Membership(members) };
     while (this.configs.length > 0 && this.configs[0]!.index <= asOf) this.configs.shift();
   }
 
@@ -137,10 +138,11 @@ export class RaftLog {
 
   /** Drops every entry: the log now starts after `start`, with `members` in force there (a snapshot the log does not hold). */
   resetTo(start: LogStart, members: readonly Member[]): void {
+    const known = this.membership;
     this.entries = [];
     this.start = start;
     this.configs.length = 0;
-    this.base = { index: start.prevIndex, membership: new Membership(members) };
+    this.base = { index: start.prevIndex, membership: sameMembers(known.members, members) ? known : new Membership(members) };
   }
 
   /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */

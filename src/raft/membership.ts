@@ -72,6 +72,10 @@ export function isSingleChange(prev: readonly Member[], next: readonly Member[])
   return changed <= 1;
 }
 
+export function sameMembers(a: readonly Member[], b: readonly Member[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.role === b[i]!.role && m.address === b[i]!.address);
+}
+
 /** `voters 0,1,2; learners 5` (the dump lines' form). */
 export function formatMembers(members: readonly Member[]): string {
   const voters = members.filter((m) => m.role === "voter").map((m) => m.id);

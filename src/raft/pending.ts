@@ -39,6 +39,10 @@ export function failPending(n: NodeCore): void {
   for (const id of l.pendingWrites.values()) reply(n, id, failure(n, "stepped-down", lost));
   for (const id of l.deferredWrites) reply(n, id, failure(n, "stepped-down", lost));
   for (const call of l.pendingReads) reply(n, call.requestId, failure(n, "not-leader", "leadership was lost; retry"));
+  const transfer = l.transfer;
+  if (transfer !== null && transfer.requestId !== null && !transfer.timeoutNowSent) {
+    reply(n, transfer.requestId, failure(n, "stepped-down", `leadership was lost before it could be handed to node ${transfer.targetId}`));
+  }
   l.pendingWrites.clear();
   l.deferredWrites.length = 0;
   l.pendingReads.length = 0;

@@ -101,7 +101,6 @@ export function noteCommittedConfig(n: NodeCore): void {
   if (n.commitIndex < index || n.handledConfigIndex === index) return;
   n.handledConfigIndex = index;
   const config = n.membership;
-  if (!config.has(n.id)) n.out.events.push({ kind: "removed-from-cluster", nodeId: n.id });
   if (n.leader === null) return;
   syncProgress(n);
   if (config.isVoter(n.id)) return;

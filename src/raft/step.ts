@@ -12,6 +12,7 @@ import { OutputBuilder, type FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
 import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
 import { handleClientCalls } from "./requests.js";
+import type { Membership } from "./membership.js";
 import { handleAdmin, maybePromote, noteCommittedConfig } from "./reconfigure.js";
 import { handleSnapshotRequest, maybeTakeSnapshot, noteSnapshotSaved, refuseStaleSnapshot } from "./snapshot.js";
 import type { NodeCore } from "./state.js";
@@ -93,7 +94,7 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
     advanceTransfer(n);
     afterStepLeader(n);
   }
-  if (n.membership !== membershipBefore) noteConfigChanged(n);
+  if (n.membership !== membershipBefore) noteConfigChanged(n, membershipBefore);
   maybeTakeSnapshot(n);
   n.recordHardState(termBefore, voteBefore, commitBefore);
   n.checkInvariants();
@@ -108,10 +109,12 @@ export function replayCommitted(n: NodeCore): void {
 }
 
 /** The configuration in use changed this step: say so, and hand the runtime its members. */
-function noteConfigChanged(n: NodeCore): void {
+function noteConfigChanged(n: NodeCore, before: Membership): void {
   const members = n.membership.members;
+  const index = n.log.membershipIndex;
   n.out.membership = members;
-  n.out.events.push({ kind: "config-changed", nodeId: n.id, index: n.log.membershipIndex, members });
+  n.out.events.push({ kind: "config-changed", nodeId: n.id, index, members });
+  if (before.has(n.id) && !n.membership.has(n.id)) n.out.events.push({ kind: "removed-from-cluster", nodeId: n.id, index });
 }
 
 /**

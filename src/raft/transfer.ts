@@ -6,7 +6,7 @@
 // (it holds none once the target stands). So the target need not wait for the old leader's
 // lease: it ignores every lease its voters (and itself) remember of that leader's term. It still
 // waits for what the old leader itself waited for (leases of earlier leaders), which TimeoutNow
-// carries. Everything else the lease argument needs is unchanged (docs/lease.md, rule 9).
+// carries. Everything else the lease argument needs is unchanged (docs/lease.md, rule 11).
 //
 // A transfer that has not finished by the election timeout minimum is given up: the leader takes
 // writes again, or, if it already sent TimeoutNow (its lease is gone), it steps down.

@@ -340,8 +340,8 @@ export type RaftEvent =
   | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams }
   /** A node's configuration in use changed: it appended, lost (truncated) or installed a configuration entry. */
   | { readonly kind: "config-changed"; readonly nodeId: NodeId; readonly index: LogIndex; readonly members: readonly Member[] }
-  /** A committed configuration leaves this node out (or makes it a learner): it no longer leads nor stands. */
-  | { readonly kind: "removed-from-cluster"; readonly nodeId: NodeId }
+  /** The configuration in use leaves this node out: it stands no more (a leader steps down once that entry commits). */
+  | { readonly kind: "removed-from-cluster"; readonly nodeId: NodeId; readonly index: LogIndex }
   /** A leader stops taking writes and brings `targetId` up to date before handing leadership over. */
   | { readonly kind: "transfer-started"; readonly leaderId: NodeId; readonly targetId: NodeId }
   /** The target is up to date: the leader hands its lease over and tells it to stand at once. */

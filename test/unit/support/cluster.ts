@@ -2,7 +2,7 @@
 // so each test can stage exactly the situation its rule is about.
 
 import seedrandom from "seedrandom";
-import { makeConfig, RaftNode, TIMING_FAST, nodeId, term, logIndex, requestId, type FullOutput, type Message, type NodeId, type PersistedState, type ClientRequest, type ClientReply, type RaftConfig, type TimingConfig, type Mutation, type Role } from "../../../src/raft/index.js";
+import { makeConfig, RaftNode, TIMING_FAST, nodeId, term, logIndex, requestId, type FullOutput, type Message, type NodeId, type PersistedState, type ClientRequest, type ClientReply, type RaftConfig, type TimingConfig, type Mutation, type Role, type AdminRequest } from "../../../src/raft/index.js";
 
 export const EMPTY: PersistedState = { hardState: { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) }, entries: [] };
 
@@ -69,6 +69,20 @@ export class TestCluster {
       const m = this.queue.shift()!;
       if (!drop(m)) this.deliver(m);
     }
+  }
+
+  /** Starts node `id` as one that joins the running cluster (no configuration of its own). */
+  join(id: number): RaftNode {
+    const config = makeConfig(nodeId(id), [...Array(this.size).keys()].map(nodeId), this.opts.timing ?? TIMING_FAST, { ...this.opts.overrides, mutation: this.opts.mutation ?? null, join: true });
+    const n = RaftNode.start(config, EMPTY, this.nowMs, seedrandom(`test-${id}`));
+    this.nodes.set(nodeId(id), n);
+    return n;
+  }
+
+  admin(id: number, request: AdminRequest): number {
+    const rid = this.nextRequest++;
+    this.record(nodeId(id), this.node(id).step({ type: "admin", nowMs: this.nowMs, call: { requestId: requestId(rid), request } }));
+    return rid;
   }
 
   client(id: number, request: ClientRequest): number {

@@ -1,0 +1,12 @@
+// Small pieces of the text formats shared by logs.txt, snapshot.txt and metadata.txt readers.
+
+/** A decimal integer >= min with no sign or leading zero, or null. */
+export function parseCount(text: string, min: number): number | null {
+  if (!/^(0|[1-9][0-9]*)$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) && n >= min ? n : null;
+}
+
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+}
