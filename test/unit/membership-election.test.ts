@@ -10,9 +10,9 @@
 // the cluster leaderless after the quiet period).
 
 import { describe, expect, it } from "vitest";
-import { nodeId, term, type Entry } from "../../src/raft/index.js";
+import { logIndex, nodeId, requestId, term, type Entry } from "../../src/raft/index.js";
 import { persistedWith, startNode, TestCluster } from "./support/cluster.js";
-import { noop, voteReq } from "./support/msg.js";
+import { appendReq, noop, voteReq } from "./support/msg.js";
 
 const config = (t: number, voters: readonly number[]): Entry => ({
   term: term(t),
@@ -52,5 +52,17 @@ describe("a removed node that does not know it (thesis 4.2.3, disruptive servers
     leader.step({ type: "message", nowMs: c.nowMs + 1, message: voteReq({ from: 2, to: 0, term: 9, lastLogIndex: 50, lastLogTerm: 8 }) });
     expect(leader.inspect().role).toBe("follower");
     expect(leader.inspect().term).toBe(9);
+  });
+});
+
+describe("a removed node answering clients", () => {
+  // Found by raft-sim run --seed 230 --scenario swarm: two removed nodes still running sent a
+  // client back and forth (node 2: "try node 1", node 1: "no leader is known") past its deadline.
+  it("names no leader: who it last heard lead is stale news", () => {
+    const n = startNode(1, 2, persistedWith([noop(1), config(1, [0, 1]), config(1, [0])], 1, 3));
+    n.step({ type: "message", nowMs: 1, message: appendReq({ from: 0, to: 1, term: 1, prevLogIndex: logIndex(3), prevLogTerm: term(1), leaderCommit: logIndex(3) }) });
+    expect(n.status().leaderId).toBe(0);
+    const out = n.step({ type: "client", nowMs: 2, calls: [{ requestId: requestId(1), request: { kind: "get", key: "k" } }] });
+    expect(out.replies[0]!.result).toMatchObject({ ok: false, code: "not-leader", leaderHint: null });
   });
 });
