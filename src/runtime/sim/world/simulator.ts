@@ -405,6 +405,7 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
   private result(): RunResult {
     const v = this.violation;
     return buildResult({
+      idCount: this.idCount,
       options: this.options,
       plan: this.plan,
       violation: v,
