@@ -31,7 +31,12 @@ export const FAULT_VERBS: readonly FaultVerbHelp[] = [
   { usage: "heal", help: "end every partition, cut, severed and slow link" },
   { usage: "net <setting>...", help: 'change the network (settings below); "net calm" restores it' },
   { usage: "jump <target> <ms>", help: "the node's clock leaps <ms> forward (beyond any drift bound)" },
-  { usage: "quiet", help: "faults stop: heal, calm network, resume and restart every node" },
+  { usage: "quiet", help: "faults stop: heal, calm network, resume and restart every node; the operator stops" },
+  { usage: "add <id>", help: "node <id> joins as a learner (started empty if new; a removed node keeps its disk)" },
+  { usage: "remove <target>", help: "the operator removes the member (L: the leader, which steps down once that commits)" },
+  { usage: "replace <target> <id>", help: "the operator adds node <id>, then removes the member" },
+  { usage: "transfer [<target>]", help: "the operator asks the leader to hand leadership over (to the node, or the best voter)" },
+  { usage: "sigterm <target> [<ms>]", help: "the node hands leadership over, then its process exits; restarted <ms> later if given" },
 ];
 
 /** Network settings of the `net` verb, each optional. */
@@ -57,7 +62,9 @@ simulated time. It replaces the scenario's faults; none may fall in the quiet pe
 a run, when faults stop so that liveness can be checked.
 
 Targets: L the leader (a random node if none fits), F a random follower, * a random node,
-all every node, n2 node 2. A target that fits no node does nothing.
+all every node, n2 node 2. A target that fits no node does nothing. Nodes that join (add 5)
+exist from then on; the operator's requests (add, remove, replace, transfer) go to the node it
+believes leads, one at a time, retried like a client's.
 
 ${table(FAULT_VERBS, "<ms> ")}
 

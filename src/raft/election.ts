@@ -27,8 +27,10 @@ export interface Handover {
 /** Follower and candidate tick: start an election when the timer has run out (voters only). */
 export function tickElectionTimer(n: NodeCore): void {
   if (n.nowMs < n.electionDeadlineMs) return;
-  if (!n.isVoter) {
-    n.resetElectionTimer(); // a learner or a removed node never stands
+  // A learner or a removed node never stands; a node removed by an entry not yet committed is still
+  // a voter of the committed configuration, and may be needed until the change commits.
+  if (!n.isVoter && !n.log.membershipAt(n.commitIndex).isVoter(n.id)) {
+    n.resetElectionTimer();
     return;
   }
   n.out.events.push({ kind: "election-timeout", nodeId: n.id });
@@ -100,6 +102,17 @@ export function handleVoteRequest(n: NodeCore, m: VoteRequest): void {
 export function refuseStaleVote(n: NodeCore, m: VoteRequest): void {
   n.out.events.push({ kind: "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
   n.send(voteReply(n, m, false));
+}
+
+/**
+ * A candidate outside this node's configuration while a leader is known to be alive: a removed
+ * node that never heard of its removal, standing in ever higher terms. Its vote requests are
+ * ignored (no term change, no answer), so it cannot depose the leader (the Raft thesis, 4.2.3;
+ * PreVote alone covers this only when it is on).
+ */
+export function isDisruptive(n: NodeCore, candidate: NodeId): boolean {
+  if (n.membership.has(candidate)) return false;
+  return n.role === "leader" || (n.leaderId !== null && n.nowMs - n.lastLeaderContactMs < n.config.timing.electionTimeoutMinMs);
 }
 
 /** A pre-vote asks about a term the candidate does not hold yet: it changes nothing here. */

@@ -48,7 +48,7 @@ export function formatEvent(e: RaftEvent): string {
     case "config-changed":
       return `Node ${e.nodeId} now uses the configuration of entry ${e.index}: ${formatMembers(e.members)}.`;
     case "removed-from-cluster":
-      return `Node ${e.nodeId} is not in the configuration of entry ${e.index}: it no longer stands for election (a leader steps down once that entry commits).`;
+      return `Node ${e.nodeId} is not in the configuration of entry ${e.index}: once that entry commits it takes no further part (a leader steps down then).`;
     case "transfer-started":
       return `Leader ${e.leaderId} transferring leadership to Node ${e.targetId}; taking no new writes.`;
     case "timeout-now-sent":

@@ -10,7 +10,13 @@
 //    committed, so at most one change is outstanding and two leaders never count disjoint
 //    majorities (the thesis' fix to single-server changes);
 //  - majorities (commit, votes, the lease) count voters only: a learner receives the log and
-//    acknowledges it, and counts for nothing until it is promoted.
+//    acknowledges it, and counts for nothing until it is promoted;
+//  - a node stands for election as a voter of its configuration in use, or of the one committed
+//    as far as it knows: a node removed by an entry not yet committed may be needed to elect a
+//    leader until it commits (the node may hold the only other copy of that entry); it counts the
+//    votes of the configuration in use, not its own;
+//  - a voter that hears from a leader ignores vote requests from nodes outside its configuration
+//    (a removed node that never learned of its removal), so such a node cannot depose a leader.
 
 import { assert, type Member, type MemberRole, type NodeId } from "./types.js";
 

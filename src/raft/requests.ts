@@ -28,6 +28,11 @@ export function handleClientCalls(n: NodeCore, calls: readonly ClientCall[]): bo
 function admit(n: NodeCore, call: ClientCall): Entry | null {
   const l = n.leader;
   if (l === null) {
+    // A node its own configuration leaves out was removed: who it last heard lead is stale news.
+    if (!n.membership.has(n.id) && n.membership.members.length > 0) {
+      reply(n, call.requestId, failure(n, "not-leader", "this node was removed from the cluster; ask a member", null));
+      return null;
+    }
     const message = n.leaderId === null ? "no leader is known; retry shortly" : `not the leader; try node ${n.leaderId}`;
     reply(n, call.requestId, failure(n, "not-leader", message));
     return null;

@@ -7,7 +7,7 @@
 // role; no handler compares terms again.
 
 import { applyCommitted, notePersisted } from "./commit.js";
-import { answerPreVote, handleVoteReply, handleVoteRequest, refuseStaleVote, tickElectionTimer } from "./election.js";
+import { answerPreVote, handleVoteReply, handleVoteRequest, isDisruptive, refuseStaleVote, tickElectionTimer } from "./election.js";
 import { OutputBuilder, type FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
 import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
@@ -126,6 +126,7 @@ function receive(n: NodeCore, m: Message): void {
   if (m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request" || m.type === "timeout-now") {
     if (!n.acceptsLeaseOf(m.from, m.lease)) return;
     if (m.type === "vote-request" && m.preVote) return answerPreVote(n, m);
+    if (m.type === "vote-request" && m.term > n.currentTerm && isDisruptive(n, m.from)) return;
   }
   if (m.term > n.currentTerm) n.adoptTerm(m.term);
   else if (m.term < n.currentTerm && m.type === "append-request") return rejectStaleAppend(n, m);

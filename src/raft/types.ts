@@ -340,7 +340,7 @@ export type RaftEvent =
   | { readonly kind: "peer-lease-mismatch"; readonly nodeId: NodeId; readonly peerId: NodeId; readonly ours: LeaseParams; readonly theirs: LeaseParams }
   /** A node's configuration in use changed: it appended, lost (truncated) or installed a configuration entry. */
   | { readonly kind: "config-changed"; readonly nodeId: NodeId; readonly index: LogIndex; readonly members: readonly Member[] }
-  /** The configuration in use leaves this node out: it stands no more (a leader steps down once that entry commits). */
+  /** The configuration in use leaves this node out: once that entry commits it takes no further part (a leader steps down then). */
   | { readonly kind: "removed-from-cluster"; readonly nodeId: NodeId; readonly index: LogIndex }
   /** A leader stops taking writes and brings `targetId` up to date before handing leadership over. */
   | { readonly kind: "transfer-started"; readonly leaderId: NodeId; readonly targetId: NodeId }

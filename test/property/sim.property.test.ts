@@ -56,6 +56,30 @@ const caseArb = fc
   .record({ nodes: fc.integer({ min: 1, max: 6 }), seed: fc.integer({ min: 1, max: 1_000_000 }) })
   .chain(({ nodes, seed }) => fc.record({ nodes: fc.constant(nodes), seed: fc.constant(seed), faults: fc.array(faultArb(nodes), { maxLength: 14 }) }));
 
+/** One operator action or SIGTERM; nodes nodes..6 may join. */
+function churnArb(nodes: number): fc.Arbitrary<string> {
+  const t = targetArb(nodes);
+  const joiner = fc.integer({ min: Math.min(nodes, 6), max: 6 });
+  const action = fc.oneof(
+    { weight: 3, arbitrary: joiner.map((id) => `add ${id}`) },
+    { weight: 2, arbitrary: t.map((x) => `remove ${x}`) },
+    { weight: 1, arbitrary: fc.tuple(t, joiner).map(([x, id]) => `replace ${x} ${id}`) },
+    { weight: 2, arbitrary: fc.option(t, { nil: undefined }).map((x) => (x === undefined ? "transfer" : `transfer ${x}`)) },
+    { weight: 1, arbitrary: fc.tuple(t, fc.integer({ min: 0, max: 3000 })).map(([x, ms]) => `sigterm ${x} ${ms}`) },
+  );
+  return fc.tuple(fc.integer({ min: FAULTS_FROM_MS, max: QUIET_FROM_MS - 1 }), action).map(([at, a]) => `${at} ${a}`);
+}
+
+const churnCaseArb = fc
+  .record({ nodes: fc.integer({ min: 1, max: 5 }), seed: fc.integer({ min: 1, max: 1_000_000 }) })
+  .chain(({ nodes, seed }) =>
+    fc.record({
+      nodes: fc.constant(nodes),
+      seed: fc.constant(seed),
+      faults: fc.tuple(fc.array(faultArb(nodes), { maxLength: 8 }), fc.array(churnArb(nodes), { minLength: 1, maxLength: 8 })).map(([a, b]) => [...a, ...b]),
+    }),
+  );
+
 /** Runs one simulation; a violation or a simulator error throws with the line that replays it. */
 function mustPass(o: Partial<SimOptions> & { seed: string; scenario: string }): void {
   const options = simOptions(o);
@@ -88,6 +112,15 @@ describe("simulated clusters under random fault schedules", () => {
         mustPass({ seed: String(seed), scenario, nodes, durationMs: DURATION_MS });
       }),
       { seed: FC_SEED + 1, numRuns: Math.ceil(RUNS / 2) },
+    );
+  });
+
+  it("keep them under membership churn: nodes added, removed, replaced, leadership moved, SIGTERM, among the faults", () => {
+    fc.assert(
+      fc.property(churnCaseArb, ({ nodes, seed, faults }) => {
+        mustPass({ seed: String(seed), scenario: "swarm", nodes, durationMs: DURATION_MS, faults: faults.join("; ") });
+      }),
+      { seed: FC_SEED + 3, numRuns: Math.ceil(RUNS / 4), endOnFailure: false },
     );
   });
 

@@ -143,7 +143,10 @@ describe("raft-sim help", () => {
 describe("the --faults grammar in the help", () => {
   /** Fills a usage row's placeholders with values the parser accepts. */
   function instance(usage: string): string {
-    return usage.replace("<target> <target> <ms>", "n1 L 300").replace("<target> <target>", "n1 F").replace("<target> <ms>", "n1 400").replace("<target>", "L").replace("<setting>...", "loss=0.1 delay=1-20");
+    return usage
+      .replace(/\[(.*?)\]/g, "$1")
+      .replace("<id>", "5")
+      .replace("<target> <target> <ms>", "n1 L 300").replace("<target> <target>", "n1 F").replace("<target> <ms>", "n1 400").replace("<target>", "L").replace("<setting>...", "loss=0.1 delay=1-20");
   }
 
   it("every verb row, every net setting and the example parse as shown", () => {

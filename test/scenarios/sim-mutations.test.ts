@@ -29,6 +29,11 @@ const CONTROLS: Record<Mutation, Control> = {
   "snapshot-forgets-sessions": { seeds: [1, 2, 3], properties: ["state machine safety"] },
   // A late copy of an older snapshot makes the follower undo entries it had applied.
   "install-older-snapshot": { seeds: [9, 10, 17], properties: ["state machine safety", "output contract"] },
+  // A leader cut off from the voters commits with a learner that joined beside it; the voters'
+  // new leader lacks those entries (351 of 500 seeds).
+  "learner-in-quorum": { seeds: [2, 3, 7], properties: ["leader completeness", "state machine safety", "lease safety"] },
+  // The old leader reads on after TimeoutNow while slow links delay the new term (207 of 500 seeds).
+  "transfer-keeps-lease": { seeds: [1, 4, 5], properties: ["lease safety"] },
 };
 
 function firstCatch(scenario: string, seeds: readonly number[], extra: { mutation?: Mutation; clockBeyondBound?: boolean }): RunResult | null {

@@ -67,7 +67,9 @@ describe("membership changes", () => {
     expect(c.replyFor(again)?.result).toMatchObject({ ok: false, code: "invalid", message: expect.stringContaining("already a voter") });
   });
 
-  it("a removed follower learns of it, says so, and never stands again", () => {
+  // It may still stand (its removal is not committed as far as it knows, and until then it may be
+  // needed: the thesis, 4.1), but it disturbs nobody: voters that hear from a leader refuse it.
+  it("a removed follower learns of it, says so, and disturbs nobody", () => {
     const c = cluster();
     const rid = c.admin(0, { kind: "remove-member", id: nodeId(2) });
     c.deliverAll();
@@ -76,10 +78,11 @@ describe("membership changes", () => {
     expect(c.replyFor(rid)?.result.ok).toBe(true);
     expect(idsOf(c.node(1).status().members, "voter")).toEqual(voters(0, 1));
     expect(c.events(2)).toContain("removed-from-cluster");
-    const outs = c.outputs.length;
+    const term = c.node(0).status().term;
     c.tick(2, c.nowMs + TIMING_FAST.electionTimeoutMaxMs * 3);
-    expect(c.outputs.slice(outs).flatMap((o) => o.output.events.map((e) => e.kind))).not.toContain("election-timeout");
-    expect(c.node(2).status().role).toBe("follower");
+    c.deliverAll();
+    expect(c.node(0).status()).toMatchObject({ role: "leader", term });
+    expect(c.node(2).status().role).not.toBe("leader");
   });
 
   it("a truncated configuration entry gives the node its previous configuration back", () => {

@@ -9,7 +9,9 @@
 //    previous configuration entry and the leader's own-term NO-OP are committed;
 //  - majorities count voters only: a leader's new commit index is held by a majority of the
 //    voters of its configuration; a node becomes leader only with the votes of a majority of the
-//    voters of its configuration; a non-voter never stands (no vote request, no candidacy);
+//    voters of its configuration; a node stands (vote request, candidacy, leadership) only as a
+//    voter of its configuration in use or of the one committed as far as it knows (thesis 4.2.2: a
+//    node removed by an entry not yet committed may still be needed to elect a leader);
 //  - every snapshot (saved, installed) names the configuration as of its lastIndex in the
 //    committed log.
 //
@@ -38,6 +40,15 @@ export function configOnDisk(disk: Disk, initial: readonly Member[]): { members:
   const snap = disk.snapshot;
   if (snap !== null) return { members: snap.members, index: snap.lastIndex };
   return { members: initial, index: 0 };
+}
+
+/** The configuration in force at `upTo` on a disk: newest configuration entry at or before it, else the snapshot's, else `initial`. */
+export function configAtOnDisk(disk: Disk, initial: readonly Member[], upTo: number): readonly Member[] {
+  for (let i = Math.min(upTo, disk.lastIndex); i >= disk.firstIndex; i--) {
+    const e = disk.entry(i);
+    if (e?.command.kind === "config") return e.command.members;
+  }
+  return disk.snapshot?.members ?? initial;
 }
 
 /** How many members differ between two configurations (presence or role). */
@@ -106,20 +117,21 @@ export class MembershipMonitor {
       if (!this.grants.has(k)) this.grants.set(k, new Set());
       this.grants.get(k)!.add(input.message.from);
     }
-    // Non-voters never stand.
+    // Non-voters never stand (a voter of the committed configuration may, until its removal commits).
+    const mayStand = isVoter(after.members, id) || isVoter(configAtOnDisk(disk, this.initialOf(id), after.commitIndex), id);
     for (const m of out.messages) {
-      if (m.type === "vote-request" && !isVoter(after.members, id)) {
+      if (m.type === "vote-request" && !mayStand) {
         this.fail(`non-voter stands: node ${id} ${at} sends a ${m.preVote ? "pre-vote" : "vote"} request for term ${m.term} while its configuration is [${membersText(after.members)}]`);
       }
     }
-    if (after.role === "candidate" && !isVoter(after.members, id)) {
+    if (after.role === "candidate" && !mayStand) {
       this.fail(`non-voter stands: node ${id} ${at} is a candidate in term ${after.term} with configuration [${membersText(after.members)}]`);
     }
     // Becoming leader: a voter, with a majority of voters.
     if (after.role === "leader" && (before.role !== "leader" || before.term !== after.term)) {
       this.stats.leadersElected++;
       const voters = votersOf(after.members);
-      if (!voters.includes(id)) this.fail(`election: node ${id} ${at} became leader of term ${after.term} though not a voter of [${membersText(after.members)}]`);
+      if (!mayStand) this.fail(`election: node ${id} ${at} became leader of term ${after.term} though not a voter of [${membersText(after.members)}] nor of its committed configuration`);
       const got = new Set([...(this.grants.get(`${id}@${after.term}`) ?? [])].filter((v) => voters.includes(v as NodeId)));
       if (voters.includes(id)) got.add(id);
       if (got.size * 2 <= voters.length) {

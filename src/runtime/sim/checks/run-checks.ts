@@ -2,7 +2,7 @@
 // own checks at their times, a leader soon after the faults stop, and at the end the checks over
 // the whole history (final-checks.ts). Each check made is counted by name for the run summary.
 
-import { quorumSize, type Entry, type NodeView, type TimingConfig } from "../../../raft/index.js";
+import { nodeId, quorumSize, type Entry, type NodeView, type TimingConfig } from "../../../raft/index.js";
 import { livenessBounds, type ScenarioCheck, type SimView } from "../faults/plan.js";
 import { checkAckedWrites, checkCatchUp, checkLinearizability, checkOpLiveness } from "./final-checks.js";
 import { violated } from "./violation.js";
@@ -30,11 +30,12 @@ export class RunChecks {
     if (problem !== null) violated("scenario", `${c.name}: ${problem}`);
   }
 
-  /** Some time after the faults stopped, a majority that is up must have a leader. */
+  /** Some time after the faults stopped, a majority of the voters in force that is up must have a leader. */
   leaderElected(view: SimView): void {
+    const voters = view.voters();
     let live = 0;
-    for (let id = 0; id < view.nodeCount; id++) if (view.state(id) === "up") live++;
-    if (live < quorumSize(view.nodeCount)) return;
+    for (const id of voters) if (view.state(id) === "up") live++;
+    if (live < quorumSize(voters.length)) return;
     this.count("liveness: leader elected", 1);
     if (view.leader() === null) {
       const b = livenessBounds(this.timing);
@@ -60,7 +61,9 @@ export class RunChecks {
     if (q !== null) {
       const b = livenessBounds(this.timing);
       this.count("liveness: ops", checkOpLiveness(history, { quietFromMs: q, leaderMs: b.leaderMs, opMs: b.opMs, endMs: this.endMs }));
-      const cores = Array.from({ length: view.nodeCount }, (_, id) => view.core(id));
+      // Members of the leader's configuration catch up; removed nodes hear nothing more.
+      const members = leaderId === null ? [] : (view.membersOf(leaderId) ?? []);
+      const cores = Array.from({ length: view.nodeCount }, (_, id) => (members.includes(nodeId(id)) ? view.core(id) : null));
       if (leader !== null) this.count("liveness: catch-up", checkCatchUp(cores, leader, this.commitAtCatchUp, this.catchUpFromMs));
     }
   }

@@ -7,6 +7,7 @@ export type Property =
   | "leader completeness"
   | "state machine safety"
   | "lease safety"
+  | "membership safety"
   | "acknowledged write lost"
   | "linearizability"
   | "liveness"

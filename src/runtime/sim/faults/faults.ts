@@ -30,8 +30,15 @@
 //                         it was sent, besides the message itself (across crashes, reboots, terms)
 //   8000 jump n1 400      node 1's clock leaps 400 ms forward (beyond any drift bound)
 //   9000 quiet            faults stop: heal, calm network, resume and restart everything
+// Membership (the simulated operator's requests to the node it believes leads, one at a time,
+// retried like a client's; faults/membership-faults.ts):
+//   2000 add 5            node 5 joins (started empty, or a removed node with its disk) as a learner
+//   2000 remove L         remove a member (L, F, *, n2); replace n1 6: add 6, then remove node 1
+//   2000 transfer         hand leadership over (to the most up-to-date voter, or: transfer n3)
+//   2000 sigterm L 800    ask the node to transfer leadership, then it exits; back 800 ms later
 
 import { NET_CALM, validateNetParams, type NetParams } from "../world/network.js";
+import { formatMembershipAction, idLimit, parseMembershipAction, type MembershipAction } from "./membership-faults.js";
 
 export type Target =
   | { readonly kind: "node"; readonly id: number }
@@ -56,7 +63,8 @@ export type FaultAction =
   | { readonly kind: "heal" }
   | { readonly kind: "net"; readonly params: Partial<NetParams> }
   | { readonly kind: "jump"; readonly target: Target; readonly deltaMs: number }
-  | { readonly kind: "quiet" };
+  | { readonly kind: "quiet" }
+  | MembershipAction;
 
 /**
  * When a crash strikes: now, or at the node's next step that sends, grows its log, commits as
@@ -127,6 +135,12 @@ export function formatAction(a: FaultAction): string {
       return `net ${formatNet(a.params)}`;
     case "jump":
       return `jump ${formatTarget(a.target)} ${a.deltaMs}`;
+    case "add":
+    case "remove":
+    case "replace":
+    case "transfer":
+    case "sigterm":
+      return formatMembershipAction(a, formatTarget);
   }
 }
 
@@ -149,13 +163,14 @@ function formatNet(p: Partial<NetParams>): string {
 /** Parses the text form; throws an Error naming the bad item and what a good one looks like. */
 export function parseSchedule(text: string, nodeCount: number): Fault[] {
   const faults: Fault[] = [];
+  const ids = idLimit(text, nodeCount); // nodes that join (add 5) may be named too
   for (const raw of text.split(";")) {
     const item = raw.trim();
     if (item === "") continue;
     const [time, verb, ...args] = item.split(/\s+/);
     const atMs = Number(time);
     if (!Number.isFinite(atMs) || atMs < 0) throw new Error(`--faults "${item}": starts with "${time}"; each fault starts with its time in ms, like "1200 crash L"`);
-    faults.push({ atMs, action: parseAction(item, verb ?? "", args, nodeCount) });
+    faults.push({ atMs, action: parseAction(item, verb ?? "", args, ids) });
   }
   return sortFaults(faults);
 }
@@ -208,14 +223,20 @@ function parseAction(item: string, verb: string, args: readonly string[], nodeCo
       if (!(deltaMs >= 0)) throw new Error(`--faults "${item}": the jump needs a forward amount in ms, like "jump n1 400"`);
       return { kind: "jump", target: target(), deltaMs };
     }
+    case "add":
+    case "remove":
+    case "replace":
+    case "transfer":
+    case "sigterm":
+      return parseMembershipAction(item, verb, args, (s) => parseTarget(item, s, nodeCount));
     default:
       throw new Error(
-        `--faults "${item}": unknown fault "${verb}"; use crash, crash-mid, crash-append, crash-commit, crash-elected, kill, kill-append, power-off, restart, pause, resume, partition, isolate, cut-out, cut-in, sever, bridge, slow, heal, net, jump or quiet`,
+        `--faults "${item}": unknown fault "${verb}"; use crash, crash-mid, crash-append, crash-commit, crash-elected, kill, kill-append, power-off, restart, pause, resume, partition, isolate, cut-out, cut-in, sever, bridge, slow, heal, net, jump, quiet, add, remove, replace, transfer or sigterm`,
       );
   }
 }
 
-function parseTarget(item: string, s: string | undefined, nodeCount: number): Target {
+export function parseTarget(item: string, s: string | undefined, nodeCount: number): Target {
   switch (s) {
     case "L":
       return LEADER;

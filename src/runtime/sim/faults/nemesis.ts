@@ -8,8 +8,9 @@ import type { NodeState } from "./plan.js";
 import type { Rng } from "../world/prng.js";
 
 export interface NemesisHost {
-  readonly nodeCount: number;
   readonly links: Links;
+  /** The nodes that exist: the initial ones and those that joined since (ascending). */
+  ids(): readonly number[];
   state(id: number): NodeState;
   leader(): NodeId | null;
   crash(id: number, when: CrashPoint): void;
@@ -25,6 +26,14 @@ export interface NemesisHost {
   /** Cancels crashes armed to strike at a later step. */
   disarm(): void;
   jump(id: number, deltaMs: number): void;
+  /** Membership (world/membership-world.ts): the operator's requests, queued one after another. */
+  addMember(id: number): void;
+  removeMember(id: number): void;
+  transferLeader(to: number | null): void;
+  /** Asks the node to hand leadership over, then ends its process (restarted after restartAfterMs, if given). */
+  sigterm(id: number, restartAfterMs: number | null): void;
+  /** Faults stop: the operator drops what it has not done yet. */
+  stopOperator(): void;
 }
 
 export class Nemesis {
@@ -74,6 +83,18 @@ export class Nemesis {
         return did(this.each(a.target, "live", (id) => h.jump(id, a.deltaMs)));
       case "quiet":
         return this.quiet();
+      case "add":
+        h.addMember(a.id);
+        return did([a.id]);
+      case "remove":
+        return did(this.each(a.target, "any", (id) => h.removeMember(id)));
+      case "replace":
+        return did(this.each(a.target, "any", (id) => (h.addMember(a.id), h.removeMember(id))));
+      case "transfer":
+        if (a.to === null) h.transferLeader(null);
+        return a.to === null ? formatAction(a) : did(this.each(a.to, "any", (id) => h.transferLeader(id)));
+      case "sigterm":
+        return did(this.each(a.target, "live", (id) => h.sigterm(id, a.restartAfterMs)));
     }
   }
 
@@ -82,13 +103,14 @@ export class Nemesis {
     h.links.heal();
     h.calmNet();
     h.disarm();
+    h.stopOperator();
     const resumed = this.each({ kind: "all" }, "paused", (id) => h.resume(id));
     const restarted = this.each({ kind: "all" }, "crashed", (id) => h.restart(id));
     return `quiet: healed, calm network, resumed [${resumed.join(",")}], restarted [${restarted.join(",")}]`;
   }
 
   private cut(id: number, direction: "out" | "in"): void {
-    const others = [...Array(this.host.nodeCount).keys()].filter((n) => n !== id);
+    const others = this.host.ids().filter((n) => n !== id);
     if (direction === "out") this.host.links.cutOneWay([id], others);
     else this.host.links.cutOneWay(others, [id]);
   }
@@ -104,7 +126,7 @@ export class Nemesis {
 
   /** `id` and about half the others on one side, one node as the bridge, the rest on the other side. */
   private bridge(id: number): void {
-    const others = this.rng.shuffle([...Array(this.host.nodeCount).keys()].filter((n) => n !== id));
+    const others = this.rng.shuffle(this.host.ids().filter((n) => n !== id));
     const bridge = others.shift();
     if (bridge === undefined) return;
     const half = Math.floor(others.length / 2);
@@ -112,7 +134,7 @@ export class Nemesis {
   }
 
   private allBut(id: number): number[][] {
-    const others = [...Array(this.host.nodeCount).keys()].filter((n) => n !== id);
+    const others = this.host.ids().filter((n) => n !== id);
     return [[id], others];
   }
 
@@ -125,11 +147,13 @@ export class Nemesis {
 
   private resolve(t: Target, wanted: "live" | "up" | "paused" | "crashed" | "any", exclude: readonly number[]): number[] {
     const h = this.host;
+    const ids = h.ids();
     const fits = (id: number): boolean => {
+      if (exclude.includes(id) || !ids.includes(id)) return false;
       const s = h.state(id);
-      return !exclude.includes(id) && (wanted === "any" || s === wanted || (wanted === "live" && s !== "crashed"));
+      return wanted === "any" || s === wanted || (wanted === "live" && s !== "crashed");
     };
-    const candidates = [...Array(h.nodeCount).keys()].filter(fits);
+    const candidates = ids.filter(fits);
     const leader = h.leader();
     switch (t.kind) {
       case "node":

@@ -73,8 +73,13 @@ export interface NotableEvent {
 /** What scenario checks may look at. */
 export interface SimView {
   readonly nowMs: number;
+  /** Node ids run 0..nodeCount-1, those that join later included (a node not started yet is "crashed"). */
   readonly nodeCount: number;
   readonly timing: TimingConfig;
+  /** The voters of the committed configuration in force (the initial nodes until one commits). */
+  voters(): readonly NodeId[];
+  /** The ids of the configuration node `id` uses; null when it is down. */
+  membersOf(id: number): readonly NodeId[] | null;
   state(id: number): NodeState;
   /** What a running (or paused) node shows of itself; null when it is down. */
   core(id: number): NodeView | null;

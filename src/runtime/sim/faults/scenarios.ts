@@ -13,6 +13,7 @@ import { Rng } from "../world/prng.js";
 import type { Workload } from "../world/client.js";
 import { cycles, flakyNet, partitionAction, FaultList, type Scenario } from "./scenario-kit.js";
 import { pageCacheCycle, powerLoss } from "./scenarios-disk.js";
+import { membership, withChurn } from "./scenarios-membership.js";
 import { snapshots } from "./scenarios-snapshot.js";
 import { leaseExpiryPlan, noQuorumPlan } from "./scenarios-lease.js";
 import { specScenarios } from "./scenarios-spec.js";
@@ -286,7 +287,7 @@ function swarmPlan(ctx: ScenarioContext): Partial<ScenarioPlan> {
     return end;
   });
   return {
-    faults,
+    faults: withChurn(ctx, faults),
     net: on.net && rng.chance(0.5) ? flakyNet(rng, ctx.timing) : NET_CALM,
     clockMode: rng.chance(0.5) ? "at-bound" : "within-bound",
     preVote: rng.chance(0.75),
@@ -353,7 +354,7 @@ function swarmWorkload(ctx: ScenarioContext): Workload {
 // ---------------------------------------------------------------- registry
 
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, staleReplies, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, powerLoss, snapshots, ...specScenarios, swarm].map((s) => [s.name, s]),
+  [partition, leaderCrash, followerCrash, leaderChurn, leaseHandover, staleReplies, leaseExpiry, noQuorum, pause, clockDrift, flakyNetwork, restartAll, powerLoss, snapshots, membership, ...specScenarios, swarm].map((s) => [s.name, s]),
 );
 
 export function scenarioNames(): string[] {

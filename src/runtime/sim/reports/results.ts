@@ -60,6 +60,8 @@ interface ResultParts {
   readonly lease: LeaseChecker;
   readonly roleSpans: readonly RoleSpan[];
   readonly timeline: TimelineRecorder | null;
+  /** Node ids of the run: the initial nodes and those that joined (a lane each in the timeline). */
+  readonly idCount: number;
 }
 
 export function buildResult(p: ResultParts): RunResult {
@@ -114,7 +116,7 @@ function timelineData(p: ResultParts): TimelineData | null {
   return {
     title: `raft-sim: scenario ${o.scenario}, seed ${o.seed}, ${o.nodes} nodes${o.mutation === null ? "" : `, mutation ${o.mutation}`}`,
     replay: replayCommand(o),
-    nodeCount: o.nodes,
+    nodeCount: p.idCount,
     endMs: p.endMs,
     roles: p.roleSpans,
     leases: p.lease.piecesUntil(p.endMs),

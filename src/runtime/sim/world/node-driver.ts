@@ -7,6 +7,7 @@
 
 import { logIndex, requestId, term, type ClientReply, type FullOutput, type Input, type Message, type RaftNode, type Snapshot } from "../../../raft/index.js";
 import { WindowSlot, leaseWindow, type LeaseChecker } from "../checks/lease-check.js";
+import type { MembershipChecker } from "../checks/membership-check.js";
 import type { SafetyChecker } from "../checks/safety.js";
 import { PropertyViolation, violated } from "../checks/violation.js";
 import type { CrashPoint } from "../faults/faults.js";
@@ -58,6 +59,7 @@ export class NodeDriver {
     private readonly safety: SafetyChecker,
     private readonly lease: LeaseChecker,
     private readonly diskRng: Rng,
+    private readonly configs: MembershipChecker,
   ) {}
 
   // ---------------------------------------------------------------- inputs
@@ -83,6 +85,7 @@ export class NodeDriver {
     switch (sn.state) {
       case "crashed":
         if (input.kind === "request") this.wire.toClient(input.client, input.attempt, sn.id, { kind: "unreachable", message: "connection refused" }, false);
+        if (input.kind === "admin") input.answer({ kind: "unreachable", message: "connection refused" });
         return;
       case "paused":
         if (sn.inbox.length < INBOX_MAX) sn.inbox.push(input);
@@ -110,6 +113,10 @@ export class NodeDriver {
     if (input.kind === "persisted") return this.notePersisted(sn);
     if (input.kind === "snapshot-saved") return this.step(sn, { type: "snapshot-saved", nowMs: this.local(sn), index: input.index });
     const rid = requestId(this.nextRequestId++);
+    if (input.kind === "admin") {
+      sn.pendingAdmin.set(rid, input.answer);
+      return this.step(sn, { type: "admin", nowMs: this.local(sn), call: { requestId: rid, request: input.request } });
+    }
     sn.pendingCalls.set(rid, { client: input.client, attempt: input.attempt, kind: input.request.kind, receivedStep: this.stats.steps + 1 });
     this.step(sn, { type: "client", nowMs: this.local(sn), calls: [{ requestId: rid, request: input.request }] });
   }
@@ -165,6 +172,7 @@ export class NodeDriver {
   /** The output contract: checks see the new state; persist, then send, then answer clients. */
   private afterStep(sn: SimNode, core: RaftNode, out: FullOutput): void {
     this.safety.afterStep(sn.id, core.inspect(), out);
+    this.configs.afterStep(sn.id, core, out);
     sn.disk.write(out);
     if (sn.killOnAppend && out.appendFrom !== null && out.append.length > 0) {
       sn.killOnAppend = false;
@@ -225,13 +233,20 @@ export class NodeDriver {
 
   private reply(sn: SimNode, r: ClientReply): void {
     const call = sn.pendingCalls.get(r.requestId);
-    if (call === undefined) return;
+    if (call === undefined) return this.adminReply(sn, r);
     sn.pendingCalls.delete(r.requestId);
     if (r.result.ok && call.kind === "get") {
       this.stats.readsServed += 1;
       if (this.nodeCount > 1) this.lease.readServed(sn.id, this.loop.nowMs);
     }
     this.wire.toClient(call.client, call.attempt, sn.id, toAnswer(r.result), call.receivedStep === this.stats.steps);
+  }
+
+  private adminReply(sn: SimNode, r: ClientReply): void {
+    const answer = sn.pendingAdmin.get(r.requestId);
+    if (answer === undefined) return;
+    sn.pendingAdmin.delete(r.requestId);
+    answer(toAnswer(r.result));
   }
 
   /** Hands the lease checker when this node may serve lease reads from now on, in true time. */
@@ -271,13 +286,15 @@ export class NodeDriver {
   /** Starts the node's process from its disk (the checker first learns what survived). */
   boot(sn: SimNode): void {
     const nowMs = this.loop.nowMs;
-    this.safety.afterRestart(sn.id, sn.disk.read());
+    const persisted = sn.disk.read();
+    this.safety.afterRestart(sn.id, persisted);
     let core: RaftNode;
     try {
       core = sn.boot(nowMs);
     } catch (e) {
       return this.coreFailure(sn, e);
     }
+    this.configs.afterBoot(sn.id, persisted, core);
     this.log.timeline?.nodeState(sn.id, nowMs, "up");
     this.log.roleChanged(sn, core.inspect().role, core.inspect().term);
     this.armTick(sn, core.wakeAtMs());

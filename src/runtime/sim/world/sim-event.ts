@@ -23,7 +23,9 @@ export type SimEvent =
   | { readonly type: "fault"; readonly fault: Fault }
   | { readonly type: "check"; readonly check: ScenarioCheck }
   | { readonly type: "liveness" }
-  | { readonly type: "catch-up-window" };
+  | { readonly type: "catch-up-window" }
+  /** Anything else that happens at a time (the operator's messages and timers: world/membership-world.ts). */
+  | { readonly type: "call"; readonly run: () => void };
 
 /** A client's timer; one per client, re-armed in place (TimerSlot), so its token is that of the latest arming. */
 export interface ClientWake {

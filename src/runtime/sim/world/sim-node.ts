@@ -7,7 +7,8 @@
 
 import type { RaftConfig } from "../../../raft/index.js";
 import { RaftNode } from "../../../raft/index.js";
-import type { ClientRequest, LogIndex, Message, NodeId, RequestId } from "../../../raft/index.js";
+import type { AdminRequest, ClientRequest, LogIndex, Message, NodeId, RequestId } from "../../../raft/index.js";
+import type { NodeAnswer } from "../../../client/retry.js";
 import type { SimClient } from "./client.js";
 import type { CrashPoint } from "../faults/faults.js";
 import { SimClock } from "./clock.js";
@@ -19,7 +20,9 @@ export type Inbound =
   | { readonly kind: "peer"; readonly message: Message }
   | { readonly kind: "persisted" }
   | { readonly kind: "snapshot-saved"; readonly index: LogIndex }
-  | { readonly kind: "request"; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest };
+  | { readonly kind: "request"; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
+  /** The operator's request (world/operator.ts); `answer` carries the reply back. */
+  | { readonly kind: "admin"; readonly request: AdminRequest; readonly answer: (a: NodeAnswer) => void };
 
 export interface PendingCall {
   readonly client: SimClient;
@@ -38,6 +41,8 @@ export class SimNode {
   readonly disk = new SimDisk();
   readonly inbox: Inbound[] = [];
   readonly pendingCalls = new Map<RequestId, PendingCall>();
+  /** The operator's requests under way, by request id: where each answer goes. */
+  readonly pendingAdmin = new Map<RequestId, (a: NodeAnswer) => void>();
   incarnation = 0;
   /** The queued tick timer: its true time and generation (older timers are ignored). */
   tickAtMs = Infinity;
@@ -87,6 +92,7 @@ export class SimNode {
     else this.disk.crash();
     this.inbox.length = 0;
     this.pendingCalls.clear();
+    this.pendingAdmin.clear();
     this.syncPending = false;
     this.tickGen += 1;
     this.tickAtMs = Infinity;

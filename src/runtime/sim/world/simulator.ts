@@ -7,13 +7,16 @@
 // whole run at the end. Nothing here reads the wall clock or Math.random: the same options give
 // the same run, byte for byte.
 
-import { makeConfig, nodeId, TIMING_PRESETS, type ClientRequest, type NodeId, type NodeView, type TimingConfig } from "../../../raft/index.js";
+import { assertNever, makeConfig, nodeId, TIMING_PRESETS, type AdminRequest, type ClientRequest, type NodeId, type NodeView, type TimingConfig } from "../../../raft/index.js";
+import type { NodeAnswer } from "../../../client/retry.js";
 import { HistoryRecorder } from "../../../check/history.js";
 import { LeaseChecker } from "../checks/lease-check.js";
+import { MembershipChecker } from "../checks/membership-check.js";
 import { RunChecks } from "../checks/run-checks.js";
 import { SafetyChecker } from "../checks/safety.js";
 import { PropertyViolation } from "../checks/violation.js";
 import type { CrashPoint, Fault } from "../faults/faults.js";
+import { idsNeeded } from "../faults/membership-faults.js";
 import { Nemesis, type NemesisHost } from "../faults/nemesis.js";
 import { livenessBounds, type NodeState, type ScenarioPlan, type SimView } from "../faults/plan.js";
 import { buildPlan } from "../faults/scenarios.js";
@@ -24,6 +27,7 @@ import { TimelineRecorder } from "../reports/timeline-data.js";
 import { SimClient } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
 import { TimerSlot, TwoLaneQueue, type Lane } from "./heap.js";
+import { Churn, type ChurnHost } from "./membership-world.js";
 import { Links, type NetParams } from "./network.js";
 import { NodeDriver } from "./node-driver.js";
 import { Rng } from "./prng.js";
@@ -40,15 +44,18 @@ export function runSimulation(options: SimOptions): RunResult {
   return new Simulation(options).run();
 }
 
-export class Simulation implements NemesisHost, Scheduler {
+export class Simulation implements NemesisHost, Scheduler, ChurnHost {
   readonly timing: TimingConfig;
   readonly plan: ScenarioPlan;
   readonly nodeCount: number;
+  /** Node ids 0..idCount-1: the initial nodes and those the faults add (membership-world.ts). */
+  readonly idCount: number;
   readonly links: Links;
   readonly nodes: SimNode[] = [];
   readonly recorder = new HistoryRecorder();
   readonly safety = new SafetyChecker();
   readonly lease: LeaseChecker;
+  readonly configs: MembershipChecker;
   readonly stats: RunStats = {
     events: 0, steps: 0, messagesSent: 0, messagesLost: 0, elections: 0, crashes: 0, restarts: 0, pauses: 0, faults: 0,
     readsServed: 0, opsInvoked: 0, opsOk: 0, opsFailed: 0, opsUnknown: 0,
@@ -66,6 +73,7 @@ export class Simulation implements NemesisHost, Scheduler {
   private readonly clients: SimClient[] = [];
   /** Each client's one timer: a wake-up set anew replaces the one before (no stale event). */
   private readonly clientTimers = new Map<SimClient, TimerSlot<SimEvent>>();
+  private readonly churn: Churn;
   private violation: ViolationReport | null = null;
 
   constructor(readonly options: SimOptions) {
@@ -73,14 +81,17 @@ export class Simulation implements NemesisHost, Scheduler {
     this.nodeCount = options.nodes;
     this.endMs = options.durationMs;
     this.plan = buildPlan(options, this.timing);
+    this.idCount = idsNeeded(this.plan.faults, this.nodeCount);
     this.checks = new RunChecks(this.timing, this.plan.quietFromMs, this.endMs);
-    this.links = new Links(this.nodeCount);
-    this.lease = new LeaseChecker(this.nodeCount);
-    this.log = new RunLog(this, this.nodeCount, this.stats, options.trace, options.timeline ? new TimelineRecorder() : null);
+    this.links = new Links(this.idCount);
+    this.lease = new LeaseChecker(this.idCount);
+    this.configs = new MembershipChecker([...Array(this.nodeCount).keys()].map(nodeId), this.safety.committed, (id) => id >= this.nodeCount);
+    this.log = new RunLog(this, this.idCount, this.stats, options.trace, options.timeline ? new TimelineRecorder() : null);
     this.wire = new Wire(this, this.links, this.plan.net, new Rng(options.seed, "net"), this.stats, this.log);
     this.faultRng = new Rng(options.seed, "faults");
-    this.driver = new NodeDriver(this, this.nodeCount, this.wire, this.log, this.stats, this.safety, this.lease, new Rng(options.seed, "disk"));
+    this.driver = new NodeDriver(this, this.idCount, this.wire, this.log, this.stats, this.safety, this.lease, new Rng(options.seed, "disk"), this.configs);
     this.nemesis = new Nemesis(this, this.faultRng);
+    this.churn = new Churn(this, this.nodeCount, this.idCount, options.seed);
     this.makeNodes();
     this.makeClients();
   }
@@ -91,8 +102,11 @@ export class Simulation implements NemesisHost, Scheduler {
     const members = [...Array(this.nodeCount).keys()].map(nodeId);
     const clockRng = new Rng(this.options.seed, "clocks");
     const mode: ClockMode = this.options.clockBeyondBound ? "beyond-bound" : this.plan.clockMode;
-    for (const id of members) {
-      const config = makeConfig(id, members, this.timing, {
+    const joinClocks = new Rng(this.options.seed, "clocks", "joined");
+    for (let id = 0; id < this.idCount; id++) {
+      const joins = id >= this.nodeCount;
+      const config = makeConfig(nodeId(id), members, this.timing, {
+        join: joins,
         mutation: this.options.mutation,
         preVote: this.plan.preVote,
         leaderPersistsInParallel: this.plan.leaderPersistsInParallel,
@@ -101,14 +115,15 @@ export class Simulation implements NemesisHost, Scheduler {
         snapshotEveryEntries: this.plan.snapshotEveryEntries,
         snapshotKeepEntries: this.plan.snapshotKeepEntries,
       });
-      const clock = new SimClock(clockRng.int(0, 1_000_000), drawRate(mode, this.timing.driftPpmMax, clockRng.fn));
-      this.nodes.push(new SimNode(id, clock, config, this.options.seed));
-      if (!this.plan.down.includes(id)) this.schedule(clockRng.between(0, 50), { type: "start", node: id });
+      const rng = joins ? joinClocks : clockRng;
+      const clock = new SimClock(rng.int(0, 1_000_000), drawRate(mode, this.timing.driftPpmMax, rng.fn));
+      this.nodes.push(new SimNode(nodeId(id), clock, config, this.options.seed));
+      if (!joins && !this.plan.down.includes(id)) this.schedule(clockRng.between(0, 50), { type: "start", node: id });
     }
   }
 
   private makeClients(): void {
-    const members = [...Array(this.nodeCount).keys()].map(nodeId);
+    const members = [...Array(this.idCount).keys()].map(nodeId); // nodes that join may lead
     const w = this.plan.workload;
     const add = (client: SimClient): void => {
       this.clients.push(client);
@@ -174,6 +189,7 @@ export class Simulation implements NemesisHost, Scheduler {
       case "append-reply":
       case "snapshot-request":
       case "snapshot-reply":
+      case "timeout-now":
         return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "start":
         return this.driver.boot(this.nodes[ev.node]!);
@@ -200,6 +216,10 @@ export class Simulation implements NemesisHost, Scheduler {
         return this.checks.leaderElected(this.view());
       case "catch-up-window":
         return this.checks.catchUpWindow(this.view());
+      case "call":
+        return ev.run();
+      default:
+        return assertNever(ev);
     }
   }
 
@@ -280,6 +300,52 @@ export class Simulation implements NemesisHost, Scheduler {
     if (sn.state === "paused") this.driver.resume(sn);
   }
 
+  ids(): readonly number[] {
+    return this.churn.ids;
+  }
+
+  addMember(id: number): void {
+    this.churn.addMember(id);
+  }
+
+  removeMember(id: number): void {
+    this.churn.removeMember(id);
+  }
+
+  transferLeader(to: number | null): void {
+    this.churn.transferLeader(to);
+  }
+
+  sigterm(id: number, restartAfterMs: number | null): void {
+    this.churn.sigterm(id, restartAfterMs);
+  }
+
+  stopOperator(): void {
+    this.churn.stop();
+  }
+
+  // ---------------------------------------------------------------- ChurnHost
+
+  node(id: number): SimNode {
+    return this.nodes[id]!;
+  }
+
+  boot(id: number): void {
+    this.driver.boot(this.nodes[id]!);
+  }
+
+  deliverAdmin(to: NodeId, request: AdminRequest, answer: (a: NodeAnswer) => void): void {
+    this.driver.onInbound(this.nodes[to]!, { kind: "admin", request, answer });
+  }
+
+  carry(rng: Rng, deliver: () => void): void {
+    this.wire.carry(rng, deliver);
+  }
+
+  note(text: string): void {
+    this.log.line(this.nowMs, "operator", text);
+  }
+
   setNet(params: Partial<NetParams>): void {
     this.wire.setNet(params);
   }
@@ -312,15 +378,17 @@ export class Simulation implements NemesisHost, Scheduler {
   // ---------------------------------------------------------------- checks and result
 
   private finalChecks(): void {
-    if (this.nodeCount > 1) this.lease.finish(this.endMs);
+    if (this.idCount > 1) this.lease.finish(this.endMs);
     this.checks.final(this.view(), this.safety.committed);
   }
 
   view(): SimView {
     return {
       nowMs: this.nowMs,
-      nodeCount: this.nodeCount,
+      nodeCount: this.idCount,
       timing: this.timing,
+      voters: () => this.configs.inForce().filter((m) => m.role === "voter").map((m) => m.id),
+      membersOf: (id) => this.nodes[id]!.core?.status().members.map((m) => m.id) ?? null,
       state: (id) => this.nodes[id]!.state,
       core: (id) => this.nodes[id]!.core?.inspect() ?? null,
       leader: () => this.leader(),
@@ -337,15 +405,22 @@ export class Simulation implements NemesisHost, Scheduler {
     };
   }
 
+  /** Shown only in runs whose configuration changed, so other runs' summaries stay as they were. */
+  private membershipCounts(): Record<string, number> {
+    const m = this.configs.passed;
+    return m.changes === 0 ? {} : { "membership: one voter at a time": m.changes, "membership: agreement": m.agreement };
+  }
+
   private result(): RunResult {
     const v = this.violation;
     return buildResult({
+      idCount: this.idCount,
       options: this.options,
       plan: this.plan,
       violation: v,
       endMs: v === null ? this.endMs : Math.min(this.endMs, Math.max(v.atMs, this.nowMs)),
       stats: this.stats,
-      checks: this.checks.counts,
+      checks: { ...this.checks.counts, ...this.membershipCounts() },
       history: this.recorder.history(),
       safety: this.safety,
       lease: this.lease,

@@ -73,6 +73,12 @@ export class Wire {
     for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "answer", client, attempt, from, answer, immediate });
   }
 
+  /** A message of the operator's, on its own stream over the current network: `deliver` runs at each arrival. */
+  carry(rng: Rng, deliver: () => void): void {
+    const n = this.deliveries.draw(this.net, rng);
+    for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "call", run: deliver });
+  }
+
   setNet(params: Partial<NetParams>): void {
     const next = { ...this.net, ...params };
     validateNetParams(next);
