@@ -8,6 +8,7 @@
 import { term as toTerm, type Entry } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { decodeMembers, encodeMembers } from "./members-text.js";
+import { parseCount, quote } from "./text-fields.js";
 
 export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };
 
@@ -95,13 +96,4 @@ function parseSession(token: string): { clientId: string; sequence: number; firs
   return { clientId: clientId.value, sequence, firstUnanswered };
 }
 
-/** A decimal integer >= min with no sign or leading zero, or null. */
-export function parseCount(text: string, min: number): number | null {
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) return null;
-  const n = Number(text);
-  return Number.isSafeInteger(n) && n >= min ? n : null;
-}
-
-export function quote(text: string): string {
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
-}
+export { parseCount, quote } from "./text-fields.js";
