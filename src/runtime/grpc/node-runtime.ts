@@ -316,7 +316,10 @@ class GrpcNode implements RunningNode {
     const shown = "operation" in e ? { ...e, operation: abbreviate(e.operation, EVENT_OPERATION_CHARS_MAX) } : e;
     this.events.record(formatEvent(shown), logEvent(shown));
     if (e.kind === "timeout-now-sent") this.parts.metrics?.leadershipTransferred();
-    if (e.kind === "removed-from-cluster") {
+    // A removed node may never hear that its removal committed (the leader stops replicating to it
+    // then), so the entry that leaves it out is reason enough to say so.
+    const leftOut = e.kind === "config-changed" && e.members.length > 0 && !e.members.some((m) => m.id === this.id);
+    if (e.kind === "removed-from-cluster" || leftOut) {
       this.events.warn(`node ${this.id} is no longer a member of the cluster (a configuration change removed it); it keeps running but takes no part: stop it, and remove its data dir before reusing its id`);
     }
   }
