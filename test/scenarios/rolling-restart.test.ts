@@ -4,7 +4,8 @@
 // roll ("election timer timed out" appears in no dump.txt after the roll began), and the history
 // of every client operation is linearizable (no acknowledged write lost). The longest client stall
 // (the longest gap between consecutive acknowledged SETs) is printed, not asserted: it is a
-// benchmark number of this machine.
+// benchmark number of this machine. ROLL_DEBUG=1 also prints the longest gaps' times and the dump
+// lines of the roll (without heartbeats and requests), to see where a stall went.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { SetLoad } from "./support/load.js";
@@ -59,6 +60,13 @@ describe("a rolling restart with SIGTERM under load", () => {
     await load.finalReads(c.clusterFlag);
 
     const stallMs = load.longestStallMs(rollStart, rollEnd);
+    if (process.env["ROLL_DEBUG"] !== undefined) {
+      const offset = Date.now() - performance.now();
+      const acks = load.acks.filter((t) => t > rollStart && t < rollEnd);
+      const gaps = acks.slice(1).map((t, i) => [acks[i]!, t - acks[i]!] as const).sort((a, b) => b[1] - a[1]).slice(0, 4);
+      for (const [at, gap] of gaps) process.stdout.write(`gap ${gap.toFixed(0)} ms from ${new Date(at + offset).toISOString()}\n`);
+      process.stdout.write(c.ids.map((id) => c.dumpText(id).slice(dumpBefore[id]).split("\n").filter((l) => !/heartbeat|accepted AppendEntries|committed|received SET|received GET/.test(l)).join("\n")).join("\n"));
+    }
     const timeouts = c.ids.map((id) => (c.dumpText(id).slice(dumpBefore[id]).match(ELECTION_TIMEOUT_LINE) ?? []).length);
     const transfers = c.ids.map((id) => (c.dumpText(id).slice(dumpBefore[id]).match(/sent TimeoutNow/g) ?? []).length).reduce((a, b) => a + b, 0);
     process.stdout.write(
