@@ -42,7 +42,7 @@ describe("membership changes over gRPC on loopback", () => {
     const lines: string[] = [];
     consoles.set(id, lines);
     const base = { id: members.find((m) => m.id === id)?.id ?? joiner!.id, members, clusterFingerprint: clusterFingerprint(members), dataDir, timing: TIMING };
-    const node = await startNode({ ...base, console: sink(lines), warnings: sink(lines), ...overrides });
+    const node = await startNode({ ...base, console: sink(lines), warnings: sink(lines), metricsListen: { host: "127.0.0.1", port: 0 }, ...overrides });
     nodes.set(id, node);
     return node;
   };
@@ -99,6 +99,10 @@ describe("membership changes over gRPC on loopback", () => {
     await client!.set("after-transfer", "2");
     expect(await client!.get("after-transfer")).toBe("2");
     await said(before, new RegExp(`Leader ${before} sent TimeoutNow to Node ${to} and gave up its lease\\.`));
+    const metrics = await (await fetch(`http://127.0.0.1:${nodes.get(before)!.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^raft_leadership_transfers_total 1$/m);
+    expect(metrics).toMatch(/^raft_members\{role="voter"\} 4$/m);
+    expect(metrics).toMatch(/^raft_members\{role="learner"\} 0$/m);
   });
 
   it("removes a member, which says it is no longer one", async () => {

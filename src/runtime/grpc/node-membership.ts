@@ -61,7 +61,6 @@ export async function handOverLeadership(host: HandOverHost, timing: TimingConfi
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  const s = host.status();
-  if (s.role === "leader") return `leadership not handed over within ${2 * timing.electionTimeoutMaxMs} ms; stopping anyway`;
-  return `leadership handed over${s.leaderId === null ? "" : ` to node ${s.leaderId}`}`;
+  if (host.status().role === "leader") return `leadership not handed over within ${2 * timing.electionTimeoutMaxMs} ms; stopping anyway`;
+  return answer?.ok === true ? `leadership handed over to node ${answer.value}` : "leadership handed over";
 }
