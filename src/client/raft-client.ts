@@ -242,7 +242,7 @@ export class RaftClient {
     this.nodes = normalizeNodes(opts.nodes);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_RETRY.timeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RaftClientError("invalid", `timeoutMs must be a positive number of ms, got ${timeoutMs}`);
-    this.policy = { ...DEFAULT_RETRY, ...opts.retry, timeoutMs };
+    this.policy = { ...DEFAULT_RETRY, settleOnHints: true, ...opts.retry, timeoutMs };
     this.clientId = opts.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
     const idBytes = utf8Bytes(this.clientId);
     if (idBytes === 0 || idBytes > CLIENT_ID_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
