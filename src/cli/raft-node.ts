@@ -24,7 +24,7 @@ const FLAGS: readonly FlagSpec[] = [
   { name: "join", value: null, help: "start a node that is not in the cluster yet: it waits until an operator adds it\n(raft-client member add <id>=<address>); needs --address, not --cluster" },
   { name: "address", value: "<host:port>", help: "with --join: this node's address as peers and clients reach it" },
   { name: "data-dir", value: "<dir>", help: "folder for logs_node_<id>/ (logs.txt, metadata.txt, dump.txt); created if missing" },
-  { name: "listen", value: "<host:port>", help: "address to bind instead of this node's --cluster address (e.g. 0.0.0.0:5000)" },
+  { name: "listen", value: "<host:port>", help: "address to bind instead of this node's --cluster (or --address) address (e.g. 0.0.0.0:5000)" },
   { name: "timing", value: "<spec|fast>", help: "preset: fast (default; heartbeat 100 ms, election 1000-2000 ms, lease 800 ms)\nor spec (heartbeat 1000 ms, election 5000-10000 ms, lease 4000 ms)" },
   { name: "heartbeat-ms", value: "<n>", help: "heartbeat interval, ms (overrides the preset)" },
   { name: "election-timeout-ms", value: "<min-max>", help: "election timeout range, ms, e.g. 1000-2000 (overrides the preset)" },
