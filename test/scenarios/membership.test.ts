@@ -1,5 +1,6 @@
 // Membership changes with real processes, under a SET load: a 3-node cluster grows to 5 (nodes 3
-// and 4 started with --join, added by an operator), replaces node 0 by a new node 5, removes its
+// and 4 started with --join, added by an operator), replaces node 0 by a new node 5 (which catches
+// up by InstallSnapshot: the others compacted their logs before it joins), removes its
 // leader, and shrinks back to 3. Then: the history of every client operation is linearizable (so
 // no acknowledged write is lost: every final read returns the last write or a later one), the
 // remaining members' logs.txt agree after their common start (a late joiner may start from a
@@ -69,7 +70,7 @@ async function removeMember(a: RaftClient, c: ProcessCluster, id: number): Promi
 
 describe("membership changes with real processes under a SET load", () => {
   it("3 nodes grow to 5, replace node 0 by node 5, remove the leader and shrink to 3: nothing acknowledged is lost, logs and state agree", async () => {
-    const c = await ProcessCluster.create({ size: 6, extraArgs: ["--snapshot-entries", "300", "--snapshot-keep", "50"] });
+    const c = await ProcessCluster.create({ size: 6, extraArgs: ["--snapshot-entries", "100", "--snapshot-keep", "20"] });
     cluster = c;
     const initial = [0, 1, 2].map((id) => `${id}=${address(c, id)}`).join(",");
     for (const id of [0, 1, 2]) c.startWith(id, ["--cluster", initial]);
@@ -83,7 +84,10 @@ describe("membership changes with real processes under a SET load", () => {
     await addMember(admin, c, 3);
     await addMember(admin, c, 4);
     expect((await admin.members()).members.map((m) => `${m.id}/${m.role}`)).toEqual(["0/voter", "1/voter", "2/voter", "3/voter", "4/voter"]);
+    // Node 5 joins once every member has compacted its log: it must catch up by InstallSnapshot.
+    await waitFor("every member to compact its log", async () => [0, 1, 2, 3, 4].every((id) => /^START /.test(c.logLines(id)[0] ?? "")), 30_000);
     await addMember(admin, c, 5);
+    await waitFor("node 5's dump line of the snapshot it installed", async () => /Node 5 installed snapshot through entry \d+ \(term \d+\) from Leader \d+\./.test(c.dumpText(5)), 5_000);
     await removeMember(admin, c, 0);
     const leader = (await admin.members()).leaderId;
     await removeMember(admin, c, leader);
