@@ -19,7 +19,7 @@ export interface RetryPolicy {
    * Leadership on the move (a transfer, an election): two nodes that name each other as leader
    * are retried after one short backoff (backoffBaseMs, with jitter), not at once and not counted
    * toward the exponential growth, which counts only answers that name no leader (unreachable,
-   * overloaded, no leader known). Off: every attempt counts, and a named leader is tried at once
+   * overloaded, no leader known; the last grows to 4 x backoffBaseMs at most). Off: every attempt counts, and a named leader is tried at once
    * (the simulator's clients, whose seeds replay the rule as it was).
    */
   readonly settleOnHints?: boolean;
@@ -117,6 +117,9 @@ export class Session {
   }
 }
 
+/** settleOnHints: while nodes answer "not-leader" naming no leader, the backoff stays under this many backoffBaseMs. */
+const NO_LEADER_BACKOFF_BASES = 4;
+
 /** One operation's retry loop: call `start`, then `answer` after each attempt. */
 export class Attempts {
   private attempts = 0;
@@ -154,28 +157,34 @@ export class Attempts {
         if (hinted) this.tracker.heardLeader(a.leaderHint);
         else this.tracker.moveOn(from);
         const named = a.code === "not-leader" && hinted;
-        if (this.policy.settleOnHints === true) return this.settle(from, named ? a.leaderHint : null, nowMs);
+        if (this.policy.settleOnHints === true) return this.settle(from, named ? a.leaderHint : null, nowMs, a.code === "not-leader");
         // A named leader is worth trying at once; anything else waits a little.
         return this.retry(nowMs, named);
       }
       case "unreachable":
         this.lastError = `node ${from}: ${a.message}`;
         this.tracker.moveOn(from);
-        if (this.policy.settleOnHints === true) return this.settle(from, null, nowMs);
+        if (this.policy.settleOnHints === true) return this.settle(from, null, nowMs, false);
         return this.retry(nowMs, false);
       default:
         return assertNever(a);
     }
   }
 
-  /** settleOnHints: a named leader at once, unless it is the node that sent us here (a short wait); else back off. */
-  private settle(from: NodeId, named: NodeId | null, nowMs: number): Decision {
+  /**
+   * settleOnHints: a named leader at once, unless it is the node that sent us here (a short wait);
+   * else back off, by at most NO_LEADER_BACKOFF_BASES x backoffBaseMs while nodes answer that they
+   * know no leader (an election is on: the leader comes within an election, so look often).
+   */
+  private settle(from: NodeId, named: NodeId | null, nowMs: number, notLeader: boolean): Decision {
     const bounced = named !== null && named === this.previousFrom;
     this.previousFrom = from;
     if (named === null) this.failures += 1;
     if (named !== null && !bounced) return this.retry(nowMs, true);
     const base = this.policy.backoffBaseMs;
-    return this.retry(nowMs, false, bounced ? Math.floor(base / 2 + (this.random() * base) / 2) : this.backoffMs(this.failures));
+    if (bounced) return this.retry(nowMs, false, Math.floor(base / 2 + (this.random() * base) / 2));
+    const backoffMs = this.backoffMs(this.failures);
+    return this.retry(nowMs, false, notLeader ? Math.min(backoffMs, NO_LEADER_BACKOFF_BASES * base) : backoffMs);
   }
 
   private retry(nowMs: number, immediately: boolean, backoffMs?: number): Decision {

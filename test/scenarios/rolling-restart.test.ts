@@ -24,6 +24,12 @@ afterEach(async () => {
 
 const ELECTION_TIMEOUT_LINE = /election timer timed out/g;
 
+/** Wall-clock times (ms) of the TimeoutNow lines written since `dumpBefore`. */
+function transferTimes(c: ProcessCluster, dumpBefore: readonly number[]): number[] {
+  const lines = c.ids.flatMap((id) => c.dumpText(id).slice(dumpBefore[id]).split("\n"));
+  return lines.filter((l) => l.includes("sent TimeoutNow")).map((l) => Date.parse(l.slice(0, l.indexOf(" "))));
+}
+
 /** Waits until `id` serves again and holds everything the leader has committed. */
 async function caughtUp(c: ProcessCluster, id: number): Promise<void> {
   await waitFor(`node ${id} to rejoin and catch up`, async () => {
@@ -69,8 +75,9 @@ describe("a rolling restart with SIGTERM under load", () => {
     }
     const timeouts = c.ids.map((id) => (c.dumpText(id).slice(dumpBefore[id]).match(ELECTION_TIMEOUT_LINE) ?? []).length);
     const transfers = c.ids.map((id) => (c.dumpText(id).slice(dumpBefore[id]).match(/sent TimeoutNow/g) ?? []).length).reduce((a, b) => a + b, 0);
+    const transferStalls = transferTimes(c, dumpBefore).map((atMs) => load!.gapAround(atMs - (Date.now() - performance.now())).toFixed(0));
     process.stdout.write(
-      `rolling restart: longest client stall ${stallMs.toFixed(1)} ms over a ${((rollEnd - rollStart) / 1000).toFixed(1)} s roll; leaders before each restart ${leaders.join(",")}; ` +
+      `rolling restart: longest client stall ${stallMs.toFixed(1)} ms over a ${((rollEnd - rollStart) / 1000).toFixed(1)} s roll (the longest within 500 ms of each transfer: ${transferStalls.join(", ")} ms); leaders before each restart ${leaders.join(",")}; ` +
         `${transfers} transfers; ${load.ackedSets} SETs acknowledged; failures: ${JSON.stringify([...load.failures])}\n`,
     );
     expect(timeouts, "election timer timed out lines per node during the roll").toEqual([0, 0, 0]);

@@ -1,6 +1,7 @@
 // The client's retry rule while leadership moves (RetryPolicy.settleOnHints, which RaftClient
 // uses): two nodes that name each other as leader are retried after one short backoff that does
-// not grow, and only answers naming no leader make the backoff grow. Off (the simulator's
+// not grow, and only answers naming no leader make the backoff grow (short while the nodes answer
+// that they know no leader: an election is on). Off (the simulator's
 // clients), a named leader is tried at once and every attempt counts.
 import { describe, expect, it } from "vitest";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, type Decision, type NodeAnswer } from "../../src/client/retry.js";
@@ -26,8 +27,11 @@ describe("retries while leadership moves", () => {
       const d = a.answer(from, notLeader(from === B ? A : B), 2 + i);
       expect(d).toEqual({ kind: "send", target: from === B ? A : B, afterMs: DEFAULT_RETRY.backoffBaseMs });
     }
-    // No leader known (the target stands for election): the backoff starts small again.
+    // No leader known (the target stands for election): the backoff starts small again, and
+    // while no node knows a leader it stays short; a node that cannot be reached grows it further.
     expect(wait(a.answer(B, notLeader(null), 40))).toBe(2 * DEFAULT_RETRY.backoffBaseMs);
+    for (let i = 0; i < 5; i++) expect(wait(a.answer(C, notLeader(null), 41 + i))).toBeLessThanOrEqual(4 * DEFAULT_RETRY.backoffBaseMs);
+    expect(wait(a.answer(A, { kind: "unreachable", message: "down" }, 50))).toBeGreaterThan(4 * DEFAULT_RETRY.backoffBaseMs);
   });
 
   it("without it, the same bounce goes at once and every attempt makes the next backoff longer", () => {

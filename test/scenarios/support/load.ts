@@ -55,6 +55,16 @@ export class SetLoad {
     return longest;
   }
 
+  /** The longest gap between consecutive acknowledged SETs that overlaps [atMs, atMs + withinMs]. */
+  gapAround(atMs: number, withinMs = 500): number {
+    let longest = 0;
+    for (let i = 1; i < this.acks.length; i++) {
+      const [a, b] = [this.acks[i - 1]!, this.acks[i]!];
+      if (b >= atMs && a <= atMs + withinMs) longest = Math.max(longest, b - a);
+    }
+    return longest;
+  }
+
   /** GETs of every key (recorded too), after stop: the state a final reader sees. */
   async finalReads(nodes: string): Promise<Map<string, string>> {
     const reader = new RaftClient({ nodes, timeoutMs: this.opts.timeoutMs, clientId: "final-reader" });
