@@ -8,7 +8,7 @@
 //
 // `startNode` runs a node inside this process (what `raft-node serve` does), for embedding and tests.
 
-export { RaftClient, RaftClientError, requestLine, type HealthReport, type NodeReport, type RaftClientErrorCode, type RaftClientOptions } from "./client/raft-client.js";
+export { RaftClient, RaftClientError, requestLine, type HealthReport, type MemberInfo, type MemberList, type NodeReport, type RaftClientErrorCode, type RaftClientOptions } from "./client/raft-client.js";
 export { parseNodeList, clusterFingerprint, type NodeAddress, type NodesOption } from "./client/nodes.js";
 export type { RetryPolicy } from "./client/retry.js";
 export { startNode, type NodeMember, type NodeOptions, type RunningNode } from "./runtime/grpc/node-runtime.js";

@@ -9,10 +9,12 @@ import type { TlsMaterial } from "../client/tls.js";
 import { formatFlags, parseArgs, parseDuration, stringFlag, UsageError, type FlagSpec } from "./args.js";
 import { CLIENT_TLS_FLAGS, parseClientTls, quietTlsIpAddressWarning } from "./tls-flags.js";
 import { versionLine } from "./version.js";
+import { MEMBER_USAGE, parseMemberCommand, parseTransfer, runMemberCommand, type MemberCommand } from "./member-commands.js";
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "nodes", value: "<id=host:port,...>", help: "every node of the cluster (default: the RAFT_NODES environment variable)" },
-  { name: "timeout", value: "<duration>", help: "give up after this long, e.g. 500ms, 10s, 2m (default 10s)" },
+  { name: "timeout", value: "<duration>", help: "give up after this long, e.g. 500ms, 10s, 2m (default 10s; member add: per step)" },
+  { name: "to", value: "<id>", help: "transfer-leader: the voter to hand leadership to (default: the leader picks)" },
   ...CLIENT_TLS_FLAGS,
   { name: "version", value: null, help: "print the version and exit" },
   { name: "help", value: null, help: "show this help" },
@@ -23,7 +25,9 @@ export const USAGE = `Usage: raft-client --nodes <id=host:port,...> [--timeout 1
 Commands:
   set <key> <value>   store a value (further words join the value, one space apart)
   get <key>           print the value (empty for a key never set)
-  status              each node's role, term, leader, commit index, last log index and lease
+  status              each node's role, term, leader, commit index, last log index, lease,
+                      the configuration it uses, and a leadership transfer in progress
+${MEMBER_USAGE}
   health              each node's gRPC health (SERVING while it knows a leader);
                       exit 0 only when every node given is SERVING
   (none)              an interactive prompt: SET k v, GET k, STATUS, help, exit
@@ -31,6 +35,8 @@ Commands:
 ${formatFlags(FLAGS)}
 
 Keys have no spaces and hold at most 1024 bytes; values hold at most 65536 bytes.
+Membership commands go to the leader (found through --nodes); a new member's address must be
+host:port with no spaces, commas, slashes, '=', '%' or '@'.
 Put -- before a value that starts with --.
 Exit status: 0 success, 1 the cluster could not serve the request in time (or refused it),
 2 usage error.`;
@@ -42,7 +48,7 @@ const PROMPT_HELP = `Commands (case does not matter):
   help                this text
   exit                leave (also Ctrl-D)`;
 
-type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "health" } | { kind: "prompt" };
+type Command = { kind: "set"; key: string; value: string } | { kind: "get"; key: string } | { kind: "status" } | { kind: "health" } | { kind: "prompt" } | MemberCommand;
 
 export interface ClientArgs {
   readonly nodes: string;
@@ -59,11 +65,13 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   if (nodes === undefined) throw new UsageError("--nodes is required: --nodes <id=host:port,...> (or set RAFT_NODES)");
   const timeoutText = stringFlag(args, "timeout");
   const timeoutMs = timeoutText === undefined ? 10_000 : parseDuration(timeoutText, "timeout");
-  const command = parseCommand(args.positionals);
+  const to = stringFlag(args, "to");
+  const command = parseCommand(args.positionals, to);
+  if (to !== undefined && command.kind !== "transfer-leader") throw new UsageError("--to is for transfer-leader only");
   return { nodes, timeoutMs, command, tls: parseClientTls(args) };
 }
 
-function parseCommand(words: readonly string[]): Command {
+function parseCommand(words: readonly string[], to: string | undefined): Command {
   const [verb, ...rest] = words;
   if (verb === undefined) return { kind: "prompt" };
   switch (verb.toLowerCase()) {
@@ -79,8 +87,12 @@ function parseCommand(words: readonly string[]): Command {
     case "health":
       if (rest.length !== 0) throw new UsageError("health takes no arguments");
       return { kind: "health" };
+    case "member":
+      return parseMemberCommand(rest);
+    case "transfer-leader":
+      return parseTransfer(rest, to);
     default:
-      throw new UsageError(`unknown command "${verb}"; use set, get, status, health, or none for a prompt`);
+      throw new UsageError(`unknown command "${verb}"; use set, get, status, health, member, transfer-leader, or none for a prompt`);
   }
 }
 
@@ -91,12 +103,18 @@ function formatLease(r: NodeReport & { reachable: true }): string {
   return r.leaseRemainingMs > 0 ? `${Math.round(r.leaseRemainingMs)} ms` : "none";
 }
 
+/** `0,1,2,5/learner`, and a transfer in progress. */
+function formatConfiguration(r: NodeReport & { reachable: true }): string {
+  const members = r.members.length === 0 ? "none (waiting to be added)" : r.members.map((m) => `${m.id}${m.role === "learner" ? "/learner" : ""}`).join(",");
+  return r.transferringTo === null ? members : `${members}; handing leadership to node ${r.transferringTo}`;
+}
+
 /** A table of node reports, one line a node. */
 export function formatStatus(reports: readonly NodeReport[]): string {
-  const header = ["node", "address", "role", "term", "leader", "commit", "last log", "lease"];
+  const header = ["node", "address", "role", "term", "leader", "commit", "last log", "lease", "members (configuration in use)"];
   const rows = reports.map((r) =>
     r.reachable
-      ? [String(r.id), r.address, r.role, String(r.term), r.leaderId === null ? "none" : String(r.leaderId), String(r.commitIndex), String(r.lastLogIndex), formatLease(r)]
+      ? [String(r.id), r.address, r.role, String(r.term), r.leaderId === null ? "none" : String(r.leaderId), String(r.commitIndex), String(r.lastLogIndex), formatLease(r), formatConfiguration(r)]
       : [String(r.id), r.address, `unreachable (${r.error})`],
   );
   // Every padded cell counts: all but the last of each row.
@@ -172,13 +190,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   try {
-    process.exitCode = await runCommand(client, args.command);
+    process.exitCode = await runCommand(client, args.command, args.timeoutMs);
   } finally {
     client.close();
   }
 }
 
-async function runCommand(client: RaftClient, command: Command): Promise<number> {
+async function runCommand(client: RaftClient, command: Command, timeoutMs: number): Promise<number> {
   try {
     switch (command.kind) {
       case "set":
@@ -202,6 +220,12 @@ async function runCommand(client: RaftClient, command: Command): Promise<number>
       }
       case "prompt":
         await runPrompt(client);
+        return 0;
+      case "member-list":
+      case "member-add":
+      case "member-remove":
+      case "transfer-leader":
+        await runMemberCommand(client, command, timeoutMs, { out: (t) => process.stdout.write(`${t}\n`), progress: (t) => process.stderr.write(`${t}\n`) });
         return 0;
     }
   } catch (err) {

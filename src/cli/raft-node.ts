@@ -8,6 +8,7 @@ import { clusterFingerprint, parseAddress, parseNodeId, parseNodeList, type Node
 import { CONFIG_DEFAULTS, MUTATIONS, TIMING_PRESETS, validateTiming, type Mutation, type TimingConfig } from "../raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT } from "../runtime/grpc/dump-writer.js";
 import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
+import { checkMemberAddress } from "../runtime/grpc/members-text.js";
 import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
 import type { NodeTls } from "../runtime/grpc/tls.js";
 import { HEAP_GROWING_PERCENT, tuneHeap } from "./heap-tuning.js";
@@ -19,10 +20,12 @@ import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requir
 export const FAILPOINT_ENV = "RAFT_LEASE_FAILPOINT";
 
 const FLAGS: readonly FlagSpec[] = [
-  { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster" },
-  { name: "cluster", value: "<id=host:port,...>", help: "every member (this node too) with the address peers and clients use" },
+  { name: "id", value: "<id>", help: "this node's id: one of the ids in --cluster (with --join: an id no member has)" },
+  { name: "cluster", value: "<id=host:port,...>", help: "a new cluster's members (this node too) with the address peers and clients use;\nthe configuration stored in the data dir wins over it once the cluster has run" },
+  { name: "join", value: null, help: "start a node that is not in the cluster yet: it waits until an operator adds it\n(raft-client member add <id>=<address>); needs --address, not --cluster" },
+  { name: "address", value: "<host:port>", help: "with --join: this node's address as peers and clients reach it" },
   { name: "data-dir", value: "<dir>", help: "folder for logs_node_<id>/ (logs.txt, metadata.txt, dump.txt); created if missing" },
-  { name: "listen", value: "<host:port>", help: "address to bind instead of this node's --cluster address (e.g. 0.0.0.0:5000)" },
+  { name: "listen", value: "<host:port>", help: "address to bind instead of this node's --cluster (or --address) address (e.g. 0.0.0.0:5000)" },
   { name: "timing", value: "<spec|fast>", help: "preset: fast (default; heartbeat 100 ms, election 1000-2000 ms, lease 800 ms)\nor spec (heartbeat 1000 ms, election 5000-10000 ms, lease 4000 ms)" },
   { name: "heartbeat-ms", value: "<n>", help: "heartbeat interval, ms (overrides the preset)" },
   { name: "election-timeout-ms", value: "<min-max>", help: "election timeout range, ms, e.g. 1000-2000 (overrides the preset)" },
@@ -40,6 +43,7 @@ const FLAGS: readonly FlagSpec[] = [
 ];
 
 export const USAGE = `Usage: raft-node serve --id <id> --cluster <id=host:port,...> --data-dir <dir> [options]
+       raft-node serve --id <id> --join --address <host:port> --data-dir <dir> [options]
        raft-node --version
 
 Runs one node of a raft-lease cluster: a replicated key-value store on Raft with leader leases.
@@ -48,6 +52,11 @@ ${formatFlags(FLAGS)}
 
 Example, 3 machines (run the matching line on each):
   raft-node serve --id 0 --cluster 0=10.0.0.1:5000,1=10.0.0.2:5000,2=10.0.0.3:5000 --data-dir /var/lib/raft
+A fourth machine, added later (then: raft-client member add 3=10.0.0.4:5000):
+  raft-node serve --id 3 --join --address 10.0.0.4:5000 --data-dir /var/lib/raft
+
+The cluster's configuration lives in the log: once a node has run, the configuration stored in its
+data dir is used, whatever --cluster says (the node prints which it uses when they differ).
 
 Event lines go to the console and to <data-dir>/logs_node_<id>/dump.txt.
 Beside RaftClient and RaftPeer the port serves the gRPC health service (grpc.health.v1: SERVING
@@ -56,12 +65,17 @@ Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks 
 (a negative control); such a node says so at start and in dump.txt. Never set it in production.
 Memory: a node runs V8 with --heap-growing-percent=${HEAP_GROWING_PERCENT} (a full collection once the heap grows
 ${HEAP_GROWING_PERCENT}% past the live data); a --heap-growing-percent in NODE_OPTIONS wins.
-SIGTERM or SIGINT: stop taking requests, finish writes in progress, close files, exit 0.
+SIGTERM or SIGINT: a leader first hands leadership to its most up-to-date voter (waiting at most
+2 x the election timeout maximum), then every node stops taking requests, finishes writes in
+progress, closes files and exits 0. A second signal exits at once.
 Exit status: 0 after a signal, 1 on a runtime failure, 2 on a usage error.`;
 
 export interface ServeConfig {
   readonly id: NodeAddress["id"];
+  /** The initial configuration (--cluster); empty with --join. */
   readonly members: readonly NodeAddress[];
+  /** --join: this node's own address, else null. */
+  readonly join: { readonly address: string } | null;
   readonly dataDir: string;
   readonly listen: string | undefined;
   readonly timing: TimingConfig;
@@ -82,11 +96,8 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const args = parseArgs(argv, FLAGS);
   if (args.flags.has("help")) return "help";
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"; serve takes only flags`);
-  const members = asUsage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...>"), "--cluster"));
   const id = asUsage(() => parseNodeId(requiredFlag(args, "id", "<id>"), "--id"));
-  if (!members.some((m) => m.id === id)) {
-    throw new UsageError(`--id ${id} is not in --cluster (its ids are ${members.map((m) => m.id).join(", ")}); add this node to --cluster or fix --id`);
-  }
+  const { members, join } = parseMembership(args, id);
   const dataDir = requiredFlag(args, "data-dir", "<dir>");
   if (dataDir.trim().length === 0) throw new UsageError("--data-dir is empty; give a folder, e.g. --data-dir /var/lib/raft");
   const listenText = stringFlag(args, "listen");
@@ -97,7 +108,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   const metricsText = stringFlag(args, "metrics-listen");
   const metricsListen = metricsText === undefined ? null : asUsage(() => parseAddress(metricsText, "--metrics-listen"));
   const tls = parseNodeTls(args);
-  if (metricsListen !== null && metricsListen.address === (listen ?? members.find((m) => m.id === id)!.address)) {
+  if (metricsListen !== null && metricsListen.address === (listen ?? join?.address ?? members.find((m) => m.id === id)!.address)) {
     throw new UsageError(`--metrics-listen ${metricsListen.address} is the node's own gRPC address; give the metrics another port`);
   }
   const dumpText = stringFlag(args, "dump-max-bytes");
@@ -109,6 +120,7 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     snapshotKeepEntries: keepText === undefined ? CONFIG_DEFAULTS.snapshotKeepEntries : parseWholeNumber(keepText, "snapshot-keep", 0, 2 ** 40),
     id,
     members,
+    join,
     dataDir: path.resolve(dataDir),
     listen,
     timing,
@@ -120,6 +132,29 @@ export function parseServeArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     dumpBytesMax,
     failpoint: parseFailpoint(env[FAILPOINT_ENV]),
   };
+}
+
+/** --cluster, or --join with --address: one of the two ways a node starts. */
+function parseMembership(args: ParsedArgs, id: NodeAddress["id"]): { members: NodeAddress[]; join: { address: string } | null } {
+  const addressText = stringFlag(args, "address");
+  if (args.flags.has("join")) {
+    if (args.flags.has("cluster")) throw new UsageError("--join and --cluster exclude each other: a joining node learns the configuration from the leader that adds it; drop --cluster");
+    if (addressText === undefined) throw new UsageError("--join needs --address <host:port>: the address the other members and clients will reach this node at");
+    const address = asUsage(() => parseAddress(addressText, "--address").address);
+    const bad = checkMemberAddress(address);
+    if (bad !== null) throw new UsageError(`--address: ${bad}`);
+    return { members: [], join: { address } };
+  }
+  if (addressText !== undefined) throw new UsageError("--address is for --join; without --join this node's address is its item in --cluster");
+  const members = asUsage(() => parseNodeList(requiredFlag(args, "cluster", "<id=host:port,...> (or --join --address <host:port>)"), "--cluster"));
+  if (!members.some((m) => m.id === id)) {
+    throw new UsageError(`--id ${id} is not in --cluster (its ids are ${members.map((m) => m.id).join(", ")}); add this node to --cluster, fix --id, or start it with --join to add it to a running cluster`);
+  }
+  for (const m of members) {
+    const bad = checkMemberAddress(m.address);
+    if (bad !== null) throw new UsageError(`--cluster item ${m.id}: ${bad}`);
+  }
+  return { members, join: null };
 }
 
 /** ${FAILPOINT_ENV}: unset or empty means none; anything else must name a mutation exactly. */
@@ -200,7 +235,8 @@ async function serve(config: ServeConfig): Promise<void> {
     node = await startNode({
       id: config.id,
       members: config.members,
-      clusterFingerprint: clusterFingerprint(config.members),
+      ...(config.join === null ? {} : { join: true, address: config.join.address }),
+      clusterFingerprint: config.join === null ? clusterFingerprint(config.members) : `join:${config.id}=${config.join.address}`,
       dataDir: config.dataDir,
       dumpBytesMax: config.dumpBytesMax,
       timing: config.timing,
@@ -235,10 +271,13 @@ function untilStopped(node: RunningNode): Promise<number> {
       process.removeListener("SIGINT", onSignal);
       process.once("SIGTERM", () => process.exit(1));
       process.once("SIGINT", () => process.exit(1));
-      void node.stop(`got ${signal}; finishing writes in progress`).then(() => {
-        process.stderr.write(`raft-node: node ${node.id} stopped\n`);
-        resolve(0);
-      });
+      void node
+        .handOverLeadership()
+        .then((handedOver) => node.stop(`got ${signal}; ${handedOver}; finishing writes in progress`))
+        .then(() => {
+          process.stderr.write(`raft-node: node ${node.id} stopped\n`);
+          resolve(0);
+        });
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);

@@ -17,12 +17,15 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { CLIENT_ID_BYTES_MAX, hasLoneSurrogate, KEY_BYTES_MAX, parseRequest, utf8Bytes, VALUE_BYTES_MAX } from "../raft/index.js";
-import type { ClientRequest, NodeId, Role } from "../raft/index.js";
+import { nodeId, type ClientRequest, type NodeId, type Role } from "../raft/index.js";
+import * as admin from "./admin.js";
+import type { MemberInfo, MemberList } from "./admin.js";
 import type { ServeClientArgs } from "../gen/raft.js";
 import { normalizeNodes, type NodeAddress, type NodesOption } from "./nodes.js";
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "./retry.js";
 import { channelCredentials, checkTls, OPTION_NAMES, type TlsMaterial, type TlsOptions } from "./tls.js";
 import { NodeConnection, type StreamCall } from "./transport.js";
+import { RaftClientError } from "./errors.js";
 
 export interface RaftClientOptions {
   /** `"0=host:port,1=host:port"`, `{ "0": "host:port" }`, `[{ id, address }]` or `["host:port", ...]` (ids 0, 1, ...). */
@@ -47,21 +50,8 @@ export interface RaftClientOptions {
   readonly tls?: TlsOptions | TlsMaterial;
 }
 
-export type RaftClientErrorCode =
-  | "invalid" // the request is bad; retrying will not help
-  | "timeout" // no node could serve it within the timeout; a SET may or may not have been applied
-  | "busy" // too many SETs in flight on this client
-  | "closed"; // the client was closed
-
-export class RaftClientError extends Error {
-  constructor(
-    readonly code: RaftClientErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "RaftClientError";
-  }
-}
+export { RaftClientError, type RaftClientErrorCode } from "./errors.js";
+export type { MemberInfo, MemberList } from "./admin.js";
 
 export type NodeReport =
   | {
@@ -75,6 +65,10 @@ export type NodeReport =
       readonly appliedIndex: number;
       readonly lastLogIndex: number;
       readonly leaseRemainingMs: number;
+      /** The configuration this node uses (the newest in its log). */
+      readonly members: readonly MemberInfo[];
+      /** Leader only: the voter leadership is being handed to, or null. */
+      readonly transferringTo: NodeId | null;
     }
   | { readonly id: NodeId; readonly address: string; readonly reachable: false; readonly error: string };
 
@@ -248,7 +242,7 @@ export class RaftClient {
     this.nodes = normalizeNodes(opts.nodes);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_RETRY.timeoutMs;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RaftClientError("invalid", `timeoutMs must be a positive number of ms, got ${timeoutMs}`);
-    this.policy = { ...DEFAULT_RETRY, ...opts.retry, timeoutMs };
+    this.policy = { ...DEFAULT_RETRY, settleOnHints: true, ...opts.retry, timeoutMs };
     this.clientId = opts.clientId ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
     const idBytes = utf8Bytes(this.clientId);
     if (idBytes === 0 || idBytes > CLIENT_ID_BYTES_MAX || hasLoneSurrogate(this.clientId)) {
@@ -299,6 +293,38 @@ export class RaftClient {
     );
   }
 
+  // ---------------------------------------------------------------- membership (admin.ts)
+
+  /** The leader's configuration: members, their roles, a transfer in progress. */
+  members(): Promise<MemberList> {
+    return admin.listMembers(this.adminHost());
+  }
+
+  /** Adds a member as a learner (resolves once that is committed); the leader makes it a voter once caught up (`waitForVoter`). */
+  addMember(id: number, address: string): Promise<void> {
+    return admin.addMember(this.adminHost(), nodeId(id), address);
+  }
+
+  /** Waits until the leader lists `id` as a voter; `onProgress` hears each look. */
+  waitForVoter(id: number, timeoutMs: number, onProgress?: (role: MemberInfo["role"] | "absent", elapsedMs: number) => void): Promise<void> {
+    return admin.waitForVoter(this.adminHost(), nodeId(id), timeoutMs, onProgress);
+  }
+
+  /** Removes a member (the leader too: it hands leadership over once the change commits). */
+  removeMember(id: number): Promise<void> {
+    return admin.removeMember(this.adminHost(), nodeId(id));
+  }
+
+  /** Hands leadership to `to` (default: the leader's most up-to-date voter); resolves with the target's id once it was told to stand. */
+  transferLeader(to: number | null = null): Promise<NodeId> {
+    return admin.transferLeader(this.adminHost(), to === null ? null : nodeId(to));
+  }
+
+  private adminHost(): admin.AdminHost {
+    this.checkOpen();
+    return { tracker: this.tracker, timeoutMs: this.policy.timeoutMs, connection: (id) => this.connection(id) };
+  }
+
   /** Closes every connection; operations in flight and later calls fail with code "closed". */
   close(): void {
     if (this.ops.closed) return;
@@ -324,6 +350,8 @@ export class RaftClient {
         appliedIndex: s.appliedIndex,
         lastLogIndex: s.lastLogIndex,
         leaseRemainingMs: s.leaseRemainingMs,
+        members: s.members.map((m) => ({ id: m.id as NodeId, address: m.address, role: m.learner ? "learner" : "voter" })),
+        transferringTo: /^[0-9]+$/.test(s.transferringTo) ? (Number(s.transferringTo) as NodeId) : null,
       };
     } catch (err) {
       return { id: n.id, address: n.address, reachable: false, error: err instanceof Error ? err.message : String(err) };

@@ -15,6 +15,14 @@ export interface RetryPolicy {
   readonly backoffMaxMs: number;
   /** Attempts per operation, at most (a bound on every retry loop). */
   readonly attemptsMax: number;
+  /**
+   * Leadership on the move (a transfer, an election): two nodes that name each other as leader
+   * are retried after one short backoff (backoffBaseMs, with jitter), not at once and not counted
+   * toward the exponential growth, which counts only answers that name no leader (unreachable,
+   * overloaded, no leader known; the last grows to 4 x backoffBaseMs at most). Off: every attempt counts, and a named leader is tried at once
+   * (the simulator's clients, whose seeds replay the rule as it was).
+   */
+  readonly settleOnHints?: boolean;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { timeoutMs: 10_000, backoffBaseMs: 20, backoffMaxMs: 500, attemptsMax: 1_000 };
@@ -109,9 +117,16 @@ export class Session {
   }
 }
 
+/** settleOnHints: while nodes answer "not-leader" naming no leader, the backoff stays under this many backoffBaseMs. */
+const NO_LEADER_BACKOFF_BASES = 4;
+
 /** One operation's retry loop: call `start`, then `answer` after each attempt. */
 export class Attempts {
   private attempts = 0;
+  /** Answers that named no leader (settleOnHints: what the backoff grows with). */
+  private failures = 0;
+  /** The node asked before the last one, to see two nodes naming each other. */
+  private previousFrom: NodeId | null = null;
   private readonly deadlineMs: number;
   private lastError = "no answer yet";
 
@@ -135,24 +150,45 @@ export class Attempts {
       case "ok":
         this.tracker.heardLeader(from);
         return { kind: "done", value: a.value };
-      case "error":
+      case "error": {
         this.lastError = `node ${from}: ${a.message}`;
         if (a.code === "invalid") return { kind: "give-up", message: a.message };
-        if (a.leaderHint !== null && a.leaderHint !== from) this.tracker.heardLeader(a.leaderHint);
+        const hinted = a.leaderHint !== null && a.leaderHint !== from;
+        if (hinted) this.tracker.heardLeader(a.leaderHint);
         else this.tracker.moveOn(from);
+        const named = a.code === "not-leader" && hinted;
+        if (this.policy.settleOnHints === true) return this.settle(from, named ? a.leaderHint : null, nowMs, a.code === "not-leader");
         // A named leader is worth trying at once; anything else waits a little.
-        return this.retry(nowMs, a.code === "not-leader" && a.leaderHint !== null && a.leaderHint !== from);
+        return this.retry(nowMs, named);
+      }
       case "unreachable":
         this.lastError = `node ${from}: ${a.message}`;
         this.tracker.moveOn(from);
+        if (this.policy.settleOnHints === true) return this.settle(from, null, nowMs, false);
         return this.retry(nowMs, false);
       default:
         return assertNever(a);
     }
   }
 
-  private retry(nowMs: number, immediately: boolean): Decision {
-    const afterMs = immediately ? 0 : this.backoffMs();
+  /**
+   * settleOnHints: a named leader at once, unless it is the node that sent us here (a short wait);
+   * else back off, by at most NO_LEADER_BACKOFF_BASES x backoffBaseMs while nodes answer that they
+   * know no leader (an election is on: the leader comes within an election, so look often).
+   */
+  private settle(from: NodeId, named: NodeId | null, nowMs: number, notLeader: boolean): Decision {
+    const bounced = named !== null && named === this.previousFrom;
+    this.previousFrom = from;
+    if (named === null) this.failures += 1;
+    if (named !== null && !bounced) return this.retry(nowMs, true);
+    const base = this.policy.backoffBaseMs;
+    if (bounced) return this.retry(nowMs, false, Math.floor(base / 2 + (this.random() * base) / 2));
+    const backoffMs = this.backoffMs(this.failures);
+    return this.retry(nowMs, false, notLeader ? Math.min(backoffMs, NO_LEADER_BACKOFF_BASES * base) : backoffMs);
+  }
+
+  private retry(nowMs: number, immediately: boolean, backoffMs?: number): Decision {
+    const afterMs = immediately ? 0 : (backoffMs ?? this.backoffMs(this.attempts));
     if (nowMs + afterMs >= this.deadlineMs || this.attempts >= this.policy.attemptsMax) {
       const why = `gave up after ${this.attempts} attempts in ${this.policy.timeoutMs} ms; last error: ${this.lastError}`;
       return { kind: "give-up", message: `${why}. Check that a majority of nodes is up, or raise --timeout` };
@@ -161,8 +197,8 @@ export class Attempts {
     return { kind: "send", target: this.tracker.target(), afterMs };
   }
 
-  private backoffMs(): number {
-    const exp = Math.min(this.policy.backoffMaxMs, this.policy.backoffBaseMs * 2 ** Math.min(this.attempts, 16));
+  private backoffMs(count: number): number {
+    const exp = Math.min(this.policy.backoffMaxMs, this.policy.backoffBaseMs * 2 ** Math.min(count, 16));
     return Math.floor(exp / 2 + (this.random() * exp) / 2);
   }
 

@@ -16,7 +16,7 @@
 
 import { makeClientConstructor, Metadata, status as grpcStatus, type ChannelCredentials, type Client, type ClientDuplexStream, type ServiceDefinition, type ServiceError } from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
-import { RaftClientClient, type ServeClientArgs, type ServeClientReply, type StatusReply } from "../gen/raft.js";
+import { RaftClientClient, type AdminReply, type MembersReply, type ServeClientArgs, type ServeClientReply, type StatusReply } from "../gen/raft.js";
 import { nodeId, type ClientErrorCode, type NodeId } from "../raft/index.js";
 import { CHANNEL_OPTIONS } from "./channel.js";
 import type { NodeAddress } from "./nodes.js";
@@ -38,6 +38,13 @@ export interface StreamCall {
   /** The one answer of this attempt: the node's, or "unreachable". */
   onAnswer(from: NodeId, answer: NodeAnswer): void;
 }
+
+/** An operator's call to one node. */
+export type AdminCall =
+  | { readonly kind: "list" }
+  | { readonly kind: "add"; readonly id: NodeId; readonly address: string }
+  | { readonly kind: "remove"; readonly id: NodeId }
+  | { readonly kind: "transfer"; readonly to: NodeId | null };
 
 /** How often a connection checks its requests' deadlines (and its stream's idleness). */
 const SWEEP_INTERVAL_MS = 50;
@@ -97,6 +104,27 @@ export class NodeConnection {
         if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
         else resolve(reply);
       });
+    });
+  }
+
+  /** One operator's call (admin.ts): its reply, or an Error saying why the node was unreachable. */
+  admin(call: AdminCall, timeoutMs: number): Promise<AdminReply | MembersReply> {
+    return new Promise((resolve, reject) => {
+      const done = (err: ServiceError | null, reply?: AdminReply | MembersReply): void => {
+        if (err !== null || reply === undefined) reject(new Error(unreachable(err, this.tls).message));
+        else resolve(reply);
+      };
+      const options = { deadline: Date.now() + timeoutMs };
+      switch (call.kind) {
+        case "list":
+          return void this.client.listMembers({}, new Metadata(), options, done);
+        case "add":
+          return void this.client.addMember({ id: call.id, address: call.address }, new Metadata(), options, done);
+        case "remove":
+          return void this.client.removeMember({ id: call.id }, new Metadata(), options, done);
+        case "transfer":
+          return void this.client.transferLeader({ any: call.to === null, to: call.to ?? 0 }, new Metadata(), options, done);
+      }
     });
   }
 

@@ -5,15 +5,15 @@
 // change is one configuration entry, one server at a time (membership.ts), proposed only once
 // this term's NO-OP and the previous change are committed; the operator's request is answered
 // when its entry commits. When a configuration commits, the leader stops replicating to members
-// it no longer has, and a leader that is no longer a voter hands leadership to its most
-// up-to-date voter and steps down.
+// it no longer has, and a leader that is no longer a voter transfers leadership to its most
+// up-to-date voter (or, failing that, steps down).
 
 import { isSingleChange, type Membership } from "./membership.js";
 import { failure, reply } from "./pending.js";
 import { Progress } from "./progress.js";
 import { sendAppends } from "./replication.js";
 import type { NodeCore } from "./state.js";
-import { bestSuccessor, sendTimeoutNow, startTransfer } from "./transfer.js";
+import { bestSuccessor, startTransfer } from "./transfer.js";
 import { assert, assertNever, logIndex, type AdminCall, type Entry, type Member, type NodeId, type RequestId } from "./types.js";
 
 /** An operator's request: answered at once when refused, else when its entry commits (or by transfer.ts). */
@@ -104,8 +104,9 @@ export function noteCommittedConfig(n: NodeCore): void {
   if (n.leader === null) return;
   syncProgress(n);
   if (config.isVoter(n.id)) return;
+  // No longer a voter: hand leadership to the most up-to-date voter (transfer.ts brings it up to
+  // date first and steps this leader down if it does not take over in time), or step down now.
   const successor = bestSuccessor(n);
-  const caughtUp = successor !== null && n.leader.progress.get(successor)?.matchIndex === n.log.lastIndex;
-  if (caughtUp) sendTimeoutNow(n, successor);
-  n.becomeFollower(null);
+  if (successor === null) return n.becomeFollower(null);
+  if (n.leader.transfer === null) startTransfer(n, null, successor);
 }

@@ -83,7 +83,10 @@ function giveUp(n: NodeCore, reason: string): void {
   l.transfer = null;
   n.out.events.push({ kind: "transfer-failed", leaderId: n.id, targetId: t.targetId, reason });
   if (t.requestId !== null && !t.timeoutNowSent) reply(n, t.requestId, failure(n, "stepped-down", `node ${t.targetId} did not take leadership: ${reason}`));
-  if (t.timeoutNowSent) n.becomeFollower(null); // its lease is given up: it cannot serve reads again in this term
+  // With its lease given up it cannot serve reads again in this term; a leader the committed
+  // configuration left out must not go on leading either.
+  const removed = !n.isVoter && n.commitIndex >= n.log.membershipIndex;
+  if (t.timeoutNowSent || removed) n.becomeFollower(null);
 }
 
 /** Tells `target` to stand now; from here on this leader serves no lease read (state.ts leaseWindow). */

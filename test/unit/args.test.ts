@@ -99,7 +99,7 @@ describe("raft-node serve flags", () => {
   });
 
   it("own id missing from --cluster is refused, naming the ids there", () => {
-    expect(() => parseServeArgs(["--id", "3", "--cluster", CLUSTER, "--data-dir", "/d"])).toThrow("--id 3 is not in --cluster (its ids are 0, 1, 2); add this node to --cluster or fix --id");
+    expect(() => parseServeArgs(["--id", "3", "--cluster", CLUSTER, "--data-dir", "/d"])).toThrow("--id 3 is not in --cluster (its ids are 0, 1, 2); add this node to --cluster, fix --id, or start it with --join");
   });
 
   it("bad timing is refused with validateTiming's reason", () => {

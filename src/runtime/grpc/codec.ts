@@ -11,13 +11,18 @@ import { isUtf8 } from "node:buffer";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { ServerOptions, ServiceDefinition } from "@grpc/grpc-js";
 import {
+  AddMemberArgs,
   AppendEntriesArgs,
   InstallSnapshotChunk,
+  ListMembersArgs,
   RaftClientService,
   RaftPeerService,
+  RemoveMemberArgs,
   RequestVoteArgs,
   ServeClientArgs,
   StatusArgs,
+  TimeoutNowArgs,
+  TransferLeaderArgs,
   type MessageFns,
 } from "../../gen/raft.js";
 
@@ -128,10 +133,15 @@ export const PEER_SERVICE = {
   appendEntries: { ...RaftPeerService.appendEntries, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
   appendStream: { ...RaftPeerService.appendStream, requestDeserialize: safeDeserializer(AppendEntriesArgs, APPEND_ENTRIES_TEXT) },
   installSnapshot: { ...RaftPeerService.installSnapshot, requestDeserialize: safeDeserializer(InstallSnapshotChunk, SNAPSHOT_CHUNK_TEXT) },
+  timeoutNow: { ...RaftPeerService.timeoutNow, requestDeserialize: safeDeserializer(TimeoutNowArgs, {}) },
 } satisfies ServiceDefinition;
 
 export const CLIENT_SERVICE = {
   serveClient: { ...RaftClientService.serveClient, requestDeserialize: safeDeserializer(ServeClientArgs, SERVE_CLIENT_TEXT) },
   status: { ...RaftClientService.status, requestDeserialize: safeDeserializer(StatusArgs, {}) },
   serveClientStream: { ...RaftClientService.serveClientStream, requestDeserialize: streamRequestDeserializer },
+  listMembers: { ...RaftClientService.listMembers, requestDeserialize: safeDeserializer(ListMembersArgs, {}) },
+  addMember: { ...RaftClientService.addMember, requestDeserialize: safeDeserializer(AddMemberArgs, { 2: { name: "address" } }) },
+  removeMember: { ...RaftClientService.removeMember, requestDeserialize: safeDeserializer(RemoveMemberArgs, {}) },
+  transferLeader: { ...RaftClientService.transferLeader, requestDeserialize: safeDeserializer(TransferLeaderArgs, {}) },
 } satisfies ServiceDefinition;

@@ -19,99 +19,13 @@
 // after which a pending call is answered "timeout" — every call gets exactly one answer.
 
 import { RaftNode } from "../../raft/index.js";
-import type { RaftConfig } from "../../raft/index.js";
 import type { FullOutput } from "../../raft/index.js";
-import type { Random } from "../../raft/index.js";
-import {
-  logIndex,
-  requestId,
-  type AppendReply,
-  type AppendRequest,
-  type ClientCall,
-  type ClientErrorCode,
-  type ClientResult,
-  type ClientRequest,
-  type Input,
-  type Message,
-  type NodeId,
-  type NodeStatus,
-  type PersistedState,
-  type RaftEvent,
-  type RequestId,
-  type Snapshot,
-  type SnapshotReply,
-  type SnapshotRequest,
-  type VoteReply,
-  type VoteRequest,
-} from "../../raft/index.js";
-import type { Clock } from "./clock.js";
+import { logIndex, requestId, type AdminRequest, type ClientCall, type ClientRequest, type Input, type Message, type NodeId, type NodeStatus, type RequestId, type Snapshot, type TimeoutNow } from "../../raft/index.js";
 import { latencyTraceOn, markLatency } from "./latency-trace.js";
-import type { PersistRequest } from "./persist-request.js";
+import type { AnsweredRequest, CallErrorCode, CallResult, DriverOptions, PeerReply, PeerRequest, PersistRequest, QueueSizes } from "./driver-options.js";
 
-/** What the driver needs of storage (FileStorage in production, memory in tests). */
-export interface DriverStorage {
-  readonly recovered: PersistedState;
-  persist(request: PersistRequest): Promise<void>;
-  /** Writes a snapshot durably in the background (never over a newer one); resolves once it is. */
-  saveSnapshot(snapshot: Snapshot): Promise<void>;
-}
-
-export type { PersistRequest } from "./persist-request.js";
-
-/** The requests a peer sends, and their answers. */
-export type PeerRequest = VoteRequest | AppendRequest | SnapshotRequest;
-export type PeerReply = VoteReply | AppendReply | SnapshotReply;
-
-export type CallErrorCode = ClientErrorCode | "timeout";
-
-/** A client call's answer: the core's result, or the runtime's own failure. */
-export type CallResult = ClientResult<CallErrorCode>;
-
-export interface DriverLimits {
-  /** Client calls stepped as one input, at most. */
-  readonly clientBatchCountMax: number;
-  /** Client calls awaiting an answer, at most. */
-  readonly pendingCallCountMax: number;
-  /** A call unanswered this long is answered "timeout". */
-  readonly callTimeoutMs: number;
-  /** Longest time between two ticks, whatever wakeAtMs says. */
-  readonly tickIntervalMaxMs: number;
-}
-
-export interface DriverOptions {
-  readonly config: RaftConfig;
-  readonly storage: DriverStorage;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly limits: DriverLimits;
-  /** Sends a request to a peer (never blocks; the transport bounds itself). */
-  readonly send: (m: PeerRequest) => void;
-  readonly onEvent: (e: RaftEvent) => void;
-  /** Storage failed or the core broke an invariant: the node must stop. Called once. */
-  readonly onFatal: (err: Error) => void;
-  /** The leader this node believes in changed (null: it knows none); for health and metrics. */
-  readonly onLeaderChange?: (leaderId: NodeId | null, term: number) => void;
-}
-
-/** Queue lengths, for metrics. */
-export interface QueueSizes {
-  /** Client calls awaiting an answer from this node. */
-  readonly pendingCalls: number;
-  /** Leader only: SETs appended and waiting to commit. */
-  readonly pendingWrites: number;
-  /** Leader only: GETs waiting for the lease. */
-  readonly pendingReads: number;
-}
-
-export function defaultDriverLimits(config: RaftConfig): DriverLimits {
-  const t = config.timing;
-  return {
-    clientBatchCountMax: 1024,
-    pendingCallCountMax: config.pendingCountMax,
-    callTimeoutMs: 2 * t.electionTimeoutMaxMs,
-    tickIntervalMaxMs: t.heartbeatMs,
-  };
-}
+export type { AnsweredRequest, CallErrorCode, CallResult, DriverLimits, DriverOptions, DriverStorage, PeerReply, PeerRequest, PersistRequest, QueueSizes } from "./driver-options.js";
+export { defaultDriverLimits } from "./driver-options.js";
 
 interface PendingCall {
   readonly deadlineMs: number;
@@ -176,7 +90,8 @@ export class NodeDriver {
     const v = this.node.inspect();
     if (v.role !== "leader") return null;
     const out = new Map<NodeId, number>();
-    for (const id of this.opts.config.members) {
+    for (const { id } of this.node.status(this.opts.clock.nowMs()).members) {
+      if (id === this.node.id) continue;
       const match = v.matchIndexOf(id);
       if (match !== null) out.set(id, match);
     }
@@ -187,6 +102,16 @@ export class NodeDriver {
 
   /** A client request; resolves with its one answer. */
   submit(request: ClientRequest): Promise<CallResult> {
+    return this.track((id) => {
+      this.batch.push({ requestId: id, request });
+      // Calls arriving in this event-loop turn join one input (group commit); a full batch goes now.
+      if (this.batch.length >= this.opts.limits.clientBatchCountMax) this.flushBatch();
+      else this.batchScheduled ??= setImmediate(() => this.flushBatch());
+    });
+  }
+
+  /** Registers a call under a new request id (bounded, with a deadline), then hands it to `go`. */
+  private track(go: (id: RequestId) => void): Promise<CallResult> {
     if (this.stopping || this.failed) return Promise.resolve(this.failure("not-leader", "this node is shutting down; ask another node"));
     if (this.pending.size >= this.opts.limits.pendingCallCountMax) {
       return Promise.resolve(this.failure("overloaded", `${this.pending.size} requests are pending on this node; retry later`));
@@ -195,15 +120,23 @@ export class NodeDriver {
     const deadlineMs = this.opts.clock.nowMs() + this.opts.limits.callTimeoutMs;
     return new Promise<CallResult>((resolve) => {
       this.pending.set(id, { deadlineMs, resolve });
-      this.batch.push({ requestId: id, request });
-      // Calls arriving in this event-loop turn join one input (group commit); a full batch goes now.
-      if (this.batch.length >= this.opts.limits.clientBatchCountMax) this.flushBatch();
-      else this.batchScheduled ??= setImmediate(() => this.flushBatch());
+      go(id);
     });
   }
 
+  /** An operator's request (add or remove a member, transfer leadership); resolves with its one answer. */
+  admin(request: AdminRequest): Promise<CallResult> {
+    return this.track((id) => this.step({ type: "admin", nowMs: this.opts.clock.nowMs(), call: { requestId: id, request } }, null));
+  }
+
+  /** A peer's one-way message (TimeoutNow): stepped at once, nothing to answer. */
+  deliverOneWay(m: TimeoutNow): void {
+    if (this.stopping || this.failed) return;
+    this.step({ type: "message", nowMs: this.opts.clock.nowMs(), message: m }, null);
+  }
+
   /** A peer's RPC request; resolves with the core's reply, once the output is released. */
-  deliverRequest(m: PeerRequest): Promise<PeerReply | null> {
+  deliverRequest(m: AnsweredRequest): Promise<PeerReply | null> {
     if (this.stopping || this.failed) return Promise.reject(new Error("the node is shutting down"));
     return new Promise((respond) => {
       const replyType = REPLY_TYPE[m.type];
@@ -251,6 +184,7 @@ export class NodeDriver {
       return;
     }
     if (latencyTraceOn) this.markSteps(out);
+    if (out.membership !== null) this.opts.onMembership?.(out.membership, membershipIndex(out));
     this.carryOut(out, waiter);
     if (out.saveSnapshot !== null) this.saveSnapshot(out.saveSnapshot);
     this.scheduleWake(out.wakeAtMs);
@@ -419,7 +353,13 @@ export class NodeDriver {
 
 /** Narrowing helper for callers: the request types a peer can send. */
 export function isPeerRequest(m: Message): m is PeerRequest {
-  return m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request";
+  return m.type === "vote-request" || m.type === "append-request" || m.type === "snapshot-request" || m.type === "timeout-now";
 }
 
-const REPLY_TYPE = { "vote-request": "vote-reply", "append-request": "append-reply", "snapshot-request": "snapshot-reply" } as const satisfies Record<PeerRequest["type"], PeerReply["type"]>;
+/** The index of the configuration an output switched to (its config-changed event says). */
+function membershipIndex(out: FullOutput): number {
+  for (const e of out.events) if (e.kind === "config-changed") return e.index;
+  return 0;
+}
+
+const REPLY_TYPE = { "vote-request": "vote-reply", "append-request": "append-reply", "snapshot-request": "snapshot-reply" } as const satisfies Record<AnsweredRequest["type"], PeerReply["type"]>;

@@ -6,9 +6,9 @@
 // third `:` field: a client id may hold `:`, and the session token is split at its last `:`.)
 
 import { term as toTerm, type Entry } from "../../raft/index.js";
-import { parseCount, quote } from "./count-text.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { decodeMembers, encodeMembers } from "./members-text.js";
+import { parseCount, quote } from "./text-fields.js";
 
 export type ParsedLine = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: string };
 
@@ -96,4 +96,4 @@ function parseSession(token: string): { clientId: string; sequence: number; firs
   return { clientId: clientId.value, sequence, firstUnanswered };
 }
 
-export { parseCount, quote } from "./count-text.js";
+export { parseCount, quote } from "./text-fields.js";

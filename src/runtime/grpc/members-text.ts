@@ -8,7 +8,7 @@
 
 import { nodeId, type Member, type Result } from "../../raft/index.js";
 import { decodeToken, encodeToken } from "./escape.js";
-import { parseCount, quote } from "./count-text.js";
+import { parseCount, quote } from "./text-fields.js";
 
 const LEARNER = "/learner";
 

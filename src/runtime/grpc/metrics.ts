@@ -37,6 +37,7 @@ export class NodeMetrics {
   private readonly proposalsFailed: Counter<"reason">;
   private readonly leaderChanges: Counter;
   private readonly refusedCalls: Counter<"service">;
+  private readonly transfers: Counter;
   private readonly skippedSeen = new Map<NodeId, number>();
 
   constructor(
@@ -53,8 +54,13 @@ export class NodeMetrics {
     this.proposalsFailed = new Counter({ name: "raft_proposals_failed_total", help: "SETs answered with a failure, by reason (the error code)", labelNames: ["reason"], registers });
     this.leaderChanges = new Counter({ name: "raft_leader_changes_seen_total", help: "Times this node learned of a new leader (a new leader or a new term)", registers });
     this.refusedCalls = new Counter({ name: "raft_tls_refused_calls_total", help: "Calls refused because the caller had no certificate the cluster CA verifies, by service", labelNames: ["service"], registers });
+    this.transfers = new Counter({ name: "raft_leadership_transfers_total", help: "Times this node, as leader, handed leadership over (sent TimeoutNow)", registers });
     this.registerStatusGauges();
     this.registerQueueGauges();
+  }
+
+  leadershipTransferred(): void {
+    this.transfers.inc();
   }
 
   /** Prometheus text format of every metric. */
@@ -100,6 +106,17 @@ export class NodeMetrics {
     gauge("raft_snapshot_index", "The last log index the newest durable snapshot holds (0: none)", () => s().snapshotIndex);
     gauge("raft_has_leader", "1 when this node knows a leader, else 0", () => (s().leaderId === null ? 0 : 1));
     gauge("raft_lease_remaining_seconds", "Leader only: how long its read lease still holds (0 on other roles)", () => s().leaseRemainingMs / 1000);
+    new Gauge({
+      name: "raft_members",
+      help: "Members of the configuration this node uses, by role (voter or learner)",
+      labelNames: ["role"],
+      registers,
+      collect: function (this: Gauge<"role">) {
+        const members = s().members;
+        this.set({ role: "voter" }, members.filter((m) => m.role === "voter").length);
+        this.set({ role: "learner" }, members.filter((m) => m.role === "learner").length);
+      },
+    });
     new Gauge({
       name: "raft_role",
       help: "1 for this node's current role, 0 for the others",

@@ -26,6 +26,8 @@ import { NodeHealth } from "./health.js";
 import type { NodeMetrics } from "./metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
 import { PeerClient, type PeerLimits } from "./peer-client.js";
+import { PeerTable } from "./peer-table.js";
+import { configurationNotice, handOverLeadership } from "./node-membership.js";
 import { bindServer, ClientStreams, createServer, shutdownServer } from "./server.js";
 import { abbreviate, DUMP_BYTES_MAX_DEFAULT, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
 import { flushLatencyTrace } from "./latency-trace.js";
@@ -39,8 +41,15 @@ export interface NodeMember {
 
 export interface NodeOptions {
   readonly id: NodeId;
-  /** Every member, this node included, with the address peers and clients use. */
+  /**
+   * The initial configuration: every member, this node included, with the address peers and
+   * clients use. A configuration stored in the data dir wins over it. Empty when joining.
+   */
   readonly members: readonly NodeMember[];
+  /** This node joins a running cluster: it waits for a leader to add it (`members` is then empty). */
+  readonly join?: boolean;
+  /** This node's address as peers and clients reach it; default: its address in `members` (required when joining). */
+  readonly address?: string;
   /** Identifies the cluster; a data dir written for another cluster is refused. */
   readonly clusterFingerprint: string;
   readonly dataDir: string;
@@ -82,6 +91,11 @@ export interface RunningNode {
   healthStatus(): "SERVING" | "NOT_SERVING" | "UNKNOWN";
   /** Graceful stop; safe to call more than once. `reason` is recorded in dump.txt. */
   stop(reason?: string): Promise<void>;
+  /**
+   * A leader hands leadership to its most up-to-date voter and waits (at most 2 x the election
+   * timeout maximum) until it no longer leads; a follower returns at once. Says what happened.
+   */
+  handOverLeadership(): Promise<string>;
   /** Resolves when the node failed and stopped itself; never rejects. */
   readonly failed: Promise<Error>;
 }
@@ -103,15 +117,17 @@ export function defaultPeerLimits(config: RaftConfig): PeerLimits {
 }
 
 export async function startNode(opts: NodeOptions): Promise<RunningNode> {
+  const join = opts.join === true;
+  const addresses = Object.fromEntries(opts.members.map((m) => [m.id, m.address]));
   const config = makeConfig(
     opts.id,
-    opts.members.map((m) => m.id),
+    join ? [] : opts.members.map((m) => m.id),
     opts.timing,
-    { leaderPersistsInParallel: true, ...opts.configOverrides },
+    { leaderPersistsInParallel: true, addresses, join, ...opts.configOverrides },
   );
-  const self = opts.members.find((m) => m.id === opts.id);
-  if (self === undefined) throw new Error(`node ${opts.id} is not among the members`);
-  const listen = opts.listen ?? self.address;
+  const selfAddress = opts.address ?? opts.members.find((m) => m.id === opts.id)?.address;
+  if (selfAddress === undefined) throw new Error(`node ${opts.id} is not among the members and has no address of its own; give it one (--join needs --address)`);
+  const listen = opts.listen ?? selfAddress;
   const warnings = opts.warnings === undefined ? process.stderr : opts.warnings;
   // The ports first: a node that cannot listen leaves no trace in its data dir.
   let node: GrpcNode | null = null;
@@ -133,7 +149,6 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const server = createServer({
     self: opts.id,
     driver: () => node?.driver ?? null,
-    members: config.members,
     log: (line) => node?.events.warn(line),
     tls: audit === null ? null : { audit, clientCertRequired: opts.tls?.clientCertRequired ?? false },
     onRefused: (service, details) => {
@@ -254,7 +269,8 @@ class GrpcNode implements RunningNode {
   readonly failed: Promise<Error>;
   readonly driver: NodeDriver;
   readonly events: EventLog;
-  private readonly peers = new Map<NodeId, PeerClient>();
+  private readonly peers: PeerTable;
+  private peerSweeper: NodeJS.Timeout | null = null;
   private readonly seed: string;
   private reportFailure: (err: Error) => void = () => undefined;
   /** The leader and term last counted as a leader change. */
@@ -281,29 +297,41 @@ class GrpcNode implements RunningNode {
       clock,
       random: seedrandom(this.seed),
       limits: { ...defaultDriverLimits(config), ...opts.driverLimits },
-      send: (m) => this.peers.get(m.to)?.send(m),
-      onEvent: (e) => {
-        const shown = "operation" in e ? { ...e, operation: abbreviate(e.operation, EVENT_OPERATION_CHARS_MAX) } : e;
-        this.events.record(formatEvent(shown), logEvent(shown));
-      },
+      send: (m) => this.peers.send(m),
+      onEvent: (e) => this.onEvent(e),
       onFatal: (err) => this.onFatal(err),
       onLeaderChange: (leader, term) => this.onLeaderChange(leader, term),
+      onMembership: (members, index) => this.peers.update(members, index),
     });
     const limits = { ...defaultPeerLimits(config), ...opts.peerLimits };
     const log = (line: string, event: LogEvent) => this.events.record(line, event);
     const credentials = channelCredentials(opts.tls?.material ?? null);
-    for (const m of opts.members) {
-      if (m.id === opts.id) continue;
-      const onReply = (r: PeerReply) => this.driver.deliverReply(r);
-      this.peers.set(m.id, new PeerClient({ selfId: opts.id, peerId: m.id, address: m.address, limits, clock, onReply, log, credentials }));
+    const onReply = (r: PeerReply) => this.driver.deliverReply(r);
+    const open = (peerId: NodeId, address: string) => new PeerClient({ selfId: opts.id, peerId, address, limits, clock, onReply, log, credentials });
+    this.peers = new PeerTable(opts.id, new Map(opts.members.map((m) => [m.id, m.address])), open);
+    this.peers.update(this.driver.status().members, 0);
+  }
+
+  private onEvent(e: RaftEvent): void {
+    const shown = "operation" in e ? { ...e, operation: abbreviate(e.operation, EVENT_OPERATION_CHARS_MAX) } : e;
+    this.events.record(formatEvent(shown), logEvent(shown));
+    if (e.kind === "timeout-now-sent") this.parts.metrics?.leadershipTransferred();
+    // A removed node may never hear that its removal committed (the leader stops replicating to it
+    // then), so the entry that leaves it out is reason enough to say so.
+    const leftOut = e.kind === "config-changed" && e.members.length > 0 && !e.members.some((m) => m.id === this.id);
+    if (e.kind === "removed-from-cluster" || leftOut) {
+      this.events.warn(`node ${this.id} is no longer a member of the cluster (a configuration change removed it); it keeps running but takes no part: stop it, and remove its data dir before reusing its id`);
     }
   }
 
   start(): void {
     this.driver.start();
+    this.peerSweeper = setInterval(() => this.peers.sweep(this.driver.status().commitIndex), this.config.timing.heartbeatMs);
+    const notice = configurationNotice(this.id, this.opts.members, this.config.join, this.parts.storage.recovered);
     const t = this.config.timing;
     const fields = { listen: this.parts.listen, cluster: this.opts.clusterFingerprint, tls: this.opts.tls ? true : false, metricsPort: this.metricsPort, heartbeatMs: t.heartbeatMs, leaseMs: t.leaseMs, seed: this.seed };
     this.events.record(startLine(this.opts, this.config, this.parts.listen, this.seed, this.parts.storage), { event: "start", fields });
+    if (notice !== null) this.events.record(notice, { event: "configuration", fields: { stored: notice.includes("stored") } });
     const failpoint = this.config.mutation;
     if (failpoint !== null) {
       this.events.warn(`FAILPOINT ${failpoint} IS ON: node ${this.id} deliberately breaks the protocol (a fault-test negative control); never run it in production`);
@@ -319,7 +347,12 @@ class GrpcNode implements RunningNode {
   }
 
   peerCalls(): { peer: NodeId; outstanding: number; skipped: number }[] {
-    return [...this.peers].map(([peer, c]) => ({ peer, outstanding: c.outstanding, skipped: c.skipped }));
+    return this.peers.calls();
+  }
+
+  handOverLeadership(): Promise<string> {
+    if (this.stopping !== null) return Promise.resolve("already stopping");
+    return handOverLeadership({ status: () => this.driver.status(), transfer: () => this.driver.admin({ kind: "transfer-leader", to: null }) }, this.config.timing);
   }
 
   stop(reason?: string): Promise<void> {
@@ -333,7 +366,8 @@ class GrpcNode implements RunningNode {
     this.parts.clientStreams.endAll(); // after those answers; clients reopen on another node
     flushLatencyTrace(this.id);
     await shutdownServer(this.parts.server, SHUTDOWN_GRACE_MS);
-    for (const p of this.peers.values()) p.close();
+    if (this.peerSweeper !== null) clearInterval(this.peerSweeper);
+    this.peers.closeAll();
     await this.parts.metricsServer?.close();
     this.events.flush();
     await this.parts.storage.close();

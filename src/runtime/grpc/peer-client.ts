@@ -20,7 +20,7 @@ import { snapshotRequestChunks } from "./snapshot-transfer.js";
 import type { Clock } from "./clock.js";
 import type { LogEvent } from "./event-log.js";
 import { CHANNEL_OPTIONS } from "./codec.js";
-import { appendReplyFromWire, appendRequestToWire, snapshotReplyFromWire, voteReplyFromWire, voteRequestToWire } from "./wire.js";
+import { appendReplyFromWire, appendRequestToWire, snapshotReplyFromWire, timeoutNowToWire, voteReplyFromWire, voteRequestToWire } from "./wire.js";
 
 export interface PeerLimits {
   /** AppendEntries deadline. */
@@ -124,6 +124,7 @@ export class PeerClient {
     }
     this.outstandingCount++;
     if (m.type === "vote-request") this.sendVote(m);
+    else if (m.type === "timeout-now") this.sendTimeoutNow(m);
     else this.sendAppend(m);
   }
 
@@ -139,6 +140,17 @@ export class PeerClient {
     this.client.requestVote(voteRequestToWire(m), new Metadata(), { deadline }, (err, reply: RequestVoteReply | undefined) =>
       this.settle(err, reply, (r) => voteReplyFromWire(r, this.opts.peerId, this.opts.selfId)),
     );
+  }
+
+  /** One way: the empty reply only says it arrived; a lost one ends the transfer by its deadline. */
+  private sendTimeoutNow(m: Extract<PeerRequest, { type: "timeout-now" }>): void {
+    const deadline = Date.now() + this.opts.limits.voteDeadlineMs;
+    this.client.timeoutNow(timeoutNowToWire(m), new Metadata(), { deadline }, (err) => {
+      this.outstandingCount--;
+      if (this.closed) return;
+      if (err !== null) this.reporter.failed(describeError(err));
+      else this.reporter.succeeded();
+    });
   }
 
   private sendAppend(m: Extract<PeerRequest, { type: "append-request" }>): void {

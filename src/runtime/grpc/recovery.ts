@@ -53,7 +53,16 @@ function checkOwner(metadata: Metadata, opts: StorageOptions, folderPath: string
   if (metadata.nodeId !== opts.nodeId) {
     throw new Error(`data dir ${folderPath} belongs to node ${metadata.nodeId}, not node ${opts.nodeId}; give the right --data-dir or --id`);
   }
-  if (metadata.cluster !== opts.clusterFingerprint) {
+}
+
+/**
+ * The cluster a data dir was started for must be the one given now, unless the data dir holds a
+ * configuration of its own (a CONFIG entry, or a snapshot's members): that one is used whatever
+ * --cluster says (the node runtime says so), since the membership may have changed since.
+ */
+function checkCluster(metadata: Metadata, opts: StorageOptions, folderPath: string, log: LogScan, snapshot: Snapshot | null): void {
+  const holdsConfiguration = snapshot !== null || log.entries.some((e) => e.command.kind === "config");
+  if (metadata.cluster !== opts.clusterFingerprint && !holdsConfiguration) {
     throw new Error(
       `data dir ${folderPath} belongs to cluster ${quote(metadata.cluster)}, not ${quote(opts.clusterFingerprint)}; give the right --data-dir or --cluster`,
     );
@@ -102,6 +111,7 @@ export async function openFiles(layer: FileLayer, opts: StorageOptions, folderPa
     }
     const log = await scanLog(logFile);
     const snapshot = await readSnapshot(layer, folderPath, syncFirst);
+    if (metadata !== null) checkCluster(metadata, opts, folderPath, log, snapshot);
     checkLogStart(log, snapshot, logPath);
     const hardState = metadata === null ? freshHardState() : reconcile(metadata, log, snapshot, metadataPath, opts.warn);
     if (log.repair !== null) await repairTail(logFile, log.repair, opts.warn);

@@ -1,8 +1,8 @@
 // The gRPC server of one node: the RaftPeer service (RequestVote, AppendEntries) and the
 // RaftClient service (ServeClient, ServeClientStream, Status) on one port.
 //
-// Peer requests are validated at the edge (wire.ts) and must be addressed to this node by a
-// member; anything else is answered INVALID_ARGUMENT or FAILED_PRECONDITION and never reaches the
+// Peer requests are validated at the edge (wire.ts) and must be addressed to this node by another
+// node (any node: a joining node hears from a leader it has never been told of); anything else is answered INVALID_ARGUMENT or FAILED_PRECONDITION and never reaches the
 // core. Client requests are parsed with parseRequest; a bad one is answered Success=false with the
 // reason in Data and ErrorCode "invalid". ServeClientReply on success: Data is the value for a GET
 // and "" for a SET; LeaderID is this node's id. On failure: Data is the reason, LeaderID the leader
@@ -14,7 +14,7 @@
 // parseRequest), and its answer is written with its RequestId as soon as it comes, in any order.
 // A bad request is answered with its error; nothing a request holds ends the stream or the other
 // requests on it. The node ends its streams when it stops (ClientStreams.endAll), once the
-// driver has answered what was pending.
+// driver has answered what was pending. Status and the operators' calls are in admin-service.ts.
 
 import {
   Server,
@@ -26,6 +26,8 @@ import {
   type ServerUnaryCall,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { adminHandlers } from "./admin-service.js";
+import { checkCaller, guard, type ErrorStatus, type GuardOptions } from "./call-guard.js";
 import type {
   AppendEntriesArgs,
   AppendEntriesReply,
@@ -35,30 +37,19 @@ import type {
   RequestVoteReply,
   ServeClientArgs,
   ServeClientReply,
-  StatusArgs,
-  StatusReply,
+  TimeoutNowArgs,
+  TimeoutNowReply,
 } from "../../gen/raft.js";
 import { checkSession, parseRequest } from "../../raft/index.js";
-import type { AppendReply, AppendRequest, NodeId, Result, SnapshotReply, SnapshotRequest, VoteReply, VoteRequest } from "../../raft/index.js";
+import type { AppendReply, AppendRequest, NodeId, Result, SnapshotReply, SnapshotRequest, TimeoutNow, VoteReply, VoteRequest } from "../../raft/index.js";
 import { CLIENT_SERVICE, PEER_SERVICE, SERVER_OPTIONS, type StreamRequest } from "./codec.js";
 import type { CallResult, NodeDriver } from "./driver.js";
 import type { NodeMetrics } from "./metrics.js";
-import { refusal, type TlsAudit } from "./tls.js";
 import { markLatency } from "./latency-trace.js";
 import { SnapshotReceiver } from "./snapshot-transfer.js";
-import { appendReplyToWire, appendRequestFromWire, snapshotReplyToWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
+import { appendReplyToWire, appendRequestFromWire, snapshotReplyToWire, timeoutNowFromWire, voteReplyToWire, voteRequestFromWire } from "./wire.js";
 
-export interface ServerOptions {
-  readonly self: NodeId;
-  /** The driver, or null while the node is still starting (calls are then answered UNAVAILABLE). */
-  readonly driver: () => NodeDriver | null;
-  readonly members: readonly NodeId[];
-  /** Logs a handler failure (a bug: handlers answer every bad input themselves). */
-  readonly log: (line: string) => void;
-  /** With TLS: who must hold a certificate the cluster CA signed. Null: plain text. */
-  readonly tls: { readonly audit: TlsAudit; readonly clientCertRequired: boolean } | null;
-  /** Reports a refused caller (the receiver rate-limits its log lines). */
-  readonly onRefused: (service: "peer" | "client", details: string) => void;
+export interface ServerOptions extends GuardOptions {
   readonly metrics: NodeMetrics | null;
   /** Open ServeClientStream calls, so that a stopping node can end them (default: not tracked). */
   readonly clientStreams?: ClientStreams;
@@ -88,7 +79,6 @@ export class ClientStreams {
 }
 
 type Call<Req> = ServerUnaryCall<Result<Req>, unknown>;
-type ErrorStatus = { code: status; details: string };
 
 export function createServer(opts: ServerOptions): Server {
   const server = new Server(SERVER_OPTIONS);
@@ -133,13 +123,24 @@ export function shutdownServer(server: Server, graceMs: number): Promise<void> {
 function peerHandlers(opts: ServerOptions): UntypedServiceImplementation {
   return {
     requestVote: (call: Call<RequestVoteArgs>, callback: sendUnaryData<RequestVoteReply>) =>
-      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
+      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, call.request, voteRequestFromWire, callback, (r) => (r.type === "vote-reply" ? voteReplyToWire(r) : null))),
     appendEntries: (call: Call<AppendEntriesArgs>, callback: sendUnaryData<AppendEntriesReply>) =>
-      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, opts.members, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
+      guard(opts, callback, call, "peer", (driver) => handlePeer(driver, call.request, appendRequestFromWire, callback, (r) => (r.type === "append-reply" ? appendReplyToWire(r) : null))),
     appendStream: (call: ServerDuplexStream<Result<AppendEntriesArgs>, AppendEntriesReply>) => serveAppendStream(opts, call),
     installSnapshot: (call: ServerReadableStream<Result<InstallSnapshotChunk>, InstallSnapshotReply>, callback: sendUnaryData<InstallSnapshotReply>) =>
-      guard(opts, callback, call, "peer", (driver) => receiveSnapshot(driver, opts.members, call, callback)),
+      guard(opts, callback, call, "peer", (driver) => receiveSnapshot(driver, call, callback)),
+    timeoutNow: (call: Call<TimeoutNowArgs>, callback: sendUnaryData<TimeoutNowReply>) => guard(opts, callback, call, "peer", (driver) => receiveTimeoutNow(driver, call.request, callback)),
   };
+}
+
+/** TimeoutNow is one way: the node steps it and answers at once (the election that follows is its effect). */
+function receiveTimeoutNow(driver: NodeDriver, decoded: Result<TimeoutNowArgs>, callback: sendUnaryData<TimeoutNowReply>): void {
+  const m = decoded.ok ? timeoutNowFromWire(decoded.value) : decoded;
+  if (!m.ok) return callback({ code: status.INVALID_ARGUMENT, details: m.error });
+  const misaddressed = checkAddressed(driver.id, m.value);
+  if (misaddressed !== null) return callback(misaddressed);
+  driver.deliverOneWay(m.value);
+  callback(null, {});
 }
 
 /**
@@ -163,7 +164,7 @@ function serveAppendStream(opts: ServerOptions, call: ServerDuplexStream<Result<
       if (driver === null) return fail({ code: status.UNAVAILABLE, details: "the node is starting; retry shortly" });
       const m = decoded.ok ? appendRequestFromWire(decoded.value) : decoded;
       if (!m.ok) return fail({ code: status.INVALID_ARGUMENT, details: m.error });
-      const misaddressed = checkAddressed(driver.id, opts.members, m.value);
+      const misaddressed = checkAddressed(driver.id, m.value);
       if (misaddressed !== null) return fail(misaddressed);
       if (m.value.entries.length > 0) markLatency("append-received", m.value.prevLogIndex + m.value.entries.length);
       driver.deliverRequest(m.value).then(
@@ -191,7 +192,6 @@ function serveAppendStream(opts: ServerOptions, call: ServerDuplexStream<Result<
 /** Reads one InstallSnapshot stream, checking each chunk; the core sees the snapshot once whole. */
 function receiveSnapshot(
   driver: NodeDriver,
-  members: readonly NodeId[],
   call: ServerReadableStream<Result<InstallSnapshotChunk>, InstallSnapshotReply>,
   callback: sendUnaryData<InstallSnapshotReply>,
 ): void {
@@ -213,7 +213,7 @@ function receiveSnapshot(
     if (refused) return;
     const m = receiver.finish();
     if (!m.ok) return refuse({ code: status.INVALID_ARGUMENT, details: m.error });
-    const misaddressed = checkAddressed(driver.id, members, m.value);
+    const misaddressed = checkAddressed(driver.id, m.value);
     if (misaddressed !== null) return refuse(misaddressed);
     answerPeer(driver, m.value, callback, (r) => (r.type === "snapshot-reply" ? snapshotReplyToWire(r) : null));
   });
@@ -221,7 +221,6 @@ function receiveSnapshot(
 
 function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   driver: NodeDriver,
-  members: readonly NodeId[],
   decoded: Result<W>,
   fromWire: (w: W) => Result<M>,
   callback: sendUnaryData<R>,
@@ -231,7 +230,7 @@ function handlePeer<W, M extends VoteRequest | AppendRequest, R>(
   const m = fromWire(decoded.value);
   if (!m.ok) return callback({ code: status.INVALID_ARGUMENT, details: m.error });
   if (m.value.type === "append-request" && m.value.entries.length > 0) markLatency("append-received", m.value.prevLogIndex + m.value.entries.length);
-  const misaddressed = checkAddressed(driver.id, members, m.value);
+  const misaddressed = checkAddressed(driver.id, m.value);
   if (misaddressed !== null) return callback(misaddressed);
   answerPeer(driver, m.value, callback, toWire);
 }
@@ -250,11 +249,14 @@ function answerPeer<R>(driver: NodeDriver, m: PeerRequest, callback: sendUnaryDa
 type PeerRequest = VoteRequest | AppendRequest | SnapshotRequest;
 type PeerReply = VoteReply | AppendReply | SnapshotReply;
 
-function checkAddressed(self: NodeId, members: readonly NodeId[], m: PeerRequest): ErrorStatus | null {
-  if (m.to !== self) return { code: status.FAILED_PRECONDITION, details: `this is node ${self}, not node ${m.to}; check the --cluster addresses` };
-  if (m.from === self || !members.includes(m.from)) {
-    return { code: status.FAILED_PRECONDITION, details: `node ${m.from} is not a peer of node ${self} (members: ${members.join(", ")}); check --cluster` };
-  }
+/**
+ * A peer message must name this node, and come from another node. Which nodes are peers changes
+ * with the configuration (a joining node hears from leaders it was never told of), so any other
+ * id is accepted: the core decides what a message from a non-member may do.
+ */
+function checkAddressed(self: NodeId, m: PeerRequest | TimeoutNow): ErrorStatus | null {
+  if (m.to !== self) return { code: status.FAILED_PRECONDITION, details: `this is node ${self}, not node ${m.to}; check the addresses in --cluster and in the configuration (raft-client member list)` };
+  if (m.from === self) return { code: status.FAILED_PRECONDITION, details: `a message from node ${self} to itself: two nodes share id ${self}; give each node its own --id` };
   return null;
 }
 
@@ -267,8 +269,8 @@ function clientHandlers(opts: ServerOptions): UntypedServiceImplementation {
         const id = call.request.ok ? call.request.value.RequestId : 0;
         serveRequest(driver, call.request, id, opts.metrics, (reply) => callback(null, reply));
       }),
-    status: (call: Call<StatusArgs>, callback: sendUnaryData<StatusReply>) => guard(opts, callback, call, "client", (driver) => callback(null, statusReply(driver))),
     serveClientStream: (call: ServerDuplexStream<StreamRequest, ServeClientReply>) => serveClientStream(opts, call),
+    ...adminHandlers(opts),
   };
 }
 
@@ -372,47 +374,4 @@ function nodeIdText(id: NodeId): string {
   let text = idTexts.get(id);
   if (text === undefined) idTexts.set(id, (text = String(id)));
   return text;
-}
-
-function statusReply(driver: NodeDriver): StatusReply {
-  const s = driver.status();
-  return {
-    nodeId: s.id,
-    role: s.role,
-    term: s.term,
-    leaderId: s.leaderId === null ? "" : String(s.leaderId),
-    commitIndex: s.commitIndex,
-    lastLogIndex: s.lastLogIndex,
-    leaseRemainingMs: s.leaseRemainingMs,
-    appliedIndex: s.appliedIndex,
-  };
-}
-
-/**
- * Runs a handler with the driver: UNAUTHENTICATED for a caller without the certificate TLS asks
- * of it, UNAVAILABLE while the node is starting. An exception (a bug: handlers answer every bad
- * input themselves) is logged and answered INTERNAL instead of crashing.
- */
-function guard<R>(opts: ServerOptions, callback: sendUnaryData<R>, call: Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">, service: "peer" | "client", handle: (driver: NodeDriver) => void): void {
-  const refused = checkCaller(opts, call, service);
-  if (refused !== null) return callback(refused);
-  const driver = opts.driver();
-  if (driver === null) return callback({ code: status.UNAVAILABLE, details: "the node is starting; retry shortly" });
-  try {
-    handle(driver);
-  } catch (err) {
-    const detail = err instanceof Error ? err.message : String(err);
-    opts.log(`internal error in a request handler: ${detail}`);
-    callback({ code: status.INTERNAL, details: detail });
-  }
-}
-
-/** Peer calls always need a verified certificate under TLS; client calls when configured so. */
-function checkCaller(opts: ServerOptions, call: Pick<ServerUnaryCall<unknown, unknown>, "getAuthContext" | "getPeer">, service: "peer" | "client"): ErrorStatus | null {
-  if (opts.tls === null || (service === "client" && !opts.tls.clientCertRequired)) return null;
-  const verified = call.getAuthContext().sslPeerCertificate !== undefined;
-  const check = opts.tls.audit.check(call.getPeer(), verified);
-  if (check.ok) return null;
-  opts.onRefused(service, `refused ${service === "peer" ? "a peer" : "a client"} call from ${call.getPeer()}: ${check.reason}`);
-  return refusal(opts.self, service, check.reason);
 }

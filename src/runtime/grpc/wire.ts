@@ -15,6 +15,7 @@ import {
   type Member as WireMember,
   type RequestVoteArgs,
   type RequestVoteReply,
+  type TimeoutNowArgs,
 } from "../../gen/raft.js";
 import {
   assertNever,
@@ -33,6 +34,7 @@ import {
   type SnapshotReply,
   type SnapshotRequest,
   type Term,
+  type TimeoutNow,
   type VoteRequest,
 } from "../../raft/index.js";
 
@@ -295,4 +297,22 @@ function membersFromWire(members: readonly WireMember[], where: string): Member[
     out.push({ id: memberId, address: typeof m.address === "string" ? m.address : "", role: m.learner === true ? "learner" : "voter" });
   }
   return out;
+}
+
+// ---------------------------------------------------------------- TimeoutNow
+
+export function timeoutNowToWire(m: TimeoutNow): TimeoutNowArgs {
+  const { leaseMs, driftPpmMax } = m.lease;
+  return { term: m.term, leaderId: m.from, to: m.to, oldLeaseRemainingMs: m.oldLeaseRemainingMs, leaseMs, driftPpmMax };
+}
+
+export function timeoutNowFromWire(a: TimeoutNowArgs): Result<TimeoutNow> {
+  return translate("TimeoutNow", () => ({
+    type: "timeout-now",
+    from: id("leader_id", a.leaderId),
+    to: id("to", a.to),
+    term: term(count("term", a.term, 1)),
+    oldLeaseRemainingMs: ms("old_lease_remaining_ms", a.oldLeaseRemainingMs),
+    lease: leaseFromWire(a.leaseMs, a.driftPpmMax),
+  }));
 }

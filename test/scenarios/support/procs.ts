@@ -112,8 +112,13 @@ export class ProcessCluster {
   }
 
   start(id: number): void {
+    this.startWith(id, ["--cluster", this.clusterFlag]);
+  }
+
+  /** Starts node `id` with `membership` flags (`--cluster ...`, or `--join --address ...`) instead of the whole --cluster. */
+  startWith(id: number, membership: readonly string[]): void {
     if (this.procs.has(id)) throw new Error(`node ${id} is already running`);
-    const args = [BIN, "serve", "--id", String(id), "--cluster", this.clusterFlag, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? []), ...(this.opts.argsFor?.(id) ?? [])];
+    const args = [BIN, "serve", "--id", String(id), ...membership, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? []), ...(this.opts.argsFor?.(id) ?? [])];
     const out = fs.openSync(path.join(this.dataDir, `node-${id}.out`), "a");
     const child = spawn(process.execPath, args, { stdio: ["ignore", out, out] });
     fs.closeSync(out);

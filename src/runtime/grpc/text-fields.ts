@@ -1,4 +1,5 @@
-// Small pieces of the text formats shared by logs.txt, snapshot.txt and metadata.txt readers.
+// Small helpers of the text formats (logs.txt, metadata.txt, snapshot.txt, member lists): one
+// spelling of a count, and a short quotation of a bad field for error messages.
 
 /** A decimal integer >= min with no sign or leading zero, or null. */
 export function parseCount(text: string, min: number): number | null {
