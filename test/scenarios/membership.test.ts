@@ -127,9 +127,10 @@ describe("membership changes with real processes under a SET load", () => {
     const dumps = [0, 1, 2, 3, 4, 5].map((id) => c.dumpText(id)).join("\n");
     expect(dumps).toMatch(/now uses the configuration of entry \d+: voters 0,1,2; learners 3\./);
     expect(dumps).toMatch(/now uses the configuration of entry \d+: voters 1,2,3,4,5\./);
-    // The removed leader steps down once its removal commits (handing over by TimeoutNow only when
-    // a voter had every entry at that moment, which a steady load rarely leaves: then an election follows).
-    expect(c.dumpText(leader)).toMatch(new RegExp(`Node ${leader} is no longer a member of the cluster; it takes no further part\\.`));
+    // The removed leader hands leadership over once its removal commits (a transfer to its most
+    // up-to-date voter), and steps down.
+    expect(c.dumpText(leader)).toMatch(new RegExp(`Node ${leader} is not in the configuration of entry \\d+: once that entry commits it takes no further part`));
+    expect(c.dumpText(leader)).toMatch(new RegExp(`Leader ${leader} transferring leadership to Node \\d+`));
     expect(c.dumpText(leader)).toMatch(new RegExp(`${leader} Stepping down`));
     expect(c.output(0)).toMatch(/node 0 is no longer a member of the cluster/);
     for (const id of ids) expect(c.output(id)).not.toMatch(/invariant|failed and stopped/);
