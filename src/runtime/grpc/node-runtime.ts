@@ -317,9 +317,8 @@ class GrpcNode implements RunningNode {
     this.events.record(formatEvent(shown), logEvent(shown));
     if (e.kind === "timeout-now-sent") this.parts.metrics?.leadershipTransferred();
     // A removed node may never hear that its removal committed (the leader stops replicating to it
-    // then), so the entry that leaves it out is reason enough to say so.
-    const leftOut = e.kind === "config-changed" && e.members.length > 0 && !e.members.some((m) => m.id === this.id);
-    if (e.kind === "removed-from-cluster" || leftOut) {
+    // then), so the core says so for the entry that leaves it out (once, with its config-changed line).
+    if (e.kind === "removed-from-cluster") {
       this.events.warn(`node ${this.id} is no longer a member of the cluster (a configuration change removed it); it keeps running but takes no part: stop it, and remove its data dir before reusing its id`);
     }
   }
