@@ -85,6 +85,10 @@ export class LeaderLease {
   /** Per peer: send time of the newest heartbeat of this leadership it acknowledged. */
   private readonly ackSendMs = new Map<NodeId, number>();
   private readonly scratch: number[] = [];
+  /** The last startMs computed, and what it was computed from (asked many times per step, rarely changed). */
+  private readonly cached = { nowMs: NaN, config: null as Membership | null, mutation: null as Mutation | null, acks: -1, value: 0 };
+  /** Bumped on every acknowledgement that moves a peer's send time. */
+  private ackVersion = 0;
 
   constructor(
     private readonly selfId: NodeId,
@@ -107,7 +111,10 @@ export class LeaderLease {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
     assert(sentMs <= receivedMs, () => `an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
-    if (start > (this.ackSendMs.get(peer) ?? -Infinity)) this.ackSendMs.set(peer, start);
+    if (start > (this.ackSendMs.get(peer) ?? -Infinity)) {
+      this.ackSendMs.set(peer, start);
+      this.ackVersion++;
+    }
   }
 
   /**
@@ -115,6 +122,17 @@ export class LeaderLease {
    * leader counts as now when it is one of them. Learners never count (membership.ts).
    */
   startMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
+    const c = this.cached;
+    if (c.nowMs === nowMs && c.config === config && c.mutation === mutation && c.acks === this.ackVersion) return c.value;
+    c.value = this.computeStartMs(nowMs, config, mutation);
+    c.nowMs = nowMs;
+    c.config = config;
+    c.mutation = mutation;
+    c.acks = this.ackVersion;
+    return c.value;
+  }
+
+  private computeStartMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
     const values = this.scratch;
     values.length = 0;
     for (const id of config.voters) values.push(id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity));
