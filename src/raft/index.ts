@@ -6,6 +6,7 @@ export { RaftNode, type NodeView } from "./node.js";
 export type { LeaseWindow } from "./state.js";
 export type { FullOutput } from "./output.js";
 export { formatEvent } from "./events.js";
+export { formatMembers, sameMembers } from "./membership.js";
 export { VersionedMap, type MapImage } from "./kv-image.js";
 export type { Random } from "./random.js";
 export { leaderLeaseMs, followerLeaseMs, candidateWaitMs } from "./lease.js";

@@ -37,7 +37,7 @@ export class Membership {
     this.quorum = Math.floor(this.voters.length / 2) + 1;
   }
 
-  static EMPTY = new Membership([]);
+  static readonly EMPTY = new Membership([]);
 
   isVoter(id: NodeId): boolean {
     return this.voters.includes(id);

@@ -18,7 +18,8 @@ import { assert, assertNever, LOG_START_EMPTY, logIndex, term as toTerm, type En
 import type { FileLayer, LayerFile } from "./file-layer.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum, type LineMark } from "./line-checksum.js";
-import { encodeEntryLine, parseCount, parseEntryLine, quote } from "./log-line.js";
+import { encodeEntryLine, parseEntryLine } from "./log-line.js";
+import { parseCount, quote } from "./text-fields.js";
 
 /** The longest line logs.txt may hold (a 64 KiB value, escaped, fits several times over). */
 export const LOG_LINE_BYTES_MAX = 1 << 20;

@@ -95,5 +95,3 @@ function parseSession(token: string): { clientId: string; sequence: number; firs
   if (firstUnanswered >= sequence) return `bad session ${quote(token)}: the first unanswered sequence ${firstUnanswered} must be below the sequence ${sequence} (it is written only when it differs)`;
   return { clientId: clientId.value, sequence, firstUnanswered };
 }
-
-export { parseCount, quote } from "./text-fields.js";

@@ -6,7 +6,7 @@ import { logIndex, nodeId as toNodeId, term as toTerm, type HardState, type Node
 import { decodeToken, encodeToken } from "./escape.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum } from "./line-checksum.js";
-import { parseCount, quote } from "./log-line.js";
+import { parseCount, quote } from "./text-fields.js";
 
 export interface Metadata {
   readonly nodeId: NodeId;

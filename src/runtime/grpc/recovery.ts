@@ -13,7 +13,7 @@ import { DumpWriter } from "./dump-writer.js";
 import { readSmallFile, type FileLayer, type LayerFile } from "./file-layer.js";
 import { corrupt, DUMP_FILE, LOGS_FILE, METADATA_FILE, replaceFileAtomically } from "./file-io.js";
 import { repairTail, scanLog, type LogScan } from "./log-file.js";
-import { quote } from "./log-line.js";
+import { quote } from "./text-fields.js";
 import { readSnapshotFile, SNAPSHOT_FILE } from "./snapshot-file.js";
 import { encodeMetadata, parseMetadata, type Metadata } from "./metadata-file.js";
 import type { StorageOptions } from "./storage.js";

@@ -23,7 +23,7 @@ import { logIndex, SESSION_WINDOW_MAX, term, type Member, type Result, type Sess
 import type { FileLayer, LayerFile } from "./file-layer.js";
 import { decodeToken, encodeToken } from "./escape.js";
 import { checkLine, withChecksum } from "./line-checksum.js";
-import { parseCount, quote } from "./log-line.js";
+import { parseCount, quote } from "./text-fields.js";
 import { decodeMembers, encodeMembers } from "./members-text.js";
 
 export const SNAPSHOT_FILE = "snapshot.txt";

@@ -11,23 +11,12 @@
 // The initial configuration is not in the log: a node that joined a running cluster does not know
 // it, and uses (and snapshots) an empty configuration where the others use the initial one.
 
-import { logIndex, type Entry, type FullOutput, type Member, type NodeId, type PersistedState, type RaftNode, type Snapshot } from "../../../raft/index.js";
+import { formatMembers, logIndex, sameMembers, type Entry, type FullOutput, type Member, type NodeId, type PersistedState, type RaftNode, type Snapshot } from "../../../raft/index.js";
 import { violated } from "./violation.js";
 
 interface Committed {
   readonly index: number;
   readonly members: readonly Member[];
-}
-
-/** `voters 0,1,2; learners 5` */
-export function describeMembers(members: readonly Member[]): string {
-  const ids = (role: string): string => members.filter((m) => m.role === role).map((m) => m.id).join(",");
-  const learners = ids("learner");
-  return `voters ${ids("voter") || "none"}` + (learners === "" ? "" : `; learners ${learners}`);
-}
-
-function sameMembers(a: readonly Member[], b: readonly Member[]): boolean {
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.role === b[i]!.role && m.address === b[i]!.address);
 }
 
 function voterDifference(a: readonly Member[], b: readonly Member[]): number {
@@ -85,7 +74,7 @@ export class MembershipChecker {
       const index = this.read + 1;
       this.passed.changes += 1;
       if (voterDifference(prev.members, c.members) > 1) {
-        violated("membership safety", `the configuration committed at entry ${index} (${describeMembers(c.members)}) differs from the one before it, at entry ${prev.index} (${describeMembers(prev.members)}), by more than one voter`);
+        violated("membership safety", `the configuration committed at entry ${index} (${formatMembers(c.members)}) differs from the one before it, at entry ${prev.index} (${formatMembers(prev.members)}), by more than one voter`);
       }
       this.configs.push({ index, members: c.members });
     }
@@ -119,7 +108,7 @@ export class MembershipChecker {
     const inUse = core.status().members;
     this.passed.agreement += 1;
     if (sameMembers(inUse, want) || (inUse.length === 0 && this.joined(id) && where === "the initial configuration")) return;
-    violated("membership safety", `node ${id} uses the configuration ${describeMembers(inUse)}, but its log says ${describeMembers(want)} (${where})`);
+    violated("membership safety", `node ${id} uses the configuration ${formatMembers(inUse)}, but its log says ${formatMembers(want)} (${where})`);
   }
 
   private checkSnapshot(id: NodeId, s: Snapshot, how: string): void {
@@ -128,6 +117,6 @@ export class MembershipChecker {
     this.passed.agreement += 1;
     if (sameMembers(s.members, at.members)) return;
     if (s.members.length === 0 && at.index === 0) return; // taken by (or from) a node that joined: it never knew the initial configuration
-    violated("membership safety", `node ${id} ${how} a snapshot through entry ${s.lastIndex} with members ${describeMembers(s.members)}, but the configuration in force there is ${describeMembers(at.members)} (entry ${at.index})`);
+    violated("membership safety", `node ${id} ${how} a snapshot through entry ${s.lastIndex} with members ${formatMembers(s.members)}, but the configuration in force there is ${formatMembers(at.members)} (entry ${at.index})`);
   }
 }
