@@ -1,29 +1,78 @@
-// The V8 heap setting `raft-node serve` gives itself: V8 starts a full garbage collection once the
-// heap grows HEAP_GROWING_PERCENT past what the previous one kept, instead of V8's own factor.
+// The V8 heap settings `raft-node serve` gives itself, measured with bench/soak.mjs (3 nodes,
+// 100,000 keys, 128 concurrent SETs, 100-byte values):
 //
-// Why (measured with bench/soak.mjs, 3 nodes, 100,000 keys, 128 concurrent SETs): a node keeps
-// about 50-60 MB of live heap, but V8 picks its growing factor from how fast the old generation
-// fills compared to how fast it can mark, and under a steady write load that factor reached its
-// maximum, 4: heaps of 180-240 MB before each collection, and 250-360 MB RSS. With 50% the same
-// run peaked at 145-175 MB RSS, for about twice as many full collections (17-24 instead of 8-13
-// in 120 s, under 1 s of collection time in all).
+// 1. The old generation: V8 starts a full garbage collection once the heap grows
+//    HEAP_GROWING_PERCENT past what the previous one kept, instead of V8's own factor. A node keeps
+//    about 50-60 MB of live heap, but V8 picks its growing factor from how fast the old generation
+//    fills compared to how fast it can mark, and under a steady write load that factor reached its
+//    maximum, 4: heaps of 180-240 MB before each collection, and 250-360 MB RSS. With 50% the same
+//    run peaked at 145-175 MB RSS, for about twice as many full collections (17-24 instead of 8-13
+//    in 120 s, under 1 s of collection time in all). It raises no limit and lowers none: a node
+//    with 10 times the data keeps 1.5 times its live heap instead of up to 4 times, and still has
+//    V8's whole heap limit (--max-old-space-size).
 //
-// It only makes collections earlier; it raises no limit and lowers none: a node with 10 times the
-// data keeps 1.5 times its live heap instead of up to 4 times, and still has V8's whole heap limit
-// (--max-old-space-size). A user's own --heap-growing-percent (in NODE_OPTIONS or as a node flag)
-// wins. The flag is set at run time: V8 reads it each time it computes the next limit. The young
-// generation's size (--max-semi-space-size) cannot be set that way; NODE_OPTIONS can.
+// 2. The young generation: V8 doubles it while objects keep surviving scavenges, up to two
+//    16 MB semi-spaces. On a leader serving 128 concurrent calls it always reaches them, and the
+//    leader's RSS peaked at 190-207 MB. Capped at YOUNG_GENERATION_MIB_MAX (two 8 MB semi-spaces)
+//    the same 120 s run peaked at 135-163 MB, at the same ops/s and p99. The maximum can only be
+//    set when the process starts, so the cap works on the growth instead: V8 reads
+//    --semi-space-growth-factor each time it grows the young generation, and a timer sets it to 1
+//    (no growth) while the young generation is at the cap, and back to V8's 2 below it.
+//
+// A user's own flag (in NODE_OPTIONS or as a node flag, either spelling) wins over each setting.
 
-import { setFlagsFromString } from "node:v8";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
 export const HEAP_GROWING_PERCENT = 50;
-const FLAG = "--heap-growing-percent";
+export const YOUNG_GENERATION_MIB_MAX = 16;
+const YOUNG_GENERATION_CHECK_MS = 200;
+const GROWTH_FACTOR_V8 = 2;
+const MiB = 1024 * 1024;
+
+/** True when the user gave any of `flags` as a node flag or in NODE_OPTIONS. */
+function userSet(flags: readonly string[], execArgv: readonly string[], nodeOptions: string): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => flags.some((f) => a.replace(/_/g, "-").startsWith(f)));
+}
 
 /** Sets the heap growing percent unless the user set one; returns the flag set, or null. */
 export function tuneHeap(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env["NODE_OPTIONS"] ?? "", setFlags = setFlagsFromString): string | null {
-  const userSetIt = [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => a.replace(/_/g, "-").startsWith(FLAG));
-  if (userSetIt) return null;
-  const flag = `${FLAG}=${HEAP_GROWING_PERCENT}`;
+  if (userSet(["--heap-growing-percent"], execArgv, nodeOptions)) return null;
+  const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
   setFlags(flag);
   return flag;
+}
+
+/** The young generation's size now, in MiB (both semi-spaces). */
+function youngGenerationMiB(): number {
+  const space = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+  return space === undefined ? 0 : space.space_size / MiB;
+}
+
+export interface YoungGenerationCap {
+  /** One check: sets the growth factor for the young generation's size now; returns it when it changed. */
+  check(): number | null;
+  stop(): void;
+}
+
+/**
+ * Keeps the young generation at most YOUNG_GENERATION_MIB_MAX, unless the user sized it; returns
+ * the running cap (checked every YOUNG_GENERATION_CHECK_MS on a timer that keeps no process alive),
+ * or null. `every` is given in tests, which call check() themselves.
+ */
+export function capYoungGeneration(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions = process.env["NODE_OPTIONS"] ?? "",
+  deps = { setFlags: setFlagsFromString, sizeMiB: youngGenerationMiB, every: (f: () => void, ms: number): (() => void) => { const t = setInterval(f, ms).unref(); return () => clearInterval(t); } },
+): YoungGenerationCap | null {
+  if (userSet(["--max-semi-space-size", "--semi-space-growth-factor", "--max-heap-size"], execArgv, nodeOptions)) return null;
+  let factor = GROWTH_FACTOR_V8;
+  const check = (): number | null => {
+    const want = deps.sizeMiB() >= YOUNG_GENERATION_MIB_MAX ? 1 : GROWTH_FACTOR_V8;
+    if (want === factor) return null;
+    factor = want;
+    deps.setFlags(`--semi-space-growth-factor=${want}`);
+    return want;
+  };
+  const stop = deps.every(() => void check(), YOUNG_GENERATION_CHECK_MS);
+  return { check, stop };
 }

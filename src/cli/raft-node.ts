@@ -11,7 +11,7 @@ import { startNode, type RunningNode } from "../runtime/grpc/node-runtime.js";
 import { checkMemberAddress } from "../runtime/grpc/members-text.js";
 import { LOG_FORMATS, type LogFormat } from "../runtime/grpc/event-log.js";
 import type { NodeTls } from "../runtime/grpc/tls.js";
-import { HEAP_GROWING_PERCENT, tuneHeap } from "./heap-tuning.js";
+import { capYoungGeneration, HEAP_GROWING_PERCENT, tuneHeap, YOUNG_GENERATION_MIB_MAX } from "./heap-tuning.js";
 import { NODE_TLS_FLAGS, parseNodeTls, quietTlsIpAddressWarning } from "./tls-flags.js";
 import { versionLine } from "./version.js";
 import { asUsage, formatFlags, parseArgs, parseRangeMs, parseWholeNumber, requiredFlag, stringFlag, UsageError, type FlagSpec, type ParsedArgs } from "./args.js";
@@ -64,7 +64,8 @@ while the node knows a leader), and with --grpc-reflection server reflection.
 Fault tests only: ${FAILPOINT_ENV}=<${MUTATIONS.join("|")}> deliberately breaks the protocol
 (a negative control); such a node says so at start and in dump.txt. Never set it in production.
 Memory: a node runs V8 with --heap-growing-percent=${HEAP_GROWING_PERCENT} (a full collection once the heap grows
-${HEAP_GROWING_PERCENT}% past the live data); a --heap-growing-percent in NODE_OPTIONS wins.
+${HEAP_GROWING_PERCENT}% past the live data) and keeps V8's young generation at ${YOUNG_GENERATION_MIB_MAX} MB; a
+--heap-growing-percent or --max-semi-space-size in NODE_OPTIONS wins.
 SIGTERM or SIGINT: a leader first hands leadership to its most up-to-date voter (waiting at most
 2 x the election timeout maximum), then every node stops taking requests, finishes writes in
 progress, closes files and exits 0. A second signal exits at once.
@@ -228,6 +229,7 @@ function quietRedundantGrpcErrors(): void {
 
 async function serve(config: ServeConfig): Promise<void> {
   tuneHeap();
+  capYoungGeneration();
   quietRedundantGrpcErrors();
   quietTlsIpAddressWarning();
   let node: RunningNode;
