@@ -16,16 +16,18 @@
 //    leader's RSS peaked at 190-207 MB. Capped at YOUNG_GENERATION_MIB_MAX (two 8 MB semi-spaces)
 //    the same 120 s run peaked at 135-163 MB, at the same ops/s and p99. The maximum can only be
 //    set when the process starts, so the cap works on the growth instead: V8 reads
-//    --semi-space-growth-factor each time it grows the young generation, and a timer sets it to 1
-//    (no growth) while the young generation is at the cap, and back to V8's 2 below it.
+//    --semi-space-growth-factor each time it grows the young generation (at the end of a
+//    scavenge), and after every garbage collection the cap sets it to 1 (no growth) while the
+//    young generation is at the cap, and back to V8's 2 below it. (A 200 ms timer was too slow: on
+//    a busy machine the young generation grew twice between two checks.)
 //
 // A user's own flag (in NODE_OPTIONS or as a node flag, either spelling) wins over each setting.
 
+import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
 export const HEAP_GROWING_PERCENT = 50;
 export const YOUNG_GENERATION_MIB_MAX = 16;
-const YOUNG_GENERATION_CHECK_MS = 200;
 const GROWTH_FACTOR_V8 = 2;
 const MiB = 1024 * 1024;
 
@@ -54,15 +56,21 @@ export interface YoungGenerationCap {
   stop(): void;
 }
 
+/** Calls `f` after every garbage collection, soon after it (V8 reports them in a batch); returns how to stop. */
+function afterEachCollection(f: () => void): () => void {
+  const observer = new PerformanceObserver(f);
+  observer.observe({ entryTypes: ["gc"] });
+  return () => observer.disconnect();
+}
+
 /**
  * Keeps the young generation at most YOUNG_GENERATION_MIB_MAX, unless the user sized it; returns
- * the running cap (checked every YOUNG_GENERATION_CHECK_MS on a timer that keeps no process alive),
- * or null. `every` is given in tests, which call check() themselves.
+ * the running cap, or null. `deps` are given in tests, which call check() themselves.
  */
 export function capYoungGeneration(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions = process.env["NODE_OPTIONS"] ?? "",
-  deps = { setFlags: setFlagsFromString, sizeMiB: youngGenerationMiB, every: (f: () => void, ms: number): (() => void) => { const t = setInterval(f, ms).unref(); return () => clearInterval(t); } },
+  deps = { setFlags: setFlagsFromString, sizeMiB: youngGenerationMiB, afterEachCollection },
 ): YoungGenerationCap | null {
   if (userSet(["--max-semi-space-size", "--semi-space-growth-factor", "--max-heap-size"], execArgv, nodeOptions)) return null;
   let factor = GROWTH_FACTOR_V8;
@@ -73,6 +81,6 @@ export function capYoungGeneration(
     deps.setFlags(`--semi-space-growth-factor=${want}`);
     return want;
   };
-  const stop = deps.every(() => void check(), YOUNG_GENERATION_CHECK_MS);
+  const stop = deps.afterEachCollection(() => void check());
   return { check, stop };
 }

@@ -24,7 +24,7 @@ describe("raft-node's cap on V8's young generation", () => {
     const cap = capYoungGeneration(execArgv, nodeOptions, {
       setFlags: (f) => set.push(f),
       sizeMiB: () => sizes.shift() ?? 0,
-      every: () => () => (stopped = true),
+      afterEachCollection: () => () => (stopped = true),
     });
     return { cap, set, stopped: () => stopped };
   }
@@ -47,7 +47,7 @@ describe("raft-node's cap on V8's young generation", () => {
 });
 
 describe("the young-generation cap in a real V8", () => {
-  // A process that allocates short-lived and some longer-lived objects in turns (so timers run),
+  // A process that allocates short-lived and some longer-lived objects in turns (so the cap, called after collections, runs),
   // as a busy node does; without the cap V8 grows the young generation to 32 MB here.
   const script = (cap: boolean) => `
     const { getHeapSpaceStatistics } = await import("node:v8");
