@@ -28,22 +28,33 @@ export class RaftLog {
   /** The configuration in force before the first configuration entry the log holds, as of baseIndex. */
   private base: ConfigAt;
   private readonly configs: ConfigAt[] = [];
+  /**
+   * The newest of configs, else base: kept by every change to either, since the core asks for the
+   * configuration in use several times per step (reading configs[length - 1] of an empty list
+   * looked up the property "-1", a slow path).
+   */
+  private inUse: ConfigAt;
 
   constructor(start: LogStart, initial: readonly Entry[], base: Membership) {
     this.start = start;
     this.base = { index: start.prevIndex, membership: base };
+    this.inUse = this.base;
     this.entries = [];
     this.append(initial);
   }
 
   /** The configuration in use: the newest in the log, committed or not. */
   get membership(): Membership {
-    return (this.configs[this.configs.length - 1] ?? this.base).membership;
+    return this.inUse.membership;
   }
 
   /** The index of the configuration in use (its entry, or where the base configuration is known from). */
   get membershipIndex(): LogIndex {
-    return (this.configs[this.configs.length - 1] ?? this.base).index;
+    return this.inUse.index;
+  }
+
+  private configsChanged(): void {
+    this.inUse = this.configs.length === 0 ? this.base : this.configs[this.configs.length - 1]!;
   }
 
   /** The configuration in force at `index` (the newest at or before it); never asked below the base. */
@@ -57,6 +68,7 @@ export class RaftLog {
     const known = this.membershipAt(asOf);
     this.base = { index: asOf, membership: sameMembers(known.members, members) ? known : new Membership(members) };
     while (this.configs.length > 0 && this.configs[0]!.index <= asOf) this.configs.shift();
+    this.configsChanged();
   }
 
   /** The last compacted index (0 when nothing was compacted): termAt knows it, entryAt does not. */
@@ -112,7 +124,10 @@ export class RaftLog {
     for (const entry of entries) {
       assert(entry.term >= this.lastTerm, () => `appending term ${entry.term} after term ${this.lastTerm}`);
       this.entries.push(entry);
-      if (entry.command.kind === "config") this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
+      if (entry.command.kind === "config") {
+        this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
+        this.configsChanged();
+      }
     }
   }
 
@@ -121,6 +136,7 @@ export class RaftLog {
     assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
     this.entries.length = from - this.start.prevIndex - 1;
     while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= from) this.configs.pop();
+    this.configsChanged();
   }
 
   /** Drops the entries through `start.prevIndex`, which must hold `start.prevTerm` or lie past the end. */
@@ -134,6 +150,7 @@ export class RaftLog {
     }
     this.start = start;
     while (this.configs.length > 0 && this.configs[0]!.index <= start.prevIndex) this.base = this.configs.shift()!;
+    this.configsChanged();
   }
 
   /** Drops every entry: the log now starts after `start`, with `members` in force there (a snapshot the log does not hold). */
@@ -143,6 +160,7 @@ export class RaftLog {
     this.start = start;
     this.configs.length = 0;
     this.base = { index: start.prevIndex, membership: sameMembers(known.members, members) ? known : new Membership(members) };
+    this.configsChanged();
   }
 
   /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */
