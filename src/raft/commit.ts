@@ -16,12 +16,12 @@ export function maybeCommit(n: NodeCore): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
   const config = n.membership;
-  const matches = l.matchScratch;
-  matches.length = 0;
+  const matches = l.matchScratch; // filled from 0, never emptied (quorum.ts says why)
+  let count = 0;
   const own = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
-  for (const id of config.voters) matches.push(id === n.id ? own : (l.progress.get(id)?.matchIndex ?? 0));
-  if (n.config.mutation === "learner-in-quorum") for (const id of config.learners) matches.push(l.progress.get(id)?.matchIndex ?? 0);
-  const candidate = logIndex(quorumValue(matches, config.quorum));
+  for (const id of config.voters) matches[count++] = id === n.id ? own : (l.progress.get(id)?.matchIndex ?? 0);
+  if (n.config.mutation === "learner-in-quorum") for (const id of config.learners) matches[count++] = l.progress.get(id)?.matchIndex ?? 0;
+  const candidate = logIndex(quorumValue(matches, config.quorum, count));
   if (candidate <= n.commitIndex) return;
   const ownTerm = n.log.termAt(candidate) === n.currentTerm;
   if (!ownTerm && n.config.mutation !== "commit-old-term") return;

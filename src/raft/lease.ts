@@ -133,11 +133,11 @@ export class LeaderLease {
   }
 
   private computeStartMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
-    const values = this.scratch;
-    values.length = 0;
-    for (const id of config.voters) values.push(id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity));
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values.push(this.ackSendMs.get(id) ?? -Infinity);
-    return quorumValue(values, config.quorum);
+    const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
+    let count = 0;
+    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity);
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    return quorumValue(values, config.quorum, count);
   }
 
   /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */
