@@ -10,7 +10,7 @@ import { formatOperation } from "./request.js";
 import type { NodeCore } from "./state.js";
 import { quorumValue } from "./quorum.js";
 import { releaseWrite } from "./pending.js";
-import { assert, logIndex, type LogIndex, type Term } from "./types.js";
+import { assert, broken, logIndex, type LogIndex, type Term } from "./types.js";
 
 export function maybeCommit(n: NodeCore): void {
   const l = n.leader;
@@ -49,7 +49,7 @@ export function followerCommit(n: NodeCore, upTo: LogIndex): void {
 
 /** Applies every committed entry not yet applied; `report` is false while replaying at start. */
 export function applyCommitted(n: NodeCore, report: boolean): void {
-  assert(n.commitIndex <= n.log.lastIndex, () => `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
+  if (n.commitIndex > n.log.lastIndex) broken(`commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
   while (n.appliedIndex < n.commitIndex) {
     const index = logIndex(n.appliedIndex + 1);
     const entry = n.log.entryAt(index);

@@ -19,7 +19,7 @@ import type { Mutation, TimingConfig } from "./config.js";
 import type { Membership } from "./membership.js";
 import { quorumValue } from "./quorum.js";
 import type { NodeCore } from "./state.js";
-import { assert, term, type NodeId, type Term } from "./types.js";
+import { broken, term, type NodeId, type Term } from "./types.js";
 
 function driftRatio(timing: TimingConfig): number {
   return timing.driftPpmMax / 1_000_000;
@@ -109,7 +109,7 @@ export class LeaderLease {
    */
   acknowledged(peer: NodeId, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
-    assert(sentMs <= receivedMs, () => `an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
+    if (!(sentMs <= receivedMs)) broken(`an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
     if (start > (this.ackSendMs.get(peer) ?? -Infinity)) {
       this.ackSendMs.set(peer, start);

@@ -9,7 +9,7 @@
 // are listed by ascending index, each inside (baseIndex, lastIndex].
 
 import { Membership, sameMembers } from "./membership.js";
-import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
+import { assert, broken, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
 
 interface ConfigAt {
   readonly index: LogIndex;
@@ -102,13 +102,13 @@ export class RaftLog {
 
   entryAt(index: LogIndex): Entry {
     const entry = index > this.start.prevIndex ? this.entries[index - this.start.prevIndex - 1] : undefined;
-    assert(entry !== undefined, () => `no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
+    if (entry === undefined) broken(`no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
     return entry;
   }
 
   /** Entries from `from` on, at most `countMax` of them and about `bytesMax` bytes (at least one). */
   batch(from: LogIndex, countMax: number, bytesMax: number): Entry[] {
-    assert(from > this.start.prevIndex, () => `batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
+    if (from <= this.start.prevIndex) broken(`batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = from; i <= this.lastIndex && out.length < countMax; i++) {
@@ -122,7 +122,7 @@ export class RaftLog {
 
   append(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      assert(entry.term >= this.lastTerm, () => `appending term ${entry.term} after term ${this.lastTerm}`);
+      if (entry.term < this.lastTerm) broken(`appending term ${entry.term} after term ${this.lastTerm}`);
       this.entries.push(entry);
       if (entry.command.kind === "config") {
         this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });

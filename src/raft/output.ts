@@ -3,6 +3,7 @@
 
 import {
   assert,
+  broken,
   type AppliedEntry,
   type ClientReply,
   type Entry,
@@ -85,7 +86,7 @@ export class OutputBuilder implements FullOutput {
     if (entries.length === 0) return;
     const list = (this.appendList ??= []);
     if (this.appendFrom === null) this.appendFrom = from;
-    assert(this.appendFrom + list.length === from, () => `appends in one step are not contiguous at ${from}`);
+    if (this.appendFrom + list.length !== from) broken(`appends in one step are not contiguous at ${from}`);
     for (const e of entries) list.push(e);
   }
 
@@ -108,7 +109,7 @@ export class OutputBuilder implements FullOutput {
     }
     const start = this.compactTo;
     if (start !== null && this.appendFrom !== null) {
-      assert(this.appendFrom > start.prevIndex, () => `an append at ${this.appendFrom} lies inside the compacted prefix (through ${start.prevIndex})`);
+      if (this.appendFrom <= start.prevIndex) broken(`an append at ${this.appendFrom} lies inside the compacted prefix (through ${start.prevIndex})`);
     }
     const installed = this.installSnapshot;
     if (installed !== null) {
@@ -116,7 +117,7 @@ export class OutputBuilder implements FullOutput {
     }
     const persisted = this.hardState;
     if (persisted !== null) {
-      assert(persisted.commitIndex <= lastLogIndex, () => `a commit index ${persisted.commitIndex} would be persisted beyond the log's last entry ${lastLogIndex}`);
+      if (persisted.commitIndex > lastLogIndex) broken(`a commit index ${persisted.commitIndex} would be persisted beyond the log's last entry ${lastLogIndex}`);
     }
     const applied = this.appliedList;
     if (applied === null) return;
@@ -126,7 +127,7 @@ export class OutputBuilder implements FullOutput {
     const last = applied[applied.length - 1];
     const hardState = this.hardState;
     if (last !== undefined && hardState !== null) {
-      assert(last.index <= hardState.commitIndex, () => `applied index ${last.index} beyond commit ${hardState.commitIndex}`);
+      if (last.index > hardState.commitIndex) broken(`applied index ${last.index} beyond commit ${hardState.commitIndex}`);
     }
   }
 }

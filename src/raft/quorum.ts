@@ -1,6 +1,6 @@
 // Majorities: the largest value that a quorum of members has reached.
 
-import { assert } from "./types.js";
+import { broken } from "./types.js";
 
 /**
  * The largest v such that at least `quorum` of the first `n` values are >= v (the quorum-th
@@ -10,7 +10,7 @@ import { assert } from "./types.js";
  * made V8 free its storage, and the next fill allocate it again.
  */
 export function quorumValue(values: ArrayLike<number>, quorum: number, n: number = values.length): number {
-  assert(quorum >= 1 && quorum <= n, () => `quorum ${quorum} of ${n} values`);
+  if (quorum < 1 || quorum > n) broken(`quorum ${quorum} of ${n} values`);
   let best = -Infinity;
   for (let i = 0; i < n; i++) {
     const v = values[i]!;

@@ -10,7 +10,7 @@ import { maybeCommit, followerCommit } from "./commit.js";
 import { stepDownIfLeaseLost } from "./lease.js";
 import type { NodeCore } from "./state.js";
 import type { Progress } from "./progress.js";
-import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type SnapshotReply, type Term } from "./types.js";
+import { assert, broken, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type SnapshotReply, type Term } from "./types.js";
 
 // ---------------------------------------------------------------- leader side
 
@@ -65,7 +65,7 @@ function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
 
 function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
   const prevLogTerm = n.log.termAt(prevLogIndex);
-  assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
+  if (prevLogTerm === undefined) broken(`leader has no entry at prevLogIndex ${prevLogIndex}`);
   // The leader remembers every lease it hands out, as a follower would.
   n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({
@@ -91,7 +91,7 @@ export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   // An answer to a request of this leadership: the follower recognized us and remembers the lease.
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
   if (m.success) {
-    assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+    if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
     if (p.matched(m.matchIndex)) maybeCommit(n);
   } else if (!isStaleRejection(p, m)) {
     p.backUpTo(nextIndexFromHint(n, m));
@@ -106,7 +106,7 @@ export function handleSnapshotReply(n: NodeCore, m: SnapshotReply): void {
   const p = l.progress.get(m.from);
   if (p === undefined) return;
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
-  assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+  if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
   if (p.matched(m.matchIndex)) maybeCommit(n);
   sendToPeer(n, m.from, p, false);
 }
@@ -153,7 +153,7 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
   if (prevTerm !== m.prevLogTerm) {
-    assert(m.prevLogIndex > n.commitIndex, () => `committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
+    if (m.prevLogIndex <= n.commitIndex) broken(`committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
     return reject(n, m, n.log.firstIndexOfTerm(prevTerm, m.prevLogIndex), prevTerm);
   }
   appendNew(n, m);
@@ -179,7 +179,7 @@ function appendNew(n: NodeCore, m: AppendRequest): void {
     const existing = n.log.termAt(index);
     if (existing === m.entries[i]!.term) continue;
     if (existing !== undefined) {
-      assert(index > n.commitIndex, () => `leader ${m.from} would overwrite committed entry ${index}`);
+      if (index <= n.commitIndex) broken(`leader ${m.from} would overwrite committed entry ${index}`);
       n.log.truncateFrom(index);
       n.out.truncated(index);
     }

@@ -21,6 +21,7 @@ import type { Handover } from "./election.js";
 import { restoreSnapshot } from "./snapshot.js";
 import {
   assert,
+  broken,
   LOG_START_EMPTY,
   logIndex,
   type ClientCall,
@@ -279,8 +280,8 @@ export class NodeCore {
   }
 
   checkInvariants(): void {
-    assert(this.appliedIndex === this.commitIndex, () => `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
-    assert(this.commitIndex <= this.log.lastIndex, () => `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
+    if (this.appliedIndex !== this.commitIndex) broken(`applied ${this.appliedIndex} != commit ${this.commitIndex}`);
+    if (this.commitIndex > this.log.lastIndex) broken(`commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
     assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
     assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
     if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");

@@ -19,6 +19,7 @@ import type { NodeCore } from "./state.js";
 import { advanceTransfer, handleTimeoutNow } from "./transfer.js";
 import {
   assert,
+  broken,
   assertNever,
   type AppendReply,
   type AppendRequest,
@@ -54,7 +55,7 @@ const onVoteReply = { follower: ignore, candidate: handleVoteReply, leader: igno
 const onTimeoutNow = { follower: handleTimeoutNow, candidate: handleTimeoutNow, leader: ignore } satisfies Record<Role, Handler<TimeoutNow>>;
 
 export function stepNode(n: NodeCore, input: Input): FullOutput {
-  assert(input.nowMs >= n.nowMs, () => `the clock went backwards: ${input.nowMs} < ${n.nowMs}`);
+  if (!(input.nowMs >= n.nowMs)) broken(`the clock went backwards: ${input.nowMs} < ${n.nowMs}`);
   n.nowMs = input.nowMs;
   n.out = new OutputBuilder();
   if (n.startRepair !== null) {
