@@ -5,7 +5,7 @@
 // write and its sends. Booting and crashing a node happen here too, since they start and end
 // what the steps rely on (the core, its timer, its lease window).
 
-import { logIndex, requestId, term, type ClientReply, type FullOutput, type Input, type Message, type RaftNode, type Snapshot } from "../../../raft/index.js";
+import { logIndex, requestId, term, type ClientReply, type FullOutput, type Input, type Message, type RaftEvent, type RaftNode, type Snapshot } from "../../../raft/index.js";
 import { WindowSlot, leaseWindow, type LeaseChecker } from "../checks/lease-check.js";
 import type { MembershipChecker } from "../checks/membership-check.js";
 import type { SafetyChecker } from "../checks/safety.js";
@@ -28,10 +28,15 @@ function crashStrikes(on: Exclude<CrashPoint, "now">, out: FullOutput, sends: bo
     case "append":
       return out.appendFrom !== null;
     case "commit":
-      return out.applied.length > 0 && out.events.some((e) => e.kind === "leader-committed");
+      return out.applied.length > 0 && hasEvent(out, "leader-committed");
     case "elected":
-      return out.events.some((e) => e.kind === "became-leader");
+      return hasEvent(out, "became-leader");
   }
+}
+
+function hasEvent(out: FullOutput, kind: RaftEvent["kind"]): boolean {
+  for (let k = 0; k < out.events.length; k++) if (out.events[k]!.kind === kind) return true;
+  return false;
 }
 
 /** The news that a node's disk sync finished (it carries nothing, so one object serves all). */
