@@ -121,13 +121,15 @@ export class RaftLog {
   }
 
   append(entries: readonly Entry[]): void {
-    for (const entry of entries) {
-      if (entry.term < this.lastTerm) broken(`appending term ${entry.term} after term ${this.lastTerm}`);
-      this.entries.push(entry);
-      if (entry.command.kind === "config") {
-        this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
-        this.configsChanged();
-      }
+    for (let k = 0; k < entries.length; k++) this.appendEntry(entries[k]!);
+  }
+
+  appendEntry(entry: Entry): void {
+    if (entry.term < this.lastTerm) broken(`appending term ${entry.term} after term ${this.lastTerm}`);
+    this.entries.push(entry);
+    if (entry.command.kind === "config") {
+      this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
+      this.configsChanged();
     }
   }
 

@@ -48,7 +48,8 @@ export class OutputBuilder implements FullOutput {
   sendBeforePersist = false;
   wakeAtMs = 0;
   private built = false;
-  private appendList: Entry[] | null = null;
+  /** The first append's list as it was handed over (entries are immutable): later appends of the step copy it. */
+  private appendList: readonly Entry[] | null = null;
   private messageList: Message[] | null = null;
   private appliedList: AppliedEntry[] | null = null;
   private replyList: ClientReply[] | null = null;
@@ -82,12 +83,17 @@ export class OutputBuilder implements FullOutput {
     this.truncateFrom = from;
   }
 
+  /** `entries` (appended at `from`) must not change afterwards: the output may keep the list itself. */
   appended(from: LogIndex, entries: readonly Entry[]): void {
     if (entries.length === 0) return;
-    const list = (this.appendList ??= []);
-    if (this.appendFrom === null) this.appendFrom = from;
-    if (this.appendFrom + list.length !== from) broken(`appends in one step are not contiguous at ${from}`);
-    for (const e of entries) list.push(e);
+    const list = this.appendList;
+    if (list === null) {
+      this.appendFrom = from;
+      this.appendList = entries; // most steps append once: no copy
+      return;
+    }
+    if (this.appendFrom! + list.length !== from) broken(`appends in one step are not contiguous at ${from}`);
+    this.appendList = [...list, ...entries];
   }
 
   /** `lastLogIndex`: the log's last index once this output's truncation and append are done. */

@@ -183,7 +183,7 @@ function appendNew(n: NodeCore, m: AppendRequest): void {
       n.log.truncateFrom(index);
       n.out.truncated(index);
     }
-    const rest = m.entries.slice(i);
+    const rest = i === 0 ? m.entries : m.entries.slice(i); // a message's entries never change: shared, not copied
     n.log.append(rest);
     n.out.appended(index, rest);
     return;

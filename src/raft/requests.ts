@@ -15,7 +15,7 @@ export function handleClientCalls(n: NodeCore, calls: readonly ClientCall[]): bo
     const entry = admit(n, call);
     if (entry === null) continue;
     const index = logIndex(n.log.lastIndex + 1);
-    n.log.append([entry]);
+    n.log.appendEntry(entry);
     n.leader?.pendingWrites.set(index, call.requestId);
     appended.push(entry);
   }
