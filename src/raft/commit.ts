@@ -56,10 +56,10 @@ export function applyCommitted(n: NodeCore, report: boolean): void {
     n.kv.apply(entry.command);
     n.appliedIndex = index;
     if (!report) continue;
-    n.out.applied.push({ index, entry });
+    n.out.addApplied({ index, entry });
     const operation = formatOperation(entry.command);
     const kind = n.role === "leader" ? "leader-committed" : "follower-committed";
-    n.out.events.push({ kind, nodeId: n.id, operation });
+    n.out.addEvent({ kind, nodeId: n.id, operation });
     if (n.leader !== null) releaseWrite(n, index);
   }
 }

@@ -155,7 +155,7 @@ export class LeaderLease {
 export function stepDownIfLeaseLost(n: NodeCore): boolean {
   const l = n.leader;
   if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs, n.membership, n.config.mutation)) return false;
-  n.out.events.push({ kind: "lease-renewal-failed", leaderId: n.id });
+  n.out.addEvent({ kind: "lease-renewal-failed", leaderId: n.id });
   n.becomeFollower(null);
   return true;
 }

@@ -26,7 +26,7 @@ export function sendAppends(n: NodeCore, heartbeat: boolean): void {
   const l = n.leader;
   assert(l !== null, "sendAppends on a non-leader");
   if (heartbeat) {
-    n.out.events.push({ kind: "heartbeat", leaderId: n.id });
+    n.out.addEvent({ kind: "heartbeat", leaderId: n.id });
     l.nextHeartbeatAtMs = n.nowMs + n.config.timing.heartbeatMs;
   }
   for (const [peer, p] of l.progress) {
@@ -60,7 +60,7 @@ function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
   p.sentSnapshot(s.lastIndex);
   n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({ type: "snapshot-request", from: n.id, to: peer, term: n.currentTerm, snapshot: s, lease: n.leaseParams, leaderSendMs: n.nowMs });
-  n.out.events.push({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
+  n.out.addEvent({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
 }
 
 function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
@@ -159,7 +159,7 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   appendNew(n, m);
   const matchIndex = logIndex(m.prevLogIndex + m.entries.length);
   followerCommit(n, logIndex(Math.min(m.leaderCommit, matchIndex)));
-  n.out.events.push({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
+  n.out.addEvent({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, true, matchIndex, logIndex(0), term(0)));
 }
 
@@ -196,7 +196,7 @@ export function rejectStaleAppend(n: NodeCore, m: AppendRequest): void {
 }
 
 function reject(n: NodeCore, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
-  n.out.events.push({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
+  n.out.addEvent({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, false, logIndex(0), conflictIndex, conflictTerm));
 }
 

@@ -153,7 +153,7 @@ export class NodeCore {
     const reported = this.refusedLeaseOf.get(peer);
     if (reported?.leaseMs !== theirs.leaseMs || reported.driftPpmMax !== theirs.driftPpmMax) {
       this.refusedLeaseOf.set(peer, theirs);
-      this.out.events.push({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
+      this.out.addEvent({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
     }
     return false;
   }
@@ -194,7 +194,7 @@ export class NodeCore {
   /** Leaves leadership or candidacy in the current term (or follows `leader`). */
   becomeFollower(leader: NodeId | null): void {
     if (this.role === "leader") {
-      this.out.events.push({ kind: "stepping-down", nodeId: this.id });
+      this.out.addEvent({ kind: "stepping-down", nodeId: this.id });
       failPending(this);
     }
     if (this.role !== "follower") this.resetElectionTimer();
@@ -210,7 +210,7 @@ export class NodeCore {
   }
 
   send(m: Message): void {
-    this.out.messages.push(m);
+    this.out.addMessage(m);
   }
 
   hardState(): HardState {

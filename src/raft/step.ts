@@ -114,8 +114,8 @@ function noteConfigChanged(n: NodeCore, before: Membership): void {
   const members = n.membership.members;
   const index = n.log.membershipIndex;
   n.out.membership = members;
-  n.out.events.push({ kind: "config-changed", nodeId: n.id, index, members });
-  if (before.has(n.id) && !n.membership.has(n.id)) n.out.events.push({ kind: "removed-from-cluster", nodeId: n.id, index });
+  n.out.addEvent({ kind: "config-changed", nodeId: n.id, index, members });
+  if (before.has(n.id) && !n.membership.has(n.id)) n.out.addEvent({ kind: "removed-from-cluster", nodeId: n.id, index });
 }
 
 /**
