@@ -91,10 +91,15 @@ function checkKey(key: string, ops: readonly Op[], options: CheckOptions): Check
 // ---------------------------------------------------------------- input
 
 function validateHistory(history: History): void {
+  // Recorded ids are 0..n-1: a flag per id finds a repeat; other ids go to a set.
+  const seen = new Uint8Array(history.length);
   const ids = new Set<number>();
   for (const op of history) {
-    if (ids.has(op.id)) throw new Error(`${where(op)}: the id is used twice; give every op its own id`);
-    ids.add(op.id);
+    const id = op.id;
+    const small = Number.isInteger(id) && id >= 0 && id < seen.length;
+    if (small ? seen[id] === 1 : ids.has(id)) throw new Error(`${where(op)}: the id is used twice; give every op its own id`);
+    if (small) seen[id] = 1;
+    else ids.add(id);
     if (!Number.isFinite(op.invokeMs)) throw new Error(`${where(op)}: invokeMs is ${op.invokeMs}; record true simulator time`);
     if (op.completeMs === null && op.outcome !== "unknown") {
       throw new Error(`${where(op)}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
@@ -131,20 +136,24 @@ function findImpossibleRead(key: string, ops: readonly Op[]): CheckFailure | nul
   }
   for (const get of ops) {
     if (get.kind !== "get" || get.outcome !== "ok" || get.value === "") continue;
-    const writers = writersByValue.get(get.value) ?? [];
-    const why = impossibleReadReason(get, writers, writers.filter((op) => op.outcome !== "fail"));
+    const writers = writersByValue.get(get.value) ?? NO_OPS;
+    const why = impossibleReadReason(get, writers);
     if (why !== null) return { ok: false, key, ops: [get, ...writers].sort(byInvocation), message: `key ${quote(key)}: not linearizable. ${describeOp(get)}, ${why}` };
   }
   return null;
 }
 
-function impossibleReadReason(get: Op, writers: readonly Op[], live: readonly Op[]): string | null {
+const NO_OPS: readonly Op[] = [];
+
+function impossibleReadReason(get: Op, writers: readonly Op[]): string | null {
   const completeMs = get.completeMs ?? Infinity;
   if (writers.length === 0) return "but no SET of this key ever wrote that value.";
-  if (live.length === 0) {
+  // The earliest invoked writer that did not definitely fail (the first of equals), if any.
+  let earliest: Op | null = null;
+  for (const w of writers) if (w.outcome !== "fail" && (earliest === null || w.invokeMs < earliest.invokeMs)) earliest = w;
+  if (earliest === null) {
     return `but only ${writers.map(opLabel).join(" and ")} wrote that value, and the system said it definitely failed (not applied).`;
   }
-  const earliest = live.reduce((a, b) => (b.invokeMs < a.invokeMs ? b : a));
   if (earliest.invokeMs > completeMs) {
     return `before any SET of that value was invoked: the first, ${opLabel(earliest)}, came after the GET completed.`;
   }

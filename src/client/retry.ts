@@ -128,7 +128,9 @@ export class Attempts {
   /** The node asked before the last one, to see two nodes naming each other. */
   private previousFrom: NodeId | null = null;
   private readonly deadlineMs: number;
-  private lastError = "no answer yet";
+  /** The last failed answer, as its node and message: the text is built only if the operation gives up. */
+  private lastErrorFrom: NodeId | null = null;
+  private lastErrorMessage = "";
 
   constructor(
     private readonly tracker: LeaderTracker,
@@ -151,7 +153,8 @@ export class Attempts {
         this.tracker.heardLeader(from);
         return { kind: "done", value: a.value };
       case "error": {
-        this.lastError = `node ${from}: ${a.message}`;
+        this.lastErrorFrom = from;
+        this.lastErrorMessage = a.message;
         if (a.code === "invalid") return { kind: "give-up", message: a.message };
         const hinted = a.leaderHint !== null && a.leaderHint !== from;
         if (hinted) this.tracker.heardLeader(a.leaderHint);
@@ -162,7 +165,8 @@ export class Attempts {
         return this.retry(nowMs, named);
       }
       case "unreachable":
-        this.lastError = `node ${from}: ${a.message}`;
+        this.lastErrorFrom = from;
+        this.lastErrorMessage = a.message;
         this.tracker.moveOn(from);
         if (this.policy.settleOnHints === true) return this.settle(from, null, nowMs, false);
         return this.retry(nowMs, false);
@@ -190,7 +194,8 @@ export class Attempts {
   private retry(nowMs: number, immediately: boolean, backoffMs?: number): Decision {
     const afterMs = immediately ? 0 : (backoffMs ?? this.backoffMs(this.attempts));
     if (nowMs + afterMs >= this.deadlineMs || this.attempts >= this.policy.attemptsMax) {
-      const why = `gave up after ${this.attempts} attempts in ${this.policy.timeoutMs} ms; last error: ${this.lastError}`;
+      const lastError = this.lastErrorFrom === null ? "no answer yet" : `node ${this.lastErrorFrom}: ${this.lastErrorMessage}`;
+      const why = `gave up after ${this.attempts} attempts in ${this.policy.timeoutMs} ms; last error: ${lastError}`;
       return { kind: "give-up", message: `${why}. Check that a majority of nodes is up, or raise --timeout` };
     }
     this.attempts += 1;

@@ -10,18 +10,18 @@ import { formatOperation } from "./request.js";
 import type { NodeCore } from "./state.js";
 import { quorumValue } from "./quorum.js";
 import { releaseWrite } from "./pending.js";
-import { assert, logIndex, type LogIndex, type Term } from "./types.js";
+import { assert, broken, logIndex, type LogIndex, type Term } from "./types.js";
 
 export function maybeCommit(n: NodeCore): void {
   const l = n.leader;
   assert(l !== null, "maybeCommit on a non-leader");
   const config = n.membership;
-  const matches = l.matchScratch;
-  matches.length = 0;
+  const matches = l.matchScratch; // filled from 0, never emptied (quorum.ts says why)
+  let count = 0;
   const own = n.config.leaderPersistsInParallel ? l.selfDurableIndex : n.log.lastIndex;
-  for (const id of config.voters) matches.push(id === n.id ? own : (l.progress.get(id)?.matchIndex ?? 0));
-  if (n.config.mutation === "learner-in-quorum") for (const id of config.learners) matches.push(l.progress.get(id)?.matchIndex ?? 0);
-  const candidate = logIndex(quorumValue(matches, config.quorum));
+  for (const id of config.voters) matches[count++] = id === n.id ? own : (l.progress.get(id)?.matchIndex ?? 0);
+  if (n.config.mutation === "learner-in-quorum") for (const id of config.learners) matches[count++] = l.progress.get(id)?.matchIndex ?? 0;
+  const candidate = logIndex(quorumValue(matches, config.quorum, count));
   if (candidate <= n.commitIndex) return;
   const ownTerm = n.log.termAt(candidate) === n.currentTerm;
   if (!ownTerm && n.config.mutation !== "commit-old-term") return;
@@ -49,17 +49,17 @@ export function followerCommit(n: NodeCore, upTo: LogIndex): void {
 
 /** Applies every committed entry not yet applied; `report` is false while replaying at start. */
 export function applyCommitted(n: NodeCore, report: boolean): void {
-  assert(n.commitIndex <= n.log.lastIndex, () => `commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
+  if (n.commitIndex > n.log.lastIndex) broken(`commit ${n.commitIndex} beyond the log (${n.log.lastIndex})`);
   while (n.appliedIndex < n.commitIndex) {
     const index = logIndex(n.appliedIndex + 1);
     const entry = n.log.entryAt(index);
     n.kv.apply(entry.command);
     n.appliedIndex = index;
     if (!report) continue;
-    n.out.applied.push({ index, entry });
+    n.out.addApplied({ index, entry });
     const operation = formatOperation(entry.command);
     const kind = n.role === "leader" ? "leader-committed" : "follower-committed";
-    n.out.events.push({ kind, nodeId: n.id, operation });
+    n.out.addEvent({ kind, nodeId: n.id, operation });
     if (n.leader !== null) releaseWrite(n, index);
   }
 }

@@ -33,7 +33,7 @@ export function tickElectionTimer(n: NodeCore): void {
     n.resetElectionTimer();
     return;
   }
-  n.out.events.push({ kind: "election-timeout", nodeId: n.id });
+  n.out.addEvent({ kind: "election-timeout", nodeId: n.id });
   if (n.config.preVote) startPreVote(n);
   else startElection(n);
 }
@@ -94,13 +94,13 @@ export function handleVoteRequest(n: NodeCore, m: VoteRequest): void {
     n.out.hardStateMustSync = true;
     n.resetElectionTimer();
   }
-  n.out.events.push({ kind: granted ? "vote-granted" : "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
+  n.out.addEvent({ kind: granted ? "vote-granted" : "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
   n.send(voteReply(n, m, granted));
 }
 
 /** A vote request of an older term: denied, so that the candidate learns our term. */
 export function refuseStaleVote(n: NodeCore, m: VoteRequest): void {
-  n.out.events.push({ kind: "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
+  n.out.addEvent({ kind: "vote-denied", nodeId: n.id, candidateId: m.from, term: m.term });
   n.send(voteReply(n, m, false));
 }
 
@@ -181,8 +181,8 @@ function becomeLeader(n: NodeCore): void {
     pendingReads: [],
     transfer: null,
   };
-  n.out.events.push({ kind: "became-leader", nodeId: n.id, term: n.currentTerm });
-  if (waitUntilMs > n.nowMs) n.out.events.push({ kind: "waiting-old-lease", nodeId: n.id, waitMs: waitUntilMs - n.nowMs });
+  n.out.addEvent({ kind: "became-leader", nodeId: n.id, term: n.currentTerm });
+  if (waitUntilMs > n.nowMs) n.out.addEvent({ kind: "waiting-old-lease", nodeId: n.id, waitMs: waitUntilMs - n.nowMs });
   n.log.append([noop]);
   n.out.appended(noopIndex, [noop]);
   sendAppends(n, true);

@@ -24,16 +24,27 @@ import { assertNever, type Command, type LogIndex, type Member, type SessionWind
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
 
-/** One session's memory: the bound, and the applied sequences at or above it. */
+/** One session's memory: the bound, and the applied sequences at or above it; a link of the use order. */
 interface Session {
+  readonly clientId: string;
   firstUnanswered: number;
   readonly applied: Set<number>;
+  /** The session used just before this one, and just after (null: none). */
+  older: Session | null;
+  newer: Session | null;
 }
 
 export class KvStore {
   private readonly data = new VersionedMap();
-  /** clientId -> its session; Map order is least recently used first. */
+  /**
+   * clientId -> its session, and the sessions in order of use, least recent first, as a list
+   * through the sessions themselves: a use moves one to the end without touching the map (a
+   * delete and a set per SET applied, as in a Map kept in use order, cost several hash lookups
+   * and now and then a rehash of the table).
+   */
   private sessions = new Map<string, Session>();
+  private oldest: Session | null = null;
+  private newest: Session | null = null;
 
   constructor(private readonly sessionCountMax: number) {}
 
@@ -50,7 +61,7 @@ export class KvStore {
   image(lastIndex: LogIndex, lastTerm: Term, members: readonly Member[], forgetSessions: boolean): Snapshot {
     const sessions = new Map<string, SessionWindow>();
     if (!forgetSessions) {
-      for (const [clientId, s] of this.sessions) sessions.set(clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
+      for (let s = this.oldest; s !== null; s = s.newer) sessions.set(s.clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
     }
     return { lastIndex, lastTerm, members, data: this.data.image(), sessions };
   }
@@ -59,7 +70,8 @@ export class KvStore {
   restore(snapshot: Snapshot): void {
     this.data.reset(snapshot.data);
     this.sessions = new Map();
-    for (const [clientId, w] of snapshot.sessions) this.sessions.set(clientId, { firstUnanswered: w.firstUnanswered, applied: new Set(w.applied) });
+    this.oldest = this.newest = null;
+    for (const [clientId, w] of snapshot.sessions) this.addSession(clientId, w.firstUnanswered, new Set(w.applied));
   }
 
   apply(command: Command): ApplyResult {
@@ -81,18 +93,43 @@ export class KvStore {
     let s = this.sessions.get(clientId);
     if (s !== undefined) {
       if (sequence < s.firstUnanswered || s.applied.has(sequence)) return false;
-      this.sessions.delete(clientId); // to the most recently used end
+      this.unlink(s);
+      this.link(s); // to the most recently used end
     } else {
-      s = { firstUnanswered: 0, applied: new Set() };
+      s = this.addSession(clientId, 0, new Set());
     }
-    this.sessions.set(clientId, s);
     s.applied.add(sequence);
     if (firstUnanswered > s.firstUnanswered) raiseBound(s, firstUnanswered);
     if (this.sessions.size > this.sessionCountMax) {
-      const oldest = this.sessions.keys().next().value;
-      if (oldest !== undefined) this.sessions.delete(oldest);
+      const oldest = this.oldest!;
+      this.unlink(oldest);
+      this.sessions.delete(oldest.clientId);
     }
     return true;
+  }
+
+  /** A session new to the table, the most recently used. */
+  private addSession(clientId: string, firstUnanswered: number, applied: Set<number>): Session {
+    const s: Session = { clientId, firstUnanswered, applied, older: null, newer: null };
+    this.sessions.set(clientId, s);
+    this.link(s);
+    return s;
+  }
+
+  /** Puts s at the most recently used end of the order. */
+  private link(s: Session): void {
+    s.older = this.newest;
+    s.newer = null;
+    if (this.newest !== null) this.newest.newer = s;
+    else this.oldest = s;
+    this.newest = s;
+  }
+
+  private unlink(s: Session): void {
+    if (s.older !== null) s.older.newer = s.newer;
+    else this.oldest = s.newer;
+    if (s.newer !== null) s.newer.older = s.older;
+    else this.newest = s.older;
   }
 }
 

@@ -19,7 +19,7 @@ import type { Mutation, TimingConfig } from "./config.js";
 import type { Membership } from "./membership.js";
 import { quorumValue } from "./quorum.js";
 import type { NodeCore } from "./state.js";
-import { assert, term, type NodeId, type Term } from "./types.js";
+import { broken, term, type NodeId, type Term } from "./types.js";
 
 function driftRatio(timing: TimingConfig): number {
   return timing.driftPpmMax / 1_000_000;
@@ -85,10 +85,15 @@ export class LeaderLease {
   /** Per peer: send time of the newest heartbeat of this leadership it acknowledged. */
   private readonly ackSendMs = new Map<NodeId, number>();
   private readonly scratch: number[] = [];
-  /** The last startMs computed, and what it was computed from (asked many times per step, rarely changed). */
-  private readonly cached = { nowMs: NaN, config: null as Membership | null, mutation: null as Mutation | null, acks: -1, value: 0 };
+  /**
+   * What the peers contribute to startMs, and what it was computed from: asked several times per
+   * step, it changes only with an acknowledgement or the configuration (see startMs).
+   */
+  private readonly cached = { config: null as Membership | null, mutation: null as Mutation | null, acks: -1, selfDecides: false, peersValue: 0 };
   /** Bumped on every acknowledgement that moves a peer's send time. */
   private ackVersion = 0;
+  /** The latest acknowledged send time of any peer. */
+  private newestAckMs = -Infinity;
 
   constructor(
     private readonly selfId: NodeId,
@@ -109,35 +114,57 @@ export class LeaderLease {
    */
   acknowledged(peer: NodeId, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
-    assert(sentMs <= receivedMs, () => `an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
+    if (!(sentMs <= receivedMs)) broken(`an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
     if (start > (this.ackSendMs.get(peer) ?? -Infinity)) {
       this.ackSendMs.set(peer, start);
       this.ackVersion++;
+      this.newestAckMs = Math.max(this.newestAckMs, start);
     }
   }
 
   /**
    * Send time of the newest heartbeat a majority of the voters of `config` acknowledged; this
    * leader counts as now when it is one of them. Learners never count (membership.ts).
+   *
+   * Computed without nowMs where it can be: an acknowledgement echoes a send time no later than
+   * its receipt, so at any reading since, this leader's "now" is the largest value. Then the
+   * quorum-th largest is now itself when the quorum is this leader alone, and otherwise the
+   * (quorum - 1)-th largest of the peers' (the quorum-th when this leader is no voter), which
+   * changes only with an acknowledgement or the configuration: that is what is cached.
    */
   startMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
+    if (nowMs < this.newestAckMs) return this.computeStartMs(nowMs, config, mutation); // a reading from before an acknowledgement
     const c = this.cached;
-    if (c.nowMs === nowMs && c.config === config && c.mutation === mutation && c.acks === this.ackVersion) return c.value;
-    c.value = this.computeStartMs(nowMs, config, mutation);
-    c.nowMs = nowMs;
+    if (c.config !== config || c.mutation !== mutation || c.acks !== this.ackVersion) this.cachePeers(config, mutation);
+    return c.selfDecides ? nowMs : c.peersValue;
+  }
+
+  private cachePeers(config: Membership, mutation: Mutation | null): void {
+    const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
+    let count = 0;
+    let selfVotes = false;
+    for (const id of config.voters) {
+      if (id === this.selfId) selfVotes = true;
+      else values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    }
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    const fromPeers = selfVotes ? config.quorum - 1 : config.quorum;
+    const c = this.cached;
+    c.selfDecides = fromPeers === 0;
+    c.peersValue = fromPeers === 0 ? 0 : quorumValue(values, fromPeers, count);
     c.config = config;
     c.mutation = mutation;
     c.acks = this.ackVersion;
-    return c.value;
   }
 
+  /** The quorum value over every voter's value, this leader's being nowMs. */
   private computeStartMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
-    const values = this.scratch;
-    values.length = 0;
-    for (const id of config.voters) values.push(id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity));
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values.push(this.ackSendMs.get(id) ?? -Infinity);
-    return quorumValue(values, config.quorum);
+    const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
+    let count = 0;
+    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity);
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    return quorumValue(values, config.quorum, count);
   }
 
   /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */
@@ -155,7 +182,7 @@ export class LeaderLease {
 export function stepDownIfLeaseLost(n: NodeCore): boolean {
   const l = n.leader;
   if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs, n.membership, n.config.mutation)) return false;
-  n.out.events.push({ kind: "lease-renewal-failed", leaderId: n.id });
+  n.out.addEvent({ kind: "lease-renewal-failed", leaderId: n.id });
   n.becomeFollower(null);
   return true;
 }

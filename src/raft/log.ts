@@ -9,7 +9,7 @@
 // are listed by ascending index, each inside (baseIndex, lastIndex].
 
 import { Membership, sameMembers } from "./membership.js";
-import { assert, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
+import { assert, broken, logIndex, term, type Entry, type LogIndex, type LogStart, type Member, type Term } from "./types.js";
 
 interface ConfigAt {
   readonly index: LogIndex;
@@ -28,22 +28,33 @@ export class RaftLog {
   /** The configuration in force before the first configuration entry the log holds, as of baseIndex. */
   private base: ConfigAt;
   private readonly configs: ConfigAt[] = [];
+  /**
+   * The newest of configs, else base: kept by every change to either, since the core asks for the
+   * configuration in use several times per step (reading configs[length - 1] of an empty list
+   * looked up the property "-1", a slow path).
+   */
+  private inUse: ConfigAt;
 
   constructor(start: LogStart, initial: readonly Entry[], base: Membership) {
     this.start = start;
     this.base = { index: start.prevIndex, membership: base };
+    this.inUse = this.base;
     this.entries = [];
     this.append(initial);
   }
 
   /** The configuration in use: the newest in the log, committed or not. */
   get membership(): Membership {
-    return (this.configs[this.configs.length - 1] ?? this.base).membership;
+    return this.inUse.membership;
   }
 
   /** The index of the configuration in use (its entry, or where the base configuration is known from). */
   get membershipIndex(): LogIndex {
-    return (this.configs[this.configs.length - 1] ?? this.base).index;
+    return this.inUse.index;
+  }
+
+  private configsChanged(): void {
+    this.inUse = this.configs.length === 0 ? this.base : this.configs[this.configs.length - 1]!;
   }
 
   /** The configuration in force at `index` (the newest at or before it); never asked below the base. */
@@ -57,6 +68,7 @@ export class RaftLog {
     const known = this.membershipAt(asOf);
     this.base = { index: asOf, membership: sameMembers(known.members, members) ? known : new Membership(members) };
     while (this.configs.length > 0 && this.configs[0]!.index <= asOf) this.configs.shift();
+    this.configsChanged();
   }
 
   /** The last compacted index (0 when nothing was compacted): termAt knows it, entryAt does not. */
@@ -90,29 +102,35 @@ export class RaftLog {
 
   entryAt(index: LogIndex): Entry {
     const entry = index > this.start.prevIndex ? this.entries[index - this.start.prevIndex - 1] : undefined;
-    assert(entry !== undefined, () => `no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
+    if (entry === undefined) broken(`no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
     return entry;
   }
 
   /** Entries from `from` on, at most `countMax` of them and about `bytesMax` bytes (at least one). */
   batch(from: LogIndex, countMax: number, bytesMax: number): Entry[] {
-    assert(from > this.start.prevIndex, () => `batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
-    const out: Entry[] = [];
-    let bytes = 0;
-    for (let i = from; i <= this.lastIndex && out.length < countMax; i++) {
-      const entry = this.entries[i - this.start.prevIndex - 1]!;
-      bytes += entryBytes(entry);
-      if (out.length > 0 && bytes > bytesMax) break;
-      out.push(entry);
+    if (from <= this.start.prevIndex) broken(`batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
+    // Measured first, then sliced: a list grown by push reserves room for 16 entries, and most
+    // batches hold one.
+    const first = from - this.start.prevIndex - 1;
+    const end = Math.min(this.entries.length, first + countMax);
+    let k = first;
+    for (let bytes = 0; k < end; k++) {
+      bytes += entryBytes(this.entries[k]!);
+      if (k > first && bytes > bytesMax) break;
     }
-    return out;
+    return this.entries.slice(first, k);
   }
 
   append(entries: readonly Entry[]): void {
-    for (const entry of entries) {
-      assert(entry.term >= this.lastTerm, () => `appending term ${entry.term} after term ${this.lastTerm}`);
-      this.entries.push(entry);
-      if (entry.command.kind === "config") this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
+    for (let k = 0; k < entries.length; k++) this.appendEntry(entries[k]!);
+  }
+
+  appendEntry(entry: Entry): void {
+    if (entry.term < this.lastTerm) broken(`appending term ${entry.term} after term ${this.lastTerm}`);
+    this.entries.push(entry);
+    if (entry.command.kind === "config") {
+      this.configs.push({ index: this.lastIndex, membership: new Membership(entry.command.members) });
+      this.configsChanged();
     }
   }
 
@@ -121,6 +139,7 @@ export class RaftLog {
     assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
     this.entries.length = from - this.start.prevIndex - 1;
     while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= from) this.configs.pop();
+    this.configsChanged();
   }
 
   /** Drops the entries through `start.prevIndex`, which must hold `start.prevTerm` or lie past the end. */
@@ -134,6 +153,7 @@ export class RaftLog {
     }
     this.start = start;
     while (this.configs.length > 0 && this.configs[0]!.index <= start.prevIndex) this.base = this.configs.shift()!;
+    this.configsChanged();
   }
 
   /** Drops every entry: the log now starts after `start`, with `members` in force there (a snapshot the log does not hold). */
@@ -143,6 +163,7 @@ export class RaftLog {
     this.start = start;
     this.configs.length = 0;
     this.base = { index: start.prevIndex, membership: sameMembers(known.members, members) ? known : new Membership(members) };
+    this.configsChanged();
   }
 
   /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */

@@ -54,7 +54,7 @@ export class RaftNode {
 
   private constructor(core: NodeCore) {
     this.#core = core;
-    this.#view = viewOf(core);
+    this.#view = new CoreView(core);
   }
 
   /** Starts (or restarts) a node from what it finds on disk. `nowMs` is its monotonic clock. */
@@ -117,56 +117,75 @@ export class RaftNode {
   }
 }
 
-function viewOf(n: NodeCore): NodeView {
-  return {
-    get id() {
-      return n.id;
-    },
-    get role() {
-      return n.role;
-    },
-    get term() {
-      return n.currentTerm;
-    },
-    get leaderId() {
-      return n.leaderId;
-    },
-    get commitIndex() {
-      return n.commitIndex;
-    },
-    get lastLogIndex() {
-      return n.log.lastIndex;
-    },
-    get firstLogIndex() {
-      return logIndex(n.log.prevIndex + 1);
-    },
-    get snapshotIndex() {
-      return n.snapshot?.lastIndex ?? logIndex(0);
-    },
-    get snapshot() {
-      return n.snapshot;
-    },
-    termAt: (index) => n.log.termAt(index),
-    entryAt: (index) => n.log.entryAt(index),
-    valueOf: (key) => n.kv.get(key),
-    get noopIndex() {
-      return n.leader?.noopIndex ?? null;
-    },
-    get oldLeaseWaitUntilMs() {
-      return n.leader?.lease.oldLeaseWaitUntilMs ?? null;
-    },
-    get nextHeartbeatAtMs() {
-      return n.leader?.nextHeartbeatAtMs ?? null;
-    },
-    get electionDeadlineMs() {
-      return n.electionDeadlineMs;
-    },
-    get pendingWriteCount() {
-      return n.leader === null ? 0 : n.leader.pendingWrites.size + n.leader.deferredWrites.length;
-    },
-    get pendingReadCount() {
-      return n.leader?.pendingReads.length ?? 0;
-    },
-    matchIndexOf: (peer) => n.leader?.progress.get(peer)?.matchIndex ?? null,
-  };
+/**
+ * The read-only view of one node. A class, so that every node's view has one hidden class and
+ * its getters live on one prototype: views built as object literals with getters closing over
+ * the node got a hidden class each, and the checkers' reads of them (several per step) went
+ * through V8's generic property lookup.
+ */
+class CoreView implements NodeView {
+  readonly #n: NodeCore;
+
+  constructor(n: NodeCore) {
+    this.#n = n;
+  }
+
+  get id(): NodeId {
+    return this.#n.id;
+  }
+  get role(): Role {
+    return this.#n.role;
+  }
+  get term(): Term {
+    return this.#n.currentTerm;
+  }
+  get leaderId(): NodeId | null {
+    return this.#n.leaderId;
+  }
+  get commitIndex(): LogIndex {
+    return this.#n.commitIndex;
+  }
+  get lastLogIndex(): LogIndex {
+    return this.#n.log.lastIndex;
+  }
+  get firstLogIndex(): LogIndex {
+    return logIndex(this.#n.log.prevIndex + 1);
+  }
+  get snapshotIndex(): LogIndex {
+    return this.#n.snapshot?.lastIndex ?? logIndex(0);
+  }
+  get snapshot(): Snapshot | null {
+    return this.#n.snapshot;
+  }
+  termAt(index: LogIndex): Term | undefined {
+    return this.#n.log.termAt(index);
+  }
+  entryAt(index: LogIndex): Entry {
+    return this.#n.log.entryAt(index);
+  }
+  valueOf(key: string): string {
+    return this.#n.kv.get(key);
+  }
+  get noopIndex(): LogIndex | null {
+    return this.#n.leader?.noopIndex ?? null;
+  }
+  get oldLeaseWaitUntilMs(): number | null {
+    return this.#n.leader?.lease.oldLeaseWaitUntilMs ?? null;
+  }
+  get nextHeartbeatAtMs(): number | null {
+    return this.#n.leader?.nextHeartbeatAtMs ?? null;
+  }
+  get electionDeadlineMs(): number {
+    return this.#n.electionDeadlineMs;
+  }
+  get pendingWriteCount(): number {
+    const l = this.#n.leader;
+    return l === null ? 0 : l.pendingWrites.size + l.deferredWrites.length;
+  }
+  get pendingReadCount(): number {
+    return this.#n.leader?.pendingReads.length ?? 0;
+  }
+  matchIndexOf(peer: NodeId): LogIndex | null {
+    return this.#n.leader?.progress.get(peer)?.matchIndex ?? null;
+  }
 }

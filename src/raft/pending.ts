@@ -54,5 +54,5 @@ export function failure(n: NodeCore, code: ClientErrorCode, message: string, hin
 }
 
 export function reply(n: NodeCore, requestId: RequestId, result: ClientResult): void {
-  n.out.replies.push({ requestId, result });
+  n.out.addReply({ requestId, result });
 }

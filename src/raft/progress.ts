@@ -6,7 +6,7 @@
 //            no entries go until it is acknowledged (or given up on after some heartbeats).
 // Invariant: matchIndex < nextIndex; every inflight last index lies in (matchIndex, nextIndex).
 
-import { assert, logIndex, type LogIndex } from "./types.js";
+import { broken, logIndex, type LogIndex } from "./types.js";
 
 export type ProgressState = "probe" | "replicate" | "snapshot";
 
@@ -112,6 +112,6 @@ export class Progress {
   }
 
   private check(): void {
-    assert(this.matchIndex < this.nextIndex, () => `progress match ${this.matchIndex} >= next ${this.nextIndex}`);
+    if (this.matchIndex >= this.nextIndex) broken(`progress match ${this.matchIndex} >= next ${this.nextIndex}`);
   }
 }

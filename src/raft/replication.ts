@@ -10,7 +10,7 @@ import { maybeCommit, followerCommit } from "./commit.js";
 import { stepDownIfLeaseLost } from "./lease.js";
 import type { NodeCore } from "./state.js";
 import type { Progress } from "./progress.js";
-import { assert, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type SnapshotReply, type Term } from "./types.js";
+import { assert, broken, logIndex, term, type AppendReply, type AppendRequest, type LogIndex, type NodeId, type SnapshotReply, type Term } from "./types.js";
 
 // ---------------------------------------------------------------- leader side
 
@@ -26,7 +26,7 @@ export function sendAppends(n: NodeCore, heartbeat: boolean): void {
   const l = n.leader;
   assert(l !== null, "sendAppends on a non-leader");
   if (heartbeat) {
-    n.out.events.push({ kind: "heartbeat", leaderId: n.id });
+    n.out.addEvent({ kind: "heartbeat", leaderId: n.id });
     l.nextHeartbeatAtMs = n.nowMs + n.config.timing.heartbeatMs;
   }
   for (const [peer, p] of l.progress) {
@@ -60,12 +60,12 @@ function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
   p.sentSnapshot(s.lastIndex);
   n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({ type: "snapshot-request", from: n.id, to: peer, term: n.currentTerm, snapshot: s, lease: n.leaseParams, leaderSendMs: n.nowMs });
-  n.out.events.push({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
+  n.out.addEvent({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
 }
 
 function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: AppendRequest["entries"]): void {
   const prevLogTerm = n.log.termAt(prevLogIndex);
-  assert(prevLogTerm !== undefined, () => `leader has no entry at prevLogIndex ${prevLogIndex}`);
+  if (prevLogTerm === undefined) broken(`leader has no entry at prevLogIndex ${prevLogIndex}`);
   // The leader remembers every lease it hands out, as a follower would.
   n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
   n.send({
@@ -91,7 +91,7 @@ export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   // An answer to a request of this leadership: the follower recognized us and remembers the lease.
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
   if (m.success) {
-    assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+    if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
     if (p.matched(m.matchIndex)) maybeCommit(n);
   } else if (!isStaleRejection(p, m)) {
     p.backUpTo(nextIndexFromHint(n, m));
@@ -106,7 +106,7 @@ export function handleSnapshotReply(n: NodeCore, m: SnapshotReply): void {
   const p = l.progress.get(m.from);
   if (p === undefined) return;
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
-  assert(m.matchIndex <= n.log.lastIndex, () => `follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
+  if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
   if (p.matched(m.matchIndex)) maybeCommit(n);
   sendToPeer(n, m.from, p, false);
 }
@@ -153,13 +153,13 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));
   if (prevTerm !== m.prevLogTerm) {
-    assert(m.prevLogIndex > n.commitIndex, () => `committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
+    if (m.prevLogIndex <= n.commitIndex) broken(`committed entry ${m.prevLogIndex} conflicts with leader ${m.from}`);
     return reject(n, m, n.log.firstIndexOfTerm(prevTerm, m.prevLogIndex), prevTerm);
   }
   appendNew(n, m);
   const matchIndex = logIndex(m.prevLogIndex + m.entries.length);
   followerCommit(n, logIndex(Math.min(m.leaderCommit, matchIndex)));
-  n.out.events.push({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
+  n.out.addEvent({ kind: "append-accepted", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, true, matchIndex, logIndex(0), term(0)));
 }
 
@@ -179,11 +179,11 @@ function appendNew(n: NodeCore, m: AppendRequest): void {
     const existing = n.log.termAt(index);
     if (existing === m.entries[i]!.term) continue;
     if (existing !== undefined) {
-      assert(index > n.commitIndex, () => `leader ${m.from} would overwrite committed entry ${index}`);
+      if (index <= n.commitIndex) broken(`leader ${m.from} would overwrite committed entry ${index}`);
       n.log.truncateFrom(index);
       n.out.truncated(index);
     }
-    const rest = m.entries.slice(i);
+    const rest = i === 0 ? m.entries : m.entries.slice(i); // a message's entries never change: shared, not copied
     n.log.append(rest);
     n.out.appended(index, rest);
     return;
@@ -196,7 +196,7 @@ export function rejectStaleAppend(n: NodeCore, m: AppendRequest): void {
 }
 
 function reject(n: NodeCore, m: AppendRequest, conflictIndex: LogIndex, conflictTerm: typeof m.term): void {
-  n.out.events.push({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
+  n.out.addEvent({ kind: "append-rejected", nodeId: n.id, leaderId: m.from });
   n.send(appendReply(n, m, false, logIndex(0), conflictIndex, conflictTerm));
 }
 

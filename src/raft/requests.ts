@@ -9,17 +9,18 @@ import { assertNever, logIndex, type ClientCall, type Entry } from "./types.js";
 
 /** Admits each call; returns true when SETs were appended (the caller then sends them). */
 export function handleClientCalls(n: NodeCore, calls: readonly ClientCall[]): boolean {
-  const appended: Entry[] = [];
+  let appended: Entry[] | null = null; // started at its first entry (output.ts says why)
   const firstIndex = logIndex(n.log.lastIndex + 1);
   for (const call of calls) {
     const entry = admit(n, call);
     if (entry === null) continue;
     const index = logIndex(n.log.lastIndex + 1);
-    n.log.append([entry]);
+    n.log.appendEntry(entry);
     n.leader?.pendingWrites.set(index, call.requestId);
-    appended.push(entry);
+    if (appended === null) appended = [entry];
+    else appended.push(entry);
   }
-  if (appended.length === 0) return false;
+  if (appended === null) return false;
   n.out.appended(firstIndex, appended);
   return true;
 }
@@ -38,7 +39,7 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
     return null;
   }
   const r = call.request;
-  n.out.events.push({ kind: "leader-received", nodeId: n.id, operation: formatOperation(r) });
+  n.out.addEvent({ kind: "leader-received", nodeId: n.id, operation: formatOperation(r) });
   if (l.transfer !== null) {
     // Writes stop while leadership moves; reads too once the lease is handed over (transfer.ts).
     const to = l.transfer.targetId;

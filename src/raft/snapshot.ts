@@ -40,7 +40,7 @@ export function noteSnapshotSaved(n: NodeCore, index: LogIndex): void {
   const start: LogStart = { prevIndex, prevTerm };
   n.log.compactTo(start);
   n.out.compactTo = start;
-  n.out.events.push({ kind: "log-compacted", nodeId: n.id, snapshotIndex: index, firstIndex: logIndex(prevIndex + 1) });
+  n.out.addEvent({ kind: "log-compacted", nodeId: n.id, snapshotIndex: index, firstIndex: logIndex(prevIndex + 1) });
 }
 
 /**
@@ -95,7 +95,7 @@ function install(n: NodeCore, s: Snapshot, leader: SnapshotRequest["from"]): voi
   n.kv.restore(s);
   n.commitIndex = s.lastIndex;
   n.appliedIndex = s.lastIndex;
-  n.out.events.push({ kind: "snapshot-installed", nodeId: n.id, leaderId: leader, index: s.lastIndex, term: s.lastTerm });
+  n.out.addEvent({ kind: "snapshot-installed", nodeId: n.id, leaderId: leader, index: s.lastIndex, term: s.lastTerm });
 }
 
 /** A snapshot of an older term: answered with nothing matched, so that its sender learns our term. */

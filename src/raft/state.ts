@@ -21,6 +21,7 @@ import type { Handover } from "./election.js";
 import { restoreSnapshot } from "./snapshot.js";
 import {
   assert,
+  broken,
   LOG_START_EMPTY,
   logIndex,
   type ClientCall,
@@ -152,7 +153,7 @@ export class NodeCore {
     const reported = this.refusedLeaseOf.get(peer);
     if (reported?.leaseMs !== theirs.leaseMs || reported.driftPpmMax !== theirs.driftPpmMax) {
       this.refusedLeaseOf.set(peer, theirs);
-      this.out.events.push({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
+      this.out.addEvent({ kind: "peer-lease-mismatch", nodeId: this.id, peerId: peer, ours, theirs });
     }
     return false;
   }
@@ -193,7 +194,7 @@ export class NodeCore {
   /** Leaves leadership or candidacy in the current term (or follows `leader`). */
   becomeFollower(leader: NodeId | null): void {
     if (this.role === "leader") {
-      this.out.events.push({ kind: "stepping-down", nodeId: this.id });
+      this.out.addEvent({ kind: "stepping-down", nodeId: this.id });
       failPending(this);
     }
     if (this.role !== "follower") this.resetElectionTimer();
@@ -209,7 +210,7 @@ export class NodeCore {
   }
 
   send(m: Message): void {
-    this.out.messages.push(m);
+    this.out.addMessage(m);
   }
 
   hardState(): HardState {
@@ -279,8 +280,8 @@ export class NodeCore {
   }
 
   checkInvariants(): void {
-    assert(this.appliedIndex === this.commitIndex, () => `applied ${this.appliedIndex} != commit ${this.commitIndex}`);
-    assert(this.commitIndex <= this.log.lastIndex, () => `commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
+    if (this.appliedIndex !== this.commitIndex) broken(`applied ${this.appliedIndex} != commit ${this.commitIndex}`);
+    if (this.commitIndex > this.log.lastIndex) broken(`commit ${this.commitIndex} beyond last index ${this.log.lastIndex}`);
     assert((this.role === "leader") === (this.leader !== null), "leader state present iff role is leader");
     assert((this.role === "candidate") === (this.candidate !== null), "candidate state present iff role is candidate");
     if (this.role === "leader") assert(this.leaderId === this.id && this.votedFor === this.id, "a leader follows and voted for itself");

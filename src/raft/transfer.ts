@@ -32,7 +32,7 @@ export function startTransfer(n: NodeCore, requestId: RequestId | null, to: Node
     return;
   }
   l.transfer = { targetId: target!, deadlineMs: n.nowMs + n.config.timing.electionTimeoutMinMs, requestId, timeoutNowSent: false };
-  n.out.events.push({ kind: "transfer-started", leaderId: n.id, targetId: target! });
+  n.out.addEvent({ kind: "transfer-started", leaderId: n.id, targetId: target! });
 }
 
 function transferRefusal(n: NodeCore, target: NodeId | null): { code: "invalid" | "overloaded"; message: string } | null {
@@ -81,7 +81,7 @@ function giveUp(n: NodeCore, reason: string): void {
   const l = n.leader!;
   const t = l.transfer!;
   l.transfer = null;
-  n.out.events.push({ kind: "transfer-failed", leaderId: n.id, targetId: t.targetId, reason });
+  n.out.addEvent({ kind: "transfer-failed", leaderId: n.id, targetId: t.targetId, reason });
   if (t.requestId !== null && !t.timeoutNowSent) reply(n, t.requestId, failure(n, "stepped-down", `node ${t.targetId} did not take leadership: ${reason}`));
   // With its lease given up it cannot serve reads again in this term; a leader the committed
   // configuration left out must not go on leading either.
@@ -93,13 +93,13 @@ function giveUp(n: NodeCore, reason: string): void {
 export function sendTimeoutNow(n: NodeCore, target: NodeId): void {
   const waitUntilMs = n.leader?.lease.oldLeaseWaitUntilMs ?? n.nowMs;
   n.send({ type: "timeout-now", from: n.id, to: target, term: n.currentTerm, oldLeaseRemainingMs: Math.max(0, waitUntilMs - n.nowMs), lease: n.leaseParams });
-  n.out.events.push({ kind: "timeout-now-sent", leaderId: n.id, targetId: target });
+  n.out.addEvent({ kind: "timeout-now-sent", leaderId: n.id, targetId: target });
 }
 
 /** Follower or candidate: the leader of the current term hands leadership over (terms were handled at the door). */
 export function handleTimeoutNow(n: NodeCore, m: TimeoutNow): void {
   if (!n.isVoter) return;
-  n.out.events.push({ kind: "timeout-now-received", nodeId: n.id, leaderId: m.from });
+  n.out.addEvent({ kind: "timeout-now-received", nodeId: n.id, leaderId: m.from });
   n.leaderId = null;
   startElection(n, { term: m.term, waitUntilMs: n.nowMs + candidateWaitMs(n.config.timing, m.oldLeaseRemainingMs) });
 }

@@ -15,9 +15,18 @@ export const logIndex = (n: number): LogIndex => n as LogIndex;
 export const nodeId = (n: number): NodeId => n as NodeId;
 export const requestId = (n: number): RequestId => n as RequestId;
 
-/** `message` may be a function, so hot paths build their text only when the invariant breaks. */
+/** `message` may be a function, so that its text is built only when the invariant breaks. */
 export function assert(condition: boolean, message: string | (() => string)): asserts condition {
-  if (!condition) throw new Error(`raft-lease invariant broken: ${typeof message === "string" ? message : message()}`);
+  if (!condition) broken(typeof message === "string" ? message : message());
+}
+
+/**
+ * The invariant named by `message` is broken. Hot paths write `if (!(condition)) broken(...)`
+ * rather than assert with a message function: a function that creates a closure over its
+ * parameters or `this` allocates a context for them on every call, broken or not.
+ */
+export function broken(message: string): never {
+  throw new Error(`raft-lease invariant broken: ${message}`);
 }
 
 /** The one shape of a fallible translation or parse: a value, or an error text that says what to do. */

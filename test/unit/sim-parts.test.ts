@@ -63,8 +63,8 @@ describe("two-lane queue with timer slots", () => {
       fc.constant({ kind: "pop" as const }),
     );
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 200 }), (script: Op[]) => {
-        const q = new TwoLaneQueue<string>();
+      fc.property(fc.array(op, { maxLength: 200 }), fc.constantFrom(50, 3, 0), (script: Op[], horizonMs: number) => {
+        const q = new TwoLaneQueue<string>(horizonMs); // pushes due beyond the horizon go to the slow lane
         const slots = [0, 1, 2, 3].map((k) => new TimerSlot<string>(`t${k}`));
         // The model: one list by (time, sequence); a timer's earlier arming is removed.
         let model: { atMs: number; seq: number; name: string }[] = [];

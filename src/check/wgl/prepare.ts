@@ -35,7 +35,7 @@ export function prepareKey(ops: readonly Op[]): PreparedKey {
   for (const op of ops) {
     const interval = searchInterval(op, firstReadMs, writerCount);
     if (interval === null) continue;
-    searchOps.push({ op, isGet: op.kind === "get", valueId: values.idOf(op.value), ...interval });
+    searchOps.push({ op, isGet: op.kind === "get", valueId: values.idOf(op.value), callMs: interval.callMs, returnMs: interval.returnMs, required: interval.required });
   }
   searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs)); // stable: ties keep history order
   const readCounts = new Int32Array(values.count);

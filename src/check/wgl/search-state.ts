@@ -86,7 +86,8 @@ export class StateCache {
     arena[offset + 2] = state.low;
     arena[offset + 3] = state.high >>> 0;
     arena.set(state.optionalBits, offset + 4);
-    if (endWord > firstWord) arena.set(state.bits.subarray(firstWord, endWord), offset + 4 + state.optionalBits.length);
+    // Word by word: a subarray to copy from was a new object per state.
+    for (let w = firstWord, o = offset + 4 + state.optionalBits.length; w < endWord; w++, o++) arena[o] = state.bits[w]!;
     this.arenaUsed += length;
     return offset;
   }

@@ -9,13 +9,19 @@ import { violated } from "./violation.js";
 
 /** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */
 export function checkAckedWrites(history: History, committed: readonly Entry[], finalLeader: NodeView | null): number {
-  const written = new Set<string>();
-  for (const e of committed) if (e.command.kind === "set") written.add(`${e.command.key}\u0000${e.command.value}`);
+  const written = new Map<string, Set<string>>(); // key -> values committed (no key-value string built per entry)
+  for (const e of committed) {
+    const c = e.command;
+    if (c.kind !== "set") continue;
+    const values = written.get(c.key);
+    if (values === undefined) written.set(c.key, new Set([c.value]));
+    else values.add(c.value);
+  }
   let checked = 0;
   for (const op of history) {
     if (op.kind !== "set" || op.outcome !== "ok") continue;
     checked += 1;
-    if (!written.has(`${op.key}\u0000${op.value}`)) {
+    if (written.get(op.key)?.has(op.value) !== true) {
       violated("acknowledged write lost", `SET ${op.key} ${op.value} by client ${op.clientId} was acknowledged at ${op.completeMs} ms but is not in the committed log`, op.completeMs);
     }
   }

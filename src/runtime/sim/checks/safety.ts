@@ -22,6 +22,8 @@ interface Appended {
   readonly entry: Entry;
   readonly prevTerm: number;
   readonly nodeId: NodeId;
+  /** The record of another term at the same index (rare: a conflicting suffix); a chain, not a list per index. */
+  readonly other: Appended | undefined;
 }
 
 interface TermStart {
@@ -49,9 +51,9 @@ function sameEntry(a: Entry, b: Entry): boolean {
   return a === b || fingerprint(a) === fingerprint(b);
 }
 
-/** The record of term t among those at one index, if any. */
-function appendedInTerm(atIndex: readonly Appended[], t: number): Appended | undefined {
-  for (let k = 0; k < atIndex.length; k++) if (atIndex[k]!.term === t) return atIndex[k];
+/** The record of term t among those at one index (a chain from `first`), if any. */
+function appendedInTerm(first: Appended | undefined, t: number): Appended | undefined {
+  for (let a = first; a !== undefined; a = a.other) if (a.term === t) return a;
   return undefined;
 }
 
@@ -60,8 +62,8 @@ export class SafetyChecker {
   /** Leader of each term, over the whole run. */
   readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly termStarts = new Map<number, TermStart>();
-  /** What was appended at each index, one record per term seen there (usually one). */
-  private readonly appended: Appended[][] = [];
+  /** What was appended at each index: one record per term seen there (usually one), chained by `other`. */
+  private readonly appended: Appended[] = [];
   /** The committed log as first applied anywhere: index i at [i - 1]. */
   readonly committed: Entry[] = [];
   /** The term of the node that first applied each index (the commit happened in it or before). */
@@ -70,7 +72,7 @@ export class SafetyChecker {
   /** The state machine of the committed log, applied by the checker itself. */
   private readonly reference = new ReferenceStateMachine();
   /** Each node's commit index since it last started: within one life it never goes back. */
-  private readonly commitOf = new Map<NodeId, number>();
+  private readonly commitOf: number[] = [];
 
   afterStep(id: NodeId, node: NodeView, out: FullOutput): void {
     if (out.installSnapshot !== null) this.checkSnapshot(id, out.installSnapshot, "installed");
@@ -83,7 +85,7 @@ export class SafetyChecker {
 
   /** A node restarted from its disk: what it had committed must be what everyone applied. */
   afterRestart(id: NodeId, persisted: PersistedState): void {
-    this.commitOf.delete(id); // the commit index is volatile: a restarted node relearns it
+    this.commitOf[id] = 0; // the commit index is volatile: a restarted node relearns it
     const commit = persisted.hardState.commitIndex;
     const snapshot = persisted.snapshot ?? null;
     if (snapshot !== null) this.checkSnapshot(id, snapshot, "restarted from");
@@ -135,10 +137,10 @@ export class SafetyChecker {
     for (let k = 0; k < out.append.length; k++) {
       const e = out.append[k]!;
       const index = from + k;
-      const atIndex = (this.appended[index] ??= []);
-      const seen = appendedInTerm(atIndex, e.term);
+      const first = this.appended[index];
+      const seen = appendedInTerm(first, e.term);
       this.passed.logMatching += 1;
-      if (seen === undefined) atIndex.push({ term: e.term, entry: e, prevTerm, nodeId: id });
+      if (seen === undefined) this.appended[index] = { term: e.term, entry: e, prevTerm, nodeId: id, other: first };
       else if (!sameEntry(seen.entry, e) || seen.prevTerm !== prevTerm) {
         violated(
           "log matching",
@@ -167,9 +169,9 @@ export class SafetyChecker {
 
   /** A node's state machine never goes back to an earlier index (an older snapshot over newer state). */
   private checkCommitMonotonic(id: NodeId, commit: number): void {
-    const before = this.commitOf.get(id) ?? 0;
+    const before = this.commitOf[id] ?? 0;
     if (commit < before) violated("state machine safety", `node ${id}'s commit index went back from ${before} to ${commit}: it undid applied entries`);
-    this.commitOf.set(id, commit);
+    this.commitOf[id] = commit;
   }
 
   /** A snapshot must hold the state of the committed log up to its last index, and that entry's term. */

@@ -36,7 +36,12 @@ export class SimDisk {
   private start: LogStart = LOG_START_EMPTY;
   private entries: Entry[] = [];
   private snapshot: Snapshot | null = null;
-  private unsynced: Write[] = [];
+  /**
+   * Writes not yet synced: [0, unsyncedCount). The list is emptied by count, never by a new list
+   * or `length = 0` (either made V8 allocate its storage again at the next write).
+   */
+  private readonly unsynced: (Write | null)[] = [];
+  private unsyncedCount = 0;
   /** Writes of a process that died, still in the page cache: readable, not durable. */
   private inherited: Write[] = [];
   syncCount = 0;
@@ -44,32 +49,32 @@ export class SimDisk {
   /** Queues the persist part of one step's output, if it has one. */
   write(out: Output): void {
     if (out.hardState === null && out.truncateFrom === null && out.appendFrom === null && out.compactTo === null && out.installSnapshot === null) return;
-    this.unsynced.push(out); // outputs are immutable and fresh per step: kept as they are
+    this.unsynced[this.unsyncedCount++] = out; // outputs are immutable and fresh per step: kept as they are
   }
 
   get hasUnsynced(): boolean {
-    return this.unsynced.length > 0;
+    return this.unsyncedCount > 0;
   }
 
   /** Makes every queued write durable, in order. Throws if a write does not fit the log. */
   sync(): void {
-    if (this.unsynced.length === 0) return;
-    if (this.inherited.length > 0 && this.unsynced.some(changesLog)) this.syncInherited();
-    for (let k = 0; k < this.unsynced.length; k++) this.apply(this.unsynced[k]!);
-    this.unsynced = [];
+    if (this.unsyncedCount === 0) return;
+    if (this.inherited.length > 0 && this.unsynced.some((w, k) => k < this.unsyncedCount && changesLog(w!))) this.syncInherited();
+    for (let k = 0; k < this.unsyncedCount; k++) this.apply(this.unsynced[k]!);
+    this.dropUnsynced();
     this.syncCount += 1;
   }
 
   /** The machine lost power (with its process): whatever was not synced is gone. */
   crash(): void {
-    this.unsynced = [];
+    this.dropUnsynced();
     this.inherited = [];
   }
 
   /** The process died but the machine runs on: unsynced writes stay in the page cache. */
   processCrash(): void {
-    for (let k = 0; k < this.unsynced.length; k++) this.inherited.push(this.unsynced[k]!);
-    this.unsynced = [];
+    for (let k = 0; k < this.unsyncedCount; k++) this.inherited.push(this.unsynced[k]!);
+    this.dropUnsynced();
   }
 
   /** A power loss while the process is down: the page cache is gone. */
@@ -105,6 +110,12 @@ export class SimDisk {
   /** Writes in the page cache that are not durable (a process crash left them). */
   get pageCacheWriteCount(): number {
     return this.inherited.length;
+  }
+
+  /** Forgets the unsynced writes, keeping the list's storage (and no reference to them). */
+  private dropUnsynced(): void {
+    for (let k = 0; k < this.unsyncedCount; k++) this.unsynced[k] = null;
+    this.unsyncedCount = 0;
   }
 
   private syncInherited(): void {

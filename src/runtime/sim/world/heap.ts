@@ -188,8 +188,10 @@ export type Lane = "fast" | "slow";
 /**
  * Events in two lanes and a heap of re-armable timers that share one sequence: pop takes
  * whichever head comes first by (time, sequence), so the order is exactly that of a single queue.
- * Entries that wait long (faults, checks) go to the slow lane, which keeps the fast lane, where
- * most events come and go, shallow; client wake-ups are timer slots, re-armed in place.
+ * Entries that wait long go to the slow lane, which keeps the fast lane, where most events come
+ * and go, shallow: those pushed to it (faults, checks) and any due more than `horizonMs` after
+ * the time popped last (ghost copies of messages, long delays, election timers, which made the
+ * fast lane hundreds deep in some runs); client wake-ups are timer slots, re-armed in place.
  */
 export class TwoLaneQueue<T> {
   private readonly fast = new EventQueue<T>();
@@ -199,12 +201,15 @@ export class TwoLaneQueue<T> {
   /** The time of the item popUntil returned last. */
   poppedAtMs = 0;
 
+  constructor(private readonly horizonMs = 50) {}
+
   get size(): number {
     return this.fast.size + this.slow.size + this.timers.size;
   }
 
   push(lane: Lane, atMs: number, item: T): void {
-    (lane === "fast" ? this.fast : this.slow).push(atMs, this.seq++, item);
+    const slow = lane === "slow" || atMs - this.poppedAtMs > this.horizonMs;
+    (slow ? this.slow : this.fast).push(atMs, this.seq++, item);
   }
 
   /** Arms the slot at atMs, in the place a push now would take; an earlier arming of it is gone. */

@@ -5,7 +5,7 @@
 // write and its sends. Booting and crashing a node happen here too, since they start and end
 // what the steps rely on (the core, its timer, its lease window).
 
-import { logIndex, requestId, term, type ClientReply, type FullOutput, type Input, type Message, type RaftNode, type Snapshot } from "../../../raft/index.js";
+import { logIndex, requestId, term, type ClientCall, type ClientReply, type ClientRequest, type FullOutput, type Input, type Message, type RaftEvent, type RaftNode, type RequestId, type Snapshot } from "../../../raft/index.js";
 import { WindowSlot, leaseWindow, type LeaseChecker } from "../checks/lease-check.js";
 import type { MembershipChecker } from "../checks/membership-check.js";
 import type { SafetyChecker } from "../checks/safety.js";
@@ -13,7 +13,7 @@ import { PropertyViolation, violated } from "../checks/violation.js";
 import type { CrashPoint } from "../faults/faults.js";
 import type { RunLog } from "../reports/run-log.js";
 import type { RunStats } from "../reports/results.js";
-import { toAnswer } from "./client.js";
+import { toAnswer, type SimClient } from "./client.js";
 import type { Rng } from "./prng.js";
 import type { Scheduler } from "./sim-event.js";
 import { INBOX_MAX, type Inbound, type SimNode } from "./sim-node.js";
@@ -28,16 +28,24 @@ function crashStrikes(on: Exclude<CrashPoint, "now">, out: FullOutput, sends: bo
     case "append":
       return out.appendFrom !== null;
     case "commit":
-      return out.applied.length > 0 && out.events.some((e) => e.kind === "leader-committed");
+      return out.applied.length > 0 && hasEvent(out, "leader-committed");
     case "elected":
-      return out.events.some((e) => e.kind === "became-leader");
+      return hasEvent(out, "became-leader");
   }
+}
+
+function hasEvent(out: FullOutput, kind: RaftEvent["kind"]): boolean {
+  for (let k = 0; k < out.events.length; k++) if (out.events[k]!.kind === kind) return true;
+  return false;
 }
 
 /** The news that a node's disk sync finished (it carries nothing, so one object serves all). */
 const PERSISTED: Inbound = { kind: "persisted" };
 
 const TICK_MIN_STEP_MS = 1e-3;
+
+/** What the reused client input holds between steps (nothing to keep alive). */
+const NO_CALL: ClientCall = { requestId: requestId(0), request: { kind: "get", key: "" } };
 
 export class NodeDriver {
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
@@ -49,6 +57,8 @@ export class NodeDriver {
    */
   private readonly messageInput: { readonly type: "message"; nowMs: number; message: Message | null } = { type: "message", nowMs: 0, message: null };
   private readonly tickInput: { readonly type: "tick"; nowMs: number } = { type: "tick", nowMs: 0 };
+  /** A client's request, one call at a time (the core keeps the call, never the list or the wrapper). */
+  private readonly clientInput: { readonly type: "client"; nowMs: number; readonly calls: ClientCall[] } = { type: "client", nowMs: 0, calls: [NO_CALL] };
 
   constructor(
     private readonly loop: Scheduler,
@@ -79,6 +89,12 @@ export class NodeDriver {
   onPeer(sn: SimNode, message: Message): void {
     if (sn.state === "up") this.stepMessage(sn, message);
     else this.onInbound(sn, { kind: "peer", message });
+  }
+
+  /** A client's request; to a running node, without wrapping it. */
+  onRequest(sn: SimNode, client: SimClient, attempt: number, request: ClientRequest): void {
+    if (sn.state === "up") this.stepRequest(sn, requestId(this.nextRequestId++), client, attempt, request);
+    else this.onInbound(sn, { kind: "request", client, attempt, request });
   }
 
   onInbound(sn: SimNode, input: Inbound): void {
@@ -117,8 +133,17 @@ export class NodeDriver {
       sn.pendingAdmin.set(rid, input.answer);
       return this.step(sn, { type: "admin", nowMs: this.local(sn), call: { requestId: rid, request: input.request } });
     }
-    sn.pendingCalls.set(rid, { client: input.client, attempt: input.attempt, kind: input.request.kind, receivedStep: this.stats.steps + 1 });
-    this.step(sn, { type: "client", nowMs: this.local(sn), calls: [{ requestId: rid, request: input.request }] });
+    this.stepRequest(sn, rid, input.client, input.attempt, input.request);
+  }
+
+  /** A client's request to a running node: it is stepped with the request's own id, its answer awaited by the call. */
+  private stepRequest(sn: SimNode, rid: RequestId, client: SimClient, attempt: number, request: ClientRequest): void {
+    sn.pendingCalls.set(rid, { client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
+    const input = this.clientInput;
+    input.nowMs = this.local(sn);
+    input.calls[0] = { requestId: rid, request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
+    this.step(sn, input);
+    input.calls[0] = NO_CALL;
   }
 
   /**

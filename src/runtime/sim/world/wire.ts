@@ -39,15 +39,16 @@ export class Wire {
 
   sendPeer(from: number, m: Message): void {
     const nowMs = this.loop.nowMs;
+    const to = m.to; // read once: messages come in seven shapes, and each read is a generic lookup
     this.stats.messagesSent += 1;
-    if (!this.links.canSend(from, m.to)) {
+    if (!this.links.canSend(from, to)) {
       this.stats.messagesLost += 1;
-      if (this.log.tracing) this.log.line(nowMs, `n${from}`, formatEvent({ kind: "rpc-error", followerId: m.to }));
+      if (this.log.tracing) this.log.line(nowMs, `n${from}`, formatEvent({ kind: "rpc-error", followerId: to }));
       return;
     }
     const n = this.deliveries.draw(this.net, this.peerRng);
     if (n === 0) this.stats.messagesLost += 1;
-    const extraMs = this.links.extraDelayMs(from, m.to);
+    const extraMs = this.links.extraDelayMs(from, to);
     const d = this.deliveries;
     for (let k = 0; k < n; k++) {
       const atMs = nowMs + d.delaysMs[k]! + extraMs;
