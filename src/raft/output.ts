@@ -30,6 +30,17 @@ export interface FullOutput extends Output {
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
+ * `list` with `item` at its end; a list starts as a literal of its first item: one started empty
+ * and pushed to reserved room for 16 (about 150 bytes each), where most steps add one message,
+ * one event, one applied entry.
+ */
+function withItem<T>(list: T[] | null, item: T): T[] {
+  if (list === null) return [item];
+  list.push(item);
+  return list;
+}
+
+/**
  * The builder is the output: `build` checks the contract and hands out the builder itself (a step
  * makes a new one), so a step allocates one object for it, not two. Once built, its lists read as
  * they were left, and one never filled reads as a shared, frozen empty list.
@@ -69,31 +80,24 @@ export class OutputBuilder implements FullOutput {
     return this.eventList ?? NONE;
   }
 
-  // A list starts as a literal of its first item: one started empty and pushed to reserved room for
-  // 16 (about 150 bytes each), where most steps add one message, one event, one applied entry.
-
   addMessage(m: Message): void {
     this.checkOpen();
-    if (this.messageList === null) this.messageList = [m];
-    else this.messageList.push(m);
+    this.messageList = withItem(this.messageList, m);
   }
 
   addApplied(a: AppliedEntry): void {
     this.checkOpen();
-    if (this.appliedList === null) this.appliedList = [a];
-    else this.appliedList.push(a);
+    this.appliedList = withItem(this.appliedList, a);
   }
 
   addReply(r: ClientReply): void {
     this.checkOpen();
-    if (this.replyList === null) this.replyList = [r];
-    else this.replyList.push(r);
+    this.replyList = withItem(this.replyList, r);
   }
 
   addEvent(e: RaftEvent): void {
     this.checkOpen();
-    if (this.eventList === null) this.eventList = [e];
-    else this.eventList.push(e);
+    this.eventList = withItem(this.eventList, e);
   }
 
   private checkOpen(): void {
