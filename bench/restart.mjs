@@ -44,7 +44,7 @@ async function buildDataDir(dir, cluster) {
   for (let i = Math.max(1, snapIndex - KEYS + 1); i <= snapIndex; i++) data.set(key(i), value(i)); // the last write of each key
   const folder = path.join(dir, "logs_node_0");
   fs.mkdirSync(folder, { recursive: true });
-  await writeSnapshotFile(nodeFileLayer, folder, { lastIndex: logIndex(snapIndex), lastTerm: term(1), members: [0, 1, 2].map(nodeId), data, sessions: new Map() });
+  await writeSnapshotFile(nodeFileLayer, folder, { lastIndex: logIndex(snapIndex), lastTerm: term(1), members: cluster.split(",").map((m) => ({ id: nodeId(Number(m.split("=")[0])), address: m.split("=")[1], role: "voter" })), data, sessions: new Map() });
   const prev = Math.max(0, snapIndex - keep);
   const lines = prev > 0 ? [encodeStartLine({ prevIndex: logIndex(prev), prevTerm: term(prev > 0 ? 1 : 0) })] : [];
   for (let i = prev + 1; i <= WRITES; i++) lines.push(encodeLogLine(entry(i), i === WRITES ? "*" : "#"));
