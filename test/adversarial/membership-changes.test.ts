@@ -556,25 +556,13 @@ describe("configurations survive restarts; the stored one wins over the initial 
     const snap = { lastIndex: logIndex(3), lastTerm: term(1), members: [mem(0), mem(1)], data: new Map<string, string>(), sessions: new Map() };
     const p: PersistedState = { hardState: { currentTerm: term(1), votedFor: null, commitIndex: logIndex(3) }, snapshot: snap, logStart: { prevIndex: logIndex(3), prevTerm: term(1) }, entries: [] };
     const n = RaftNode.start(cfg(2, [0, 1, 2]), p, 0, rnd);
-    let now = 0;
-    for (let i = 0; i < 20; i++) {
-      now = Math.max(now + 1, n.wakeAtMs());
-      const out = n.step({ type: "tick", nowMs: now });
-      expect(out.messages.filter((x) => x.type === "vote-request")).toEqual([]);
-    }
-    expect(n.status(now).role).toBe("follower");
+    expectNeverStands(n);
   });
 
   it("a node listed in RaftConfig.members but removed by its stored configuration never stands", () => {
     const p: PersistedState = { hardState: { currentTerm: term(1), votedFor: null, commitIndex: logIndex(2) }, entries: [noop, config([mem(0), mem(1)])] };
     const n = RaftNode.start(cfg(2, [0, 1, 2]), p, 0, rnd);
-    let now = 0;
-    for (let i = 0; i < 20; i++) {
-      now = Math.max(now + 1, n.wakeAtMs());
-      const out = n.step({ type: "tick", nowMs: now });
-      expect(out.messages.filter((x) => x.type === "vote-request")).toEqual([]);
-    }
-    expect(n.status(now).role).toBe("follower");
+    expectNeverStands(n);
   });
 });
 
@@ -616,3 +604,14 @@ describe("snapshots carry the configuration as of their index", () => {
     expect(problems(m)).toEqual([]);
   });
 });
+
+/** Ticks `n` through 20 of its wake times: it asks for no vote, pre or real, and stays a follower. */
+function expectNeverStands(n: RaftNode): void {
+  let now = 0;
+  for (let i = 0; i < 20; i++) {
+    now = Math.max(now + 1, n.wakeAtMs());
+    const out = n.step({ type: "tick", nowMs: now });
+    expect(out.messages.filter((x) => x.type === "vote-request")).toEqual([]);
+  }
+  expect(n.status(now).role).toBe("follower");
+}

@@ -347,6 +347,25 @@ function target(entries: Entry[] = [noop(1), noop(2)], members?: number[], id = 
   return new Target(id, p, members).at(50_000);
 }
 
+/**
+ * Ticks a target whose TimeoutNow round (term 3) failed until it stands in an ordinary round
+ * (term 4 or later), pre-votes granted by the voters; returns the clock reading it got there.
+ */
+function standInOrdinaryRound(b: Target): number {
+  let now = b.now;
+  for (let i = 0; i < 50 && b.node.status(now).term < 4; i++) {
+    now = Math.max(now + 1, b.node.wakeAtMs());
+    b.at(now);
+    const out = b.node.step({ type: "tick", nowMs: now });
+    for (const m of out.messages) {
+      if (m.type === "vote-request" && m.preVote) {
+        b.step({ type: "vote-reply", from: m.to, to: m.from, term: term(3), requestTerm: m.term, granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
+      }
+    }
+  }
+  return now;
+}
+
 describe("the TimeoutNow target's wait (exact, on one node)", () => {
   it("stands at once, and waits out the handing-over leader's own wait, stretched by (1+ρ)/(1−ρ) from when TimeoutNow arrived", () => {
     const b = target();
@@ -393,19 +412,7 @@ describe("the TimeoutNow target's wait (exact, on one node)", () => {
     b.timeoutNow(2, 2, 0);
     expect(b.node.status(b.now).term).toBe(3);
     // Term 3 went to node 0 meanwhile (b did not get a majority); b hears of it only through a vote later.
-    let now = b.now;
-    let out: FullOutput | null = null;
-    for (let i = 0; i < 50 && b.node.status(now).term < 4; i++) {
-      now = Math.max(now + 1, b.node.wakeAtMs());
-      b.at(now);
-      out = b.node.step({ type: "tick", nowMs: now });
-      // Pre-votes (if any) granted by 0 so the real round starts.
-      for (const m of out.messages) {
-        if (m.type === "vote-request" && m.preVote) {
-          b.step({ type: "vote-reply", from: m.to, to: m.from, term: term(3), requestTerm: m.term, granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
-        }
-      }
-    }
+    const now = standInOrdinaryRound(b);
     const t = b.node.status(now).term;
     expect(t).toBeGreaterThanOrEqual(4);
     b.at(now + 1);
@@ -419,17 +426,7 @@ describe("the TimeoutNow target's wait (exact, on one node)", () => {
   it("a vote of the TimeoutNow round that arrives after the target moved on to an ordinary round is not counted", () => {
     const b = target();
     b.timeoutNow(2, 2, 0);
-    let now = b.now;
-    for (let i = 0; i < 50 && b.node.status(now).term < 4; i++) {
-      now = Math.max(now + 1, b.node.wakeAtMs());
-      b.at(now);
-      const out = b.node.step({ type: "tick", nowMs: now });
-      for (const m of out.messages) {
-        if (m.type === "vote-request" && m.preVote) {
-          b.step({ type: "vote-reply", from: m.to, to: m.from, term: term(3), requestTerm: m.term, granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
-        }
-      }
-    }
+    const now = standInOrdinaryRound(b);
     const t = b.node.status(now).term;
     expect(t).toBeGreaterThanOrEqual(4);
     expect(b.node.status(now).role).toBe("candidate");

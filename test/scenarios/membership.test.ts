@@ -7,13 +7,10 @@
 // snapshot), their state machines rebuilt from their files equal each other and the final reads,
 // and the dump lines of the changes are there.
 
-import fs from "node:fs";
-import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { RaftClient } from "../../src/client/raft-client.js";
-import { parseEntryLine } from "../../src/runtime/grpc/log-line.js";
-import { parseSnapshot } from "../../src/runtime/grpc/snapshot-file.js";
 import { SetLoad } from "./support/load.js";
+import { readNodeFiles, type NodeFiles } from "./support/node-files.js";
 import { ProcessCluster, waitFor } from "./support/procs.js";
 
 let cluster: ProcessCluster | null = null;
@@ -33,29 +30,12 @@ afterEach(async () => {
 const address = (c: ProcessCluster, id: number) => `127.0.0.1:${c.ports[id]}`;
 
 /**
- * A node's files as entries by index (after its snapshot) and the state machine they rebuild; null
- * when the two files were read across a compaction (a newer snapshot replaced the one read, and the
- * log was cut after it): read again.
+ * A node's files; null when the two were read across a compaction (a newer snapshot replaced the
+ * one read, and the log was cut after it): read again.
  */
-function filesOf(c: ProcessCluster, id: number): { entries: Map<number, string>; data: Map<string, string> } | null {
-  const snapshotPath = path.join(c.folder(id), "snapshot.txt");
-  const parsed = fs.existsSync(snapshotPath) ? parseSnapshot(fs.readFileSync(snapshotPath, "latin1")) : null;
-  if (parsed !== null && !parsed.ok) throw new Error(`node ${id}: ${parsed.error}`);
-  const data = new Map(parsed?.value.data ?? []);
-  const snapshotIndex = parsed?.value.lastIndex ?? 0;
-  const lines = c.logLines(id);
-  const start = /^START (\d+) \d+$/.exec(lines[0] ?? "");
-  const prev = start === null ? 0 : Number(start[1]);
-  if (prev > snapshotIndex) return null;
-  const entries = new Map<number, string>();
-  lines.slice(start === null ? 0 : 1).forEach((line, k) => {
-    const index = prev + k + 1;
-    entries.set(index, line);
-    const e = parseEntryLine(line);
-    if (!e.ok) throw new Error(`node ${id} logs.txt: ${e.error}`);
-    if (index > snapshotIndex && e.entry.command.kind === "set") data.set(e.entry.command.key, e.entry.command.value);
-  });
-  return { entries, data };
+function filesOf(c: ProcessCluster, id: number): NodeFiles | null {
+  const f = readNodeFiles(c, id);
+  return f.firstIndex - 1 > f.snapshotIndex ? null : f;
 }
 
 async function addMember(a: RaftClient, c: ProcessCluster, id: number): Promise<void> {

@@ -6,8 +6,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseEntryLine } from "../../src/runtime/grpc/log-line.js";
-import { parseSnapshot } from "../../src/runtime/grpc/snapshot-file.js";
+import { readNodeFiles } from "./support/node-files.js";
 import { ProcessCluster, waitFor } from "./support/procs.js";
 
 const EVERY = 50;
@@ -20,24 +19,6 @@ afterEach(async () => {
   cluster?.cleanUp();
   cluster = null;
 });
-
-/** A node's state machine, rebuilt from its files alone: snapshot.txt, then logs.txt after it. */
-function stateFromFiles(c: ProcessCluster, id: number): { data: Map<string, string>; snapshotIndex: number; firstIndex: number } {
-  const snapshotPath = path.join(c.folder(id), "snapshot.txt");
-  const parsed = fs.existsSync(snapshotPath) ? parseSnapshot(fs.readFileSync(snapshotPath, "latin1")) : null;
-  if (parsed !== null && !parsed.ok) throw new Error(`node ${id}: ${parsed.error}`);
-  const data = new Map(parsed?.value.data ?? []);
-  const snapshotIndex = parsed?.value.lastIndex ?? 0;
-  const lines = c.logLines(id);
-  const start = /^START (\d+) \d+$/.exec(lines[0] ?? "");
-  const prev = start === null ? 0 : Number(start[1]);
-  lines.slice(start === null ? 0 : 1).forEach((line, k) => {
-    const e = parseEntryLine(line);
-    if (!e.ok) throw new Error(`node ${id} logs.txt: ${e.error}`);
-    if (prev + k + 1 > snapshotIndex && e.entry.command.kind === "set") data.set(e.entry.command.key, e.entry.command.value);
-  });
-  return { data, snapshotIndex, firstIndex: prev + 1 };
-}
 
 describe("snapshots with real processes", () => {
   it("a follower behind the compacted log catches up by InstallSnapshot, and a full restart from snapshots keeps every write", async () => {
@@ -57,7 +38,7 @@ describe("snapshots with real processes", () => {
       acked.set(key, value);
     }
     const others = c.ids.filter((id) => id !== follower);
-    await waitFor("a snapshot and a compacted log on the running nodes", async () => others.every((id) => stateFromFiles(c, id).firstIndex > 1));
+    await waitFor("a snapshot and a compacted log on the running nodes", async () => others.every((id) => readNodeFiles(c, id).firstIndex > 1));
     for (const id of others) expect(c.logLines(id).length).toBeLessThanOrEqual(EVERY + KEEP + 2 + 10);
 
     c.start(follower);
@@ -66,7 +47,7 @@ describe("snapshots with real processes", () => {
     expect((await c.request("SET after install")).Success).toBe(true);
     acked.set("after", "install");
     const states = await waitFor("every node's state machine to hold every acknowledged write", async () => {
-      const s = c.ids.map((id) => stateFromFiles(c, id).data);
+      const s = c.ids.map((id) => readNodeFiles(c, id).data);
       return s.every((d) => [...acked].every(([k, v]) => d.get(k) === v)) ? s : null;
     });
     for (const s of states) expect([...s].sort()).toEqual([...states[0]!].sort());

@@ -182,21 +182,13 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
   }
 
   private dispatch(ev: SimEvent): void {
-    // A case per message kind: each reads `to` of one shape of message, where a shared case read
-    // it of seven, a generic lookup in V8 (most events are messages).
     switch (ev.type) {
       case "append-request":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "append-reply":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "vote-request":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "vote-reply":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "snapshot-request":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "snapshot-reply":
-        return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "timeout-now":
         return this.driver.onPeer(this.nodes[ev.to]!, ev);
       case "start":
