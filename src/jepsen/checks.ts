@@ -26,7 +26,8 @@ export function readNodeFiles(dataDir: string, id: number): NodeFiles {
   const folder = path.join(dataDir, `logs_node_${id}`);
   const read = (name: string): string[] => {
     const p = path.join(folder, name);
-    return existsSync(p) ? readFileSync(p, "latin1").split("\n").filter((l) => l.length > 0) : [];
+    // logs.txt of a killed node may end in reserved zero bytes after its lines: free space.
+    return existsSync(p) ? readFileSync(p, "latin1").replace(/\0+$/, "").split("\n").filter((l) => l.length > 0) : [];
   };
   const commitLine = read("metadata.txt").find((l) => l.startsWith("commit_length "));
   const lines = read("logs.txt").map((line) => {

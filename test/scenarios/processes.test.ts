@@ -181,7 +181,8 @@ describe("durability with real processes", () => {
     const victim = followersOf(c, leader)[0]!;
     await inEveryLog(c, [victim], /^SET a 1 /);
     await c.kill(victim);
-    fs.appendFileSync(path.join(c.folder(victim), "logs.txt"), "SET half-writ");
+    const logPath = path.join(c.folder(victim), "logs.txt");
+    fs.writeFileSync(logPath, fs.readFileSync(logPath, "latin1").replace(/\0+$/, "") + "SET half-writ", "latin1"); // after its lines, over the space it reserved
     expect((await c.request("SET b 2")).Success).toBe(true);
     c.start(victim);
     await caughtUp(c, victim, leader);
@@ -217,10 +218,13 @@ describe("a node killed between a write and its sync, with real processes", () =
     await c.kill(victim);
     for (const k of ["c", "d", "e"]) expect((await c.request(`SET ${k} 1`)).Success).toBe(true);
     const logPath = path.join(c.folder(victim), "logs.txt");
-    const leaderLines = fs.readFileSync(path.join(c.folder(leader), "logs.txt"), "latin1").split("\n");
+    // Both files end in the zeros a node reserves after its lines (the leader's is running, the
+    // victim was killed): the lines go where the victim's next append would have put them.
+    const linesOf = (file: string): string => fs.readFileSync(file, "latin1").replace(/\0+$/, "");
+    const leaderLines = linesOf(path.join(c.folder(leader), "logs.txt")).split("\n");
     const unsynced = leaderLines.slice(c.logLines(victim).length).join("\n");
     expect(unsynced).toMatch(/^SET c 1 /m);
-    fs.appendFileSync(logPath, unsynced, "latin1"); // written, never synced
+    fs.writeFileSync(logPath, linesOf(logPath) + unsynced, "latin1"); // written, never synced
     const tracePath = path.join(c.dataDir, `strace-${victim}.txt`);
     c.startTraced(victim, tracePath);
     // Its log already matches the leader's (the unsynced lines are readable): wait until it serves,

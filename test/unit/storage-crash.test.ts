@@ -12,6 +12,10 @@ import { logIndex, nodeId, term, type Entry, type HardState } from "../../src/ra
 import { crashImages, RecordingFs, type FsImage } from "./support/crash-fs.js";
 
 const DATA_DIR = "/data";
+// A small reservation of zeros ahead of the appends (log-file.ts), so that these runs hold appends
+// into reserved space and appends past its end, and each write of zeros is one page, not the 256
+// pages (each its own crash states) of the 1 MiB a node reserves.
+const RESERVE_BYTES = 100;
 const CLUSTER = "0=127.0.0.1:5000,1=127.0.0.1:5001,2=127.0.0.1:5002";
 
 function set(key: string, value: string, t: number): Entry {
@@ -59,9 +63,9 @@ class Run {
   }
 
   /** Opens storage over `fs`: what it recovers is acknowledged once open returns (the node acts on it). */
-  static async open(fs: RecordingFs, mutation?: StorageMutation): Promise<Run> {
+  static async open(fs: RecordingFs, mutation?: StorageMutation, logReserveBytes = RESERVE_BYTES): Promise<Run> {
     const requestedAt = fs.ops.length;
-    const storage = await FileStorage.open({ dataDir: DATA_DIR, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: () => undefined, dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer: fs, mutation });
+    const storage = await FileStorage.open({ dataDir: DATA_DIR, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: () => undefined, dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer: fs, mutation, logReserveBytes });
     const state = { log: storage.recovered.entries, hard: storage.recovered.hardState };
     return new Run(fs, storage, { state, keeps: state.log.length, requestedAt, ackedAt: fs.ops.length });
   }
@@ -126,7 +130,7 @@ async function checkCrashPoint(ops: RecordingFs["ops"], calls: readonly Call[], 
 async function recoverAndJudge(image: FsImage, acked: DiskState, candidates: readonly DiskState[], mustKeep: number): Promise<string | "refused" | null> {
   let storage: FileStorage;
   try {
-    storage = await FileStorage.open({ dataDir: DATA_DIR, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: countTornTail, dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer: RecordingFs.fromImage(image) });
+    storage = await FileStorage.open({ dataDir: DATA_DIR, nodeId: nodeId(1), clusterFingerprint: CLUSTER, warn: countTornTail, dumpBytesMax: DUMP_BYTES_MAX_DEFAULT, layer: RecordingFs.fromImage(image), logReserveBytes: RESERVE_BYTES });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return /(logs|metadata)\.txt line \d+: /.test(message) ? "refused" : `refused without naming a file and line: ${message}`;
@@ -144,8 +148,8 @@ async function recoverAndJudge(image: FsImage, acked: DiskState, candidates: rea
 }
 
 /** Power loss at every point of one run from a fresh data dir. */
-async function powerLossEverywhere(mutation?: StorageMutation): Promise<Tally> {
-  const run = await Run.open(new RecordingFs(), mutation);
+async function powerLossEverywhere(mutation?: StorageMutation, logReserveBytes = RESERVE_BYTES): Promise<Tally> {
+  const run = await Run.open(new RecordingFs(), mutation, logReserveBytes);
   await followerWorkload(run);
   tally.zeroTails = 0;
   tally.cutTails = 0;
@@ -215,6 +219,14 @@ describe("crash consistency of FileStorage (recording file layer, POSIX crash im
     expect(r.tally.cutTails).toBeGreaterThan(0);
   }, 120_000);
 
+  it("the same without reserved space (logs.txt as nodes before 0.5 wrote it)", async () => {
+    const r = await powerLossEverywhere(undefined, 0);
+    console.log(report("power loss, no reserved space", r));
+    expect(r.failures.slice(0, 5)).toEqual([]);
+    expect(r.refused).toBe(0);
+    expect(r.tally.zeroTails).toBeGreaterThan(0);
+  }, 120_000);
+
   it("a process crash (page cache kept), a restart, then a power loss anywhere loses nothing the restarted node acknowledged", async () => {
     const r = await processCrashThenPowerLoss();
     console.log(report("process crash then power loss", r));
@@ -230,8 +242,12 @@ describe("crash consistency of FileStorage (recording file layer, POSIX crash im
     expect(r.failures[0]).toMatch(/lost acknowledged entries/);
   }, 300_000);
 
+  // Without reserved space: the zeros an append writes after its lines when it passes the file's
+  // end (as every append after a cut does) turn the old lines after them into what reads as a torn
+  // tail, which hides this bug in so short a run; it is still a bug (a cut tail longer than the
+  // zeros, over several writes, leaves a refusal), and without the zeros every image shows it.
   it("negative control: truncate-without-sync (new lines may land before the cut) is caught", async () => {
-    const r = await powerLossEverywhere("truncate-without-sync");
+    const r = await powerLossEverywhere("truncate-without-sync", 0);
     console.log(report("truncate-without-sync", r), "\n  e.g.", r.failures[0] ?? "a refusal: old lines left after new ones, terms going down");
     // Old lines left after the new ones: recovery refuses (terms go down), a node that cannot start.
     expect(r.failures.length + r.refused).toBeGreaterThan(0);

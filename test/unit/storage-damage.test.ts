@@ -49,13 +49,28 @@ describe("FileStorage: damage on disk", () => {
     expect(fx.warnings[0]).toMatch(/line 4: dropped a torn tail \(no newline/);
   });
 
-  it("zeros at the end (pages of the unsynced tail never written) are dropped as torn", async () => {
+  // Zeros after the last line are the reserved space a crash left (or pages of an unsynced write
+  // never written, which hold nothing acknowledged either): free space, not damage.
+  it("zeros after the last line are free space: kept without a warning, and the next append writes over them", async () => {
     await storageWithThreeEntries();
     await appendFile(path.join(folder(1), "logs.txt"), Buffer.alloc(9000));
     const storage = await openStorage(1);
     expect(storage.recovered.entries).toHaveLength(3);
-    expect(fx.warnings[0]).toMatch(/line 4: dropped a torn tail \(zeros/);
-    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\n");
+    expect(fx.warnings).toEqual([]);
+    await storage.persist(append(4, [set("c", "3", 2)]));
+    expect(await logsText()).toBe("NO-OP 1\nSET a 1 1\nSET b 2 2\nSET c 3 2\n");
+    const again = await reopen(storage);
+    expect(again.recovered.entries).toHaveLength(4);
+    await again.close();
+  });
+
+  it("a line cut short inside the reserved space (the write torn, the zeros after it) is dropped as torn", async () => {
+    await storageWithThreeEntries();
+    const torn = Buffer.concat([Buffer.from(sealed(["SET c 3 2"]).slice(0, 6), "latin1"), Buffer.alloc(9000)]);
+    await appendFile(path.join(folder(1), "logs.txt"), torn);
+    const storage = await openStorage(1);
+    expect(storage.recovered.entries).toHaveLength(3);
+    expect(fx.warnings[0]).toMatch(/line 4: dropped a torn tail \(no newline at its end/);
   });
 
   it("zeros then the rest of the same write (pages persisted out of order) are dropped as torn", async () => {
@@ -213,7 +228,7 @@ describe("FileStorage: a failed write", () => {
     failDatasync = true;
     await expect(storage.persist(append(3, [set("b", "2", 1)]))).rejects.toThrow(/a write failed \(EIO: injected\); cut logs\.txt back to its \d+ durable bytes; the node must stop/);
     failDatasync = false;
-    expect(await readFile(path.join(folder(1), "logs.txt"), "utf8")).toBe(durable); // the unsynced line is gone from the file
+    expect(await readFile(path.join(folder(1), "logs.txt"), "utf8")).toBe(durable.replace(/\0+$/, "")); // the unsynced line is gone from the file (and the reserved space after the lines)
     await expect(storage.persist(append(3, [set("c", "3", 1)]))).rejects.toThrow(/a write failed/); // no retry
     expect(failures).toHaveLength(1);
     expect(layer.datasyncCalls).toBe(2); // the good write and the failed one, never retried

@@ -3,6 +3,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeToken, EMPTY_TOKEN, encodeToken } from "../../src/runtime/grpc/escape.js";
+import { LOG_RESERVE_BYTES } from "../../src/runtime/grpc/log-file.js";
 import { encodeEntryLine, parseEntryLine } from "../../src/runtime/grpc/storage.js";
 import type { Entry } from "../../src/raft/index.js";
 import { append, CLUSTER, folder, fx, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, sealed, set, useTempDataDir } from "./support/storage-kit.js";
@@ -187,10 +188,26 @@ describe("FileStorage: layout and recovery", () => {
     expect(syncsBefore).toBeGreaterThan(0);
   });
 
+  it("appends write into zeros reserved ahead, so the file grows once per LOG_RESERVE_BYTES, not at every append; close cuts the rest off", async () => {
+    const storage = await openStorage(1);
+    const size = async (): Promise<number> => (await stat(path.join(folder(1), "logs.txt"))).size;
+    await storage.persist(append(1, [noop(1)], hard(1, null, 0)));
+    const lineBytes = sealed(["NO-OP 1"]).length;
+    expect(await size()).toBe(lineBytes + LOG_RESERVE_BYTES);
+    for (let i = 2; i <= 20; i++) await storage.persist(append(i, [set(`k${i}`, "v", 1)]));
+    expect(await size()).toBe(lineBytes + LOG_RESERVE_BYTES); // nineteen appends later: the same length
+    expect(await logsText()).toMatch(/^NO-OP 1\nSET k2 v 1\n(.*\n){17}SET k20 v 1\n$/);
+    await storage.close();
+    const raw = await readFile(path.join(folder(1), "logs.txt"));
+    expect(raw.includes(0)).toBe(false);
+    expect(plain(raw.toString("latin1")).split("\n")).toHaveLength(21); // 20 lines and the empty piece after the last newline
+  });
+
   it("logs.txt and metadata.txt are human-readable, one entry a line", async () => {
     const storage = await openStorage(1);
     await storage.persist(append(1, [noop(1), set("x", "6", 1), set("greeting", "hello world", 1, "c", 3)], hard(1, 1, 2)));
     expect(await logsText()).toBe("NO-OP 1\nSET x 6 1\nSET greeting hello%20world 1 @c:3\n");
+    await storage.close(); // a stopped node's logs.txt is its lines alone: close cuts the reserved space off
     const raw = await readFile(path.join(folder(1), "logs.txt"), "utf8");
     expect(raw).toBe(sealed(["NO-OP 1", "SET x 6 1", "SET greeting hello%20world 1 @c:3"])); // one write: the last line marked *
     const metadata = await readFile(path.join(folder(1), "metadata.txt"), "utf8");

@@ -6,6 +6,14 @@
 // prefix go, the file is rewritten (atomically) to start with `START <prevIndex> <prevTerm>`: the
 // index and term of the last entry the prefix held; the next line holds index prevIndex + 1.
 //
+// Past its last line the file may hold zero bytes: space reserved ahead of the appends
+// (LOG_RESERVE_BYTES at a time, written and synced like data). An fdatasync that does not change
+// the file's length has no metadata to commit; one that grows the file commits the file system's
+// journal, and with three nodes on one disk those commits queue behind each other (three processes
+// appending 180-byte lines: 0.51 ms per write and fdatasync, against 0.27 ms inside reserved space).
+// A node that stops cleanly cuts the reservation off, so a stopped node's logs.txt is its lines
+// alone; after a crash the zeros stay, and a reader takes zero bytes after the last line as free.
+//
 // Every write of the log ends with a line marked `*` and is synced before the next write starts,
 // and open syncs what it finds, so only the last write can be unsynced. A crash in it may leave
 // the write cut short, or parts of it as zeros (pages persisted out of order). Recovery therefore
@@ -24,6 +32,8 @@ import { parseCount, quote } from "./text-fields.js";
 /** The longest line logs.txt may hold (a 64 KiB value, escaped, fits several times over). */
 export const LOG_LINE_BYTES_MAX = 1 << 20;
 export const LOG_READ_CHUNK_BYTES = 1 << 20;
+/** Zero bytes written past the last line when an append reaches the end of the reserved space. */
+export const LOG_RESERVE_BYTES = 1 << 20;
 
 export interface LogScan {
   /** Where the file's entries start (its START line; index 1 first when it has none). */
@@ -100,9 +110,16 @@ export async function scanLog(file: LayerFile): Promise<LogScan> {
     }
     carry = carry.subarray(start);
     carryStart += start;
-    if (carry.length > LOG_LINE_BYTES_MAX) throw corrupt(file.filePath, lineNumber + 1, `a line longer than ${LOG_LINE_BYTES_MAX} bytes`);
+    if (carry.length > LOG_LINE_BYTES_MAX && withoutReservedSpace(carry).length > LOG_LINE_BYTES_MAX) throw corrupt(file.filePath, lineNumber + 1, `a line longer than ${LOG_LINE_BYTES_MAX} bytes`);
   }
-  return finishScan(scan, file.filePath, carry, carryStart, lineNumber + 1, bad);
+  return finishScan(scan, file.filePath, withoutReservedSpace(carry), carryStart, lineNumber + 1, bad);
+}
+
+/** The part after the last newline without its trailing zero bytes (reserved space, or the zeros of a torn write: neither holds data). */
+function withoutReservedSpace(tail: Buffer): Buffer {
+  let end = tail.length;
+  while (end > 0 && tail[end - 1] === 0) end--;
+  return tail.subarray(0, end);
 }
 
 /** Takes one complete line; returns the first bad part seen so far. */
@@ -189,15 +206,27 @@ export async function truncateLog(file: LayerFile, bytes: number, sync = true): 
   if (sync) await file.sync();
 }
 
-/** Appends `entries` at `atBytes` as one write, the last line marked `*`, and fdatasyncs. Returns the new end. */
-export async function appendLog(file: LayerFile, atBytes: number, entries: readonly Entry[]): Promise<number> {
+/** Where logs.txt's lines end and where the file ends (its lines, then reserved zero bytes). */
+export interface LogEnds {
+  readonly dataBytes: number;
+  readonly fileBytes: number;
+}
+
+/**
+ * Appends `entries` at `at.dataBytes` as one write, the last line marked `*`, and fdatasyncs.
+ * A write that passes `at.fileBytes` carries `reserveBytes` of zeros after its lines.
+ */
+export async function appendLog(file: LayerFile, at: LogEnds, entries: readonly Entry[], reserveBytesWanted: number): Promise<LogEnds> {
   assert(entries.length > 0, "appendLog needs entries");
   const last = entries.length - 1;
   const text = entries.map((e, i) => encodeLogLine(e, i === last ? "*" : "#")).join("");
-  const bytes = Buffer.from(text, "latin1");
-  await file.write(bytes, atBytes);
+  const dataBytes = at.dataBytes + Buffer.byteLength(text, "latin1");
+  const reserveBytes = dataBytes > at.fileBytes ? reserveBytesWanted : 0;
+  const bytes = Buffer.alloc(dataBytes - at.dataBytes + reserveBytes); // zero-filled past the text
+  bytes.write(text, 0, "latin1");
+  await file.write(bytes, at.dataBytes);
   await file.datasync();
-  return atBytes + bytes.length;
+  return { dataBytes, fileBytes: Math.max(at.fileBytes, dataBytes + reserveBytes) };
 }
 
 /**

@@ -1,7 +1,8 @@
 // logs.txt as the storage's writes leave it: where it starts (its START line, if compacted), the
-// byte offset just past each entry's line, and the three writes that change it: a truncation in
-// place, a rewrite that drops a compacted prefix (atomic), and an append (one write, fdatasynced).
-// One write at a time: the storage's write loop calls these in order.
+// byte offset just past each entry's line, where the reserved zero bytes after the lines end
+// (log-file.ts), and the three writes that change it: a truncation in place, a rewrite that drops a
+// compacted prefix (atomic), and an append (one write, fdatasynced). One write at a time: the
+// storage's write loop calls these in order.
 
 import { assert, type Entry, type LogStart } from "../../raft/index.js";
 import type { FileLayer, LayerFile } from "./file-layer.js";
@@ -19,8 +20,10 @@ export class LogWriter {
   private headerBytes: number;
   /** ends[i]: the byte offset just past the line of index start.prevIndex + 1 + i. */
   private ends: number[];
-  /** Length of logs.txt known to be on the disk. */
+  /** Where the durable lines of logs.txt end. */
   durableBytes: number;
+  /** The file's length: its lines, then reserved zero bytes. */
+  private fileBytes: number;
   /** fsync and fdatasync calls made. */
   syncs = 0;
 
@@ -29,11 +32,15 @@ export class LogWriter {
     private file: LayerFile,
     scan: LogScan,
     bytes: number,
+    fileBytes: number,
+    /** Zero bytes an append that reaches the file's end writes after its lines (log-file.ts). */
+    private readonly reserveBytes: number,
   ) {
     this.start = scan.start;
     this.headerBytes = scan.headerBytes;
     this.ends = scan.lineEnds;
     this.durableBytes = bytes;
+    this.fileBytes = Math.max(bytes, fileBytes);
   }
 
   /**
@@ -57,6 +64,7 @@ export class LogWriter {
     this.syncs++;
     this.ends.length = Math.max(0, keep - this.start.prevIndex);
     this.durableBytes = bytes;
+    this.fileBytes = bytes;
   }
 
   /**
@@ -79,13 +87,16 @@ export class LogWriter {
     this.start = start;
     this.headerBytes = headerBytes;
     this.durableBytes = headerBytes + (toBytes - fromBytes);
+    this.fileBytes = this.durableBytes;
   }
 
   /** Appends entries (the first has index base + 1) as one write and fdatasyncs it. */
   async append(base: number, entries: readonly Entry[]): Promise<void> {
     assert(base === this.lastIndex, () => `appending after index ${base}, but logs.txt ends at ${this.lastIndex}`);
     let at = this.endOf(base);
-    this.durableBytes = await appendLog(this.file, at, entries);
+    const ends = await appendLog(this.file, { dataBytes: at, fileBytes: this.fileBytes }, entries, this.reserveBytes);
+    this.durableBytes = ends.dataBytes;
+    this.fileBytes = ends.fileBytes;
     this.syncs++;
     for (const e of entries) this.ends.push((at += lineBytes(e)));
     assert(at === this.durableBytes, "line lengths disagree with the bytes written");
@@ -93,11 +104,17 @@ export class LogWriter {
 
   /** After a failed write: cut the file back to its durable bytes and sync (what failed may be in the page cache only). */
   async rollBack(): Promise<void> {
+    this.fileBytes = this.durableBytes;
     await this.file.truncate(this.durableBytes);
     await this.file.sync();
   }
 
-  close(): Promise<void> {
-    return this.file.close();
+  /** Cuts the reserved space off (a stopped node's logs.txt is its lines alone) and closes the file. */
+  async close(): Promise<void> {
+    try {
+      if (this.fileBytes > this.durableBytes) await truncateLog(this.file, this.durableBytes);
+    } finally {
+      await this.file.close();
+    }
   }
 }

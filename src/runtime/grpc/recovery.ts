@@ -24,8 +24,10 @@ const METADATA_BYTES_MAX = 64 << 10;
 export interface OpenedFiles {
   readonly folderPath: string;
   readonly logFile: LayerFile;
-  /** Bytes of logs.txt, all durable. */
+  /** Where the lines of logs.txt end, all durable. */
   readonly logBytes: number;
+  /** The length of logs.txt: its lines, then reserved zero bytes (log-file.ts). */
+  readonly logFileBytes: number;
   readonly dump: DumpWriter;
   readonly log: LogScan;
   readonly hardState: HardState;
@@ -117,7 +119,7 @@ export async function openFiles(layer: FileLayer, opts: StorageOptions, folderPa
     if (log.repair !== null) await repairTail(logFile, log.repair, opts.warn);
     if (metadata === null) await replaceFileAtomically(layer, folderPath, METADATA_FILE, encodeMetadata(opts.nodeId, opts.clusterFingerprint, hardState));
     const dump = await DumpWriter.open(layer, path.join(folderPath, DUMP_FILE), opts.dumpBytesMax, opts.warn);
-    return { folderPath, logFile, logBytes: log.lineEnds.at(-1) ?? log.headerBytes, dump, log, hardState, snapshot };
+    return { folderPath, logFile, logBytes: log.lineEnds.at(-1) ?? log.headerBytes, logFileBytes: await logFile.size(), dump, log, hardState, snapshot };
   } catch (err) {
     await logFile.close();
     throw err;

@@ -35,6 +35,7 @@ import { MonotonicClock, type Clock } from "./clock.js";
 import { DumpWriter } from "./dump-writer.js";
 import { nodeFileLayer, type FileLayer } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
+import { LOG_RESERVE_BYTES } from "./log-file.js";
 import { LogWriter } from "./log-writer.js";
 import { checkPersistRequest, type PersistRequest } from "./persist-request.js";
 import { SNAPSHOT_FILE, writeSnapshotFile } from "./snapshot-file.js";
@@ -58,6 +59,8 @@ export interface StorageOptions {
   readonly layer?: FileLayer;
   /** A change of the commit index alone reaches metadata.txt at most this often (default 1 s). */
   readonly commitPersistIntervalMs?: number;
+  /** Zero bytes reserved ahead of the appends in logs.txt (default LOG_RESERVE_BYTES, 1 MiB; 0: none). */
+  readonly logReserveBytes?: number;
   /** The clock that interval is measured on (default: the monotonic clock). */
   readonly clock?: Clock;
   /** Told, for each persist call that wrote something, how long it took to be durable (for the metrics). */
@@ -155,7 +158,7 @@ export class FileStorage {
     const scan = files.log;
     this.stagedStart = scan.start;
     this.stagedTerms = scan.entries.map((e) => e.term);
-    this.log = new LogWriter(layer, files.logFile, scan, files.logBytes);
+    this.log = new LogWriter(layer, files.logFile, scan, files.logBytes, files.logFileBytes, opts.logReserveBytes ?? LOG_RESERVE_BYTES);
     this.latestHardState = files.hardState;
     this.durableHardState = files.hardState;
     this.durableSnapshotIndex = files.snapshot?.lastIndex ?? 0;

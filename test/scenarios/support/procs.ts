@@ -261,6 +261,7 @@ export class ProcessCluster {
     if (!fs.existsSync(file)) return [];
     return fs
       .readFileSync(file, "utf8")
+      .replace(/\0+$/, "") // the space a running (or killed) node reserves after its lines
       .split("\n")
       .filter((l) => l.length > 0)
       .map((l) => l.replace(/ [#*][0-9a-f]{8}$/, ""));

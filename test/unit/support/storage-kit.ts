@@ -55,8 +55,9 @@ export async function reopen(storage: FileStorage, id = 1): Promise<FileStorage>
 export function folder(id: NodeId | number = 1): string {
   return path.join(fx.dir, `logs_node_${id}`);
 }
+/** logs.txt's lines without their checksum tokens and without the reserved zero bytes after them (log-file.ts). */
 export async function logsText(id = 1): Promise<string> {
-  return plain(await readFile(path.join(folder(id), "logs.txt"), "utf8"));
+  return plain((await readFile(path.join(folder(id), "logs.txt"), "utf8")).replace(/\0+$/, ""));
 }
 /** A file's text without its checksum tokens. */
 export function plain(text: string): string {
