@@ -43,6 +43,16 @@ function isMissing(err: unknown): boolean {
 // The real files use node:fs's callback calls on a plain descriptor, not a promise FileHandle: on
 // Node 20 a FileHandle write plus datasync took 0.62 ms where the same two calls by callback took
 // 0.32 ms (one process, 180-byte lines), and a follower's write is on every SET's path.
+//
+// A write of at most SYNC_WRITE_BYTES_MAX is made at once, on the calling thread: it only copies
+// into the page cache, which costs less than a round trip through libuv's thread pool (a wake-up
+// there, another back), and the fdatasync after it waits for the disk in the pool as before. Three
+// processes writing 180-byte lines into reserved space and fdatasyncing each, on a busy machine:
+// 0.55-0.68 ms per line and 0.20-0.30 ms of CPU, against 0.79-0.91 ms and 0.35-0.43 ms with the
+// write in the pool. Larger writes (snapshots, the log's reserved space) go to the pool.
+
+/** Writes up to this many bytes on the calling thread (see above). */
+const SYNC_WRITE_BYTES_MAX = 64 << 10;
 
 /** Runs one callback-style fs call as a promise. */
 function fsCall<T>(call: (done: (err: NodeJS.ErrnoException | null, value: T) => void) => void): Promise<T> {
@@ -64,9 +74,19 @@ class NodeFile implements LayerFile {
   }
 
   async write(bytes: Buffer, position: number): Promise<void> {
+    if (bytes.length <= SYNC_WRITE_BYTES_MAX) return this.writeNow(bytes, position);
     let offset = 0;
     while (offset < bytes.length) {
       const bytesWritten = await fsCall<number>((done) => fs.write(this.fd, bytes, offset, bytes.length - offset, position + offset, done));
+      assert(bytesWritten > 0, "a file write made no progress");
+      offset += bytesWritten;
+    }
+  }
+
+  /** The whole write on this thread (a failure rejects the caller's promise: `write` is async). */
+  private writeNow(bytes: Buffer, position: number): void {
+    for (let offset = 0; offset < bytes.length; ) {
+      const bytesWritten = fs.writeSync(this.fd, bytes, offset, bytes.length - offset, position + offset);
       assert(bytesWritten > 0, "a file write made no progress");
       offset += bytesWritten;
     }
