@@ -776,9 +776,9 @@ describe("forged crash images", () => {
       // Two `*` lines after the zeros: two writes, the first followed by another, so synced
       // before it; the zeros are damage to synced data, not a torn tail. Glued: the zeros end
       // exactly where the `*` line begins (a zeroed page that ended with a line's newline), so
-      // the `*` line's text follows the zeros on the same line. That variant FAILS: recovery
-      // drops lines 4-6 (w, x, y) as a torn tail "never acknowledged", with a warning. It fails
-      // the same way on 921207d, before the reserved space (with no zeros after y).
+      // the `*` line's text follows the zeros on the same line. That variant failed when this
+      // test was written (recovery dropped lines 4-6 as a torn tail "never acknowledged", as it
+      // had before the reserved space too); recovery now reads the glued `*` line as a write's end.
       const afterStar = [set("x", "1", 3), set("y", "2", 3)];
       const image = Buffer.concat([
         ascii(baseLines),

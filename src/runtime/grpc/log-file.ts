@@ -127,6 +127,12 @@ function takeLine(scan: LogScan, filePath: string, bytes: Buffer, startBytes: nu
   if (lineNumber === 1 && takeStartLine(scan, filePath, bytes)) return null;
   const hasZeros = bytes.includes(0);
   const verdict = hasZeros ? null : judgeLine(bytes.toString("latin1"));
+  if (hasZeros && endsWrite(bytes)) {
+    // Zeros glued to the front of a whole `*` line (a zeroed page that ended where the line
+    // began): that line still ends a write, and any line after it proves the zeros were synced.
+    if (bad !== null && bad.writeEndLine !== null) throw syncedZeros(filePath, bad);
+    return { ...(bad ?? { lineNumber, startBytes, reason: "zeros where a line should be" }), writeEndLine: lineNumber };
+  }
   if (bad === null && verdict?.ok === true) {
     const previousTerm: Term | 0 = scan.entries.at(-1)?.term ?? scan.start.prevTerm;
     if (verdict.entry.term < previousTerm) throw corrupt(filePath, lineNumber, `term ${verdict.entry.term} is below the previous entry's term ${previousTerm}`);
@@ -143,6 +149,14 @@ function takeLine(scan: LogScan, filePath: string, bytes: Buffer, startBytes: nu
   if (verdict !== null && !verdict.ok) throw corrupt(filePath, bad.lineNumber, `${bad.reason}, and line ${lineNumber} after it is damaged too (${verdict.error})`);
   if (verdict?.ok === true && verdict.mark === "*") return { ...bad, writeEndLine: lineNumber };
   return bad;
+}
+
+/** The part of a line after its last zero byte is a whole line marked `*` (the end of a write). */
+function endsWrite(bytes: Buffer): boolean {
+  const after = bytes.subarray(bytes.lastIndexOf(0) + 1);
+  if (after.length === 0) return false;
+  const verdict = judgeLine(after.toString("latin1"));
+  return verdict.ok && verdict.mark === "*";
 }
 
 /**
