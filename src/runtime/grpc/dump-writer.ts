@@ -76,7 +76,7 @@ export class DumpWriter {
   }
 
   private async drain(): Promise<void> {
-    await Promise.resolve(); // lines of this turn go in one write
+    await new Promise<void>((resolve) => setImmediate(resolve)); // lines of this turn go in one write, after the turn's messages leave
     try {
       while (this.queued.length > 0 && !this.failed) {
         const first = Buffer.byteLength(this.queued[0]!, "utf8");

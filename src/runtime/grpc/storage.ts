@@ -334,7 +334,7 @@ export class FileStorage {
 
   /** Writes batches until none is pending. Never rejects: a failure rejects the waiters. */
   private async drain(): Promise<void> {
-    await Promise.resolve(); // calls made in this same turn join the first batch
+    await new Promise<void>((resolve) => setImmediate(resolve)); // the turn's calls join one batch; its messages leave first
     while (this.pending.waiters.length > 0 || this.pending.commitDue) {
       const plan = this.takePlan();
       if (this.failure !== null) {
