@@ -127,12 +127,14 @@ function groupByKey(history: History): Map<string, Op[]> {
 
 /** The cheap, precise diagnosis: a GET returned a value no possibly-applied SET could give it. */
 function findImpossibleRead(key: string, ops: readonly Op[]): CheckFailure | null {
-  const writersByValue = new Map<string, Op[]>();
+  // The writers of each value an ok GET returned (null: none yet); most values are never read.
+  const writersByValue = new Map<string, Op[] | null>();
+  for (const op of ops) if (op.kind === "get" && op.outcome === "ok" && op.value !== "") writersByValue.set(op.value, null);
   for (const op of ops) {
     if (op.kind !== "set") continue;
     const writers = writersByValue.get(op.value);
-    if (writers === undefined) writersByValue.set(op.value, [op]);
-    else writers.push(op);
+    if (writers === null) writersByValue.set(op.value, [op]);
+    else writers?.push(op);
   }
   for (const get of ops) {
     if (get.kind !== "get" || get.outcome !== "ok" || get.value === "") continue;

@@ -25,6 +25,7 @@ import {
   type AppendRequest,
   type Input,
   type Message,
+  type NodeId,
   type Role,
   type SnapshotReply,
   type SnapshotRequest,
@@ -121,48 +122,85 @@ function noteConfigChanged(n: NodeCore, before: Membership): void {
 }
 
 /**
- * Messages come from any node but this one: a node may hear from a leader or a candidate before
- * it knows the configuration that lists them (a member being added, a voter behind).
- *
- * The switch on the kind comes first, and each case reads its fields: messages come in seven
- * shapes, and V8 looks a field up generically (and again at every read) where a read can meet
- * any of them, but directly where it meets one.
+ * The switch on the kind comes first, and each kind has a door of its own that reads its fields:
+ * messages come in seven shapes, and V8 keeps one record of the shapes seen per field name for a
+ * whole function (m.term read in seven cases meets all seven shapes), so that a read meeting more
+ * than four is a generic lookup, where a read in a function of one kind meets one shape.
  */
 function receive(n: NodeCore, m: Message): void {
-  if (m.to !== n.id || m.from === n.id) return;
   switch (m.type) {
     case "append-request":
-      if (!n.acceptsLeaseOf(m.from, m.lease)) return;
-      if (!termDoor(n, m.term)) return rejectStaleAppend(n, m);
-      return onAppendRequest[n.role](n, m);
+      return appendRequestDoor(n, m);
     case "vote-request":
-      if (!n.acceptsLeaseOf(m.from, m.lease)) return;
-      if (m.preVote) return answerPreVote(n, m);
-      if (m.term > n.currentTerm && isDisruptive(n, m.from)) return;
-      if (!termDoor(n, m.term)) return refuseStaleVote(n, m);
-      return onVoteRequest[n.role](n, m);
+      return voteRequestDoor(n, m);
     case "snapshot-request":
-      if (!n.acceptsLeaseOf(m.from, m.lease)) return;
-      if (!termDoor(n, m.term)) return refuseStaleSnapshot(n, m);
-      return onSnapshotRequest[n.role](n, m);
+      return snapshotRequestDoor(n, m);
     case "timeout-now":
-      if (!n.acceptsLeaseOf(m.from, m.lease)) return;
-      if (!termDoor(n, m.term)) return; // a leadership that is over: nothing to hand over
-      return onTimeoutNow[n.role](n, m);
-    // A reply from a node behind us still goes on: it names the request it answers (requestTerm),
-    // and a pre-vote may be granted by a voter whose own term is behind the candidate's.
+      return timeoutNowDoor(n, m);
     case "append-reply":
-      termDoor(n, m.term);
-      return onAppendReply[n.role](n, m);
+      return appendReplyDoor(n, m);
     case "vote-reply":
-      termDoor(n, m.term);
-      return onVoteReply[n.role](n, m);
+      return voteReplyDoor(n, m);
     case "snapshot-reply":
-      termDoor(n, m.term);
-      return onSnapshotReply[n.role](n, m);
+      return snapshotReplyDoor(n, m);
     default:
       return assertNever(m);
   }
+}
+
+/**
+ * Messages come from any node but this one: a node may hear from a leader or a candidate before
+ * it knows the configuration that lists them (a member being added, a voter behind).
+ */
+function addressed(n: NodeCore, to: NodeId, from: NodeId): boolean {
+  return to === n.id && from !== n.id;
+}
+
+function appendRequestDoor(n: NodeCore, m: AppendRequest): void {
+  if (!addressed(n, m.to, m.from) || !n.acceptsLeaseOf(m.from, m.lease)) return;
+  if (!termDoor(n, m.term)) return rejectStaleAppend(n, m);
+  onAppendRequest[n.role](n, m);
+}
+
+function voteRequestDoor(n: NodeCore, m: VoteRequest): void {
+  if (!addressed(n, m.to, m.from) || !n.acceptsLeaseOf(m.from, m.lease)) return;
+  if (m.preVote) return answerPreVote(n, m);
+  if (m.term > n.currentTerm && isDisruptive(n, m.from)) return;
+  if (!termDoor(n, m.term)) return refuseStaleVote(n, m);
+  onVoteRequest[n.role](n, m);
+}
+
+function snapshotRequestDoor(n: NodeCore, m: SnapshotRequest): void {
+  if (!addressed(n, m.to, m.from) || !n.acceptsLeaseOf(m.from, m.lease)) return;
+  if (!termDoor(n, m.term)) return refuseStaleSnapshot(n, m);
+  onSnapshotRequest[n.role](n, m);
+}
+
+function timeoutNowDoor(n: NodeCore, m: TimeoutNow): void {
+  if (!addressed(n, m.to, m.from) || !n.acceptsLeaseOf(m.from, m.lease)) return;
+  if (!termDoor(n, m.term)) return; // a leadership that is over: nothing to hand over
+  onTimeoutNow[n.role](n, m);
+}
+
+// A reply from a node behind us still goes on: it names the request it answers (requestTerm),
+// and a pre-vote may be granted by a voter whose own term is behind the candidate's.
+
+function appendReplyDoor(n: NodeCore, m: AppendReply): void {
+  if (!addressed(n, m.to, m.from)) return;
+  termDoor(n, m.term);
+  onAppendReply[n.role](n, m);
+}
+
+function voteReplyDoor(n: NodeCore, m: VoteReply): void {
+  if (!addressed(n, m.to, m.from)) return;
+  termDoor(n, m.term);
+  onVoteReply[n.role](n, m);
+}
+
+function snapshotReplyDoor(n: NodeCore, m: SnapshotReply): void {
+  if (!addressed(n, m.to, m.from)) return;
+  termDoor(n, m.term);
+  onSnapshotReply[n.role](n, m);
 }
 
 /** A message of a newer term makes this node a follower of that term first. False: the message is of an older term. */

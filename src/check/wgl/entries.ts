@@ -22,9 +22,6 @@ export interface EntryList {
 
 export function buildEntries(searchOps: readonly SearchOp[]): EntryList {
   const n = searchOps.length;
-  const events: { readonly timeMs: number; readonly isCall: boolean; readonly opIndex: number }[] = [];
-  searchOps.forEach((s, i) => events.push({ timeMs: s.callMs, isCall: true, opIndex: i }, { timeMs: s.returnMs, isCall: false, opIndex: i }));
-  events.sort((a, b) => compareNumbers(a.timeMs, b.timeMs) || Number(b.isCall) - Number(a.isCall) || a.opIndex - b.opIndex);
   const list: EntryList = {
     next: new Int32Array(2 * n + 2),
     prev: new Int32Array(2 * n + 2),
@@ -32,19 +29,39 @@ export function buildEntries(searchOps: readonly SearchOp[]): EntryList {
     isCall: new Uint8Array(2 * n + 2),
     match: new Int32Array(2 * n + 2),
   };
-  const callEntryOf = new Int32Array(n);
   for (let e = 0; e <= 2 * n + 1; e++) {
     list.next[e] = e + 1;
     list.prev[e] = e - 1;
   }
-  events.forEach((event, k) => {
-    const e = k + 1;
-    list.opIndex[e] = event.opIndex;
-    list.isCall[e] = event.isCall ? 1 : 0;
-    if (event.isCall) callEntryOf[event.opIndex] = e;
-    else list.match[at(callEntryOf, event.opIndex)] = e;
-  });
+  // Events in time order, a call before a return at the same time, then in op order. The calls
+  // are in op order already (search ops are sorted by call time, ties in history order): only
+  // the returns are sorted, and the two lists merge (sorting an object per event cost more than
+  // the search itself in most runs).
+  const returns = returnOrder(searchOps);
+  const callEntryOf = new Int32Array(n);
+  let call = 0;
+  let ret = 0;
+  for (let e = 1; e <= 2 * n; e++) {
+    if (call < n && (ret === n || at(searchOps, call).callMs <= at(searchOps, returns[ret]!).returnMs)) {
+      list.opIndex[e] = call;
+      list.isCall[e] = 1;
+      callEntryOf[call++] = e;
+    } else {
+      const i = returns[ret++]!;
+      list.opIndex[e] = i;
+      list.match[at(callEntryOf, i)] = e;
+    }
+  }
   return list;
+}
+
+/**
+ * Op indexes by return time, ties in op order. (Indexed directly: `at` meets typed arrays and
+ * arrays of ops, and one more kind of array there made its every read a generic lookup.)
+ */
+function returnOrder(searchOps: readonly SearchOp[]): number[] {
+  const order = searchOps.map((_, i) => i);
+  return order.sort((a, b) => compareNumbers(searchOps[a]!.returnMs, searchOps[b]!.returnMs) || a - b);
 }
 
 function unlink(list: EntryList, e: number): void {

@@ -30,7 +30,7 @@ export interface PreparedKey {
 export function prepareKey(ops: readonly Op[]): PreparedKey {
   const values = valueIdsFor(ops);
   const firstReadMs = firstReadMsByValue(ops);
-  const writerCount = liveWriterCountByValue(ops);
+  const writerCount = liveWriterCountByValue(ops, firstReadMs);
   const searchOps: SearchOp[] = [];
   for (const op of ops) {
     const interval = searchInterval(op, firstReadMs, writerCount);
@@ -88,8 +88,9 @@ function firstReadMsByValue(ops: readonly Op[]): Map<string, number> {
   return firstReadMs;
 }
 
-function liveWriterCountByValue(ops: readonly Op[]): Map<string, number> {
+/** Per value read (a key of `read`), the SETs of it that did not fail: searchInterval asks of no other value (most are never read). */
+function liveWriterCountByValue(ops: readonly Op[], read: ReadonlyMap<string, number>): Map<string, number> {
   const count = new Map<string, number>();
-  for (const op of ops) if (op.kind === "set" && op.outcome !== "fail") count.set(op.value, (count.get(op.value) ?? 0) + 1);
+  for (const op of ops) if (op.kind === "set" && op.outcome !== "fail" && read.has(op.value)) count.set(op.value, (count.get(op.value) ?? 0) + 1);
   return count;
 }

@@ -41,9 +41,11 @@ export class RunLog {
     for (let k = 0; k < events.length; k++) {
       const e = events[k]!;
       if (this.trace !== null) this.line(nowMs, `n${sn.id}`, formatEvent(e));
-      if (e.kind === "became-leader") this.stats.elections += 1;
-      if (e.kind === "became-leader" || e.kind === "stepping-down" || e.kind === "lease-renewal-failed" || e.kind === "waiting-old-lease") {
-        this.notable.push({ atMs: nowMs, nodeId: sn.id, kind: e.kind, term: v.term });
+      // Read once: events come in many shapes, and each read of the kind is a generic lookup.
+      const kind = e.kind;
+      if (kind === "became-leader") this.stats.elections += 1;
+      if (kind === "became-leader" || kind === "stepping-down" || kind === "lease-renewal-failed" || kind === "waiting-old-lease") {
+        this.notable.push({ atMs: nowMs, nodeId: sn.id, kind, term: v.term });
       }
     }
   }

@@ -71,6 +71,16 @@ interface CurrentOp {
 
 const DIRECT_TIMEOUT_MS = 2_000;
 
+/**
+ * Key i's name, one string for all its uses: a string built anew for every operation made every
+ * map keyed by it (each node's state machine, the checkers') hash it once more and compare it
+ * character by character with the one it holds.
+ */
+const KEY_NAMES: string[] = [];
+function keyName(i: number): string {
+  return (KEY_NAMES[i] ??= `k${i}`);
+}
+
 export class SimClient {
   readonly session: Session;
   readonly tracker: LeaderTracker;
@@ -162,11 +172,16 @@ export class SimClient {
     return null;
   }
 
+  /**
+   * Built as one literal, with the fields in the order of the core's own SET command: requests and
+   * commands then share a hidden class, and the core's reads of them (formatOperation takes both)
+   * stay direct. Made by the session's spread, each request had a hidden class of its own.
+   */
   private stampSet(key: string, value: string): ClientRequest {
     const stamped = this.session.stampSet({ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 });
-    if (!this.lazy) return stamped;
     const f = stamped.firstUnanswered;
-    return { ...stamped, firstUnanswered: f - ((f - 1) % 4) };
+    const firstUnanswered = this.lazy ? f - ((f - 1) % 4) : f;
+    return { kind: "set", key: stamped.key, value: stamped.value, clientId: stamped.clientId, sequence: stamped.sequence, firstUnanswered };
   }
 
   private nextOp(nowMs: number): { kind: "set" | "get"; key: string; value: string; label: string | null; direct: boolean } | null {
@@ -174,7 +189,7 @@ export class SimClient {
     if (w !== null) {
       if (nowMs >= w.stopMs) return null;
       this.opCount += 1;
-      const key = `k${this.rng.int(0, w.keyCount - 1)}`;
+      const key = keyName(this.rng.int(0, w.keyCount - 1));
       const kind = this.rng.chance(w.setRatio) ? "set" : "get";
       return { kind, key, value: kind === "set" ? `${this.clientId}.${this.opCount}` : "", label: null, direct: false };
     }

@@ -47,6 +47,23 @@ const TICK_MIN_STEP_MS = 1e-3;
 /** What the reused client input holds between steps (nothing to keep alive). */
 const NO_CALL: ClientCall = { requestId: requestId(0), request: { kind: "get", key: "" } };
 
+/** An input filled in place for each step of its kind (see NodeDriver.messageInput). */
+interface ReusedInput<T extends "message" | "tick" | "client"> {
+  readonly type: T;
+  nowMs: number;
+  message: Message | null;
+  readonly calls: ClientCall[];
+}
+
+/**
+ * The reused inputs are built alike, with every field any of them needs, so that they share one
+ * hidden class: the core's first reads of an input (its time, its type) then meet four shapes
+ * (these, persisted, snapshot-saved, admin) and stay direct, where six made them generic lookups.
+ */
+function reusedInput<T extends "message" | "tick" | "client">(type: T, calls: ClientCall[]): ReusedInput<T> {
+  return { type, nowMs: 0, message: null, calls };
+}
+
 export class NodeDriver {
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
   private readonly windowSlot = new WindowSlot();
@@ -55,10 +72,10 @@ export class NodeDriver {
    * The inputs of the commonest steps, filled in place: the core reads an input during its step
    * and keeps nothing of it (it keeps the message, never the wrapper).
    */
-  private readonly messageInput: { readonly type: "message"; nowMs: number; message: Message | null } = { type: "message", nowMs: 0, message: null };
-  private readonly tickInput: { readonly type: "tick"; nowMs: number } = { type: "tick", nowMs: 0 };
+  private readonly messageInput = reusedInput("message", []);
+  private readonly tickInput = reusedInput("tick", []);
   /** A client's request, one call at a time (the core keeps the call, never the list or the wrapper). */
-  private readonly clientInput: { readonly type: "client"; nowMs: number; readonly calls: ClientCall[] } = { type: "client", nowMs: 0, calls: [NO_CALL] };
+  private readonly clientInput = reusedInput("client", [NO_CALL]);
 
   constructor(
     private readonly loop: Scheduler,

@@ -8,7 +8,7 @@ import type { NodeAnswer } from "../../../client/retry.js";
 import type { RunLog } from "../reports/run-log.js";
 import type { RunStats } from "../reports/results.js";
 import type { SimClient } from "./client.js";
-import { Deliveries, NET_CALM, validateNetParams, type Links, type NetParams } from "./network.js";
+import { Deliveries, NET_CALM, oneShapeNet, validateNetParams, type Links, type NetParams } from "./network.js";
 import type { Rng } from "./prng.js";
 import type { Scheduler } from "./sim-event.js";
 
@@ -30,7 +30,7 @@ export class Wire {
     private readonly log: RunLog,
   ) {
     validateNetParams(net);
-    this.net = net;
+    this.net = oneShapeNet(net);
   }
 
   addClient(client: SimClient, rng: Rng): void {
@@ -83,12 +83,12 @@ export class Wire {
   setNet(params: Partial<NetParams>): void {
     const next = { ...this.net, ...params };
     validateNetParams(next);
-    this.net = next;
+    this.net = oneShapeNet(next);
   }
 
   /** A calm network: ghost copies still on their way are gone too, so liveness can be judged. */
   calm(): void {
-    this.net = NET_CALM;
+    this.net = oneShapeNet(NET_CALM);
     this.calmEpoch += 1;
   }
 }
