@@ -69,6 +69,8 @@ export class SafetyChecker {
   /** The term of the node that first applied each index (the commit happened in it or before). */
   private readonly commitTerm: number[] = [];
   private highestLeaderTerm = 0;
+  /** The last leader checked, with its term, once recorded in leaderOfTerm. */
+  private readonly lastLeader = { term: -1, id: -1 };
   /** The state machine of the committed log, applied by the checker itself. */
   private readonly reference = new ReferenceStateMachine();
   /** Each node's commit index since it last started: within one life it never goes back. */
@@ -103,15 +105,23 @@ export class SafetyChecker {
 
   private checkLeader(id: NodeId, node: NodeView): void {
     const t = node.term;
-    const known = this.leaderOfTerm.get(t);
     this.passed.election += 1;
-    if (known === id) return;
+    // A leader steps many times in its term: once it is recorded, its term's entry never changes.
+    if (t === this.lastLeader.term && id === this.lastLeader.id) return;
+    const known = this.leaderOfTerm.get(t);
+    if (known === id) return this.noteLeader(t, id);
     if (known !== undefined) violated("election safety", `nodes ${known} and ${id} were both leader in term ${t}`);
     this.leaderOfTerm.set(t, id);
+    this.noteLeader(t, id);
     this.highestLeaderTerm = Math.max(this.highestLeaderTerm, t);
     const firstIndex = node.noopIndex!;
     this.termStarts.set(t, { leader: id, firstIndex, prevTerm: node.termAt(logIndex(firstIndex - 1)) ?? 0 });
     this.checkNewLeaderHasCommitted(id, node);
+  }
+
+  private noteLeader(t: number, id: NodeId): void {
+    this.lastLeader.term = t;
+    this.lastLeader.id = id;
   }
 
   private checkNewLeaderHasCommitted(id: NodeId, node: NodeView): void {
