@@ -1,10 +1,11 @@
 // The driver's output contract, with a storage whose writes the test holds and releases.
 import seedrandom from "seedrandom";
 import { afterEach, describe, expect, it } from "vitest";
-import { makeConfig, type TimingConfig } from "../../src/raft/index.js";
+import { makeConfig, type RaftConfig, type TimingConfig } from "../../src/raft/index.js";
 import { logIndex, nodeId, term, type AppendRequest, type Message, type PersistedState, type RaftEvent, type VoteRequest } from "../../src/raft/index.js";
 import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
 import { defaultDriverLimits, NodeDriver, type CallResult, type DriverLimits, type DriverStorage, type PersistRequest } from "../../src/runtime/grpc/driver.js";
+import type { SyncOn } from "../../src/runtime/grpc/file-layer.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 10, electionTimeoutMinMs: 40, electionTimeoutMaxMs: 50, leaseMs: 30, driftPpmMax: 1000 };
 const EMPTY: PersistedState = { hardState: { currentTerm: term(0), votedFor: null, commitIndex: logIndex(0) }, entries: [] };
@@ -13,6 +14,8 @@ const EMPTY: PersistedState = { hardState: { currentTerm: term(0), votedFor: nul
 class HeldStorage implements DriverStorage {
   readonly recovered = EMPTY;
   readonly writes: PersistRequest[] = [];
+  /** Where each write's sync may wait, as the driver asked (index for index with writes). */
+  readonly syncOns: SyncOn[] = [];
   holding = false;
   private held: (() => void)[] = [];
   private rejects: ((e: Error) => void)[] = [];
@@ -22,8 +25,9 @@ class HeldStorage implements DriverStorage {
     return Promise.resolve();
   }
 
-  persist(request: PersistRequest): Promise<void> {
+  persist(request: PersistRequest, syncOn: SyncOn): Promise<void> {
     this.writes.push(request);
+    this.syncOns.push(syncOn);
     if (this.failure !== null) return Promise.reject(this.failure);
     if (!this.holding) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -62,8 +66,8 @@ afterEach(async () => {
   for (const { fatal } of all) expect(fatal.map((e) => e.message), "a driver failed unexpectedly").toEqual([]);
 });
 
-function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}, fatal: Error[] = [], events: RaftEvent[] = []): NodeDriver {
-  const config = makeConfig(nodeId(0), members.map(nodeId), TIMING);
+function makeDriver(members: number[], storage: DriverStorage, sent: Message[], limits: Partial<DriverLimits> = {}, fatal: Error[] = [], events: RaftEvent[] = [], overrides: Partial<RaftConfig> = {}): NodeDriver {
+  const config = makeConfig(nodeId(0), members.map(nodeId), TIMING, overrides);
   const driver = new NodeDriver({
     config,
     storage,
@@ -171,6 +175,34 @@ describe("driver output contract", () => {
     const firstAppend = sent.findIndex((m) => m.type === "append-request");
     const lastVote = Math.max(...sent.map((m, i) => (m.type === "vote-request" && !m.preVote ? i : -1)));
     expect(lastVote).toBeLessThan(firstAppend);
+  });
+});
+
+describe("where a write's sync waits", () => {
+  /** How the driver asked for the first write appending an entry of this kind. */
+  function syncOnOfAppend(storage: HeldStorage, kind: "noop" | "set"): SyncOn | undefined {
+    return storage.syncOns[storage.writes.findIndex((w) => w.append.some((e) => e.command.kind === kind))];
+  }
+
+  it("a follower's append, which its reply waits for, may block the thread", async () => {
+    const storage = new HeldStorage();
+    const driver = makeDriver([0, 1, 2], storage, []);
+    const entries = [{ term: term(1), command: { kind: "noop" as const } }];
+    const lease = { leaseMs: TIMING.leaseMs, driftPpmMax: TIMING.driftPpmMax };
+    const reply = await driver.deliverRequest({ type: "append-request", from: nodeId(1), to: nodeId(0), term: term(1), prevLogIndex: logIndex(0), prevLogTerm: term(0), entries, leaderCommit: logIndex(0), lease, leaderSendMs: 0 });
+    expect(reply).toMatchObject({ type: "append-reply", success: true, matchIndex: 1 });
+    expect(syncOnOfAppend(storage, "noop")).toBe("thread");
+  });
+
+  it("a leader's own append, sent before it is durable, syncs in the pool", async () => {
+    const storage = new HeldStorage();
+    const sent: Message[] = [];
+    const driver = makeDriver([0, 1, 2], storage, sent, {}, [], [], { leaderPersistsInParallel: true });
+    await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request"));
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
+    driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(1), requestTerm: term(1), granted: true, preVote: false, leaseRemainingMs: 0, leaseTerm: term(0) });
+    await waitFor("the leader's NO-OP written", () => syncOnOfAppend(storage, "noop") !== undefined);
+    expect(syncOnOfAppend(storage, "noop")).toBe("pool");
   });
 });
 

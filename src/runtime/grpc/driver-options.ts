@@ -20,12 +20,14 @@ import type {
 } from "../../raft/index.js";
 import type { Random } from "../../raft/index.js";
 import type { Clock } from "./clock.js";
+import type { SyncOn } from "./file-layer.js";
 import type { PersistRequest } from "./persist-request.js";
 
 /** What the driver needs of storage (FileStorage in production, memory in tests). */
 export interface DriverStorage {
   readonly recovered: PersistedState;
-  persist(request: PersistRequest): Promise<void>;
+  /** Makes `request` durable; "thread": the step waits for it, so the sync may block the node's thread (file-layer.ts). */
+  persist(request: PersistRequest, syncOn: SyncOn): Promise<void>;
   /** Writes a snapshot durably in the background (never over a newer one); resolves once it is. */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
 }

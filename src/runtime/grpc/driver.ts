@@ -200,7 +200,7 @@ export class NodeDriver {
     const needsDisk = out.hardStateMustSync || out.installSnapshot !== null || out.truncateFrom !== null || out.append.length > 0;
     // A leader's own appends may travel while they reach its disk (it counts itself only later).
     const mustWait = needsDisk && !out.sendBeforePersist;
-    const durable = request === null ? null : this.opts.storage.persist(request);
+    const durable = request === null ? null : this.opts.storage.persist(request, mustWait ? "thread" : "pool");
     durable?.catch((err: unknown) => this.fail(err)); // a failed write stops the node, waited for or not
     if (latencyTraceOn && durable !== null && out.appendFrom !== null) {
       const last = out.appendFrom + out.append.length - 1;

@@ -23,7 +23,7 @@
 
 import path from "node:path";
 import { assert, assertNever, LOG_START_EMPTY, logIndex, term as toTerm, type Entry, type LogStart, type Term } from "../../raft/index.js";
-import type { FileLayer, LayerFile } from "./file-layer.js";
+import type { FileLayer, LayerFile, SyncOn } from "./file-layer.js";
 import { corrupt } from "./file-io.js";
 import { checkLine, withChecksum, type LineMark } from "./line-checksum.js";
 import { encodeEntryLine, parseEntryLine } from "./log-line.js";
@@ -227,10 +227,10 @@ export interface LogEnds {
 }
 
 /**
- * Appends `entries` at `at.dataBytes` as one write, the last line marked `*`, and fdatasyncs.
- * A write that passes `at.fileBytes` carries `reserveBytes` of zeros after its lines.
+ * Appends `entries` at `at.dataBytes` as one write, the last line marked `*`, and fdatasyncs
+ * (waiting `syncOn`). A write that passes `at.fileBytes` carries `reserveBytes` of zeros after its lines.
  */
-export async function appendLog(file: LayerFile, at: LogEnds, entries: readonly Entry[], reserveBytesWanted: number): Promise<LogEnds> {
+export async function appendLog(file: LayerFile, at: LogEnds, entries: readonly Entry[], reserveBytesWanted: number, syncOn: SyncOn): Promise<LogEnds> {
   assert(entries.length > 0, "appendLog needs entries");
   const last = entries.length - 1;
   const text = entries.map((e, i) => encodeLogLine(e, i === last ? "*" : "#")).join("");
@@ -239,7 +239,7 @@ export async function appendLog(file: LayerFile, at: LogEnds, entries: readonly 
   const bytes = Buffer.alloc(dataBytes - at.dataBytes + reserveBytes); // zero-filled past the text
   bytes.write(text, 0, "latin1");
   await file.write(bytes, at.dataBytes);
-  await file.datasync();
+  await file.datasync(syncOn);
   return { dataBytes, fileBytes: Math.max(at.fileBytes, dataBytes + reserveBytes) };
 }
 

@@ -5,7 +5,7 @@
 // storage's write loop calls these in order.
 
 import { assert, type Entry, type LogStart } from "../../raft/index.js";
-import type { FileLayer, LayerFile } from "./file-layer.js";
+import type { FileLayer, LayerFile, SyncOn } from "./file-layer.js";
 import { CHECKSUM_TOKEN_CHARS } from "./line-checksum.js";
 import { appendLog, encodeStartLine, rewriteLog, truncateLog, type LogScan } from "./log-file.js";
 import { encodeEntryLine } from "./log-line.js";
@@ -90,11 +90,11 @@ export class LogWriter {
     this.fileBytes = this.durableBytes;
   }
 
-  /** Appends entries (the first has index base + 1) as one write and fdatasyncs it. */
-  async append(base: number, entries: readonly Entry[]): Promise<void> {
+  /** Appends entries (the first has index base + 1) as one write and fdatasyncs it (waiting `syncOn`). */
+  async append(base: number, entries: readonly Entry[], syncOn: SyncOn): Promise<void> {
     assert(base === this.lastIndex, () => `appending after index ${base}, but logs.txt ends at ${this.lastIndex}`);
     let at = this.endOf(base);
-    const ends = await appendLog(this.file, { dataBytes: at, fileBytes: this.fileBytes }, entries, this.reserveBytes);
+    const ends = await appendLog(this.file, { dataBytes: at, fileBytes: this.fileBytes }, entries, this.reserveBytes, syncOn);
     this.durableBytes = ends.dataBytes;
     this.fileBytes = ends.fileBytes;
     this.syncs++;

@@ -30,13 +30,14 @@
 // file and line on any other damage (recovery.ts, log-file.ts).
 
 import path from "node:path";
-import { logIndex, type HardState, type Entry, type LogStart, type NodeId, type PersistedState, type Snapshot, type Term } from "../../raft/index.js";
+import { logIndex, type HardState, type LogStart, type NodeId, type PersistedState, type Snapshot, type Term } from "../../raft/index.js";
 import { MonotonicClock, type Clock } from "./clock.js";
 import { DumpWriter } from "./dump-writer.js";
-import { nodeFileLayer, type FileLayer } from "./file-layer.js";
+import { nodeFileLayer, type FileLayer, type SyncOn } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
 import { LOG_RESERVE_BYTES } from "./log-file.js";
 import { LogWriter } from "./log-writer.js";
+import { emptyBatch, type Batch, type WritePlan } from "./write-batch.js";
 import { checkPersistRequest, type PersistRequest } from "./persist-request.js";
 import { SNAPSHOT_FILE, writeSnapshotFile } from "./snapshot-file.js";
 import { encodeMetadata } from "./metadata-file.js";
@@ -86,34 +87,6 @@ function sameHardState(a: HardState, b: HardState): boolean {
 }
 
 // ---------------------------------------------------------------- FileStorage
-
-interface Waiter {
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
-}
-
-/** Persist calls not yet on the disk, to be written together, in the output contract's order. */
-interface Batch {
-  installSnapshot: Snapshot | null;
-  /** The last index of logs.txt to keep before anything else, when this batch truncates; else null. */
-  truncateTo: number | null;
-  /** Where the log starts once this batch is written, when it compacts; else null. */
-  compactTo: LogStart | null;
-  /** The index just before entries[0]. */
-  base: number;
-  entries: Entry[];
-  /** A change of term or vote; the commit index alone never goes here. */
-  hardState: HardState | null;
-  /** Write the newest commit index after this batch's log writes. */
-  commitDue: boolean;
-  readonly waiters: Waiter[];
-}
-
-type WritePlan = Omit<Batch, "hardState"> & { readonly hardState: HardState | null };
-
-function emptyBatch(base: number): Batch {
-  return { installSnapshot: null, truncateTo: null, compactTo: null, base, entries: [], hardState: null, commitDue: false, waiters: [] };
-}
 
 export class FileStorage {
   /** What was on the disk at open: the core restarts from it. */
@@ -197,9 +170,9 @@ export class FileStorage {
    * Makes `request` durable: an installed snapshot, truncation, compaction, appended entries,
    * then the hard state. Resolves once durable, in call order. A request that breaks the log's
    * invariants (a gap, a truncation of committed entries, a term going down) is a bug in the
-   * caller and rejects at once.
+   * caller and rejects at once. `syncOn` "thread": the caller has nothing to do until then.
    */
-  async persist(request: PersistRequest): Promise<void> {
+  async persist(request: PersistRequest, syncOn: SyncOn = "pool"): Promise<void> {
     this.checkUsable();
     const calledAtMs = this.clock.nowMs();
     if (!this.stage(request)) return this.afterQueuedWrites(); // nothing written for it: not timed
@@ -207,6 +180,7 @@ export class FileStorage {
     return new Promise<void>((resolve, reject) => {
       const durable = onDurable === undefined ? resolve : () => (onDurable(this.clock.nowMs() - calledAtMs), resolve());
       this.pending.waiters.push({ resolve: durable, reject });
+      if (syncOn === "thread") this.pending.syncOn = syncOn;
       this.kick();
     });
   }
@@ -387,7 +361,7 @@ export class FileStorage {
     if (plan.installSnapshot !== null) await this.writeSnapshot(plan.installSnapshot);
     if (plan.compactTo !== null) await this.log.compact(plan.compactTo, plan.truncateTo);
     else if (plan.truncateTo !== null) await this.log.truncate(plan.truncateTo, this.opts.mutation !== "truncate-without-sync");
-    if (plan.entries.length > 0) await this.log.append(plan.base, plan.entries);
+    if (plan.entries.length > 0) await this.log.append(plan.base, plan.entries, plan.syncOn);
     if (plan.hardState !== null) await this.writeMetadata(plan.hardState);
     if (plan.commitDue) this.writeCommitLater(this.latestHardState);
   }
