@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { nodeFileLayer, type FileLayer, type LayerFile, type SyncOn } from "../../src/runtime/grpc/file-layer.js";
-import { append, hard, noop, openStorage, set } from "./support/storage-kit.js";
+import { append, delegatingFile, hard, noop, openStorage, set } from "./support/storage-kit.js";
 
 let dir = "";
 beforeEach(async () => {
@@ -56,16 +56,7 @@ describe("FileStorage passes on where a sync may wait", () => {
       async open(filePath, how) {
         const file = await nodeFileLayer.open(filePath, how);
         if (file === null || path.basename(filePath) !== "logs.txt") return file;
-        return {
-          filePath,
-          size: () => file.size(),
-          read: (b, p) => file.read(b, p),
-          write: (b, p) => file.write(b, p),
-          sync: () => file.sync(),
-          truncate: (n) => file.truncate(n),
-          close: () => file.close(),
-          datasync: (on) => (seen.push(on), file.datasync(on)),
-        };
+        return delegatingFile(file, { datasync: (on) => (seen.push(on), file.datasync(on)) });
       },
     };
   }

@@ -8,7 +8,7 @@ import { abbreviate, DUMP_BYTES_MAX_MIN, DUMP_FILES_KEPT, EVENT_OPERATION_CHARS_
 import { nodeFileLayer, type FileLayer } from "../../src/runtime/grpc/file-layer.js";
 import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 import { LOG_READ_CHUNK_BYTES } from "../../src/runtime/grpc/log-file.js";
-import { append, CLUSTER, folder, fx, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, sealed, set, useTempDataDir } from "./support/storage-kit.js";
+import { append, CLUSTER, delegatingFile, folder, fx, hard, logsText, noop, nothing, openStorage, plain, reopen, resealed, sealed, set, useTempDataDir } from "./support/storage-kit.js";
 
 useTempDataDir();
 
@@ -276,20 +276,13 @@ function failingLayer(failDatasync: () => boolean, failRename: () => boolean = (
     async open(filePath, how) {
       const file = await nodeFileLayer.open(filePath, how);
       if (file === null) return null;
-      return {
-        filePath,
-        size: () => file.size(),
-        read: (b, p) => file.read(b, p),
-        write: (b, p) => file.write(b, p),
-        sync: () => file.sync(),
-        truncate: (n) => file.truncate(n),
-        close: () => file.close(),
+      return delegatingFile(file, {
         async datasync() {
           layer.datasyncCalls++;
           if (failDatasync()) throw Object.assign(new Error("EIO: injected"), { code: "EIO" });
           return file.datasync();
         },
-      };
+      });
     },
   };
   return layer;

@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterEach, beforeEach } from "vitest";
 import { logIndex, nodeId, term, type Entry, type HardState, type NodeId } from "../../../src/raft/index.js";
 import { DUMP_BYTES_MAX_DEFAULT } from "../../../src/runtime/grpc/dump-writer.js";
+import type { LayerFile } from "../../../src/runtime/grpc/file-layer.js";
 import { withChecksum } from "../../../src/runtime/grpc/line-checksum.js";
 import { FileStorage, type PersistRequest, type StorageOptions } from "../../../src/runtime/grpc/storage.js";
 
@@ -70,4 +71,19 @@ export function sealed(lines: readonly string[]): string {
 /** metadata.txt text after an edit: every line with a fresh checksum. */
 export function resealed(text: string): string {
   return plain(text).split("\n").filter((line) => line !== "").map((line) => `${withChecksum(line, "#")}\n`).join("");
+}
+
+/** A file passing every call on to `file`, except those `overrides` replace. */
+export function delegatingFile(file: LayerFile, overrides: Partial<LayerFile>): LayerFile {
+  return {
+    filePath: file.filePath,
+    size: () => file.size(),
+    read: (b, p) => file.read(b, p),
+    write: (b, p) => file.write(b, p),
+    datasync: (on) => file.datasync(on),
+    sync: () => file.sync(),
+    truncate: (n) => file.truncate(n),
+    close: () => file.close(),
+    ...overrides,
+  };
 }
