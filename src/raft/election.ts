@@ -14,7 +14,7 @@
 
 import { candidateWaitMs, LeaderLease } from "./lease.js";
 import type { CandidateState, NodeCore } from "./state.js";
-import { Progress } from "./progress.js";
+import { Progress, ProgressTable } from "./progress.js";
 import { sendAppends } from "./replication.js";
 import { logIndex, term, type Entry, type NodeId, type Term, type VoteReply, type VoteRequest } from "./types.js";
 
@@ -164,7 +164,7 @@ function becomeLeader(n: NodeCore): void {
   const waitUntilMs = n.config.mutation === "no-lease-wait" ? n.nowMs : oldLeaseWaitUntilMs(n, c);
   const noop: Entry = { term: n.currentTerm, command: { kind: "noop" } };
   const noopIndex = logIndex(n.log.lastIndex + 1);
-  const progress = new Map<NodeId, Progress>();
+  const progress = new ProgressTable();
   for (const peer of n.replicationTargets()) progress.set(peer, new Progress(n.log.lastIndex));
   n.role = "leader";
   n.candidate = null;

@@ -8,5 +8,6 @@ export type { FullOutput } from "./output.js";
 export { formatEvent } from "./events.js";
 export { formatMembers, sameMembers } from "./membership.js";
 export { VersionedMap, type MapImage } from "./kv-image.js";
+export { SequenceSet } from "./sequence-set.js";
 export type { Random } from "./random.js";
 export { leaderLeaseMs, followerLeaseMs, candidateWaitMs } from "./lease.js";

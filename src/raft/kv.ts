@@ -20,6 +20,7 @@
 // session table, small next to it, is copied.
 
 import { VersionedMap } from "./kv-image.js";
+import { SequenceSet } from "./sequence-set.js";
 import { assertNever, type Command, type LogIndex, type Member, type SessionWindow, type Snapshot, type Term } from "./types.js";
 
 export type ApplyResult = "applied" | "duplicate" | "noop";
@@ -28,7 +29,7 @@ export type ApplyResult = "applied" | "duplicate" | "noop";
 interface Session {
   readonly clientId: string;
   firstUnanswered: number;
-  readonly applied: Set<number>;
+  readonly applied: SequenceSet;
   /** The session used just before this one, and just after (null: none). */
   older: Session | null;
   newer: Session | null;
@@ -61,7 +62,7 @@ export class KvStore {
   image(lastIndex: LogIndex, lastTerm: Term, members: readonly Member[], forgetSessions: boolean): Snapshot {
     const sessions = new Map<string, SessionWindow>();
     if (!forgetSessions) {
-      for (let s = this.oldest; s !== null; s = s.newer) sessions.set(s.clientId, { firstUnanswered: s.firstUnanswered, applied: [...s.applied].sort((a, b) => a - b) });
+      for (let s = this.oldest; s !== null; s = s.newer) sessions.set(s.clientId, { firstUnanswered: s.firstUnanswered, applied: s.applied.toArray() });
     }
     return { lastIndex, lastTerm, members, data: this.data.image(), sessions };
   }
@@ -71,7 +72,7 @@ export class KvStore {
     this.data.reset(snapshot.data);
     this.sessions = new Map();
     this.oldest = this.newest = null;
-    for (const [clientId, w] of snapshot.sessions) this.addSession(clientId, w.firstUnanswered, new Set(w.applied));
+    for (const [clientId, w] of snapshot.sessions) this.addSession(clientId, w.firstUnanswered, new SequenceSet(w.applied));
   }
 
   apply(command: Command): ApplyResult {
@@ -96,7 +97,7 @@ export class KvStore {
       this.unlink(s);
       this.link(s); // to the most recently used end
     } else {
-      s = this.addSession(clientId, 0, new Set());
+      s = this.addSession(clientId, 0, new SequenceSet());
     }
     s.applied.add(sequence);
     if (firstUnanswered > s.firstUnanswered) raiseBound(s, firstUnanswered);
@@ -109,7 +110,7 @@ export class KvStore {
   }
 
   /** A session new to the table, the most recently used. */
-  private addSession(clientId: string, firstUnanswered: number, applied: Set<number>): Session {
+  private addSession(clientId: string, firstUnanswered: number, applied: SequenceSet): Session {
     const s: Session = { clientId, firstUnanswered, applied, older: null, newer: null };
     this.sessions.set(clientId, s);
     this.link(s);
@@ -135,11 +136,6 @@ export class KvStore {
 
 /** Raises a session's bound to `to`, forgetting the applied sequences below it (amortized O(1)). */
 function raiseBound(s: Session, to: number): void {
-  const from = s.firstUnanswered;
   s.firstUnanswered = to;
-  if (to - from <= s.applied.size) {
-    for (let q = from; q < to; q++) s.applied.delete(q);
-  } else {
-    for (const q of s.applied) if (q < to) s.applied.delete(q);
-  }
+  s.applied.dropBelow(to);
 }

@@ -82,8 +82,11 @@ export class LeaseMemory {
 
 /** A leader's view of its own lease: who acknowledged which heartbeat, and what it must wait for. */
 export class LeaderLease {
-  /** Per peer: send time of the newest heartbeat of this leadership it acknowledged. */
-  private readonly ackSendMs = new Map<NodeId, number>();
+  /**
+   * Per peer, by id: send time of the newest heartbeat of this leadership it acknowledged (none:
+   * never). An array of doubles: a Map boxed every time it stored, once per acknowledgement.
+   */
+  private readonly ackSendMs: number[] = [];
   private readonly scratch: number[] = [];
   /**
    * What the peers contribute to startMs, and what it was computed from: asked several times per
@@ -116,8 +119,8 @@ export class LeaderLease {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
     if (!(sentMs <= receivedMs)) broken(`an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
-    if (start > (this.ackSendMs.get(peer) ?? -Infinity)) {
-      this.ackSendMs.set(peer, start);
+    if (start > (this.ackSendMs[peer] ?? -Infinity)) {
+      this.ackSendMs[peer] = start;
       this.ackVersion++;
       this.newestAckMs = Math.max(this.newestAckMs, start);
     }
@@ -146,9 +149,9 @@ export class LeaderLease {
     let selfVotes = false;
     for (const id of config.voters) {
       if (id === this.selfId) selfVotes = true;
-      else values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+      else values[count++] = this.ackSendMs[id] ?? -Infinity;
     }
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
     const fromPeers = selfVotes ? config.quorum - 1 : config.quorum;
     const c = this.cached;
     c.selfDecides = fromPeers === 0;
@@ -162,8 +165,8 @@ export class LeaderLease {
   private computeStartMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
     const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
     let count = 0;
-    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs.get(id) ?? -Infinity);
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs.get(id) ?? -Infinity;
+    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs[id] ?? -Infinity);
+    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
     return quorumValue(values, config.quorum, count);
   }
 

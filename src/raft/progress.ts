@@ -6,7 +6,7 @@
 //            no entries go until it is acknowledged (or given up on after some heartbeats).
 // Invariant: matchIndex < nextIndex; every inflight last index lies in (matchIndex, nextIndex).
 
-import { broken, logIndex, type LogIndex } from "./types.js";
+import { broken, logIndex, type LogIndex, type NodeId } from "./types.js";
 
 export type ProgressState = "probe" | "replicate" | "snapshot";
 
@@ -113,5 +113,40 @@ export class Progress {
 
   private check(): void {
     if (this.matchIndex >= this.nextIndex) broken(`progress match ${this.matchIndex} >= next ${this.nextIndex}`);
+  }
+}
+
+/**
+ * A leader's Progress per peer, as a Map would keep it (walked in the order the peers were added),
+ * looked up by id through an array: the commit check reads every voter's and each reply its
+ * sender's, and those Map lookups (with the walk of the Map's entries in sendAppends) were about
+ * 2% of the simulator's profile.
+ */
+export class ProgressTable {
+  private readonly byId: (Progress | undefined)[] = [];
+  private readonly order: NodeId[] = [];
+
+  get(id: NodeId): Progress | undefined {
+    return this.byId[id];
+  }
+
+  has(id: NodeId): boolean {
+    return this.byId[id] !== undefined;
+  }
+
+  set(id: NodeId, p: Progress): void {
+    if (this.byId[id] === undefined) this.order.push(id);
+    this.byId[id] = p;
+  }
+
+  delete(id: NodeId): void {
+    if (this.byId[id] === undefined) return;
+    this.byId[id] = undefined;
+    this.order.splice(this.order.indexOf(id), 1);
+  }
+
+  /** The peers in the order they were added; not to be kept across a change. */
+  get ids(): readonly NodeId[] {
+    return this.order;
   }
 }

@@ -91,7 +91,7 @@ export function maybePromote(n: NodeCore): void {
 function syncProgress(n: NodeCore): void {
   const l = n.leader!;
   const targets = n.replicationTargets();
-  for (const id of [...l.progress.keys()]) if (!targets.includes(id)) l.progress.delete(id);
+  for (const id of [...l.progress.ids]) if (!targets.includes(id)) l.progress.delete(id);
   for (const id of targets) if (!l.progress.has(id)) l.progress.set(id, new Progress(n.log.lastIndex));
 }
 

@@ -29,9 +29,11 @@ export function sendAppends(n: NodeCore, heartbeat: boolean): void {
     n.out.addEvent({ kind: "heartbeat", leaderId: n.id });
     l.nextHeartbeatAtMs = n.nowMs + n.config.timing.heartbeatMs;
   }
-  for (const [peer, p] of l.progress) {
+  const peers = l.progress.ids;
+  for (let k = 0; k < peers.length; k++) {
+    const p = l.progress.get(peers[k]!)!;
     if (heartbeat) p.onHeartbeat();
-    sendToPeer(n, peer, p, heartbeat);
+    sendToPeer(n, peers[k]!, p, heartbeat);
   }
   maybeCommit(n);
 }

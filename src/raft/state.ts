@@ -15,7 +15,7 @@ import { RaftLog } from "./log.js";
 import { initialMembers, Membership } from "./membership.js";
 import { OutputBuilder } from "./output.js";
 import { failPending } from "./pending.js";
-import type { Progress } from "./progress.js";
+import type { ProgressTable } from "./progress.js";
 import { randomIntBetween, type Random } from "./random.js";
 import type { Handover } from "./election.js";
 import { restoreSnapshot } from "./snapshot.js";
@@ -67,7 +67,7 @@ export interface TransferState {
 
 export interface LeaderState {
   /** Every member this leader replicates to: of the configuration in use and of the committed one. */
-  readonly progress: Map<NodeId, Progress>;
+  readonly progress: ProgressTable;
   /** Reused for the commit computation: the match index of each voter. */
   readonly matchScratch: number[];
   readonly lease: LeaderLease;

@@ -46,8 +46,11 @@ export class ReferenceStateMachine {
 
   /** How `data` and `sessions` differ from the state as of `index`, or null when they do not. */
   differenceAt(index: number, data: ReadonlyMap<string, string>, sessions: ReadonlyMap<string, SessionWindow>): string | null {
-    const wantData = new Map(this.data);
-    const wantSessions = new Map(this.sessions);
+    // At the newest index nothing is rolled back: the maps are read as they are (a copy would hold
+    // the same, in the same order), without copying them for each snapshot.
+    const latest = index >= this.undo.length;
+    const wantData = latest ? this.data : new Map(this.data);
+    const wantSessions = latest ? this.sessions : new Map(this.sessions);
     for (let i = this.undo.length; i > index; i--) {
       const u = this.undo[i - 1];
       if (u === null || u === undefined) continue;
