@@ -31,9 +31,10 @@ export function sendAppends(n: NodeCore, heartbeat: boolean): void {
   }
   const peers = l.progress.ids;
   for (let k = 0; k < peers.length; k++) {
-    const p = l.progress.get(peers[k]!)!;
+    const peer = peers[k]!;
+    const p = l.progress.get(peer)!;
     if (heartbeat) p.onHeartbeat();
-    sendToPeer(n, peers[k]!, p, heartbeat);
+    sendToPeer(n, peer, p, heartbeat);
   }
   maybeCommit(n);
 }

@@ -148,6 +148,19 @@ async function crashCopy(o: Opened): Promise<string> {
   return dataDir;
 }
 
+/**
+ * Appends `next` on `o`, then opens a copy of its folder as a killed process leaves it: the copy
+ * holds `before` then `next`, with no warning (`why` says what the silence means).
+ */
+async function appendThenCrash(o: Opened, before: readonly Entry[], next: readonly Entry[], why = "no warning after the crash"): Promise<void> {
+  await new Node(o).append(next);
+  leftOpen.push(o.s);
+  const c = await open(await crashCopy(o));
+  expectEntries(c, [...before, ...next]);
+  expect(c.warnings, why).toEqual([]);
+  await c.s.close();
+}
+
 /** A data dir whose metadata.txt holds term `t` and an empty log, for forged logs.txt images. */
 async function dataDirWithTerm(t: number): Promise<{ dataDir: string; logPath: string }> {
   const dataDir = await tempDir();
@@ -685,13 +698,7 @@ describe("forged crash images", () => {
     expect(o.warnings.length, "one warning for the torn tail").toBe(1);
     expect(o.warnings[0]).toContain(d.logPath);
     expect(o.warnings[0]).toMatch(/line 4\b/);
-    const n = new Node(o);
-    await n.append([noop(3)]);
-    leftOpen.push(o.s);
-    const c = await open(await crashCopy(o));
-    expectEntries(c, [...base, noop(3)]);
-    expect(c.warnings, "the repaired torn tail does not warn again after the next crash").toEqual([]);
-    await c.s.close();
+    await appendThenCrash(o, base, [noop(3)], "the repaired torn tail does not warn again after the next crash");
   });
 
   it("lines, a torn partial line, and no zeros (a file of an older version): dropped with a warning", async () => {
@@ -717,13 +724,7 @@ describe("forged crash images", () => {
         expect(o.warnings[0]).toContain(d.logPath);
         expect(o.warnings[0]).toMatch(/line 4\b/);
         // An append right after the lines writes over where the zeros and the ghost were.
-        const n = new Node(o);
-        await n.append([noop(3)]);
-        leftOpen.push(o.s);
-        const c = await open(await crashCopy(o));
-        expectEntries(c, [...base, noop(3)]);
-        expect(c.warnings, "no warning after the next crash: the torn tail was repaired").toEqual([]);
-        await c.s.close();
+        await appendThenCrash(o, base, [noop(3)], "no warning after the next crash: the torn tail was repaired");
         await o.s.close();
         const re = await open(d.dataDir);
         expectEntries(re, [...base, noop(3)]);
@@ -748,13 +749,7 @@ describe("forged crash images", () => {
     const o = await open(d.dataDir);
     expectEntries(o, base);
     expect(o.warnings.length).toBe(1);
-    const n = new Node(o);
-    await n.append([next]);
-    leftOpen.push(o.s);
-    const c = await open(await crashCopy(o));
-    expectEntries(c, [...base, next]);
-    expect(c.warnings).toEqual([]);
-    await c.s.close();
+    await appendThenCrash(o, base, [next]);
   });
 
   for (const which of [2, 3] as const) {
@@ -807,13 +802,7 @@ describe("forged crash images", () => {
     const o = await open(d.dataDir);
     expectEntries(o, base);
     expect(o.warnings).toEqual([]);
-    const n = new Node(o);
-    await n.append([set("c", "3", 3)]);
-    leftOpen.push(o.s);
-    const c = await open(await crashCopy(o));
-    expectEntries(c, [...base, set("c", "3", 3)]);
-    expect(c.warnings).toEqual([]);
-    await c.s.close();
+    await appendThenCrash(o, base, [set("c", "3", 3)]);
     await o.s.close();
     await expectLinesOnly(d.logPath, baseLines + writeLines([set("c", "3", 3)]));
   });
@@ -853,13 +842,7 @@ describe("forged crash images", () => {
       const o = await open(d.dataDir);
       expectEntries(o, entries);
       expect(o.warnings).toEqual([]);
-      const n = new Node(o);
-      await n.append([noop(3)]);
-      leftOpen.push(o.s);
-      const c = await open(await crashCopy(o));
-      expectEntries(c, [...entries, noop(3)]);
-      expect(c.warnings).toEqual([]);
-      await c.s.close();
+      await appendThenCrash(o, entries, [noop(3)]);
     });
   }
 });

@@ -13,7 +13,7 @@ import { logIndex, makeConfig, nodeId, term, type AppendRequest, type Entry, typ
 import { MonotonicClock } from "../../src/runtime/grpc/clock.js";
 import { defaultDriverLimits, NodeDriver, type DriverStorage, type PeerReply, type PersistRequest } from "../../src/runtime/grpc/driver.js";
 import { nodeFileLayer, type FileLayer, type LayerFile, type SyncOn } from "../../src/runtime/grpc/file-layer.js";
-import type { FileStorage } from "../../src/runtime/grpc/storage.js";
+import type { FileStorage, StorageOptions } from "../../src/runtime/grpc/storage.js";
 import { append, CLUSTER, delegatingFile, fx, hard, logsText, noop, nothing, openStorage, set, useTempDataDir } from "../unit/support/storage-kit.js";
 
 useTempDataDir();
@@ -61,6 +61,14 @@ function recordingLayer(writes: number[], syncs: SyncSeen[]): FileLayer {
       });
     },
   };
+}
+
+/** Storage of node `id` on a recording layer, with the lists the layer fills. */
+async function openRecorded(extra: Partial<StorageOptions> = {}, id = 1): Promise<{ storage: FileStorage; writes: number[]; syncs: SyncSeen[] }> {
+  const writes: number[] = [];
+  const syncs: SyncSeen[] = [];
+  const storage = await openStorage(id, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs), ...extra });
+  return { storage, writes, syncs };
 }
 
 /** SET entries whose lines together take more than `bytes`. */
@@ -136,9 +144,7 @@ describe("NodeFile.datasync: where it waits", () => {
 
 describe("FileStorage: thread and pool calls mixed", () => {
   it("calls of both kinds in one event-loop turn resolve in call order, as one write and one sync on the thread, and read back after reopen", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
+    const { storage, writes, syncs } = await openRecorded();
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "pool"); // reserves the space the next appends write into
     writes.length = 0;
     syncs.length = 0;
@@ -157,16 +163,13 @@ describe("FileStorage: thread and pool calls mixed", () => {
   });
 
   it("a group whose calls all ask for the pool syncs in the pool; a thread call first and pool calls after still syncs on the thread", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
+    const { storage, syncs } = await openRecorded();
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "pool");
     syncs.length = 0;
     await Promise.all([storage.persist(append(2, [set("a", "1", 1)]), "pool"), storage.persist(append(3, [set("b", "1", 1)]), "pool")]);
     await Promise.all([storage.persist(append(4, [set("c", "1", 1)]), "thread"), storage.persist(append(5, [set("d", "1", 1)]), "pool")]);
     expect(syncs.map((s) => s.on)).toEqual(["pool", "thread"]);
-    expect(syncs.map((s) => s.turned)).toEqual([true, false]);
-  });
+    expect(syncs.map((s) => s.turned)).toEqual([true, false]); });
 
   it("calls made while a write is on the disk, thread and pool and empty ones, resolve in call order after it", async () => {
     const storage = await openStorage(1);
@@ -221,9 +224,7 @@ describe("FileStorage: a sync after a large write waits in the pool, a small thr
   });
 
   it("a small thread append inside the reserved space blocks while it syncs; the first append (which writes the 1 MiB reserve) does not", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
+    const { storage, writes, syncs } = await openRecorded();
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "thread");
     expect(writes[0]).toBeGreaterThan(KIB64); // the reserve
     expect(syncs).toEqual([{ on: "thread", turned: true }]);
@@ -232,9 +233,7 @@ describe("FileStorage: a sync after a large write waits in the pool, a small thr
   });
 
   it("an append of more than 64 KiB of entries with thread: its sync waits in the pool, and the node's loop turns meanwhile", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
+    const { storage, writes, syncs } = await openRecorded();
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "pool");
     writes.length = 0;
     syncs.length = 0;
@@ -253,9 +252,7 @@ describe("FileStorage: a sync after a large write waits in the pool, a small thr
   });
 
   it("several small thread calls grouped into one write of more than 64 KiB: the sync waits in the pool", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
+    const { storage, writes, syncs } = await openRecorded();
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "pool");
     writes.length = 0;
     syncs.length = 0;
@@ -267,9 +264,7 @@ describe("FileStorage: a sync after a large write waits in the pool, a small thr
   });
 
   it("a small thread append that runs past the reserve (new reserve written) waits in the pool", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs), logReserveBytes: 256 << 10 });
+    const { storage, writes, syncs } = await openRecorded({ logReserveBytes: 256 << 10 });
     await storage.persist(append(1, [noop(1)], hard(1, null, 0)), "pool");
     // Fill the reserve with small appends on the thread; the one that reaches its end writes a new one.
     let index = 2;
@@ -322,9 +317,7 @@ describe("FileStorage: truncation, install and compaction with thread", () => {
 
   for (const reserve of [0, undefined]) {
     it(`a follower's truncating append (new leader, conflicting entries) on the thread, reserve ${reserve ?? "default"}: the conflicting lines are gone, the new ones durable, the sync blocks only after a small write`, async () => {
-      const writes: number[] = [];
-      const syncs: SyncSeen[] = [];
-      const storage = await openStorage(1, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs), ...(reserve === undefined ? {} : { logReserveBytes: reserve }) });
+      const { storage, writes, syncs } = await openRecorded(reserve === undefined ? {} : { logReserveBytes: reserve });
       await storage.persist(append(1, [noop(1), set("a", "1", 1), set("b", "1", 1), set("c", "1", 1)], hard(1, null, 2)), "thread");
       syncs.length = 0;
       writes.length = 0;
@@ -501,14 +494,33 @@ class GatedStorage implements DriverStorage {
   }
 }
 
-const drivers: NodeDriver[] = [];
+/** A started driver, what it sent and the fatal errors it reported (none expected: afterEach checks). */
+interface Started {
+  readonly storage: GatedStorage;
+  readonly driver: NodeDriver;
+  readonly sent: Message[];
+  readonly fatal: Error[];
+}
+
+const drivers: Started[] = [];
 const gated: GatedStorage[] = [];
 afterEach(async () => {
   for (const g of gated.splice(0)) g.releaseAll(); // a failed test may have left writes held
-  for (const d of drivers.splice(0)) await d.stop();
+  const all = drivers.splice(0);
+  for (const { driver } of all) await driver.stop();
+  for (const { fatal } of all) expect(fatal).toEqual([]);
 });
 
-function makeDriver(storage: DriverStorage, sent: Message[], fatal: Error[], overrides: Partial<RaftConfig> = {}): NodeDriver {
+/** Node 0 of a 3-member cluster on `storage`, started. */
+function startDriver(storage = new GatedStorage(), overrides: Partial<RaftConfig> = {}): Started {
+  const sent: Message[] = [];
+  const fatal: Error[] = [];
+  const started = { storage, driver: makeDriver(storage, sent, fatal, overrides), sent, fatal };
+  drivers.push(started);
+  return started;
+}
+
+function makeDriver(storage: DriverStorage, sent: Message[], fatal: Error[], overrides: Partial<RaftConfig>): NodeDriver {
   const config = makeConfig(nodeId(0), [0, 1, 2].map(nodeId), TIMING, overrides);
   const driver = new NodeDriver({
     config,
@@ -520,7 +532,6 @@ function makeDriver(storage: DriverStorage, sent: Message[], fatal: Error[], ove
     onEvent: () => {},
     onFatal: (err) => fatal.push(err),
   });
-  drivers.push(driver);
   driver.start();
   return driver;
 }
@@ -539,10 +550,7 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 3_000
 
 describe("a follower NodeDriver answering AppendEntries", () => {
   it("asks for the thread, and its reply is produced only after the append's persist resolved; nothing leaves meanwhile", async () => {
-    const storage = new GatedStorage();
-    const sent: Message[] = [];
-    const fatal: Error[] = [];
-    const driver = makeDriver(storage, sent, fatal);
+    const { storage, driver, sent } = startDriver();
     storage.holding = true;
     let reply: PeerReply | null | undefined;
     void driver.deliverRequest(appendRequest(1, 0, 0, [noop(1), set("k", "v", 1)])).then((r) => (reply = r));
@@ -556,14 +564,10 @@ describe("a follower NodeDriver answering AppendEntries", () => {
     await waitFor("the reply", () => reply !== undefined);
     expect(reply).toMatchObject({ type: "append-reply", success: true, matchIndex: 2 });
     expect(storage.appendsOf("noop")[0]!.done).toBe(true);
-    expect(fatal).toEqual([]);
   });
 
   it("two AppendEntries in a row: the second's reply waits for its own persist, the first's reply comes first", async () => {
-    const storage = new GatedStorage();
-    const sent: Message[] = [];
-    const fatal: Error[] = [];
-    const driver = makeDriver(storage, sent, fatal);
+    const { storage, driver } = startDriver();
     storage.holding = true;
     const replies: string[] = [];
     void driver.deliverRequest(appendRequest(1, 0, 0, [noop(1)])).then((r) => replies.push(`first ${r?.type === "append-reply" ? r.matchIndex : "?"}`));
@@ -578,17 +582,11 @@ describe("a follower NodeDriver answering AppendEntries", () => {
     storage.releaseAll();
     await waitFor("the second reply", () => replies.length === 2);
     expect(replies).toEqual(["first 1", "second 2"]);
-    expect(fatal).toEqual([]);
   });
 
   it("with the real FileStorage: the follower's append syncs on the thread without a turn, and what it acknowledged is on the disk", async () => {
-    const writes: number[] = [];
-    const syncs: SyncSeen[] = [];
-    const files = await openStorage(0, CLUSTER, fx.dir, { layer: recordingLayer(writes, syncs) });
-    const storage = new GatedStorage(files.recovered, files);
-    const sent: Message[] = [];
-    const fatal: Error[] = [];
-    const driver = makeDriver(storage, sent, fatal);
+    const { storage: files, syncs } = await openRecorded({}, 0);
+    const { driver } = startDriver(new GatedStorage(files.recovered, files));
     const first = await driver.deliverRequest(appendRequest(1, 0, 0, [noop(1)]));
     expect(first).toMatchObject({ success: true, matchIndex: 1 });
     syncs.length = 0;
@@ -597,19 +595,14 @@ describe("a follower NodeDriver answering AppendEntries", () => {
     expect(second).toMatchObject({ success: true, matchIndex: 3 });
     expect(syncs).toEqual([{ on: "thread", turned: false }]);
     expect(await logsText(0)).toMatch(/SET a 1[^\n]*\n[^\n]*SET b 2/);
-    await driver.stop();
-    drivers.splice(drivers.indexOf(driver), 1);
+    await driver.stop(); // before its storage closes (afterEach stops it again: a no-op)
     await files.close();
     const again = await openStorage(0);
     expect(again.recovered.entries).toEqual([noop(1), ...entries]);
-    expect(fatal).toEqual([]);
   });
 
   it("a granted vote's reply waits for the vote to be durable, and the write is asked for on the thread (its output waits)", async () => {
-    const storage = new GatedStorage();
-    const sent: Message[] = [];
-    const fatal: Error[] = [];
-    const driver = makeDriver(storage, sent, fatal);
+    const { storage, driver } = startDriver();
     storage.holding = true;
     let reply: PeerReply | null | undefined;
     void driver.deliverRequest({ type: "vote-request", from: nodeId(1), to: nodeId(0), term: term(5), lastLogIndex: logIndex(0), lastLogTerm: term(0), preVote: false, lease: LEASE }).then((r) => (reply = r));
@@ -621,16 +614,12 @@ describe("a follower NodeDriver answering AppendEntries", () => {
     await waitFor("the reply", () => reply !== undefined);
     expect(reply).toMatchObject({ type: "vote-reply", granted: true });
     expect(vote.on).toBe("thread");
-    expect(fatal).toEqual([]);
   });
 });
 
 describe("a leader persisting in parallel", () => {
   it("syncs its own append in the pool, and its AppendEntries leave before that append is durable", async () => {
-    const storage = new GatedStorage();
-    const sent: Message[] = [];
-    const fatal: Error[] = [];
-    const driver = makeDriver(storage, sent, fatal, { leaderPersistsInParallel: true });
+    const { storage, driver, sent } = startDriver(new GatedStorage(), { leaderPersistsInParallel: true });
     // Become leader: a pre-vote round, then a vote round (the election timeout is 1-1.2 s).
     await waitFor("a pre-vote request", () => sent.some((m) => m.type === "vote-request" && m.preVote), 3_000);
     driver.deliverReply({ type: "vote-reply", from: nodeId(1), to: nodeId(0), term: term(0), requestTerm: term(1), granted: true, preVote: true, leaseRemainingMs: 0, leaseTerm: term(0) });
@@ -643,6 +632,5 @@ describe("a leader persisting in parallel", () => {
     expect(noopWrite.on).toBe("pool");
     expect(noopWrite.done).toBe(false); // sent before its own write was durable
     storage.releaseAll();
-    expect(fatal).toEqual([]);
   });
 });

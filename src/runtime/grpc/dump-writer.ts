@@ -7,7 +7,7 @@
 // drop is reported with a count.
 
 import path from "node:path";
-import type { FileLayer, LayerFile } from "./file-layer.js";
+import { endOfTurn, type FileLayer, type LayerFile } from "./file-layer.js";
 import { errorText } from "./file-io.js";
 
 /** Default bound of dump.txt, in bytes (`--dump-max-bytes`). */
@@ -76,7 +76,7 @@ export class DumpWriter {
   }
 
   private async drain(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve)); // lines of this turn go in one write, after the turn's messages leave
+    await endOfTurn(); // lines of this turn go in one write, after the turn's messages leave
     try {
       while (this.queued.length > 0 && !this.failed) {
         const first = Buffer.byteLength(this.queued[0]!, "utf8");

@@ -57,6 +57,7 @@ function isMissing(err: unknown): boolean {
 // processes writing 180-byte lines into reserved space and fdatasyncing each, on a busy machine:
 // 0.55-0.68 ms per line and 0.20-0.30 ms of CPU, against 0.79-0.91 ms and 0.35-0.43 ms with the
 // write in the pool. Larger writes (snapshots, the log's reserved space) go to the pool.
+//
 // An fdatasync a step waits for (a follower's append, whose reply leaves only once it is durable)
 // may wait on the node's thread too, when all the bytes since the last sync were written there:
 // the node has nothing to do until the disk is done, and the pool's two wake-ups cost more than
@@ -65,9 +66,15 @@ function isMissing(err: unknown): boolean {
 // 5%), and the followers spent less system CPU per SET; SET at 128 concurrent was unchanged
 // (6,481-6,924 ops/s against 6,473-6,828). A leader's own append (sent before it is durable)
 // still syncs in the pool: its thread has replies and clients to serve meanwhile.
-// Storage and dump.txt start their writes at the end of an event-loop turn (setImmediate), after
+//
+// Storage and dump.txt start their writes at the end of an event-loop turn (endOfTurn), after
 // HTTP/2 has written the turn's messages to their sockets (grpc-js hands a message over a few
 // microtasks after the send), so a leader's AppendEntries never wait for its own log write.
+
+/** Resolves at the end of this event-loop turn: when writes started there should start (see above). */
+export function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /** Writes up to this many bytes on the calling thread (see above). */
 const SYNC_WRITE_BYTES_MAX = 64 << 10;
@@ -78,8 +85,8 @@ function fsCall<T>(call: (done: (err: NodeJS.ErrnoException | null, value: T) =>
 }
 
 class NodeFile implements LayerFile {
-  /** Bytes written since the last sync that went through the pool (see datasync). */
-  private pooledBytesUnsynced = 0;
+  /** A write too large for the thread went through the pool since the last sync (see datasync). */
+  private pooledWriteUnsynced = false;
 
   constructor(
     readonly filePath: string,
@@ -96,7 +103,7 @@ class NodeFile implements LayerFile {
 
   async write(bytes: Buffer, position: number): Promise<void> {
     if (bytes.length <= SYNC_WRITE_BYTES_MAX) return this.writeNow(bytes, position);
-    this.pooledBytesUnsynced += bytes.length;
+    this.pooledWriteUnsynced = true;
     let offset = 0;
     while (offset < bytes.length) {
       const bytesWritten = await fsCall<number>((done) => fs.write(this.fd, bytes, offset, bytes.length - offset, position + offset, done));
@@ -115,14 +122,14 @@ class NodeFile implements LayerFile {
   }
 
   async datasync(on: SyncOn = "pool"): Promise<void> {
-    const large = this.pooledBytesUnsynced > 0; // flushing a large write may take long: never block on it
-    this.pooledBytesUnsynced = 0;
+    const large = this.pooledWriteUnsynced; // flushing a large write may take long: never block on it
+    this.pooledWriteUnsynced = false;
     if (on === "thread" && !large) return fs.fdatasyncSync(this.fd); // a failure rejects: this method is async
     return fsCall((done) => fs.fdatasync(this.fd, (err) => done(err, undefined)));
   }
 
   sync(): Promise<void> {
-    this.pooledBytesUnsynced = 0;
+    this.pooledWriteUnsynced = false;
     return fsCall((done) => fs.fsync(this.fd, (err) => done(err, undefined)));
   }
 

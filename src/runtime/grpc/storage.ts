@@ -33,7 +33,7 @@ import path from "node:path";
 import { logIndex, type HardState, type LogStart, type NodeId, type PersistedState, type Snapshot, type Term } from "../../raft/index.js";
 import { MonotonicClock, type Clock } from "./clock.js";
 import { DumpWriter } from "./dump-writer.js";
-import { nodeFileLayer, type FileLayer, type SyncOn } from "./file-layer.js";
+import { endOfTurn, nodeFileLayer, type FileLayer, type SyncOn } from "./file-layer.js";
 import { errorText, METADATA_FILE, openError, replaceFileAtomically } from "./file-io.js";
 import { LOG_RESERVE_BYTES } from "./log-file.js";
 import { LogWriter } from "./log-writer.js";
@@ -308,7 +308,7 @@ export class FileStorage {
 
   /** Writes batches until none is pending. Never rejects: a failure rejects the waiters. */
   private async drain(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve)); // the turn's calls join one batch; its messages leave first
+    await endOfTurn(); // the turn's calls join one batch; its messages leave first
     while (this.pending.waiters.length > 0 || this.pending.commitDue) {
       const plan = this.takePlan();
       if (this.failure !== null) {
