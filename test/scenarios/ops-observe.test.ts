@@ -11,7 +11,8 @@ import * as protoLoader from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RaftClient } from "../../src/client/raft-client.js";
-import { freePorts, ProcessCluster, sleep, waitFor } from "./support/procs.js";
+import { freePorts } from "../unit/support/loopback.js";
+import { ProcessCluster, sleep, waitFor } from "./support/procs.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 let cluster: ProcessCluster | null = null;

@@ -9,7 +9,7 @@ import { clusterFingerprint, parseNodeList, type NodeAddress } from "../../src/c
 import { RaftClientClient, type ServeClientArgs, type ServeClientReply } from "../../src/gen/raft.js";
 import type { TimingConfig } from "../../src/raft/index.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
-import { freePort, waitFor } from "./support/loopback.js";
+import { freePorts, waitFor } from "./support/loopback.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };
 const WAIT_MS = 15_000;
@@ -53,7 +53,7 @@ describe("a 3-node cluster over gRPC on loopback", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "raft-lease-grpc-"));
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = await freePorts(3);
     members = parseNodeList(ports.map((p, i) => `${i}=127.0.0.1:${p}`).join(","));
     for (const id of [0, 1, 2]) await start(id);
     client = new RaftClient({ nodes: members.map((m) => ({ id: m.id, address: m.address })), timeoutMs: WAIT_MS });
@@ -188,7 +188,8 @@ describe("a 3-node cluster over gRPC on loopback", () => {
   });
 
   it("a data dir of another cluster is refused and a port in use is named", async () => {
-    const other = parseNodeList(`0=127.0.0.1:${await freePort()},1=127.0.0.1:${await freePort()}`);
+    const [p0, p1] = await freePorts(2);
+    const other = parseNodeList(`0=127.0.0.1:${p0},1=127.0.0.1:${p1}`);
     const options = { id: other[0]!.id, members: other, dataDir, timing: TIMING, console: null, warnings: null };
     await expect(startNode({ ...options, clusterFingerprint: clusterFingerprint(other) })).rejects.toThrow(/belongs to cluster/);
     const busy = members[0]!.address;

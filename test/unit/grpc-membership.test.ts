@@ -13,7 +13,7 @@ import { clusterFingerprint, parseNodeList, type NodeAddress } from "../../src/c
 import { RaftClientClient, type AdminReply } from "../../src/gen/raft.js";
 import type { TimingConfig } from "../../src/raft/index.js";
 import { startNode, type NodeOptions, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
-import { freePort, waitFor } from "./support/loopback.js";
+import { freePorts, waitFor } from "./support/loopback.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };
 
@@ -52,7 +52,7 @@ describe("membership changes over gRPC on loopback", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "raft-lease-members-"));
-    const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const ports = await freePorts(4);
     members = parseNodeList(ports.slice(0, 3).map((p, i) => `${i}=127.0.0.1:${p}`).join(","));
     joiner = parseNodeList(`3=127.0.0.1:${ports[3]}`)[0]!;
     for (const id of [0, 1, 2]) await start(id);

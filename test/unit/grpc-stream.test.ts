@@ -12,7 +12,7 @@ import { ServeClientArgs, ServeClientReply } from "../../src/gen/raft.js";
 import type { TimingConfig } from "../../src/raft/index.js";
 import type { DriverLimits } from "../../src/runtime/grpc/driver.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
-import { freePort, waitFor } from "./support/loopback.js";
+import { freePorts, waitFor } from "./support/loopback.js";
 
 const TIMING: TimingConfig = { heartbeatMs: 50, electionTimeoutMinMs: 500, electionTimeoutMaxMs: 1000, leaseMs: 400, driftPpmMax: 1000 };
 
@@ -50,8 +50,7 @@ function exchange(address: string, messages: readonly Buffer[]): Promise<ServeCl
 
 async function startCluster(size: number, driverLimits?: Partial<DriverLimits>): Promise<{ members: NodeAddress[]; nodes: Map<number, RunningNode>; dataDir: string; start(id: number): Promise<void> }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "raft-lease-stream-"));
-  const ports: number[] = [];
-  for (let i = 0; i < size; i++) ports.push(await freePort());
+  const ports = await freePorts(size);
   const members = parseNodeList(ports.map((p, i) => `${i}=127.0.0.1:${p}`).join(","));
   const nodes = new Map<number, RunningNode>();
   const start = async (id: number): Promise<void> => {

@@ -15,7 +15,7 @@ import { clusterFingerprint, parseNodeList } from "../../src/client/nodes.js";
 import { RaftClientClient } from "../../src/gen/raft.js";
 import { startNode, type RunningNode } from "../../src/runtime/grpc/node-runtime.js";
 import { describeAuthorizationError, type NodeTls } from "../../src/runtime/grpc/tls.js";
-import { freePorts } from "../scenarios/support/procs.js";
+import { freePorts } from "./support/loopback.js";
 import { makeCa, removeCa, type TestCa } from "../support/certs.js";
 
 let ca: TestCa;

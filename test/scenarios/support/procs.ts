@@ -7,10 +7,10 @@
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "../../unit/support/loopback.js";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 
@@ -45,19 +45,6 @@ function loadClientConstructor(): new (address: string, creds: grpc.ChannelCrede
   const def = protoLoader.loadSync(path.join(ROOT, "proto/raft.proto"), { keepCase: true, longs: Number, defaults: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { raftlease: { RaftClient: new (a: string, c: grpc.ChannelCredentials) => ProtoClient } };
   return pkg.raftlease.RaftClient;
-}
-
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-      const s = net.createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 50): Promise<T> {
