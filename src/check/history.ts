@@ -58,7 +58,6 @@ export const HISTORY_OPS_MAX = 10_000_000;
  */
 export class HistoryRecorder {
   private readonly ops: Op[] = [];
-  private readonly pending = new Set<OpId>();
 
   constructor(private readonly opsMax: number = HISTORY_OPS_MAX) {}
 
@@ -67,28 +66,34 @@ export class HistoryRecorder {
       throw new Error(`history recorder: ${this.opsMax} operations recorded, the bound; shorten the run or raise opsMax`);
     }
     const id = opId(this.ops.length);
-    const value = call.kind === "set" ? call.value : "";
-    this.ops.push({ id, kind: call.kind, clientId: call.clientId, key: call.key, value, invokeMs: nowMs, completeMs: null, outcome: "unknown" });
-    this.pending.add(id);
+    this.ops.push(recordOp(id, call.kind, call.clientId, call.key, call.kind === "set" ? call.value : "", nowMs, null, "unknown"));
     return id;
   }
 
   /** value: for an "ok" GET, the value returned; ignored otherwise. */
   complete(id: OpId, outcome: Outcome, value: string | undefined, nowMs: number): void {
     const op = this.ops[id];
-    if (op === undefined || !this.pending.has(id)) {
+    // An op is pending exactly while its completeMs is null: complete() is what sets it.
+    if (op === undefined || op.completeMs !== null) {
       throw new Error(`history recorder: operation #${id} is not pending (unknown id or completed twice); complete each invoke exactly once`);
     }
     if (nowMs < op.invokeMs) {
       throw new Error(`history recorder: operation #${id} completes at ${nowMs} ms, before its invocation at ${op.invokeMs} ms; pass true simulator time`);
     }
-    this.ops[id] = { ...op, outcome, completeMs: nowMs, value: completedValue(op, outcome, value) };
-    this.pending.delete(id);
+    this.ops[id] = recordOp(op.id, op.kind, op.clientId, op.key, completedValue(op, outcome, value), op.invokeMs, nowMs, outcome);
   }
 
   history(): History {
     return this.ops.slice();
   }
+}
+
+/**
+ * An op record, built in one place so that every op, pending or completed, has one hidden class
+ * (a spread of the pending op made a second one, and every reader of the history met both).
+ */
+function recordOp(id: OpId, kind: OpKind, clientId: string, key: string, value: string, invokeMs: number, completeMs: number | null, outcome: Outcome): Op {
+  return { id, kind, clientId, key, value, invokeMs, completeMs, outcome } as Op;
 }
 
 function completedValue(op: Op, outcome: Outcome, value: string | undefined): string {
