@@ -22,8 +22,6 @@ interface Appended {
   readonly entry: Entry;
   readonly prevTerm: number;
   readonly nodeId: NodeId;
-  /** The record of another term at the same index (rare: a conflicting suffix); a chain, not a list per index. */
-  readonly other: Appended | undefined;
 }
 
 interface TermStart {
@@ -51,10 +49,46 @@ function sameEntry(a: Entry, b: Entry): boolean {
   return a === b || fingerprint(a) === fingerprint(b);
 }
 
-/** The record of term t among those at one index (a chain from `first`), if any. */
-function appendedInTerm(first: Appended | undefined, t: number): Appended | undefined {
-  for (let a = first; a !== undefined; a = a.other) if (a.term === t) return a;
-  return undefined;
+/**
+ * What was appended at each index: one record per term seen there. The first term seen at an
+ * index is kept in flat arrays (index i at [i - 1]), not in an object per index: the records live
+ * for the whole run, and every young object that survives is copied by the collector until it is
+ * promoted. Other terms at an index (rare: a conflicting suffix) are objects, in `others`.
+ */
+class AppendedRecords {
+  private readonly terms: number[] = [];
+  private readonly entries: Entry[] = [];
+  private readonly prevTerms: number[] = [];
+  private readonly nodeIds: NodeId[] = [];
+  private readonly others = new Map<number, Appended[]>();
+
+  /**
+   * Node `nodeId` appended `e` at `index` after an entry of term prevTerm. The first record of
+   * (index, e.term) is kept; a later one must agree with it: null when it does (or is the first),
+   * else the record it disagrees with.
+   */
+  note(index: number, e: Entry, prevTerm: number, nodeId: NodeId): Appended | null {
+    const i = index - 1;
+    const first = i < this.entries.length ? this.entries[i] : undefined;
+    if (first === undefined) {
+      this.terms[i] = e.term;
+      this.entries[i] = e;
+      this.prevTerms[i] = prevTerm;
+      this.nodeIds[i] = nodeId;
+      return null;
+    }
+    if (this.terms[i] !== e.term) return this.noteOther(index, e, prevTerm, nodeId);
+    if (sameEntry(first, e) && this.prevTerms[i] === prevTerm) return null;
+    return { term: e.term, entry: first, prevTerm: this.prevTerms[i]!, nodeId: this.nodeIds[i]! };
+  }
+
+  private noteOther(index: number, e: Entry, prevTerm: number, nodeId: NodeId): Appended | null {
+    let records = this.others.get(index);
+    if (records === undefined) this.others.set(index, (records = []));
+    const seen = records.find((a) => a.term === e.term);
+    if (seen === undefined) records.push({ term: e.term, entry: e, prevTerm, nodeId });
+    return seen === undefined || (sameEntry(seen.entry, e) && seen.prevTerm === prevTerm) ? null : seen;
+  }
 }
 
 export class SafetyChecker {
@@ -62,8 +96,7 @@ export class SafetyChecker {
   /** Leader of each term, over the whole run. */
   readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly termStarts = new Map<number, TermStart>();
-  /** What was appended at each index: one record per term seen there (usually one), chained by `other`. */
-  private readonly appended: Appended[] = [];
+  private readonly appended = new AppendedRecords();
   /** The committed log as first applied anywhere: index i at [i - 1]. */
   readonly committed: Entry[] = [];
   /** The term of the node that first applied each index (the commit happened in it or before). */
@@ -147,11 +180,9 @@ export class SafetyChecker {
     for (let k = 0; k < out.append.length; k++) {
       const e = out.append[k]!;
       const index = from + k;
-      const first = this.appended[index];
-      const seen = appendedInTerm(first, e.term);
       this.passed.logMatching += 1;
-      if (seen === undefined) this.appended[index] = { term: e.term, entry: e, prevTerm, nodeId: id, other: first };
-      else if (!sameEntry(seen.entry, e) || seen.prevTerm !== prevTerm) {
+      const seen = this.appended.note(index, e, prevTerm, id);
+      if (seen !== null) {
         violated(
           "log matching",
           `index ${index} term ${e.term}: node ${id} holds ${fingerprint(e)} after term ${prevTerm}, node ${seen.nodeId} held ${fingerprint(seen.entry)} after term ${seen.prevTerm}`,
