@@ -12,57 +12,95 @@
 
 import type { Entry, SessionWindow } from "../../../raft/index.js";
 
-interface Undo {
-  readonly key: string;
-  readonly value: string | undefined;
-  readonly clientId: string;
-  /** The session before this entry (undefined: it had none). */
-  readonly session: SessionWindow | undefined;
+/** A client's session; the current one is updated in place (the undo records keep what it was). */
+class Session implements SessionWindow {
+  constructor(
+    public firstUnanswered: number,
+    public applied: readonly number[],
+  ) {}
+}
+
+/**
+ * What applying each index changed, to roll back: index i at [i - 1], in flat arrays rather than
+ * an object per index (they live for the whole run, and every young object that survives is
+ * copied by the collector until it is promoted).
+ */
+class UndoLog {
+  /** The key set (null: the entry changed nothing), and its value before (undefined: none). */
+  readonly keys: (string | null)[] = [];
+  readonly values: (string | undefined)[] = [];
+  /** The client whose session it changed ("": none), and that session's bound and sequences before (undefined: it had none). */
+  readonly clientIds: string[] = [];
+  readonly bounds: number[] = [];
+  readonly applied: (readonly number[] | undefined)[] = [];
+
+  get length(): number {
+    return this.keys.length;
+  }
+
+  push(key: string | null, value: string | undefined, clientId: string, before: Session | undefined): void {
+    this.keys.push(key);
+    this.values.push(value);
+    this.clientIds.push(clientId);
+    this.bounds.push(before?.firstUnanswered ?? 0);
+    this.applied.push(before?.applied);
+  }
 }
 
 export class ReferenceStateMachine {
   private readonly data = new Map<string, string>();
-  private readonly sessions = new Map<string, SessionWindow>();
-  /** undo[i - 1]: what applying index i changed (null: nothing). */
-  private readonly undo: (Undo | null)[] = [];
+  private readonly sessions = new Map<string, Session>();
+  private readonly undo = new UndoLog();
 
   apply(e: Entry): void {
     const c = e.command;
-    if (c.kind === "noop" || c.kind === "config") {
-      this.undo.push(null);
-      return;
-    }
+    if (c.kind === "noop" || c.kind === "config") return this.undo.push(null, undefined, "", undefined);
     const before = c.clientId === "" ? undefined : this.sessions.get(c.clientId);
     if (before !== undefined && (c.sequence < before.firstUnanswered || before.applied.includes(c.sequence))) {
-      this.undo.push(null);
-      return;
+      return this.undo.push(null, undefined, "", undefined);
     }
-    this.undo.push({ key: c.key, value: this.data.get(c.key), clientId: c.clientId, session: before });
+    this.undo.push(c.key, this.data.get(c.key), c.clientId, before);
     this.data.set(c.key, c.value);
     if (c.clientId === "") return;
     const bound = Math.max(before?.firstUnanswered ?? 0, c.firstUnanswered);
-    this.sessions.set(c.clientId, { firstUnanswered: bound, applied: withSequence(before?.applied ?? [], c.sequence, bound) });
+    const applied = withSequence(before?.applied ?? [], c.sequence, bound);
+    if (before === undefined) this.sessions.set(c.clientId, new Session(bound, applied));
+    else {
+      before.firstUnanswered = bound;
+      before.applied = applied;
+    }
   }
 
   /** How `data` and `sessions` differ from the state as of `index`, or null when they do not. */
   differenceAt(index: number, data: ReadonlyMap<string, string>, sessions: ReadonlyMap<string, SessionWindow>): string | null {
     // At the newest index nothing is rolled back: the maps are read as they are (a copy would hold
     // the same, in the same order), without copying them for each snapshot.
-    const latest = index >= this.undo.length;
+    const u = this.undo;
+    const latest = index >= u.length;
     const wantData = latest ? this.data : new Map(this.data);
-    const wantSessions = latest ? this.sessions : new Map(this.sessions);
-    for (let i = this.undo.length; i > index; i--) {
-      const u = this.undo[i - 1];
-      if (u === null || u === undefined) continue;
-      restore(wantData, u.key, u.value);
-      if (u.clientId !== "") restore(wantSessions, u.clientId, u.session);
+    const wantSessions: Map<string, SessionWindow> = latest ? this.sessions : new Map(this.sessions);
+    for (let i = u.length; i > index; i--) {
+      const key = u.keys[i - 1];
+      if (key === null || key === undefined) continue;
+      restore(wantData, key, u.values[i - 1]);
+      const clientId = u.clientIds[i - 1]!;
+      const applied = u.applied[i - 1];
+      if (clientId !== "") restore(wantSessions, clientId, applied === undefined ? undefined : { firstUnanswered: u.bounds[i - 1]!, applied });
     }
     return mapDifference("key", wantData, data, (a, b) => a === b) ?? mapDifference("session", wantSessions, sessions, sameWindow);
   }
 }
 
-/** The ascending sequences of `applied` at or above `bound`, with `sequence` put in its place. */
+/**
+ * The ascending sequences of `applied` at or above `bound`, with `sequence` put in its place.
+ * Every one is kept for the run (in the undo records): the usual result, no earlier sequence
+ * kept, is an array literal of its exact size (an array grown by push from empty reserves room
+ * for 16, and `new Array(n)` was a call into the runtime).
+ */
 function withSequence(applied: readonly number[], sequence: number, bound: number): number[] {
+  let above = 0;
+  for (let k = 0; k < applied.length; k++) if (applied[k]! >= bound) above++;
+  if (above === 0) return sequence < bound ? [] : [sequence];
   const out: number[] = [];
   let placed = sequence < bound;
   for (let k = 0; k < applied.length; k++) {
@@ -88,7 +126,11 @@ function restore<V>(m: Map<string, V>, key: string, value: V | undefined): void 
 }
 
 function mapDifference<V>(what: string, want: ReadonlyMap<string, V>, have: ReadonlyMap<string, V>, same: (a: V | undefined, b: V | undefined) => boolean): string | null {
-  for (const [k, v] of want) if (!same(have.get(k), v)) return `${what} ${JSON.stringify(k)} is ${JSON.stringify(have.get(k))}, want ${JSON.stringify(v)}`;
+  // Keys, then values: for-of over the entries made a [key, value] pair per entry, per snapshot.
+  for (const k of want.keys()) {
+    const v = want.get(k);
+    if (!same(have.get(k), v)) return `${what} ${JSON.stringify(k)} is ${JSON.stringify(have.get(k))}, want ${JSON.stringify(v)}`;
+  }
   // Every key wanted is there: a key too many shows in the sizes (so a snapshot's image is not walked when they agree).
   if (have.size === want.size) return null;
   for (const k of have.keys()) if (!want.has(k)) return `${what} ${JSON.stringify(k)} should not be there`;
