@@ -29,13 +29,15 @@
 // still fails, so the witness is itself a genuine violation), and the message names the op the
 // search could not place, with its times and what the register held.
 //
-// The parts live in wgl/: prepare.ts (the reductions), entries.ts (the entries list), search.ts and
-// search-state.ts (the search and its memo), witness.ts (shrinking), explain.ts (the message).
+// The parts live in wgl/: values.ts (what the ops say of each value read), prepare.ts (the
+// reductions), entries.ts (the entries list), search.ts and search-state.ts (the search and its
+// memo), witness.ts (shrinking), explain.ts (the message).
 
 import { assertNever } from "../raft/index.js";
 import type { History, Op } from "./history.js";
 import { describeOp, explainStuck, opLabel, quote } from "./wgl/explain.js";
 import { searchKey } from "./wgl/search.js";
+import { hasImpossibleRead, valueTable } from "./wgl/values.js";
 import { byInvocation, shrinkWitness } from "./wgl/witness.js";
 
 export { describeOp } from "./wgl/explain.js";
@@ -68,9 +70,11 @@ export function checkLinearizable(history: History, options: CheckOptions = {}):
 
 function checkKey(key: string, ops: readonly Op[], options: CheckOptions): CheckFailure | null {
   const stepsMax = options.stepsMaxPerKey ?? STEPS_MAX_PER_KEY_DEFAULT;
-  const impossible = findImpossibleRead(key, ops);
+  const values = valueTable(ops);
+  // The screen finds whether there is an impossible read; findImpossibleRead finds which one.
+  const impossible = hasImpossibleRead(values) ? findImpossibleRead(key, ops) : null;
   if (impossible !== null) return impossible;
-  const result = searchKey(ops, stepsMax);
+  const result = searchKey(ops, stepsMax, values);
   switch (result.kind) {
     case "linearizable":
       return null;

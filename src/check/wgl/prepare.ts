@@ -4,12 +4,13 @@
 
 import type { Op } from "../history.js";
 import { at, compareNumbers } from "./arrays.js";
+import { INITIAL_VALUE_ID, UNREAD_VALUE_ID, valueTable, wasRead, type ValueTable } from "./values.js";
 
 /** One op as the search sees it. */
 export interface SearchOp {
   readonly op: Op;
   readonly isGet: boolean;
-  readonly valueId: number; // see valueIdsFor
+  readonly valueId: number; // see values.ts
   readonly required: boolean;
   readonly callMs: number;
   readonly returnMs: number;
@@ -27,15 +28,11 @@ export interface PreparedKey {
   readonly heldOnce: Uint8Array;
 }
 
-export function prepareKey(ops: readonly Op[]): PreparedKey {
-  const values = valueIdsFor(ops);
-  const firstReadMs = firstReadMsByValue(ops);
-  const writerCount = liveWriterCountByValue(ops, firstReadMs);
+export function prepareKey(ops: readonly Op[], values: ValueTable = valueTable(ops)): PreparedKey {
   const searchOps: SearchOp[] = [];
-  for (const op of ops) {
-    const interval = searchInterval(op, firstReadMs, writerCount);
-    if (interval === null) continue;
-    searchOps.push({ op, isGet: op.kind === "get", valueId: values.idOf(op.value), callMs: interval.callMs, returnMs: interval.returnMs, required: interval.required });
+  for (let k = 0; k < ops.length; k++) {
+    const s = searchOp(ops[k]!, at(values.idOfOp, k), values);
+    if (s !== null) searchOps.push(s);
   }
   searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs)); // stable: ties keep history order
   const readCounts = new Int32Array(values.count);
@@ -49,48 +46,18 @@ export function prepareKey(ops: readonly Op[]): PreparedKey {
   return { searchOps, readCounts, heldOnce: Uint8Array.from(heldOnce) };
 }
 
-export const INITIAL_VALUE_ID = 0; // ""
-export const UNREAD_VALUE_ID = 1;
-
-/**
- * Small ids for register values. Every value that no ok GET returned gets UNREAD_VALUE_ID:
- * no GET can tell such values apart, so the search treats them as one state.
- */
-function valueIdsFor(ops: readonly Op[]): { readonly idOf: (value: string) => number; readonly count: number } {
-  const ids = new Map<string, number>([["", INITIAL_VALUE_ID]]);
-  for (const op of ops) {
-    if (op.kind === "get" && op.outcome === "ok" && !ids.has(op.value)) ids.set(op.value, ids.size + 1);
-  }
-  return { idOf: (value) => ids.get(value) ?? UNREAD_VALUE_ID, count: ids.size + 1 };
-}
-
-type SearchInterval = { readonly callMs: number; readonly returnMs: number; readonly required: boolean };
-
-/** Where the op may be linearized, or null if the search can ignore it. */
-function searchInterval(op: Op, firstReadMs: ReadonlyMap<string, number>, writerCount: ReadonlyMap<string, number>): SearchInterval | null {
+/** The op as the search sees it: where it may be linearized; null if the search can ignore it. */
+function searchOp(op: Op, valueId: number, values: ValueTable): SearchOp | null {
   if (op.outcome === "fail") return null;
-  if (op.outcome === "ok") return { callMs: op.invokeMs, returnMs: op.completeMs ?? Infinity, required: true };
-  if (op.kind === "get") return null;
-  const readMs = firstReadMs.get(op.value);
-  if (readMs === undefined) return null;
-  if (op.value !== "" && writerCount.get(op.value) === 1) {
-    return { callMs: op.invokeMs, returnMs: Math.max(op.invokeMs, readMs), required: true };
+  if (op.outcome === "ok") return newSearchOp(op, valueId, op.invokeMs, op.completeMs ?? Infinity, true);
+  if (op.kind === "get" || !wasRead(values, valueId)) return null;
+  if (op.value !== "" && values.liveWriters[valueId] === 1) {
+    return newSearchOp(op, valueId, op.invokeMs, Math.max(op.invokeMs, at(values.firstReadMs, valueId)), true);
   }
-  return { callMs: op.invokeMs, returnMs: Infinity, required: false };
+  return newSearchOp(op, valueId, op.invokeMs, Infinity, false);
 }
 
-function firstReadMsByValue(ops: readonly Op[]): Map<string, number> {
-  const firstReadMs = new Map<string, number>();
-  for (const op of ops) {
-    if (op.kind !== "get" || op.outcome !== "ok" || op.completeMs === null) continue;
-    firstReadMs.set(op.value, Math.min(op.completeMs, firstReadMs.get(op.value) ?? Infinity));
-  }
-  return firstReadMs;
-}
-
-/** Per value read (a key of `read`), the SETs of it that did not fail: searchInterval asks of no other value (most are never read). */
-function liveWriterCountByValue(ops: readonly Op[], read: ReadonlyMap<string, number>): Map<string, number> {
-  const count = new Map<string, number>();
-  for (const op of ops) if (op.kind === "set" && op.outcome !== "fail" && read.has(op.value)) count.set(op.value, (count.get(op.value) ?? 0) + 1);
-  return count;
+/** Every search op is made here: one hidden class for all. */
+function newSearchOp(op: Op, valueId: number, callMs: number, returnMs: number, required: boolean): SearchOp {
+  return { op, isGet: op.kind === "get", valueId, callMs, returnMs, required };
 }

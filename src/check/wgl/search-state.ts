@@ -2,7 +2,8 @@
 // size is bounded by how many ops overlap in time, not by the length of the history.
 
 import { at } from "./arrays.js";
-import { INITIAL_VALUE_ID, type SearchOp } from "./prepare.js";
+import type { SearchOp } from "./prepare.js";
+import { INITIAL_VALUE_ID } from "./values.js";
 
 /**
  * The search state. Ops are indexed in call order. low is the first required op not placed

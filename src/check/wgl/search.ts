@@ -4,8 +4,9 @@ import { assert } from "../../raft/index.js";
 import type { Op } from "../history.js";
 import { at } from "./arrays.js";
 import { buildEntries, HEAD, lift, unlift, type EntryList } from "./entries.js";
-import { INITIAL_VALUE_ID, prepareKey, UNREAD_VALUE_ID, type PreparedKey, type SearchOp } from "./prepare.js";
+import { prepareKey, type PreparedKey, type SearchOp } from "./prepare.js";
 import { flipBit, newSearchState, nextLow, randomHashes, StateCache, type SearchState } from "./search-state.js";
+import { INITIAL_VALUE_ID, UNREAD_VALUE_ID, valueTable, type ValueTable } from "./values.js";
 
 export interface Stuck {
   readonly kind: "stuck";
@@ -17,8 +18,8 @@ export interface Stuck {
 
 export type SearchResult = { readonly kind: "linearizable" } | Stuck | { readonly kind: "budget" };
 
-export function searchKey(ops: readonly Op[], stepsMax: number): SearchResult {
-  const prepared = prepareKey(ops);
+export function searchKey(ops: readonly Op[], stepsMax: number, values: ValueTable = valueTable(ops)): SearchResult {
+  const prepared = prepareKey(ops, values);
   return new WglSearch(prepared, buildEntries(prepared.searchOps)).run(stepsMax);
 }
 
