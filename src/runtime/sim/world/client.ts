@@ -71,6 +71,9 @@ interface CurrentOp {
 
 const DIRECT_TIMEOUT_MS = 2_000;
 
+/** What an attempt whose time ran out was told (answers are read, never changed: one serves all). */
+const NO_ANSWER: NodeAnswer = { kind: "unreachable", message: "no answer in time" };
+
 /**
  * Key i's name, one string for all its uses: a string built anew for every operation made every
  * map keyed by it (each node's state machine, the checkers') hash it once more and compare it
@@ -128,7 +131,7 @@ export class SimClient {
       case "backoff":
         return this.sendAttempt(nowMs);
       case "awaiting":
-        return this.onAnswer(this.attemptNo, this.target!, { kind: "unreachable", message: "no answer in time" }, nowMs, false);
+        return this.onAnswer(this.attemptNo, this.target!, NO_ANSWER, nowMs, false);
       case "stopped":
         return;
     }
@@ -146,12 +149,23 @@ export class SimClient {
   private beginOp(nowMs: number): void {
     const lullEndMs = this.lullEndMs(nowMs);
     if (lullEndMs !== null) return this.sleepUntil(lullEndMs);
-    const next = this.nextOp(nowMs);
-    if (next === null) {
-      this.phase = "stopped";
-      return;
-    }
-    const { kind, key, value, label, direct } = next;
+    const w = this.workload;
+    if (w !== null) return nowMs >= w.stopMs ? this.stop() : this.beginRandomOp(w, nowMs);
+    const s = this.script[this.scriptAt++];
+    if (s === undefined) return this.stop();
+    this.invoke(s.kind, s.key, s.value, s.label, s.mode === "direct", nowMs);
+  }
+
+  /** A SET or a GET of a random key (drawn in that order: key, then kind). */
+  private beginRandomOp(w: Workload, nowMs: number): void {
+    this.opCount += 1;
+    const key = keyName(this.rng.int(0, w.keyCount - 1));
+    if (this.rng.chance(w.setRatio)) this.invoke("set", key, `${this.clientId}.${this.opCount}`, null, false, nowMs);
+    else this.invoke("get", key, "", null, false, nowMs);
+  }
+
+  /** Records the invocation and sends the first attempt (direct: to the simulator's leader, once). */
+  private invoke(kind: "set" | "get", key: string, value: string, label: string | null, direct: boolean, nowMs: number): void {
     const id = this.host.recorder.invoke(kind === "set" ? { kind, clientId: this.clientId, key, value } : { kind, clientId: this.clientId, key }, nowMs);
     const request = kind === "set" ? this.stampSet(key, value) : ({ kind, key } as const);
     const attempts = direct ? null : new Attempts(this.tracker, this.policy, this.rng.fn, nowMs);
@@ -162,6 +176,10 @@ export class SimClient {
     } else {
       this.follow(attempts.start(), null, nowMs, false);
     }
+  }
+
+  private stop(): void {
+    this.phase = "stopped";
   }
 
   /** The end of the lull nowMs falls in, if it falls in one (the first that holds it). */
@@ -175,27 +193,13 @@ export class SimClient {
   /**
    * Built as one literal, with the fields in the order of the core's own SET command: requests and
    * commands then share a hidden class, and the core's reads of them (formatOperation takes both)
-   * stay direct. Made by the session's spread, each request had a hidden class of its own.
+   * stay direct. Made by the session's spread, each request had a hidden class of its own; the
+   * session's sequences are read as its stampSet reads them (the first unanswered, then the next).
    */
   private stampSet(key: string, value: string): ClientRequest {
-    const stamped = this.session.stampSet({ kind: "set", key, value, clientId: "", sequence: 0, firstUnanswered: 0 });
-    const f = stamped.firstUnanswered;
+    const f = this.session.firstUnanswered;
     const firstUnanswered = this.lazy ? f - ((f - 1) % 4) : f;
-    return { kind: "set", key: stamped.key, value: stamped.value, clientId: stamped.clientId, sequence: stamped.sequence, firstUnanswered };
-  }
-
-  private nextOp(nowMs: number): { kind: "set" | "get"; key: string; value: string; label: string | null; direct: boolean } | null {
-    const w = this.workload;
-    if (w !== null) {
-      if (nowMs >= w.stopMs) return null;
-      this.opCount += 1;
-      const key = keyName(this.rng.int(0, w.keyCount - 1));
-      const kind = this.rng.chance(w.setRatio) ? "set" : "get";
-      return { kind, key, value: kind === "set" ? `${this.clientId}.${this.opCount}` : "", label: null, direct: false };
-    }
-    const s = this.script[this.scriptAt++];
-    if (s === undefined) return null;
-    return { kind: s.kind, key: s.key, value: s.value, label: s.label, direct: s.mode === "direct" };
+    return { kind: "set", key, value, clientId: this.session.clientId, sequence: this.session.next(), firstUnanswered };
   }
 
   private follow(d: Decision, from: NodeId | null, nowMs: number, immediate: boolean): void {

@@ -6,6 +6,14 @@
 // The keys live in parallel arrays beside the items, so pushing an event allocates nothing but
 // the event itself (no wrapper per entry), and comparisons read plain numbers.
 
+/**
+ * "Never": the time of an empty queue's next item. A module constant, not the global Infinity: a
+ * getter that reads the global in a branch not yet taken when V8 optimizes its caller (the timer
+ * heap is never empty in a busy run) compiles to a generic lookup of unknown type, and the time it
+ * returns on the taken branch was then boxed as a heap number, 16 bytes allocated per event.
+ */
+const NEVER_MS = Infinity;
+
 export interface Timed {
   readonly atMs: number;
   readonly seq: number;
@@ -27,12 +35,12 @@ export class EventQueue<T> {
 
   /** The time of the next item to pop; Infinity when empty. */
   get nextAtMs(): number {
-    return this.n === 0 ? Infinity : this.atMs[0]!;
+    return this.n === 0 ? NEVER_MS : this.atMs[0]!;
   }
 
   /** The sequence number of the next item to pop; Infinity when empty. */
   get nextSeq(): number {
-    return this.n === 0 ? Infinity : this.seqs[0]!;
+    return this.n === 0 ? NEVER_MS : this.seqs[0]!;
   }
 
   push(atMs: number, seq: number, item: T): void {
@@ -102,7 +110,7 @@ export class EventQueue<T> {
  * leaves no stale event behind to pop and ignore.
  */
 export class TimerSlot<T> {
-  atMs = Infinity;
+  atMs = NEVER_MS;
   seq = 0;
   /** Its index in the heap; -1 while not armed. */
   pos = -1;
@@ -119,11 +127,11 @@ export class TimerHeap<T> {
   }
 
   get nextAtMs(): number {
-    return this.slots.length === 0 ? Infinity : this.slots[0]!.atMs;
+    return this.slots.length === 0 ? NEVER_MS : this.slots[0]!.atMs;
   }
 
   get nextSeq(): number {
-    return this.slots.length === 0 ? Infinity : this.slots[0]!.seq;
+    return this.slots.length === 0 ? NEVER_MS : this.slots[0]!.seq;
   }
 
   /** Arms the slot for (atMs, seq), replacing its earlier arming if it has one. */
@@ -227,7 +235,7 @@ export class TwoLaneQueue<T> {
     const slowFirst = s < f || (s === f && this.slow.nextSeq < this.fast.nextSeq);
     const atMs = slowFirst ? s : f;
     const t = this.timers.nextAtMs;
-    if (t < atMs || (t === atMs && t !== Infinity && this.timers.nextSeq < (slowFirst ? this.slow.nextSeq : this.fast.nextSeq))) {
+    if (t < atMs || (t === atMs && t !== NEVER_MS && this.timers.nextSeq < (slowFirst ? this.slow.nextSeq : this.fast.nextSeq))) {
       if (t > limitMs) return undefined;
       this.poppedAtMs = t;
       return this.timers.pop().item;

@@ -44,6 +44,13 @@ const PERSISTED: Inbound = { kind: "persisted" };
 
 const TICK_MIN_STEP_MS = 1e-3;
 
+/**
+ * No tick wanted. A module constant, not the global Infinity, in the per-step timer code: a read
+ * of the global in a branch V8 had not seen taken compiles to a generic lookup, and a time that
+ * meets it (armTick's) was then boxed as a heap number at every step (see heap.ts).
+ */
+const NEVER_MS = Infinity;
+
 /** What the reused client input holds between steps (nothing to keep alive). */
 const NO_CALL: ClientCall = { requestId: requestId(0), request: { kind: "get", key: "" } };
 
@@ -93,10 +100,10 @@ export class NodeDriver {
 
   onTick(sn: SimNode, gen: number): void {
     if (gen !== sn.tickGen) return;
-    sn.tickAtMs = Infinity;
+    sn.tickAtMs = NEVER_MS;
     if (sn.state !== "up") return; // a paused node ticks when it resumes
     if (sn.tickWantMs > this.loop.nowMs) {
-      if (sn.tickWantMs !== Infinity) this.queueTick(sn, sn.tickWantMs);
+      if (sn.tickWantMs !== NEVER_MS) this.queueTick(sn, sn.tickWantMs);
       return;
     }
     this.stepTick(sn);
@@ -155,7 +162,7 @@ export class NodeDriver {
 
   /** A client's request to a running node: it is stepped with the request's own id, its answer awaited by the call. */
   private stepRequest(sn: SimNode, rid: RequestId, client: SimClient, attempt: number, request: ClientRequest): void {
-    sn.pendingCalls.set(rid, { client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
+    sn.pendingCalls.add({ requestId: rid, client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
     const input = this.clientInput;
     input.nowMs = this.local(sn);
     input.calls[0] = { requestId: rid, request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
@@ -274,9 +281,8 @@ export class NodeDriver {
   }
 
   private reply(sn: SimNode, r: ClientReply): void {
-    const call = sn.pendingCalls.get(r.requestId);
+    const call = sn.pendingCalls.take(r.requestId);
     if (call === undefined) return this.adminReply(sn, r);
-    sn.pendingCalls.delete(r.requestId);
     if (r.result.ok && call.kind === "get") {
       this.stats.readsServed += 1;
       if (this.nodeCount > 1) this.lease.readServed(sn.id, this.loop.nowMs);
@@ -307,9 +313,9 @@ export class NodeDriver {
    */
   private armTick(sn: SimNode, wake: number): void {
     const nowMs = this.loop.nowMs;
-    const t = wake === Infinity ? Infinity : Math.max(sn.clock.trueAt(wake, nowMs), nowMs + TICK_MIN_STEP_MS);
+    const t = wake === NEVER_MS ? NEVER_MS : Math.max(sn.clock.trueAt(wake, nowMs), nowMs + TICK_MIN_STEP_MS);
     sn.tickWantMs = t;
-    if (t >= sn.tickAtMs || t === Infinity) return;
+    if (t >= sn.tickAtMs || t === NEVER_MS) return;
     this.queueTick(sn, t);
   }
 
