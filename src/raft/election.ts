@@ -172,7 +172,7 @@ function becomeLeader(n: NodeCore): void {
   n.leader = {
     progress,
     matchScratch: [],
-    lease: new LeaderLease(n.id, n.nowMs, waitUntilMs),
+    lease: new LeaderLease(n.id, n.nowMs, waitUntilMs, n.config.timing, n.config.mutation),
     nextHeartbeatAtMs: n.nowMs,
     selfDurableIndex: logIndex(0),
     noopIndex,

@@ -61,7 +61,7 @@ function sendSnapshot(n: NodeCore, peer: NodeId, p: Progress): void {
   const s = n.snapshot;
   assert(s !== null && s.lastIndex >= n.log.prevIndex, () => `the log is compacted through ${n.log.prevIndex} with no snapshot covering it`);
   p.sentSnapshot(s.lastIndex);
-  n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
+  n.leaseMemory.heard(n.nowMs, n.currentTerm);
   n.send({ type: "snapshot-request", from: n.id, to: peer, term: n.currentTerm, snapshot: s, lease: n.leaseParams, leaderSendMs: n.nowMs });
   n.out.addEvent({ kind: "snapshot-sent", leaderId: n.id, followerId: peer, index: s.lastIndex, term: s.lastTerm });
 }
@@ -70,7 +70,7 @@ function sendAppend(n: NodeCore, peer: NodeId, prevLogIndex: LogIndex, entries: 
   const prevLogTerm = n.log.termAt(prevLogIndex);
   if (prevLogTerm === undefined) broken(`leader has no entry at prevLogIndex ${prevLogIndex}`);
   // The leader remembers every lease it hands out, as a follower would.
-  n.leaseMemory.heard(n.config.timing, n.nowMs, n.currentTerm);
+  n.leaseMemory.heard(n.nowMs, n.currentTerm);
   n.send({
     type: "append-request",
     from: n.id,
@@ -92,7 +92,7 @@ export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   const p = l.progress.get(m.from);
   if (p === undefined) return;
   // An answer to a request of this leadership: the follower recognized us and remembers the lease.
-  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
+  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs);
   if (m.success) {
     if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
     if (p.matched(m.matchIndex)) maybeCommit(n);
@@ -108,7 +108,7 @@ export function handleSnapshotReply(n: NodeCore, m: SnapshotReply): void {
   if (l === null || !answersThisLeadership(n, m)) return;
   const p = l.progress.get(m.from);
   if (p === undefined) return;
-  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs, n.config.mutation);
+  l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs);
   if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
   if (p.matched(m.matchIndex)) maybeCommit(n);
   sendToPeer(n, m.from, p, false);
@@ -151,7 +151,7 @@ export function handleAppendRequest(n: NodeCore, m: AppendRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs, m.term);
+  n.leaseMemory.heard(n.nowMs, m.term);
 
   const prevTerm = n.log.termAt(m.prevLogIndex);
   if (prevTerm === undefined) return reject(n, m, logIndex(n.log.lastIndex + 1), term(0));

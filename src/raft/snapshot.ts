@@ -72,7 +72,7 @@ export function handleSnapshotRequest(n: NodeCore, m: SnapshotRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs, m.term);
+  n.leaseMemory.heard(n.nowMs, m.term);
   const s = m.snapshot;
   const older = s.lastIndex <= n.commitIndex && n.config.mutation !== "install-older-snapshot";
   if (!older) install(n, s, m.from);

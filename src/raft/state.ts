@@ -229,7 +229,7 @@ export class NodeCore {
   wakeAtMs(): number {
     if (this.leader === null) return this.electionDeadlineMs;
     const l = this.leader;
-    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs, this.membership, this.config.mutation));
+    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.nowMs, this.membership));
     if (l.transfer !== null) wake = Math.min(wake, l.transfer.deadlineMs);
     const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
     if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
@@ -245,7 +245,7 @@ export class NodeCore {
     const l = this.leader;
     if (l === null || this.commitIndex < l.noopIndex) return null;
     if (l.transfer?.timeoutNowSent === true && this.config.mutation !== "transfer-keeps-lease") return null;
-    const untilMs = l.lease.validUntilMs(this.config.timing, nowMs, this.membership, this.config.mutation);
+    const untilMs = l.lease.validUntilMs(nowMs, this.membership);
     if (Math.max(nowMs, l.lease.oldLeaseWaitUntilMs) >= untilMs) return null;
     into.fromMs = l.lease.oldLeaseWaitUntilMs;
     into.untilMs = untilMs;
