@@ -180,6 +180,7 @@ function becomeLeader(n: NodeCore): void {
     deferredWrites: [],
     pendingReads: [],
     transfer: null,
+    heartbeatEvent: { kind: "heartbeat", leaderId: n.id },
   };
   n.out.addEvent({ kind: "became-leader", nodeId: n.id, term: n.currentTerm });
   if (waitUntilMs > n.nowMs) n.out.addEvent({ kind: "waiting-old-lease", nodeId: n.id, waitMs: waitUntilMs - n.nowMs });

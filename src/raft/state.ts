@@ -33,6 +33,7 @@ import {
   type NodeId,
   type NodeStatus,
   type PersistedState,
+  type RaftEvent,
   type RequestId,
   type Role,
   type Snapshot,
@@ -83,7 +84,11 @@ export interface LeaderState {
   /** GETs waiting for this leader to hold its lease. */
   readonly pendingReads: ClientCall[];
   transfer: TransferState | null;
+  /** What every heartbeat of this leadership reports (events are values: one serves them all). */
+  readonly heartbeatEvent: Extract<RaftEvent, { kind: "heartbeat" }>;
 }
+
+export type AppendAcceptedEvent = Extract<RaftEvent, { kind: "append-accepted" }>;
 
 export class NodeCore {
   readonly id: NodeId;
@@ -111,6 +116,8 @@ export class NodeCore {
   lastLeaderContactMs = -Infinity;
   candidate: CandidateState | null = null;
   leader: LeaderState | null = null;
+  /** The event of the AppendEntries accepted last, reused for the next from the same leader (replication.ts). */
+  lastAcceptedEvent: AppendAcceptedEvent | null = null;
   nowMs: number;
   out = new OutputBuilder();
   /** This node's lease length and drift bound, as every message that hands out or asks for a lease carries them. */
