@@ -59,8 +59,9 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
         reply(n, call.requestId, failure(n, "invalid", bad));
         return null;
       }
-      const { key, value, clientId, sequence, firstUnanswered } = r;
-      return { term: n.currentTerm, command: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
+      // A SET request is the very command (types.ts): the entry holds it as the client made it,
+      // not a copy, since neither ever changes (the copy had most of admit's samples in a profile).
+      return { term: n.currentTerm, command: r };
     }
     case "get": {
       const bad = checkKey(r.key);
