@@ -6,7 +6,6 @@
 // never past the last entry the current message proved to match. Committed entries are applied
 // to the KV store in order, at once, so appliedIndex == commitIndex after every step.
 
-import { formatOperation } from "./request.js";
 import type { NodeCore } from "./state.js";
 import { quorumValue } from "./quorum.js";
 import { releaseWrite } from "./pending.js";
@@ -57,9 +56,8 @@ export function applyCommitted(n: NodeCore, report: boolean): void {
     n.appliedIndex = index;
     if (!report) continue;
     n.out.addApplied({ index, entry });
-    const operation = formatOperation(entry.command);
     const kind = n.role === "leader" ? "leader-committed" : "follower-committed";
-    n.out.addEvent({ kind, nodeId: n.id, operation });
+    n.out.addEvent({ kind, nodeId: n.id, operation: entry.command });
     if (n.leader !== null) releaseWrite(n, index);
   }
 }

@@ -172,7 +172,7 @@ function becomeLeader(n: NodeCore): void {
   n.leader = {
     progress,
     matchScratch: [],
-    lease: new LeaderLease(n.id, n.nowMs, waitUntilMs),
+    lease: new LeaderLease(n.id, n.nowMs, waitUntilMs, n.config.timing, n.config.mutation),
     nextHeartbeatAtMs: n.nowMs,
     selfDurableIndex: logIndex(0),
     noopIndex,
@@ -180,6 +180,7 @@ function becomeLeader(n: NodeCore): void {
     deferredWrites: [],
     pendingReads: [],
     transfer: null,
+    heartbeatEvent: { kind: "heartbeat", leaderId: n.id },
   };
   n.out.addEvent({ kind: "became-leader", nodeId: n.id, term: n.currentTerm });
   if (waitUntilMs > n.nowMs) n.out.addEvent({ kind: "waiting-old-lease", nodeId: n.id, waitMs: waitUntilMs - n.nowMs });

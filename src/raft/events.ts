@@ -2,9 +2,11 @@
 // structured events.
 
 import { formatMembers } from "./membership.js";
-import { assertNever, type RaftEvent } from "./types.js";
+import { formatOperation } from "./request.js";
+import { assertNever, type ClientRequest, type Command, type RaftEvent } from "./types.js";
 
-export function formatEvent(e: RaftEvent): string {
+/** `showOperation` renders the `{operation}` of the lines that have one (a runtime may cut it short). */
+export function formatEvent(e: RaftEvent, showOperation: (o: ClientRequest | Command) => string = formatOperation): string {
   switch (e.kind) {
     case "heartbeat":
       return `Leader ${e.leaderId} sending heartbeat & Renewing Lease`;
@@ -19,11 +21,11 @@ export function formatEvent(e: RaftEvent): string {
     case "rpc-error":
       return `Error occurred while sending RPC to Node ${e.followerId}.`;
     case "follower-committed":
-      return `Node ${e.nodeId} (follower) committed the entry ${e.operation} to the state machine.`;
+      return `Node ${e.nodeId} (follower) committed the entry ${showOperation(e.operation)} to the state machine.`;
     case "leader-received":
-      return `Node ${e.nodeId} (leader) received an ${e.operation} request.`;
+      return `Node ${e.nodeId} (leader) received an ${showOperation(e.operation)} request.`;
     case "leader-committed":
-      return `Node ${e.nodeId} (leader) committed the entry ${e.operation} to the state machine.`;
+      return `Node ${e.nodeId} (leader) committed the entry ${showOperation(e.operation)} to the state machine.`;
     case "append-accepted":
       return `Node ${e.nodeId} accepted AppendEntries RPC from ${e.leaderId}.`;
     case "append-rejected":

@@ -47,20 +47,23 @@ export function candidateWaitMs(timing: TimingConfig, remainingMs: number): numb
  * heard always gives the longest: one (until, term) pair is the whole memory.
  */
 export class LeaseMemory {
-  constructor(
+  private constructor(
     private untilMs: number,
     private leaseTerm: Term,
+    /** followerLeaseMs of the node's timing, computed once: heard runs for every heartbeat sent or received. */
+    private readonly stretchedMs: number,
   ) {}
 
   /** A restarted node must behave as if a lease may still be running, of a leader it cannot name (term 0). */
   static afterRestart(timing: TimingConfig, nowMs: number, mutation: Mutation | null): LeaseMemory {
-    if (mutation === "restart-forgets-lease") return new LeaseMemory(-Infinity, term(0));
-    return new LeaseMemory(nowMs + followerLeaseMs(timing), term(0));
+    const stretchedMs = followerLeaseMs(timing);
+    if (mutation === "restart-forgets-lease") return new LeaseMemory(-Infinity, term(0), stretchedMs);
+    return new LeaseMemory(nowMs + stretchedMs, term(0), stretchedMs);
   }
 
   /** A heartbeat of the leader of `leaderTerm` arrived (or, for a leader, left) at nowMs: its lease may run from then. */
-  heard(timing: TimingConfig, nowMs: number, leaderTerm: Term): void {
-    const until = nowMs + followerLeaseMs(timing);
+  heard(nowMs: number, leaderTerm: Term): void {
+    const until = nowMs + this.stretchedMs;
     if (until < this.untilMs) return;
     this.untilMs = until;
     this.leaseTerm = leaderTerm;
@@ -92,18 +95,28 @@ export class LeaderLease {
    * What the peers contribute to startMs, and what it was computed from: asked several times per
    * step, it changes only with an acknowledgement or the configuration (see startMs).
    */
-  private readonly cached = { config: null as Membership | null, mutation: null as Mutation | null, acks: -1, selfDecides: false, peersValue: 0 };
+  private readonly cached = { config: null as Membership | null, acks: -1, selfDecides: false, peersValue: 0 };
   /** Bumped on every acknowledgement that moves a peer's send time. */
   private ackVersion = 0;
   /** The latest acknowledged send time of any peer. */
   private newestAckMs = -Infinity;
+
+  /** The lease as the timing gives it, and as this leader may assume it (leaderLeaseMs), computed once. */
+  private readonly leaseMs: number;
+  private readonly shrunkMs: number;
 
   constructor(
     private readonly selfId: NodeId,
     readonly becameLeaderAtMs: number,
     /** No lease reads and no write acknowledgements before this: older leases may be running. */
     readonly oldLeaseWaitUntilMs: number,
-  ) {}
+    timing: TimingConfig,
+    /** The node's (fixed for its life): a few mutations change how the lease is counted. */
+    private readonly mutation: Mutation | null,
+  ) {
+    this.leaseMs = timing.leaseMs;
+    this.shrunkMs = leaderLeaseMs(timing);
+  }
 
   /** True when sentMs can be the send time of a request of this leadership, seen at nowMs. */
   sentInThisLeadership(sentMs: number, nowMs: number): boolean {
@@ -115,7 +128,8 @@ export class LeaderLease {
    * receivedMs now. The caller has checked sentInThisLeadership (the reply-current-term mutation
    * skips that check and clamps instead, as a broken variant for the checkers to catch).
    */
-  acknowledged(peer: NodeId, sentMs: number, receivedMs: number, mutation: Mutation | null): void {
+  acknowledged(peer: NodeId, sentMs: number, receivedMs: number): void {
+    const mutation = this.mutation;
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
     if (!(sentMs <= receivedMs)) broken(`an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
@@ -136,14 +150,14 @@ export class LeaderLease {
    * (quorum - 1)-th largest of the peers' (the quorum-th when this leader is no voter), which
    * changes only with an acknowledgement or the configuration: that is what is cached.
    */
-  startMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
-    if (nowMs < this.newestAckMs) return this.computeStartMs(nowMs, config, mutation); // a reading from before an acknowledgement
+  startMs(nowMs: number, config: Membership): number {
+    if (nowMs < this.newestAckMs) return this.computeStartMs(nowMs, config); // a reading from before an acknowledgement
     const c = this.cached;
-    if (c.config !== config || c.mutation !== mutation || c.acks !== this.ackVersion) this.cachePeers(config, mutation);
+    if (c.config !== config || c.acks !== this.ackVersion) this.cachePeers(config);
     return c.selfDecides ? nowMs : c.peersValue;
   }
 
-  private cachePeers(config: Membership, mutation: Mutation | null): void {
+  private cachePeers(config: Membership): void {
     const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
     let count = 0;
     let selfVotes = false;
@@ -151,40 +165,39 @@ export class LeaderLease {
       if (id === this.selfId) selfVotes = true;
       else values[count++] = this.ackSendMs[id] ?? -Infinity;
     }
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
+    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
     const fromPeers = selfVotes ? config.quorum - 1 : config.quorum;
     const c = this.cached;
     c.selfDecides = fromPeers === 0;
     c.peersValue = fromPeers === 0 ? 0 : quorumValue(values, fromPeers, count);
     c.config = config;
-    c.mutation = mutation;
     c.acks = this.ackVersion;
   }
 
   /** The quorum value over every voter's value, this leader's being nowMs. */
-  private computeStartMs(nowMs: number, config: Membership, mutation: Mutation | null): number {
+  private computeStartMs(nowMs: number, config: Membership): number {
     const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
     let count = 0;
     for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs[id] ?? -Infinity);
-    if (mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
+    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
     return quorumValue(values, config.quorum, count);
   }
 
   /** Leader clock time until which lease reads are allowed, ignoring the old-lease wait. */
-  validUntilMs(timing: TimingConfig, nowMs: number, config: Membership, mutation: Mutation | null): number {
-    return this.startMs(nowMs, config, mutation) + leaderLeaseMs(timing);
+  validUntilMs(nowMs: number, config: Membership): number {
+    return this.startMs(nowMs, config) + this.shrunkMs;
   }
 
   /** A leader that has not renewed its lease by this time steps down. */
-  stepDownAtMs(timing: TimingConfig, nowMs: number, config: Membership, mutation: Mutation | null): number {
-    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs, config, mutation)) + timing.leaseMs;
+  stepDownAtMs(nowMs: number, config: Membership): number {
+    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs, config)) + this.leaseMs;
   }
 }
 
 /** Steps down when no majority renewed the lease in time. Returns true when it did. */
 export function stepDownIfLeaseLost(n: NodeCore): boolean {
   const l = n.leader;
-  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.config.timing, n.nowMs, n.membership, n.config.mutation)) return false;
+  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.nowMs, n.membership)) return false;
   n.out.addEvent({ kind: "lease-renewal-failed", leaderId: n.id });
   n.becomeFollower(null);
   return true;

@@ -4,7 +4,7 @@
 
 import { failure, reply } from "./pending.js";
 import type { NodeCore } from "./state.js";
-import { checkKey, checkSession, checkValue, formatOperation } from "./request.js";
+import { checkKey, checkSession, checkValue } from "./request.js";
 import { assertNever, logIndex, type ClientCall, type Entry } from "./types.js";
 
 /** Admits each call; returns true when SETs were appended (the caller then sends them). */
@@ -39,7 +39,7 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
     return null;
   }
   const r = call.request;
-  n.out.addEvent({ kind: "leader-received", nodeId: n.id, operation: formatOperation(r) });
+  n.out.addEvent({ kind: "leader-received", nodeId: n.id, operation: r });
   if (l.transfer !== null) {
     // Writes stop while leadership moves; reads too once the lease is handed over (transfer.ts).
     const to = l.transfer.targetId;
@@ -59,8 +59,9 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
         reply(n, call.requestId, failure(n, "invalid", bad));
         return null;
       }
-      const { key, value, clientId, sequence, firstUnanswered } = r;
-      return { term: n.currentTerm, command: { kind: "set", key, value, clientId, sequence, firstUnanswered } };
+      // A SET request is the very command (types.ts): the entry holds it as the client made it,
+      // not a copy, since neither ever changes (the copy had most of admit's samples in a profile).
+      return { term: n.currentTerm, command: r };
     }
     case "get": {
       const bad = checkKey(r.key);

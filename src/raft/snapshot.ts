@@ -12,7 +12,7 @@
 // entries it acknowledged). A runtime never replaces a durable snapshot by an older one.
 
 import type { NodeCore } from "./state.js";
-import { assert, logIndex, type LogIndex, type LogStart, type Snapshot, type SnapshotReply, type SnapshotRequest } from "./types.js";
+import { assert, broken, logIndex, type LogIndex, type LogStart, type Snapshot, type SnapshotReply, type SnapshotRequest } from "./types.js";
 
 /** After applying: asks for a snapshot when enough entries were applied since the last one. */
 export function maybeTakeSnapshot(n: NodeCore): void {
@@ -20,7 +20,9 @@ export function maybeTakeSnapshot(n: NodeCore): void {
   const since = n.snapshot?.lastIndex ?? 0;
   if (n.appliedIndex - since < n.config.snapshotEveryEntries) return;
   const lastTerm = n.log.termAt(n.appliedIndex);
-  assert(lastTerm !== undefined, () => `applied index ${n.appliedIndex} outside the log`);
+  // Not assert with a message function: this runs on every step, and a closure over n would
+  // allocate a context on each (types.ts, broken, says why).
+  if (lastTerm === undefined) broken(`applied index ${n.appliedIndex} outside the log`);
   const forget = n.config.mutation === "snapshot-forgets-sessions";
   n.savingSnapshot = n.kv.image(n.appliedIndex, lastTerm, n.log.membershipAt(n.appliedIndex).members, forget);
   n.out.saveSnapshot = n.savingSnapshot;
@@ -70,7 +72,7 @@ export function handleSnapshotRequest(n: NodeCore, m: SnapshotRequest): void {
   if (n.role === "candidate" || n.leaderId !== m.from) n.becomeFollower(m.from);
   n.lastLeaderContactMs = n.nowMs;
   n.resetElectionTimer();
-  n.leaseMemory.heard(n.config.timing, n.nowMs, m.term);
+  n.leaseMemory.heard(n.nowMs, m.term);
   const s = m.snapshot;
   const older = s.lastIndex <= n.commitIndex && n.config.mutation !== "install-older-snapshot";
   if (!older) install(n, s, m.from);

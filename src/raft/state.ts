@@ -33,6 +33,7 @@ import {
   type NodeId,
   type NodeStatus,
   type PersistedState,
+  type RaftEvent,
   type RequestId,
   type Role,
   type Snapshot,
@@ -83,7 +84,11 @@ export interface LeaderState {
   /** GETs waiting for this leader to hold its lease. */
   readonly pendingReads: ClientCall[];
   transfer: TransferState | null;
+  /** What every heartbeat of this leadership reports (events are values: one serves them all). */
+  readonly heartbeatEvent: Extract<RaftEvent, { kind: "heartbeat" }>;
 }
+
+export type AppendAcceptedEvent = Extract<RaftEvent, { kind: "append-accepted" }>;
 
 export class NodeCore {
   readonly id: NodeId;
@@ -111,6 +116,8 @@ export class NodeCore {
   lastLeaderContactMs = -Infinity;
   candidate: CandidateState | null = null;
   leader: LeaderState | null = null;
+  /** The event of the AppendEntries accepted last, reused for the next from the same leader (replication.ts). */
+  lastAcceptedEvent: AppendAcceptedEvent | null = null;
   nowMs: number;
   out = new OutputBuilder();
   /** This node's lease length and drift bound, as every message that hands out or asks for a lease carries them. */
@@ -229,7 +236,7 @@ export class NodeCore {
   wakeAtMs(): number {
     if (this.leader === null) return this.electionDeadlineMs;
     const l = this.leader;
-    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.config.timing, this.nowMs, this.membership, this.config.mutation));
+    let wake = Math.min(l.nextHeartbeatAtMs, l.lease.stepDownAtMs(this.nowMs, this.membership));
     if (l.transfer !== null) wake = Math.min(wake, l.transfer.deadlineMs);
     const waiting = l.deferredWrites.length > 0 || l.pendingReads.length > 0;
     if (waiting && l.lease.oldLeaseWaitUntilMs > this.nowMs) wake = Math.min(wake, l.lease.oldLeaseWaitUntilMs);
@@ -245,7 +252,7 @@ export class NodeCore {
     const l = this.leader;
     if (l === null || this.commitIndex < l.noopIndex) return null;
     if (l.transfer?.timeoutNowSent === true && this.config.mutation !== "transfer-keeps-lease") return null;
-    const untilMs = l.lease.validUntilMs(this.config.timing, nowMs, this.membership, this.config.mutation);
+    const untilMs = l.lease.validUntilMs(nowMs, this.membership);
     if (Math.max(nowMs, l.lease.oldLeaseWaitUntilMs) >= untilMs) return null;
     into.fromMs = l.lease.oldLeaseWaitUntilMs;
     into.untilMs = untilMs;

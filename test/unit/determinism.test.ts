@@ -27,6 +27,7 @@ describe("determinism", () => {
 });
 
 describe("dump events (docs/exercise.md)", () => {
+  const SET_X_6 = { kind: "set", key: "x", value: "6", clientId: "", sequence: 0, firstUnanswered: 0 } as const;
   it("every event renders as the exercise's line for it", () => {
     const cases: [RaftEvent, string][] = [
       [{ kind: "heartbeat", leaderId: nodeId(1) }, "Leader 1 sending heartbeat & Renewing Lease"],
@@ -35,9 +36,10 @@ describe("dump events (docs/exercise.md)", () => {
       [{ kind: "election-timeout", nodeId: nodeId(2) }, "Node 2 election timer timed out, Starting election."],
       [{ kind: "became-leader", nodeId: nodeId(2), term: term(7) }, "Node 2 became the leader for term 7."],
       [{ kind: "rpc-error", followerId: nodeId(4) }, "Error occurred while sending RPC to Node 4."],
-      [{ kind: "follower-committed", nodeId: nodeId(3), operation: "SET x 6" }, "Node 3 (follower) committed the entry SET x 6 to the state machine."],
-      [{ kind: "leader-received", nodeId: nodeId(0), operation: "GET x" }, "Node 0 (leader) received an GET x request."],
-      [{ kind: "leader-committed", nodeId: nodeId(0), operation: "SET x 6" }, "Node 0 (leader) committed the entry SET x 6 to the state machine."],
+      [{ kind: "follower-committed", nodeId: nodeId(3), operation: SET_X_6 }, "Node 3 (follower) committed the entry SET x 6 to the state machine."],
+      [{ kind: "leader-received", nodeId: nodeId(0), operation: { kind: "get", key: "x" } }, "Node 0 (leader) received an GET x request."],
+      [{ kind: "leader-committed", nodeId: nodeId(0), operation: SET_X_6 }, "Node 0 (leader) committed the entry SET x 6 to the state machine."],
+      [{ kind: "follower-committed", nodeId: nodeId(3), operation: { kind: "noop" } }, "Node 3 (follower) committed the entry NO-OP to the state machine."],
       [{ kind: "append-accepted", nodeId: nodeId(3), leaderId: nodeId(0) }, "Node 3 accepted AppendEntries RPC from 0."],
       [{ kind: "append-rejected", nodeId: nodeId(3), leaderId: nodeId(0) }, "Node 3 rejected AppendEntries RPC from 0."],
       [{ kind: "vote-granted", nodeId: nodeId(1), candidateId: nodeId(2), term: term(3) }, "Vote granted for Node 2 in term 3."],

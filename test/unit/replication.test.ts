@@ -57,7 +57,7 @@ describe("log replication (Raft §5.3)", () => {
     const out = n.step({ type: "message", nowMs: 1, message: appendReq({ from: 1, to: 0, term: 1, prevLogIndex: logIndex(1), prevLogTerm: term(1), leaderCommit: logIndex(5) }) });
     expect(n.inspect().commitIndex).toBe(1);
     expect(out.applied.map((a) => a.index)).toEqual([1]);
-    expect(out.events).toContainEqual({ kind: "follower-committed", nodeId: 0, operation: "NO-OP" });
+    expect(out.events).toContainEqual({ kind: "follower-committed", nodeId: 0, operation: { kind: "noop" } });
     expect(out.hardState?.commitIndex).toBe(1);
   });
 
@@ -187,8 +187,9 @@ describe("commitment (Raft §5.4.2)", () => {
     const applied = c.outputs.slice(before).filter((o) => o.from === 0).flatMap((o) => o.output.applied);
     expect(applied.map((a) => a.index)).toEqual([2]);
     const events = c.outputs.slice(before).filter((o) => o.from === 0).flatMap((o) => o.output.events);
-    expect(events).toContainEqual({ kind: "leader-received", nodeId: 0, operation: "SET x 6" });
-    expect(events).toContainEqual({ kind: "leader-committed", nodeId: 0, operation: "SET x 6" });
+    const setX6 = expect.objectContaining({ kind: "set", key: "x", value: "6" });
+    expect(events).toContainEqual({ kind: "leader-received", nodeId: 0, operation: setX6 });
+    expect(events).toContainEqual({ kind: "leader-committed", nodeId: 0, operation: setX6 });
     expect(leader.inspect().valueOf("x")).toBe("6");
   });
 });
