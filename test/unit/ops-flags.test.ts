@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { parseServeArgs, USAGE } from "../../src/cli/raft-node.js";
 import { USAGE as CLIENT_USAGE } from "../../src/cli/raft-client.js";
-import { EventLog } from "../../src/runtime/grpc/event-log.js";
+import { coreEventText, coreLogEvent, EventLog } from "../../src/runtime/grpc/event-log.js";
+import { nodeId, type RaftEvent } from "../../src/raft/index.js";
 import { startMetricsServer } from "../../src/runtime/grpc/metrics-server.js";
 
 const serve = (...flags: string[]) => parseServeArgs(["--id", "0", "--cluster", "0=127.0.0.1:5000", "--data-dir", "/tmp/x", ...flags]);
@@ -66,6 +67,16 @@ describe("json event lines", () => {
     log.record("Node 2 became the leader for term 7.", { event: "became-leader" });
     log.flush();
     expect(console.join("")).toBe(`${dump[0]}\n`);
+  });
+
+  it("shows a committed entry's operation as text, cut short in both formats (the core hands over the command)", () => {
+    const command = { kind: "set", key: "k", value: "v".repeat(500), clientId: "c", sequence: 1, firstUnanswered: 1 } as const;
+    const e = { kind: "leader-committed", nodeId: nodeId(2), operation: command } as RaftEvent;
+    const shown = `SET k ${"v".repeat(194)}... (306 more characters)`;
+    expect(coreEventText(e)).toBe(`Node 2 (leader) committed the entry ${shown} to the state machine.`);
+    expect(coreLogEvent(e)).toEqual({ event: "leader-committed", fields: { nodeId: 2, operation: shown } });
+    const noop = { kind: "follower-committed", nodeId: nodeId(1), operation: { kind: "noop" } } as RaftEvent;
+    expect(coreLogEvent(noop)).toEqual({ event: "follower-committed", fields: { nodeId: 1, operation: "NO-OP" } });
   });
 });
 

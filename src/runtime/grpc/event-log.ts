@@ -9,7 +9,9 @@
 // (`became-leader`, `rpc-error`, `warning`, ...), `fields` holds its details and `message` is the
 // dump.txt line. dump.txt keeps its lines in both formats.
 
+import { formatEvent, formatOperation, type ClientRequest, type Command, type RaftEvent } from "../../raft/index.js";
 import { timestampPrefix } from "./clock.js";
+import { abbreviate, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
 
 export interface LineSink {
   write(text: string): unknown;
@@ -97,4 +99,29 @@ export class EventLog {
     }
     out.write(`${lines.join("\n")}\n`);
   }
+}
+
+/** A core event's line, as dump.txt and the text console show it. */
+export function coreEventText(e: RaftEvent): string {
+  return formatEvent(e, showOperation);
+}
+
+/** An event's operation (`SET key value`) as its lines show it: cut short, since a value may take 64 KiB. */
+function showOperation(o: ClientRequest | Command): string {
+  return abbreviate(formatOperation(o), EVENT_OPERATION_CHARS_MAX);
+}
+
+/**
+ * A core event for the json log format: its kind, and its other fields (nested ones flattened,
+ * `ours.leaseMs`; the operation as its line shows it).
+ */
+export function coreLogEvent(e: RaftEvent): LogEvent {
+  const { kind, ...rest } = e;
+  const fields: Record<string, string | number | boolean | null> = {};
+  for (const [name, value] of Object.entries(rest)) {
+    if (name === "operation") fields[name] = showOperation(value as ClientRequest | Command);
+    else if (typeof value === "object" && value !== null) for (const [inner, v] of Object.entries(value)) fields[`${name}.${inner}`] = v as number;
+    else fields[name] = value as string | number | boolean | null;
+  }
+  return { event: kind, fields };
 }

@@ -15,13 +15,12 @@ import { hrtime } from "node:process";
 import { ServerCredentials, type Server } from "@grpc/grpc-js";
 import seedrandom from "seedrandom";
 import { makeConfig, type RaftConfig, type TimingConfig } from "../../raft/index.js";
-import { formatEvent, formatOperation } from "../../raft/index.js";
-import type { ClientRequest, Command, NodeId, NodeStatus, PersistedState, RaftEvent } from "../../raft/index.js";
+import type { NodeId, NodeStatus, PersistedState, RaftEvent } from "../../raft/index.js";
 import { MonotonicClock, timestampPrefix } from "./clock.js";
 import { defaultDriverLimits, NodeDriver, type DriverLimits, type PeerReply } from "./driver.js";
 import { channelCredentials } from "../../client/tls.js";
 import { packageVersion } from "../../version.js";
-import { EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
+import { coreEventText, coreLogEvent, EventLog, type LineSink, type LogEvent, type LogFormat } from "./event-log.js";
 import { NodeHealth } from "./health.js";
 import type { NodeMetrics } from "./metrics.js";
 import { startMetricsServer, type MetricsServer } from "./metrics-server.js";
@@ -29,7 +28,7 @@ import { PeerClient, type PeerLimits } from "./peer-client.js";
 import { PeerTable } from "./peer-table.js";
 import { configurationNotice, handOverLeadership } from "./node-membership.js";
 import { bindServer, ClientStreams, createServer, shutdownServer } from "./server.js";
-import { abbreviate, DUMP_BYTES_MAX_DEFAULT, EVENT_OPERATION_CHARS_MAX } from "./dump-writer.js";
+import { DUMP_BYTES_MAX_DEFAULT } from "./dump-writer.js";
 import { flushLatencyTrace } from "./latency-trace.js";
 import { FileStorage } from "./storage.js";
 import { serverCredentials, TlsAudit, type NodeTls } from "./tls.js";
@@ -313,7 +312,7 @@ class GrpcNode implements RunningNode {
   }
 
   private onEvent(e: RaftEvent): void {
-    this.events.record(formatEvent(e, showOperation), logEvent(e));
+    this.events.record(coreEventText(e), coreLogEvent(e));
     if (e.kind === "timeout-now-sent") this.parts.metrics?.leadershipTransferred();
     // A removed node may never hear that its removal committed (the leader stops replicating to it
     // then), so the core says so for the entry that leaves it out (once, with its config-changed line).
@@ -400,24 +399,4 @@ function recoveredText(r: PersistedState): string {
   const entries = `${r.entries.length} entries`;
   if (!r.snapshot) return entries;
   return `a snapshot through entry ${r.snapshot.lastIndex} (${r.snapshot.data.size} keys) and ${entries} from entry ${(r.logStart?.prevIndex ?? 0) + 1}`;
-}
-
-/** An event's operation (`SET key value`) as its lines show it: cut short, since a value may take 64 KiB. */
-function showOperation(o: ClientRequest | Command): string {
-  return abbreviate(formatOperation(o), EVENT_OPERATION_CHARS_MAX);
-}
-
-/**
- * A core event for the json log format: its kind, and its other fields (nested ones flattened,
- * `ours.leaseMs`; the operation as its line shows it).
- */
-function logEvent(e: RaftEvent): LogEvent {
-  const { kind, ...rest } = e;
-  const fields: Record<string, string | number | boolean | null> = {};
-  for (const [name, value] of Object.entries(rest)) {
-    if (name === "operation") fields[name] = showOperation(value as ClientRequest | Command);
-    else if (typeof value === "object" && value !== null) for (const [inner, v] of Object.entries(value)) fields[`${name}.${inner}`] = v as number;
-    else fields[name] = value as string | number | boolean | null;
-  }
-  return { event: kind, fields };
 }
