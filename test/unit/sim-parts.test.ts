@@ -1,12 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { logIndex, requestId, term, type Entry, type Output } from "../../src/raft/index.js";
+import { logIndex, term, type Entry, type Output } from "../../src/raft/index.js";
 import { SimClock, drawRate } from "../../src/runtime/sim/world/clock.js";
 import { SimDisk } from "../../src/runtime/sim/world/disk.js";
 import { formatSchedule, parseSchedule } from "../../src/runtime/sim/faults/faults.js";
 import { EventHeap, TimerSlot, TwoLaneQueue } from "../../src/runtime/sim/world/heap.js";
 import { Links, NET_CALM, drawDelays } from "../../src/runtime/sim/world/network.js";
-import { PendingCalls, type PendingCall } from "../../src/runtime/sim/world/pending-calls.js";
 import { parseDuration, replayCommand, simOptions } from "../../src/runtime/sim/options.js";
 import { Rng } from "../../src/runtime/sim/world/prng.js";
 
@@ -52,36 +51,6 @@ describe("event heap", () => {
       }),
       { seed: 7, numRuns: 200 },
     );
-  });
-});
-
-describe("pending client calls", () => {
-  it("take what was added by request id, once, as a map would", () => {
-    fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 40 })), { maxLength: 200 }), (script) => {
-        const calls = new PendingCalls();
-        const model = new Map<number, PendingCall>();
-        let next = 1;
-        for (const t of script) {
-          if (t < 0) {
-            const call = { requestId: requestId(next++), attempt: next } as unknown as PendingCall;
-            calls.add(call);
-            model.set(call.requestId, call);
-          } else {
-            expect(calls.take(requestId(t))).toBe(model.get(t));
-            model.delete(t);
-          }
-        }
-        calls.clear();
-        for (const id of model.keys()) expect(calls.take(requestId(id))).toBeUndefined();
-      }),
-      { seed: 7, numRuns: 200 },
-    );
-    expect(() => {
-      const calls = new PendingCalls();
-      calls.add({ requestId: requestId(2) } as PendingCall);
-      calls.add({ requestId: requestId(1) } as PendingCall);
-    }).toThrow(/added after request 2/);
   });
 });
 

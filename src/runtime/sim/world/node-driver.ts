@@ -162,7 +162,7 @@ export class NodeDriver {
 
   /** A client's request to a running node: it is stepped with the request's own id, its answer awaited by the call. */
   private stepRequest(sn: SimNode, rid: RequestId, client: SimClient, attempt: number, request: ClientRequest): void {
-    sn.pendingCalls.add({ requestId: rid, client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
+    sn.pendingCalls.set(rid, { client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
     const input = this.clientInput;
     input.nowMs = this.local(sn);
     input.calls[0] = { requestId: rid, request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
@@ -281,8 +281,9 @@ export class NodeDriver {
   }
 
   private reply(sn: SimNode, r: ClientReply): void {
-    const call = sn.pendingCalls.take(r.requestId);
+    const call = sn.pendingCalls.get(r.requestId);
     if (call === undefined) return this.adminReply(sn, r);
+    sn.pendingCalls.delete(r.requestId);
     if (r.result.ok && call.kind === "get") {
       this.stats.readsServed += 1;
       if (this.nodeCount > 1) this.lease.readServed(sn.id, this.loop.nowMs);

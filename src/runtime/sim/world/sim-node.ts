@@ -13,7 +13,6 @@ import type { SimClient } from "./client.js";
 import type { CrashPoint } from "../faults/faults.js";
 import { SimClock } from "./clock.js";
 import { SimDisk } from "./disk.js";
-import { PendingCalls } from "./pending-calls.js";
 import type { NodeState } from "../faults/plan.js";
 import { Rng } from "./prng.js";
 
@@ -25,6 +24,14 @@ export type Inbound =
   /** The operator's request (world/operator.ts); `answer` carries the reply back. */
   | { readonly kind: "admin"; readonly request: AdminRequest; readonly answer: (a: NodeAnswer) => void };
 
+export interface PendingCall {
+  readonly client: SimClient;
+  readonly attempt: number;
+  readonly kind: "set" | "get";
+  /** The step that received it: an answer in the same step took no round trip. */
+  readonly receivedStep: number;
+}
+
 /** Inputs a paused node may hold, at most (a bounded socket buffer: the rest is dropped). */
 export const INBOX_MAX = 10_000;
 
@@ -33,7 +40,7 @@ export class SimNode {
   core: RaftNode | null = null;
   readonly disk = new SimDisk();
   readonly inbox: Inbound[] = [];
-  readonly pendingCalls = new PendingCalls();
+  readonly pendingCalls = new Map<RequestId, PendingCall>();
   /** The operator's requests under way, by request id: where each answer goes. */
   readonly pendingAdmin = new Map<RequestId, (a: NodeAnswer) => void>();
   incarnation = 0;
