@@ -11,6 +11,9 @@
  * getter that reads the global in a branch not yet taken when V8 optimizes its caller (the timer
  * heap is never empty in a busy run) compiles to a generic lookup of unknown type, and the time it
  * returns on the taken branch was then boxed as a heap number, 16 bytes allocated per event.
+ * clock.ts and node-driver.ts declare their own on purpose: imported from here, the constant is a
+ * read of another module's binding, and the simulator allocated 6-8% more (sampled: 502 and 514
+ * MB over two rounds against 475).
  */
 const NEVER_MS = Infinity;
 
