@@ -100,6 +100,15 @@ export class LeaderLease {
   private ackVersion = 0;
   /** The latest acknowledged send time of any peer. */
   private newestAckMs = -Infinity;
+  /**
+   * What stepDownAtMs returns; the configuration and acknowledgements it was computed from (as
+   * startMs's cache is keyed, but its own: that cache may be brought up to date without it), and
+   * whether it was computed from nowMs (then it is not kept).
+   */
+  private stepDownMs = 0;
+  private stepDownConfig: Membership | null = null;
+  private stepDownAcks = -1;
+  private stepDownDependsOnNow = true;
 
   /** The lease as the timing gives it, and as this leader may assume it (leaderLeaseMs), computed once. */
   private readonly leaseMs: number;
@@ -161,7 +170,9 @@ export class LeaderLease {
     const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
     let count = 0;
     let selfVotes = false;
-    for (const id of config.voters) {
+    const voters = config.voters;
+    for (let k = 0; k < voters.length; k++) {
+      const id = voters[k]!;
       if (id === this.selfId) selfVotes = true;
       else values[count++] = this.ackSendMs[id] ?? -Infinity;
     }
@@ -188,16 +199,50 @@ export class LeaderLease {
     return this.startMs(nowMs, config) + this.shrunkMs;
   }
 
-  /** A leader that has not renewed its lease by this time steps down. */
-  stepDownAtMs(nowMs: number, config: Membership): number {
-    return Math.max(this.becameLeaderAtMs, this.startMs(nowMs, config)) + this.leaseMs;
+  /**
+   * A leader that has not renewed its lease by this time steps down, as of the last
+   * updateStepDownAt. Asked at every leader step (its wake time), so it is kept. A void update and
+   * a getter, not one function returning it: a double returned from a call V8 did not inline is
+   * boxed on the heap, and this one was, at every leader step; a getter this small is always inlined.
+   */
+  get stepDownAtMs(): number {
+    return this.stepDownMs;
+  }
+
+  /**
+   * Makes stepDownAtMs that of a reading at the clock's nowMs (the node's: its step's time) under
+   * config. The kept time holds until an acknowledgement moves a peer's time or the configuration
+   * is another (what invalidates startMs's cache too), unless it was computed from nowMs. The
+   * clock is passed, not its reading: a double passed to a call V8 did not inline is boxed too.
+   */
+  updateStepDownAt(clock: { readonly nowMs: number }, config: Membership): void {
+    const kept = !this.stepDownDependsOnNow && this.stepDownConfig === config && this.stepDownAcks === this.ackVersion && clock.nowMs >= this.newestAckMs;
+    if (!kept) this.computeStepDown(clock, config);
+  }
+
+  /** max(becameLeaderAtMs, startMs) + leaseMs, with startMs's steps written out (so its result is not returned through a call). */
+  private computeStepDown(clock: { readonly nowMs: number }, config: Membership): void {
+    const nowMs = clock.nowMs;
+    this.stepDownConfig = config;
+    this.stepDownAcks = this.ackVersion;
+    if (nowMs < this.newestAckMs) {
+      this.stepDownMs = Math.max(this.becameLeaderAtMs, this.computeStartMs(nowMs, config)) + this.leaseMs;
+      this.stepDownDependsOnNow = true;
+      return;
+    }
+    const c = this.cached;
+    if (c.config !== config || c.acks !== this.ackVersion) this.cachePeers(config);
+    this.stepDownMs = Math.max(this.becameLeaderAtMs, c.selfDecides ? nowMs : c.peersValue) + this.leaseMs;
+    this.stepDownDependsOnNow = c.selfDecides;
   }
 }
 
 /** Steps down when no majority renewed the lease in time. Returns true when it did. */
 export function stepDownIfLeaseLost(n: NodeCore): boolean {
   const l = n.leader;
-  if (l === null || n.nowMs < l.lease.stepDownAtMs(n.nowMs, n.membership)) return false;
+  if (l === null) return false;
+  l.lease.updateStepDownAt(n, n.membership);
+  if (n.nowMs < l.lease.stepDownAtMs) return false;
   n.out.addEvent({ kind: "lease-renewal-failed", leaderId: n.id });
   n.becomeFollower(null);
   return true;

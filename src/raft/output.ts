@@ -129,10 +129,12 @@ export class OutputBuilder implements FullOutput {
     this.appendList = [...list, ...entries];
   }
 
-  /** `lastLogIndex`: the log's last index once this output's truncation and append are done. */
-  build(wakeAtMs: number, sendBeforePersist: boolean, lastLogIndex: LogIndex): FullOutput {
+  /**
+   * `lastLogIndex`: the log's last index once this output's truncation and append are done. The
+   * step has written wakeAtMs (NodeCore.writeWakeAtMs says why it is not an argument).
+   */
+  build(sendBeforePersist: boolean, lastLogIndex: LogIndex): FullOutput {
     this.checkContract(lastLogIndex);
-    this.wakeAtMs = wakeAtMs;
     this.sendBeforePersist = sendBeforePersist;
     this.built = true;
     return this;

@@ -103,7 +103,8 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
   n.recordHardState(termBefore, voteBefore, commitBefore);
   n.checkInvariants();
   const sendBeforePersist = n.config.leaderPersistsInParallel && n.role === "leader" && !n.out.hardStateMustSync && n.out.truncateFrom === null;
-  return n.out.build(n.wakeAtMs(), sendBeforePersist, n.log.lastIndex);
+  n.writeWakeAtMs(n.out);
+  return n.out.build(sendBeforePersist, n.log.lastIndex);
 }
 
 /** Replays the committed prefix found on disk into the state machine, reporting nothing. */
