@@ -41,11 +41,52 @@ function withItem<T>(list: T[] | null, item: T): T[] {
 }
 
 /**
- * The builder is the output: `build` checks the contract and hands out the builder itself (a step
- * makes a new one), so a step allocates one object for it, not two. Once built, its lists read as
- * they were left, and one never filled reads as a shared, frozen empty list.
+ * One step's output as handed out: a value, never changed once made. A class, so that every
+ * output has one hidden class and its fields are plain fields (JSON shows them in this order);
+ * declared, so that the constructor's assignments are their only definitions.
  */
-export class OutputBuilder implements FullOutput {
+class StepOutput implements FullOutput {
+  declare readonly hardState: HardState | null;
+  declare readonly hardStateMustSync: boolean;
+  declare readonly sendBeforePersist: boolean;
+  declare readonly installSnapshot: Snapshot | null;
+  declare readonly truncateFrom: LogIndex | null;
+  declare readonly compactTo: LogStart | null;
+  declare readonly appendFrom: LogIndex | null;
+  declare readonly append: readonly Entry[];
+  declare readonly messages: readonly Message[];
+  declare readonly applied: readonly AppliedEntry[];
+  declare readonly replies: readonly ClientReply[];
+  declare readonly events: readonly RaftEvent[];
+  declare readonly saveSnapshot: Snapshot | null;
+  declare readonly membership: readonly Member[] | null;
+  declare readonly wakeAtMs: number;
+
+  constructor(b: OutputBuilder, sendBeforePersist: boolean) {
+    this.hardState = b.hardState;
+    this.hardStateMustSync = b.hardStateMustSync;
+    this.sendBeforePersist = sendBeforePersist;
+    this.installSnapshot = b.installSnapshot;
+    this.truncateFrom = b.truncateFrom;
+    this.compactTo = b.compactTo;
+    this.appendFrom = b.appendFrom;
+    this.append = b.appendList ?? NONE;
+    this.messages = b.messageList ?? NONE;
+    this.applied = b.appliedList ?? NONE;
+    this.replies = b.replyList ?? NONE;
+    this.events = b.eventList ?? NONE;
+    this.saveSnapshot = b.saveSnapshot;
+    this.membership = b.membership;
+    this.wakeAtMs = b.wakeAtMs;
+  }
+}
+
+/**
+ * What the step under way wants done: one per node, emptied at the start of each step (reset),
+ * then made into a StepOutput (build), which takes its lists. Adding to it between a build and
+ * the next reset is an error: an output is not changed once built.
+ */
+export class OutputBuilder {
   hardState: HardState | null = null;
   hardStateMustSync = false;
   installSnapshot: Snapshot | null = null;
@@ -54,30 +95,39 @@ export class OutputBuilder implements FullOutput {
   saveSnapshot: Snapshot | null = null;
   membership: readonly Member[] | null = null;
   appendFrom: LogIndex | null = null;
-  sendBeforePersist = false;
   wakeAtMs = 0;
-  private built = false;
-  /** The first append's list as it was handed over (entries are immutable): later appends of the step copy it. */
-  private appendList: readonly Entry[] | null = null;
-  private messageList: Message[] | null = null;
-  private appliedList: AppliedEntry[] | null = null;
-  private replyList: ClientReply[] | null = null;
-  private eventList: RaftEvent[] | null = null;
+  private open = true;
+  // The lists, read by StepOutput. The first append's list is kept as it was handed over
+  // (entries are immutable): later appends of the step copy it.
+  appendList: readonly Entry[] | null = null;
+  messageList: Message[] | null = null;
+  appliedList: AppliedEntry[] | null = null;
+  replyList: ClientReply[] | null = null;
+  eventList: RaftEvent[] | null = null;
+  /**
+   * The last quiet output built (nothing asked but a tick): handed out again for a quiet step
+   * with the same wake time and sendBeforePersist, since it is the same value. Most quiet steps
+   * are a leader's handling of an acknowledgement, whose wake time is its next heartbeat's.
+   */
+  private lastQuiet: StepOutput | null = null;
 
-  get append(): readonly Entry[] {
-    return this.appendList ?? NONE;
-  }
-  get messages(): readonly Message[] {
-    return this.messageList ?? NONE;
-  }
-  get applied(): readonly AppliedEntry[] {
-    return this.appliedList ?? NONE;
-  }
-  get replies(): readonly ClientReply[] {
-    return this.replyList ?? NONE;
-  }
-  get events(): readonly RaftEvent[] {
-    return this.eventList ?? NONE;
+  /** Empties the builder for a new step. */
+  reset(): void {
+    this.hardState = null;
+    this.hardStateMustSync = false;
+    this.installSnapshot = null;
+    this.truncateFrom = null;
+    this.compactTo = null;
+    this.saveSnapshot = null;
+    this.membership = null;
+    this.appendFrom = null;
+    this.wakeAtMs = 0;
+    this.open = true;
+    this.appendList = null;
+    this.messageList = null;
+    this.appliedList = null;
+    this.replyList = null;
+    this.eventList = null;
   }
 
   addMessage(m: Message): void {
@@ -101,13 +151,7 @@ export class OutputBuilder implements FullOutput {
   }
 
   private checkOpen(): void {
-    if (this.built) broken("an output is not changed once built");
-  }
-
-  /** The output's fields, as a plain object (what JSON of an output shows). */
-  toJSON(): Output & Pick<FullOutput, "hardStateMustSync" | "sendBeforePersist"> {
-    const { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, membership, wakeAtMs } = this;
-    return { hardState, hardStateMustSync, sendBeforePersist, installSnapshot, truncateFrom, compactTo, appendFrom, append, messages, applied, replies, events, saveSnapshot, membership, wakeAtMs };
+    if (!this.open) broken("an output is not changed once built");
   }
 
   /** Records that the log lost its entries from `from` on; comes before any append of the step. */
@@ -135,9 +179,29 @@ export class OutputBuilder implements FullOutput {
    */
   build(sendBeforePersist: boolean, lastLogIndex: LogIndex): FullOutput {
     this.checkContract(lastLogIndex);
-    this.sendBeforePersist = sendBeforePersist;
-    this.built = true;
-    return this;
+    this.open = false;
+    if (!this.isQuiet()) return new StepOutput(this, sendBeforePersist);
+    const last = this.lastQuiet;
+    if (last !== null && last.wakeAtMs === this.wakeAtMs && last.sendBeforePersist === sendBeforePersist) return last;
+    return (this.lastQuiet = new StepOutput(this, sendBeforePersist));
+  }
+
+  /** True when the step asks nothing of the runtime but a tick at wakeAtMs (a quarter of the bench's steps). */
+  private isQuiet(): boolean {
+    return (
+      this.hardState === null &&
+      !this.hardStateMustSync &&
+      this.installSnapshot === null &&
+      this.truncateFrom === null &&
+      this.compactTo === null &&
+      this.appendFrom === null &&
+      this.messageList === null &&
+      this.appliedList === null &&
+      this.replyList === null &&
+      this.eventList === null &&
+      this.saveSnapshot === null &&
+      this.membership === null
+    );
   }
 
   /**

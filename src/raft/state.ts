@@ -119,7 +119,8 @@ export class NodeCore {
   /** The event of the AppendEntries accepted last, reused for the next from the same leader (replication.ts). */
   lastAcceptedEvent: AppendAcceptedEvent | null = null;
   nowMs: number;
-  out = new OutputBuilder();
+  /** The step under way's output, one builder reused by every step (output.ts). */
+  readonly out = new OutputBuilder();
   /** This node's lease length and drift bound, as every message that hands out or asks for a lease carries them. */
   readonly leaseParams: LeaseParams;
   /** Peers whose lease parameters we refused, with the parameters last reported (one event per change). */

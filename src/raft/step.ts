@@ -8,7 +8,7 @@
 
 import { applyCommitted, notePersisted } from "./commit.js";
 import { answerPreVote, handleVoteReply, handleVoteRequest, isDisruptive, refuseStaleVote, tickElectionTimer } from "./election.js";
-import { OutputBuilder, type FullOutput } from "./output.js";
+import type { FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
 import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
 import { handleClientCalls } from "./requests.js";
@@ -60,7 +60,7 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
   const nowMs = input.nowMs; // read once: inputs come in several shapes (see receive)
   if (!(nowMs >= n.nowMs)) broken(`the clock went backwards: ${nowMs} < ${n.nowMs}`);
   n.nowMs = nowMs;
-  n.out = new OutputBuilder();
+  n.out.reset();
   if (n.startRepair !== null) {
     if (n.startRepair.truncateFrom !== null) n.out.truncated(n.startRepair.truncateFrom);
     n.out.compactTo = n.startRepair.compactTo;
@@ -110,7 +110,7 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
 /** Replays the committed prefix found on disk into the state machine, reporting nothing. */
 export function replayCommitted(n: NodeCore): void {
   applyCommitted(n, false);
-  n.out = new OutputBuilder();
+  n.out.reset();
 }
 
 /** The configuration in use changed this step: say so, and hand the runtime its members. */
