@@ -47,12 +47,21 @@ export function candidateWaitMs(timing: TimingConfig, remainingMs: number): numb
  * heard always gives the longest: one (until, term) pair is the whole memory.
  */
 export class LeaseMemory {
+  /**
+   * Written for every heartbeat sent or received: a field with a value from the start (a
+   * constructor parameter's field is defined as undefined first, V8 then keeps it as a tagged
+   * field, and every store of a fractional number into it allocated a heap number).
+   */
+  private untilMs = 0;
+
   private constructor(
-    private untilMs: number,
+    untilMs: number,
     private leaseTerm: Term,
     /** followerLeaseMs of the node's timing, computed once: heard runs for every heartbeat sent or received. */
     private readonly stretchedMs: number,
-  ) {}
+  ) {
+    this.untilMs = untilMs;
+  }
 
   /** A restarted node must behave as if a lease may still be running, of a leader it cannot name (term 0). */
   static afterRestart(timing: TimingConfig, nowMs: number, mutation: Mutation | null): LeaseMemory {
