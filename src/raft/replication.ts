@@ -98,7 +98,12 @@ export function handleAppendReply(n: NodeCore, m: AppendReply): void {
   l.lease.acknowledged(m.from, m.leaderSendMs, n.nowMs);
   if (m.success) {
     if (m.matchIndex > n.log.lastIndex) broken(`follower ${m.from} matches ${m.matchIndex} beyond our last ${n.log.lastIndex}`);
-    if (p.matched(m.matchIndex)) maybeCommit(n);
+    // A match at or below the commit index cannot move it, and most are (the replies after the
+    // quorum's): maybeCommit's other inputs (this leader's own index, the configuration) change
+    // only where maybeCommit runs after them, so since its last run only matches rose, and one
+    // raised to at most commitIndex leaves unchanged how many matches lie above commitIndex,
+    // hence the quorum value above it and what maybeCommit would decide.
+    if (p.matched(m.matchIndex) && m.matchIndex > n.commitIndex) maybeCommit(n);
   } else if (!isStaleRejection(p, m)) {
     p.backUpTo(nextIndexFromHint(n, m));
   }
