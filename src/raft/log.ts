@@ -34,6 +34,15 @@ export class RaftLog {
    * looked up the property "-1", a slow path).
    */
   private inUse: ConfigAt;
+  /**
+   * The last batch handed out, entries [batchFrom, batchEnd): asked for the same range again (a
+   * leader sends each new entry to every follower in turn), the same list is handed out, since
+   * messages never change their lists. An append leaves the range's entries as they were;
+   * truncation, compaction and reset clear it.
+   */
+  private lastBatch: Entry[] = [];
+  private lastBatchFrom = 0;
+  private lastBatchEnd = 0;
 
   constructor(start: LogStart, initial: readonly Entry[], base: Membership) {
     this.start = start;
@@ -107,7 +116,7 @@ export class RaftLog {
   }
 
   /** Entries from `from` on, at most `countMax` of them and about `bytesMax` bytes (at least one). */
-  batch(from: LogIndex, countMax: number, bytesMax: number): Entry[] {
+  batch(from: LogIndex, countMax: number, bytesMax: number): readonly Entry[] {
     if (from <= this.start.prevIndex) broken(`batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
     // Measured first, then sliced: a list grown by push reserves room for 16 entries, and most
     // batches hold one.
@@ -118,7 +127,16 @@ export class RaftLog {
       bytes += entryBytes(this.entries[k]!);
       if (k > first && bytes > bytesMax) break;
     }
-    return this.entries.slice(first, k);
+    const batchEnd = from + (k - first);
+    if (from === this.lastBatchFrom && batchEnd === this.lastBatchEnd) return this.lastBatch;
+    this.lastBatch = this.entries.slice(first, k);
+    this.lastBatchFrom = from;
+    this.lastBatchEnd = batchEnd;
+    return this.lastBatch;
+  }
+
+  private forgetBatch(): void {
+    this.lastBatchFrom = this.lastBatchEnd = 0;
   }
 
   append(entries: readonly Entry[]): void {
@@ -138,6 +156,7 @@ export class RaftLog {
   truncateFrom(from: LogIndex): void {
     assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
     this.entries.length = from - this.start.prevIndex - 1;
+    this.forgetBatch();
     while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= from) this.configs.pop();
     this.configsChanged();
   }
@@ -152,6 +171,7 @@ export class RaftLog {
       this.entries = this.entries.slice(start.prevIndex - this.start.prevIndex);
     }
     this.start = start;
+    this.forgetBatch();
     while (this.configs.length > 0 && this.configs[0]!.index <= start.prevIndex) this.base = this.configs.shift()!;
     this.configsChanged();
   }
@@ -161,6 +181,7 @@ export class RaftLog {
     const known = this.membership;
     this.entries = [];
     this.start = start;
+    this.forgetBatch();
     this.configs.length = 0;
     this.base = { index: start.prevIndex, membership: sameMembers(known.members, members) ? known : new Membership(members) };
     this.configsChanged();
