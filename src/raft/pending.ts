@@ -5,13 +5,16 @@
 import type { NodeCore } from "./state.js";
 import type { ClientErrorCode, ClientResult, LogIndex, NodeId, RequestId } from "./types.js";
 
+/** A write's answer once it is done: one for all (an answer is a value, never changed). */
+const WRITE_DONE: ClientResult = { ok: true, value: "" };
+
 /** A committed entry at `index`: answer its client, or hold the answer until the old lease ends. */
 export function releaseWrite(n: NodeCore, index: LogIndex): void {
   const l = n.leader;
   const requestId = l?.pendingWrites.get(index);
   if (l === null || requestId === undefined) return;
   l.pendingWrites.delete(index);
-  if (n.nowMs >= l.lease.oldLeaseWaitUntilMs) reply(n, requestId, { ok: true, value: "" });
+  if (n.nowMs >= l.lease.oldLeaseWaitUntilMs) reply(n, requestId, WRITE_DONE);
   else l.deferredWrites.push(requestId);
 }
 
@@ -20,7 +23,7 @@ export function afterStepLeader(n: NodeCore): void {
   const l = n.leader;
   if (l === null) return;
   if (l.deferredWrites.length > 0 && n.nowMs >= l.lease.oldLeaseWaitUntilMs) {
-    for (const id of l.deferredWrites) reply(n, id, { ok: true, value: "" });
+    for (const id of l.deferredWrites) reply(n, id, WRITE_DONE);
     l.deferredWrites.length = 0;
   }
   if (l.pendingReads.length > 0 && n.leaseReadable()) {
