@@ -1,7 +1,7 @@
 // The search's entries list: every op's call and return as events in time order, linked so
 // that placing an op lifts its two entries out and backtracking puts them back, in O(1).
 
-import { at, compareNumbers } from "./arrays.js";
+import { at, atInt, compareNumbers } from "./arrays.js";
 import type { SearchOp } from "./prepare.js";
 
 /** The head sentinel: the list starts at next[HEAD]. */
@@ -49,7 +49,7 @@ export function buildEntries(searchOps: readonly SearchOp[]): EntryList {
     } else {
       const i = returns[ret++]!;
       list.opIndex[e] = i;
-      list.match[at(callEntryOf, i)] = e;
+      list.match[atInt(callEntryOf, i)] = e;
     }
   }
   return list;
@@ -93,22 +93,22 @@ function generalReturnOrder(searchOps: readonly SearchOp[]): Int32Array {
 }
 
 function unlink(list: EntryList, e: number): void {
-  list.next[at(list.prev, e)] = at(list.next, e);
-  list.prev[at(list.next, e)] = at(list.prev, e);
+  list.next[atInt(list.prev, e)] = atInt(list.next, e);
+  list.prev[atInt(list.next, e)] = atInt(list.prev, e);
 }
 
 function relink(list: EntryList, e: number): void {
-  list.next[at(list.prev, e)] = e;
-  list.prev[at(list.next, e)] = e;
+  list.next[atInt(list.prev, e)] = e;
+  list.prev[atInt(list.next, e)] = e;
 }
 
 /** Removes an op's call and return entries; unlift undoes it exactly (in reverse order). */
 export function lift(list: EntryList, callEntry: number): void {
   unlink(list, callEntry);
-  unlink(list, at(list.match, callEntry));
+  unlink(list, atInt(list.match, callEntry));
 }
 
 export function unlift(list: EntryList, callEntry: number): void {
-  relink(list, at(list.match, callEntry));
+  relink(list, atInt(list.match, callEntry));
   relink(list, callEntry);
 }

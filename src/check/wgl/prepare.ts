@@ -3,7 +3,7 @@
 // linearizability.ts's header).
 
 import type { Op } from "../history.js";
-import { at, compareNumbers } from "./arrays.js";
+import { atDouble, atInt, compareNumbers } from "./arrays.js";
 import { INITIAL_VALUE_ID, UNREAD_VALUE_ID, valueTable, wasRead, type ValueTable } from "./values.js";
 
 /** One op as the search sees it. */
@@ -31,19 +31,26 @@ export interface PreparedKey {
 export function prepareKey(ops: readonly Op[], values: ValueTable = valueTable(ops)): PreparedKey {
   const searchOps: SearchOp[] = [];
   for (let k = 0; k < ops.length; k++) {
-    const s = searchOp(ops[k]!, at(values.idOfOp, k), values);
+    const s = searchOp(ops[k]!, atInt(values.idOfOp, k), values);
     if (s !== null) searchOps.push(s);
   }
-  searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs)); // stable: ties keep history order
+  // Stable: ties keep history order. A recorded history is in call order already, so it is
+  // sorted only when it is not (the sort called its comparator once or more per op regardless).
+  if (!inCallOrder(searchOps)) searchOps.sort((a, b) => compareNumbers(a.callMs, b.callMs));
   const readCounts = new Int32Array(values.count);
   const sourceCounts = new Int32Array(values.count);
   sourceCounts[INITIAL_VALUE_ID] = 1;
   for (const s of searchOps) {
     const counts = s.isGet ? readCounts : sourceCounts;
-    counts[s.valueId] = at(counts, s.valueId) + 1;
+    counts[s.valueId] = atInt(counts, s.valueId) + 1;
   }
   const heldOnce = sourceCounts.map((sources, valueId) => (valueId !== UNREAD_VALUE_ID && sources === 1 ? 1 : 0));
   return { searchOps, readCounts, heldOnce: Uint8Array.from(heldOnce) };
+}
+
+function inCallOrder(searchOps: readonly SearchOp[]): boolean {
+  for (let k = 1; k < searchOps.length; k++) if (searchOps[k - 1]!.callMs > searchOps[k]!.callMs) return false;
+  return true;
 }
 
 /** The op as the search sees it: where it may be linearized; null if the search can ignore it. */
@@ -52,7 +59,7 @@ function searchOp(op: Op, valueId: number, values: ValueTable): SearchOp | null 
   if (op.outcome === "ok") return newSearchOp(op, valueId, op.invokeMs, op.completeMs ?? Infinity, true);
   if (op.kind === "get" || !wasRead(values, valueId)) return null;
   if (op.value !== "" && values.liveWriters[valueId] === 1) {
-    return newSearchOp(op, valueId, op.invokeMs, Math.max(op.invokeMs, at(values.firstReadMs, valueId)), true);
+    return newSearchOp(op, valueId, op.invokeMs, Math.max(op.invokeMs, atDouble(values.firstReadMs, valueId)), true);
   }
   return newSearchOp(op, valueId, op.invokeMs, Infinity, false);
 }

@@ -1,7 +1,7 @@
 // The search state and the cache of visited states. The state is kept small on purpose: its
 // size is bounded by how many ops overlap in time, not by the length of the history.
 
-import { at } from "./arrays.js";
+import { atInt, atWord } from "./arrays.js";
 import type { SearchOp } from "./prepare.js";
 import { INITIAL_VALUE_ID } from "./values.js";
 
@@ -36,7 +36,7 @@ export function newSearchState(searchOps: readonly SearchOp[]): SearchState {
 /** The first op at or after from that is required and not placed. */
 export function nextLow(state: SearchState, from: number): number {
   let low = from;
-  while (low < state.optionalRank.length && (hasBit(state.bits, low) || at(state.optionalRank, low) >= 0)) low++;
+  while (low < state.optionalRank.length && (hasBit(state.bits, low) || atInt(state.optionalRank, low) >= 0)) low++;
   return low;
 }
 
@@ -47,16 +47,26 @@ export function nextLow(state: SearchState, from: number): number {
  * Invariant: the table is at most half full.
  */
 export class StateCache {
-  private arena = new Uint32Array(1 << 12);
+  private arena: Uint32Array;
   private arenaUsed = 0;
-  private table = new Int32Array(1 << 10); // arena offset + 1; 0 is an empty slot
+  private table: Int32Array; // arena offset + 1; 0 is an empty slot
   private count = 0;
+
+  /**
+   * Sized for `opCount` states, the fewest a search that succeeds explores (it places every op at
+   * least once), so that it rarely grows: growing the table rehashed every state, and the keys of
+   * the bench's runs, of 600 to 1,800 ops, grew it once to three times each.
+   */
+  constructor(opCount: number) {
+    this.table = new Int32Array(Math.max(1 << 10, powerOfTwoAtLeast(2 * opCount + 2)));
+    this.arena = new Uint32Array(Math.max(1 << 12, ARENA_WORDS_PER_OP * opCount));
+  }
 
   addIfNew(state: SearchState): boolean {
     const hash = (state.hash ^ Math.imul(state.valueId + 1, 0x9e3779b1)) >>> 0;
     const mask = this.table.length - 1;
     let slot = hash & mask;
-    for (let taken = at(this.table, slot); taken !== 0; taken = at(this.table, slot)) {
+    for (let taken = atInt(this.table, slot); taken !== 0; taken = atInt(this.table, slot)) {
       if (this.arena[taken - 1] === hash && this.matches(taken - 1, state)) return false;
       slot = (slot + 1) & mask;
     }
@@ -105,11 +115,20 @@ export class StateCache {
     const mask = this.table.length - 1;
     for (const taken of old) {
       if (taken === 0) continue;
-      let slot = at(this.arena, taken - 1) & mask;
+      let slot = atWord(this.arena, taken - 1) & mask;
       while (this.table[slot] !== 0) slot = (slot + 1) & mask;
       this.table[slot] = taken;
     }
   }
+}
+
+/** A state's arena record is 4 words, the optional ops' bits, and a word or two of placed bits. */
+const ARENA_WORDS_PER_OP = 8;
+
+function powerOfTwoAtLeast(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
 }
 
 function bitsWindow(state: SearchState): { readonly firstWord: number; readonly endWord: number } {
@@ -121,11 +140,11 @@ function words(bitCount: number): number {
 }
 
 function hasBit(bits: Uint32Array, i: number): boolean {
-  return (at(bits, i >>> 5) & (1 << (i & 31))) !== 0;
+  return (atWord(bits, i >>> 5) & (1 << (i & 31))) !== 0;
 }
 
 export function flipBit(bits: Uint32Array, i: number): void {
-  bits[i >>> 5] = at(bits, i >>> 5) ^ (1 << (i & 31));
+  bits[i >>> 5] = atWord(bits, i >>> 5) ^ (1 << (i & 31));
 }
 
 /** Deterministic per-op hashes (mulberry32 with a fixed seed): same history, same search. */

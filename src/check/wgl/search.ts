@@ -2,7 +2,7 @@
 
 import { assert } from "../../raft/index.js";
 import type { Op } from "../history.js";
-import { at } from "./arrays.js";
+import { at, atByte, atInt } from "./arrays.js";
 import { buildEntries, HEAD, lift, unlift, type EntryList } from "./entries.js";
 import { prepareKey, type PreparedKey, type SearchOp } from "./prepare.js";
 import { flipBit, newSearchState, nextLow, randomHashes, StateCache, type SearchState } from "./search-state.js";
@@ -32,7 +32,7 @@ export class WglSearch {
   private readonly state: SearchState;
   private readonly opHashes: Int32Array;
   private readonly stack: Int32Array; // per depth: call entry, value, writer, low, high before it; forced
-  private readonly cache = new StateCache();
+  private readonly cache: StateCache;
   private readonly requiredCount: number;
   private depth = 0;
   private writer = -1; // the op that wrote the register's value; -1 for the initial ""
@@ -48,6 +48,7 @@ export class WglSearch {
     const n = prepared.searchOps.length;
     this.state = newSearchState(prepared.searchOps);
     this.opHashes = randomHashes(n);
+    this.cache = new StateCache(n);
     this.stack = new Int32Array(STACK_STRIDE * n);
     this.requiredCount = prepared.searchOps.filter((s) => s.required).length;
     this.readsPlaced = new Int32Array(prepared.readCounts.length);
@@ -57,16 +58,16 @@ export class WglSearch {
   run(stepsMax: number): SearchResult {
     this.stepsTaken = 0;
     assert(this.placeForced(), "the first forced placements reach only new states");
-    let entry = at(this.list.next, HEAD);
+    let entry = atInt(this.list.next, HEAD);
     while (this.requiredPlaced < this.requiredCount) {
       if (++this.stepsTaken > stepsMax) return { kind: "budget" };
-      if (at(this.list.isCall, entry) === 0) {
+      if (atByte(this.list.isCall, entry) === 0) {
         this.noteStuck(entry);
         entry = this.backtrack();
       } else if (!this.tryPlace(entry, false)) {
-        entry = at(this.list.next, entry);
+        entry = atInt(this.list.next, entry);
       } else {
-        entry = this.placeForced() ? at(this.list.next, HEAD) : this.backtrack();
+        entry = this.placeForced() ? atInt(this.list.next, HEAD) : this.backtrack();
       }
       if (entry === NO_ENTRY) return this.failure();
     }
@@ -83,13 +84,13 @@ export class WglSearch {
    * Returns false if that reaches an explored (hence failed) state.
    */
   private placeForced(): boolean {
-    let entry = at(this.list.next, HEAD);
-    while (at(this.list.isCall, entry) === 1) {
+    let entry = atInt(this.list.next, HEAD);
+    while (atByte(this.list.isCall, entry) === 1) {
       this.stepsTaken++;
-      const s = at(this.prepared.searchOps, at(this.list.opIndex, entry));
+      const s = at(this.prepared.searchOps, atInt(this.list.opIndex, entry));
       const forced = s.isGet ? s.valueId === this.state.valueId : s.valueId === UNREAD_VALUE_ID && this.state.valueId === UNREAD_VALUE_ID;
-      if (!forced) entry = at(this.list.next, entry);
-      else if (this.tryPlace(entry, true)) entry = at(this.list.next, HEAD);
+      if (!forced) entry = atInt(this.list.next, entry);
+      else if (this.tryPlace(entry, true)) entry = atInt(this.list.next, HEAD);
       else return false;
     }
     return true;
@@ -98,9 +99,9 @@ export class WglSearch {
   /** Undoes forced placements and the choice they followed; the entry to try next, or NO_ENTRY. */
   private backtrack(): number {
     while (this.depth > 0) {
-      const forced = at(this.stack, STACK_STRIDE * (this.depth - 1) + 5) === 1;
+      const forced = atInt(this.stack, STACK_STRIDE * (this.depth - 1) + 5) === 1;
       const entry = this.undo();
-      if (!forced) return at(this.list.next, entry);
+      if (!forced) return atInt(this.list.next, entry);
     }
     return NO_ENTRY;
   }
@@ -118,9 +119,9 @@ export class WglSearch {
 
   /** Linearizes the op of this call entry now, if legal and the new state is unexplored. */
   private tryPlace(entry: number, forced: boolean): boolean {
-    const i = at(this.list.opIndex, entry);
+    const i = atInt(this.list.opIndex, entry);
     const s = at(this.prepared.searchOps, i);
-    if (s.isGet ? s.valueId !== this.state.valueId : at(this.prepared.heldOnce, this.state.valueId) === 1) return false;
+    if (s.isGet ? s.valueId !== this.state.valueId : atByte(this.prepared.heldOnce, this.state.valueId) === 1) return false;
     this.place(entry, i, s, forced);
     if (this.cache.addIfNew(this.state)) return true;
     this.undo();
@@ -138,11 +139,11 @@ export class WglSearch {
     this.stack[base + 5] = forced ? 1 : 0;
     this.depth++;
     this.writer = s.isGet ? this.writer : i;
-    if (s.isGet) this.readsPlaced[s.valueId] = at(this.readsPlaced, s.valueId) + 1;
+    if (s.isGet) this.readsPlaced[s.valueId] = atInt(this.readsPlaced, s.valueId) + 1;
     state.valueId = this.canonicalValue(s.valueId);
-    state.hash ^= at(this.opHashes, i);
+    state.hash ^= atInt(this.opHashes, i);
     flipBit(state.bits, i);
-    const rank = at(state.optionalRank, i);
+    const rank = atInt(state.optionalRank, i);
     if (rank >= 0) flipBit(state.optionalBits, rank);
     state.high = Math.max(state.high, i);
     if (i === state.low) state.low = nextLow(state, i);
@@ -155,19 +156,19 @@ export class WglSearch {
     const state = this.state;
     this.depth--;
     const base = STACK_STRIDE * this.depth;
-    const entry = at(this.stack, base);
-    const i = at(this.list.opIndex, entry);
-    state.valueId = at(this.stack, base + 1);
-    this.writer = at(this.stack, base + 2);
-    state.low = at(this.stack, base + 3);
-    state.high = at(this.stack, base + 4);
-    state.hash ^= at(this.opHashes, i);
+    const entry = atInt(this.stack, base);
+    const i = atInt(this.list.opIndex, entry);
+    state.valueId = atInt(this.stack, base + 1);
+    this.writer = atInt(this.stack, base + 2);
+    state.low = atInt(this.stack, base + 3);
+    state.high = atInt(this.stack, base + 4);
+    state.hash ^= atInt(this.opHashes, i);
     flipBit(state.bits, i);
-    const rank = at(state.optionalRank, i);
+    const rank = atInt(state.optionalRank, i);
     if (rank >= 0) flipBit(state.optionalBits, rank);
     const s = at(this.prepared.searchOps, i);
     if (s.required) this.requiredPlaced--;
-    if (s.isGet) this.readsPlaced[s.valueId] = at(this.readsPlaced, s.valueId) - 1;
+    if (s.isGet) this.readsPlaced[s.valueId] = atInt(this.readsPlaced, s.valueId) - 1;
     unlift(this.list, entry);
     return entry;
   }
@@ -178,7 +179,7 @@ export class WglSearch {
    * SET over a held-once value would strand a GET: tryPlace refuses it.
    */
   private canonicalValue(valueId: number): number {
-    const done = at(this.prepared.heldOnce, valueId) === 1 && at(this.readsPlaced, valueId) === at(this.prepared.readCounts, valueId);
+    const done = atByte(this.prepared.heldOnce, valueId) === 1 && atInt(this.readsPlaced, valueId) === atInt(this.prepared.readCounts, valueId);
     return done ? UNREAD_VALUE_ID : valueId;
   }
 
@@ -186,7 +187,7 @@ export class WglSearch {
   private noteStuck(returnEntry: number): void {
     if (this.deepest !== null && this.deepest.placedCount >= this.depth) return;
     const ops = this.prepared.searchOps;
-    const op = at(ops, at(this.list.opIndex, returnEntry));
+    const op = at(ops, atInt(this.list.opIndex, returnEntry));
     assert(op.returnMs !== Infinity, "an optional op's return entry is reached only after every required op is placed");
     const heldBy = this.writer < 0 ? null : at(ops, this.writer).op;
     this.deepest = { kind: "stuck", op: op.op, heldBy, placedCount: this.depth, opCount: ops.length };

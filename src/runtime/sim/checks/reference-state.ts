@@ -10,64 +10,93 @@
 // The session table here never evicts: the simulator's clients are far fewer than any session
 // bound, so the core never evicts either.
 
-import type { Entry, SessionWindow } from "../../../raft/index.js";
+import type { Entry, SessionWindow, SetCommand } from "../../../raft/index.js";
+import { NumberColumn } from "./number-column.js";
 
-/** A client's session; the current one is updated in place (the undo records keep what it was). */
+/**
+ * A client's session. The current one is updated in place, its sequences too: the undo records
+ * copy what they need of it, so no one else holds its array.
+ */
 class Session implements SessionWindow {
   constructor(
     public firstUnanswered: number,
-    public applied: readonly number[],
+    readonly applied: number[],
   ) {}
 }
 
+/** An undo record's mark for an entry that changed nothing (a NO-OP, a configuration, a duplicate SET). */
+const UNCHANGED = -1;
+
 /**
- * What applying each index changed, to roll back: index i at [i - 1], in flat arrays rather than
- * an object per index (they live for the whole run, and every young object that survives is
- * copied by the collector until it is promoted).
+ * What applying each index changed, to roll back: index i at [i - 1]. The entry there names the
+ * key and the client it changed, so the records are numbers only, in columns the collector never
+ * copies (they live for the whole run: see number-column.ts). A session before is copied into
+ * them, not kept as an array of its own.
  */
 class UndoLog {
-  /** The key set (null: the entry changed nothing), and its value before (undefined: none). */
-  readonly keys: (string | null)[] = [];
-  readonly values: (string | undefined)[] = [];
-  /** The client whose session it changed ("": none), and that session's bound and sequences before (undefined: it had none). */
-  readonly clientIds: string[] = [];
-  readonly bounds: number[] = [];
-  readonly applied: (readonly number[] | undefined)[] = [];
+  /** The index of the entry that wrote the key's value before (0: none), or UNCHANGED. */
+  readonly writersBefore = new NumberColumn();
+  /** Where the client's session as it was before starts in `windows` (-1: it had none, or no client). */
+  private readonly sessionStarts = new NumberColumn();
+  /** Sessions before, one after another: the bound, how many sequences, then the sequences. */
+  private readonly windows = new NumberColumn();
 
   get length(): number {
-    return this.keys.length;
+    return this.writersBefore.length;
   }
 
-  push(key: string | null, value: string | undefined, clientId: string, before: Session | undefined): void {
-    this.keys.push(key);
-    this.values.push(value);
-    this.clientIds.push(clientId);
-    this.bounds.push(before?.firstUnanswered ?? 0);
-    this.applied.push(before?.applied);
+  unchanged(): void {
+    this.writersBefore.push(UNCHANGED);
+    this.sessionStarts.push(-1);
+  }
+
+  push(writerBefore: number, before: Session | undefined): void {
+    this.writersBefore.push(writerBefore);
+    if (before === undefined) return this.sessionStarts.push(-1);
+    const w = this.windows;
+    this.sessionStarts.push(w.length);
+    w.push(before.firstUnanswered);
+    w.push(before.applied.length);
+    for (let k = 0; k < before.applied.length; k++) w.push(before.applied[k]!);
+  }
+
+  /** The session as it was before index i + 1 was applied (undefined: it had none). */
+  sessionBefore(i: number): SessionWindow | undefined {
+    const start = this.sessionStarts.at(i);
+    if (start < 0) return undefined;
+    const w = this.windows;
+    const applied: number[] = [];
+    for (let k = 0; k < w.at(start + 1); k++) applied.push(w.at(start + 2 + k));
+    return { firstUnanswered: w.at(start), applied };
   }
 }
 
 export class ReferenceStateMachine {
+  /** The committed log applied so far: index i at [i - 1] (the undo records point into it). */
+  readonly log: Entry[] = [];
   private readonly data = new Map<string, string>();
+  /** The index of the entry that wrote each key's value. */
+  private readonly writers = new Map<string, number>();
   private readonly sessions = new Map<string, Session>();
   private readonly undo = new UndoLog();
 
   apply(e: Entry): void {
+    this.log.push(e);
     const c = e.command;
-    if (c.kind === "noop" || c.kind === "config") return this.undo.push(null, undefined, "", undefined);
+    if (c.kind === "noop" || c.kind === "config") return this.undo.unchanged();
     const before = c.clientId === "" ? undefined : this.sessions.get(c.clientId);
     if (before !== undefined && (c.sequence < before.firstUnanswered || before.applied.includes(c.sequence))) {
-      return this.undo.push(null, undefined, "", undefined);
+      return this.undo.unchanged();
     }
-    this.undo.push(c.key, this.data.get(c.key), c.clientId, before);
+    this.undo.push(this.writers.get(c.key) ?? 0, before);
     this.data.set(c.key, c.value);
+    this.writers.set(c.key, this.log.length);
     if (c.clientId === "") return;
     const bound = Math.max(before?.firstUnanswered ?? 0, c.firstUnanswered);
-    const applied = withSequence(before?.applied ?? [], c.sequence, bound);
-    if (before === undefined) this.sessions.set(c.clientId, new Session(bound, applied));
+    if (before === undefined) this.sessions.set(c.clientId, new Session(bound, c.sequence < bound ? [] : [c.sequence]));
     else {
       before.firstUnanswered = bound;
-      before.applied = applied;
+      addSequence(before.applied, c.sequence, bound);
     }
   }
 
@@ -79,40 +108,67 @@ export class ReferenceStateMachine {
     const latest = index >= u.length;
     const wantData = latest ? this.data : new Map(this.data);
     const wantSessions: Map<string, SessionWindow> = latest ? this.sessions : new Map(this.sessions);
-    for (let i = u.length; i > index; i--) {
-      const key = u.keys[i - 1];
-      if (key === null || key === undefined) continue;
-      restore(wantData, key, u.values[i - 1]);
-      const clientId = u.clientIds[i - 1]!;
-      const applied = u.applied[i - 1];
-      if (clientId !== "") restore(wantSessions, clientId, applied === undefined ? undefined : { firstUnanswered: u.bounds[i - 1]!, applied });
-    }
+    if (!latest) this.rollBack(index, wantData, wantSessions);
     return mapDifference("key", wantData, data, (a, b) => a === b) ?? mapDifference("session", wantSessions, sessions, sameWindow);
+  }
+
+  /** Undoes, in copies of the maps, what the entries after `index` changed. */
+  private rollBack(index: number, data: Map<string, string>, sessions: Map<string, SessionWindow>): void {
+    const u = this.undo;
+    // Walking back, a client's earliest record decides its session then: only that one is built.
+    const sessionFrom = new Map<string, number>();
+    for (let i = u.length; i > index; i--) {
+      const writer = u.writersBefore.at(i - 1);
+      if (writer === UNCHANGED) continue;
+      const c = this.setAt(i);
+      restore(data, c.key, writer === 0 ? undefined : this.setAt(writer).value);
+      if (c.clientId !== "") sessionFrom.set(c.clientId, i - 1);
+    }
+    sessionFrom.forEach((i, clientId) => restore(sessions, clientId, u.sessionBefore(i)));
+  }
+
+  /** The SET applied at index i, one that changed the state. */
+  private setAt(i: number): SetCommand {
+    const c = this.log[i - 1]!.command;
+    if (c.kind !== "set") throw new Error(`reference state machine: the undo record of entry ${i} names a ${c.kind} entry`);
+    return c;
   }
 }
 
 /**
- * The ascending sequences of `applied` at or above `bound`, with `sequence` put in its place.
- * Every one is kept for the run (in the undo records): the usual result, no earlier sequence
- * kept, is an array literal of its exact size (an array grown by push from empty reserves room
- * for 16, and `new Array(n)` was a call into the runtime).
+ * Drops the sequences of `applied` (ascending) below `bound`, a prefix, and puts `sequence` (not
+ * among them) in its place when it is at or above it; in place. The usual apply drops the one
+ * sequence before and adds the next, so the length stays: the array is neither cut (V8 trims its
+ * storage then) nor grown (a new storage, young again).
  */
-function withSequence(applied: readonly number[], sequence: number, bound: number): number[] {
-  let above = 0;
-  for (let k = 0; k < applied.length; k++) if (applied[k]! >= bound) above++;
-  if (above === 0) return sequence < bound ? [] : [sequence];
-  const out: number[] = [];
-  let placed = sequence < bound;
-  for (let k = 0; k < applied.length; k++) {
-    const q = applied[k]!;
+function addSequence(applied: number[], sequence: number, bound: number): void {
+  let drop = 0;
+  while (drop < applied.length && applied[drop]! < bound) drop++;
+  const add = sequence >= bound;
+  if (drop === 0) {
+    if (add) insertFromEnd(applied, sequence);
+    return;
+  }
+  // Each sequence moves left (by drop, or drop - 1 past the new one): read ahead of where it writes.
+  let k = 0;
+  let placed = !add;
+  for (let r = drop; r < applied.length; r++) {
+    const q = applied[r]!;
     if (!placed && sequence < q) {
-      out.push(sequence);
+      applied[k++] = sequence;
       placed = true;
     }
-    if (q >= bound) out.push(q);
+    applied[k++] = q;
   }
-  if (!placed) out.push(sequence);
-  return out;
+  if (!placed) applied[k++] = sequence;
+  if (k < applied.length) applied.length = k;
+}
+
+function insertFromEnd(applied: number[], sequence: number): void {
+  let k = applied.length;
+  applied.push(sequence);
+  for (; k > 0 && applied[k - 1]! > sequence; k--) applied[k] = applied[k - 1]!;
+  applied[k] = sequence;
 }
 
 function sameWindow(a: SessionWindow | undefined, b: SessionWindow | undefined): boolean {

@@ -13,7 +13,8 @@
 // O(keys + entries since the snapshot) per snapshot.
 
 import type { FullOutput, NodeView } from "../../../raft/index.js";
-import { formatOperation, logIndex, type Entry, type NodeId, type PersistedState, type Snapshot } from "../../../raft/index.js";
+import { formatOperation, logIndex, nodeId, type Entry, type NodeId, type PersistedState, type Snapshot } from "../../../raft/index.js";
+import { NumberColumn } from "./number-column.js";
 import { ReferenceStateMachine } from "./reference-state.js";
 import { violated } from "./violation.js";
 
@@ -51,35 +52,35 @@ function sameEntry(a: Entry, b: Entry): boolean {
 
 /**
  * What was appended at each index: one record per term seen there. The first term seen at an
- * index is kept in flat arrays (index i at [i - 1]), not in an object per index: the records live
- * for the whole run, and every young object that survives is copied by the collector until it is
- * promoted. Other terms at an index (rare: a conflicting suffix) are objects, in `others`.
+ * index is kept in columns (index i at [i - 1]: its entry, the term before it, the node), not in
+ * an object per index: the records live for the whole run, and every young object that survives
+ * is copied by the collector until it is promoted (the numbers are in columns it never copies:
+ * see number-column.ts). Other terms at an index (rare: a conflicting suffix) are objects, in
+ * `others`.
  */
 class AppendedRecords {
-  private readonly terms: number[] = [];
   private readonly entries: Entry[] = [];
-  private readonly prevTerms: number[] = [];
-  private readonly nodeIds: NodeId[] = [];
+  private readonly prevTerms = new NumberColumn();
+  private readonly nodeIds = new NumberColumn();
   private readonly others = new Map<number, Appended[]>();
 
   /**
-   * Node `nodeId` appended `e` at `index` after an entry of term prevTerm. The first record of
+   * Node `node` appended `e` at `index` after an entry of term prevTerm. The first record of
    * (index, e.term) is kept; a later one must agree with it: null when it does (or is the first),
    * else the record it disagrees with.
    */
-  note(index: number, e: Entry, prevTerm: number, nodeId: NodeId): Appended | null {
+  note(index: number, e: Entry, prevTerm: number, node: NodeId): Appended | null {
     const i = index - 1;
     const first = i < this.entries.length ? this.entries[i] : undefined;
     if (first === undefined) {
-      this.terms[i] = e.term;
       this.entries[i] = e;
-      this.prevTerms[i] = prevTerm;
-      this.nodeIds[i] = nodeId;
+      this.prevTerms.set(i, prevTerm);
+      this.nodeIds.set(i, node);
       return null;
     }
-    if (this.terms[i] !== e.term) return this.noteOther(index, e, prevTerm, nodeId);
-    if (sameEntry(first, e) && this.prevTerms[i] === prevTerm) return null;
-    return { term: e.term, entry: first, prevTerm: this.prevTerms[i]!, nodeId: this.nodeIds[i]! };
+    if (first.term !== e.term) return this.noteOther(index, e, prevTerm, node);
+    if (sameEntry(first, e) && this.prevTerms.at(i) === prevTerm) return null;
+    return { term: e.term, entry: first, prevTerm: this.prevTerms.at(i), nodeId: nodeId(this.nodeIds.at(i)) };
   }
 
   private noteOther(index: number, e: Entry, prevTerm: number, nodeId: NodeId): Appended | null {
@@ -97,15 +98,15 @@ export class SafetyChecker {
   readonly leaderOfTerm = new Map<number, NodeId>();
   private readonly termStarts = new Map<number, TermStart>();
   private readonly appended = new AppendedRecords();
-  /** The committed log as first applied anywhere: index i at [i - 1]. */
-  readonly committed: Entry[] = [];
+  /** The state machine of the committed log, applied by the checker itself. */
+  private readonly reference = new ReferenceStateMachine();
+  /** The committed log as first applied anywhere: index i at [i - 1] (the reference state machine's). */
+  readonly committed: readonly Entry[] = this.reference.log;
   /** The term of the node that first applied each index (the commit happened in it or before). */
-  private readonly commitTerm: number[] = [];
+  private readonly commitTerm = new NumberColumn();
   private highestLeaderTerm = 0;
   /** The last leader checked, with its term, once recorded in leaderOfTerm. */
   private readonly lastLeader = { term: -1, id: -1 };
-  /** The state machine of the committed log, applied by the checker itself. */
-  private readonly reference = new ReferenceStateMachine();
   /** Each node's commit index since it last started: within one life it never goes back. */
   private readonly commitOf: number[] = [];
 
@@ -159,7 +160,7 @@ export class SafetyChecker {
 
   private checkNewLeaderHasCommitted(id: NodeId, node: NodeView): void {
     let i = this.committed.length;
-    while (i > 0 && this.commitTerm[i - 1]! >= node.term) i--;
+    while (i > 0 && this.commitTerm.at(i - 1) >= node.term) i--;
     if (i === 0) return;
     this.passed.completeness += 1;
     const want = this.committed[i - 1]!;
@@ -169,7 +170,7 @@ export class SafetyChecker {
     if (have !== want.term) {
       violated(
         "leader completeness",
-        `node ${id} became leader of term ${node.term} without committed entry ${i} (${fingerprint(want)}, committed by term ${this.commitTerm[i - 1]}); its log has ${have === undefined ? "no entry" : `term ${have}`} there`,
+        `node ${id} became leader of term ${node.term} without committed entry ${i} (${fingerprint(want)}, committed by term ${this.commitTerm.at(i - 1)}); its log has ${have === undefined ? "no entry" : `term ${have}`} there`,
       );
     }
   }
@@ -202,9 +203,8 @@ export class SafetyChecker {
     if (index !== this.committed.length + 1) {
       violated("state machine safety", `node ${id} applied index ${index} before anyone applied index ${this.committed.length + 1}`);
     }
-    this.committed.push(e);
+    this.reference.apply(e); // appends e to the committed log
     this.commitTerm.push(nodeTerm);
-    this.reference.apply(e);
     this.checkEarlierLeadersHave(index, e, nodeTerm);
   }
 
