@@ -20,14 +20,24 @@ export interface Window {
   readonly term: number;
 }
 
-/** A node's current window, from true time sinceMs on; a renewal moves its end in place. */
+/**
+ * A node's current window, from true time sinceMs on; a renewal moves its end in place. The
+ * fields are declared with a value: a field declared without one (a constructor parameter's
+ * field) is undefined first, V8 then keeps it as a tagged field, and every store of a fractional
+ * time into it (toMs, at every renewal) allocates a heap number.
+ */
 class Projection implements Window {
-  constructor(
-    readonly fromMs: number,
-    public toMs: number,
-    readonly term: number,
-    readonly sinceMs: number,
-  ) {}
+  readonly fromMs: number = 0;
+  toMs = 0;
+  readonly term: number = 0;
+  readonly sinceMs: number = 0;
+
+  constructor(fromMs: number, toMs: number, term: number, sinceMs: number) {
+    this.fromMs = fromMs;
+    this.toMs = toMs;
+    this.term = term;
+    this.sinceMs = sinceMs;
+  }
 }
 
 export interface LeasePiece extends Window {
