@@ -16,6 +16,11 @@ export interface NodeFiles {
    * differs between nodes holding the same entry. A line whose token does not check stays whole.
    */
   readonly lines: readonly string[];
+  /**
+   * The index before lines[0]: 0, or the prevIndex of the START line a compacted logs.txt begins
+   * with (its earlier entries are in the node's snapshot, and no longer readable as entries).
+   */
+  readonly prevIndex: number;
   /** commit_length from metadata.txt. */
   readonly commitLength: number;
   /** dump.txt lines. */
@@ -34,7 +39,14 @@ export function readNodeFiles(dataDir: string, id: number): NodeFiles {
     const checked = checkLine(line);
     return checked.ok ? checked.text : line;
   });
-  return { id, lines, commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
+  const start = /^START ([0-9]+) [0-9]+$/.exec(lines[0] ?? "");
+  const prevIndex = start === null ? 0 : Number(start[1]);
+  return { id, lines: start === null ? lines : lines.slice(1), prevIndex, commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
+}
+
+/** Node's entry at index i (1-based), or undefined when its logs.txt does not hold it (compacted, or beyond). */
+function entryAt(node: NodeFiles, i: number): string | undefined {
+  return i > node.prevIndex ? node.lines[i - node.prevIndex - 1] : undefined;
 }
 
 /** The first disagreement between two nodes' committed prefixes, or null when every pair agrees. */
@@ -42,26 +54,40 @@ export function committedPrefixDisagreement(nodes: readonly NodeFiles[]): string
   const longest = [...nodes].sort((a, b) => b.commitLength - a.commitLength)[0];
   if (longest === undefined) return null;
   for (const node of nodes) {
-    if (node.commitLength > node.lines.length) return `node ${node.id}: commit_length ${node.commitLength} is beyond its ${node.lines.length} log lines`;
-    for (let i = 0; i < node.commitLength; i++) {
-      if (node.lines[i] !== longest.lines[i]) {
-        return `committed entry ${i + 1} differs: node ${node.id} has "${node.lines[i]}", node ${longest.id} has "${longest.lines[i] ?? "(nothing)"}"`;
+    const last = node.prevIndex + node.lines.length;
+    if (node.commitLength > last) return `node ${node.id}: commit_length ${node.commitLength} is beyond its last log entry ${last}`;
+    // Compared where both hold the entry: an index compacted away on either side is in its snapshot.
+    for (let i = Math.max(node.prevIndex, longest.prevIndex) + 1; i <= node.commitLength; i++) {
+      if (entryAt(node, i) !== entryAt(longest, i)) {
+        return `committed entry ${i} differs: node ${node.id} has "${entryAt(node, i)}", node ${longest.id} has "${entryAt(longest, i) ?? "(nothing)"}"`;
       }
     }
   }
   return null;
 }
 
-/** Acknowledged SETs whose key and value are not in the longest committed log. */
+/** The dump's record of a SET applied: written when the node applied it, so committed. */
+const APPLIED_SET = / committed the entry SET (\S+) (\S+) to the state machine\.$/;
+
+/**
+ * Acknowledged SETs found neither in any node's committed entries nor among the SETs a dump says
+ * were applied. A compacted logs.txt no longer holds the entries its snapshot covers; the node
+ * applied them, so its dump (or another node's log, not yet compacted that far) names them.
+ */
 export function lostWrites(history: History, nodes: readonly NodeFiles[]): string[] {
-  const longest = [...nodes].sort((a, b) => b.commitLength - a.commitLength)[0];
   const committed = new Set<string>();
-  for (const line of longest?.lines.slice(0, longest.commitLength) ?? []) {
-    const [kind, key, value] = line.split(" ");
-    if (kind !== "SET" || key === undefined || value === undefined) continue;
-    const k = decodeToken(key);
-    const v = decodeToken(value);
-    if (k.ok && v.ok) committed.add(`${k.value}\u0000${v.value}`);
+  for (const node of nodes) {
+    for (let i = node.prevIndex + 1; i <= node.commitLength; i++) {
+      const [kind, key, value] = (entryAt(node, i) ?? "").split(" ");
+      if (kind !== "SET" || key === undefined || value === undefined) continue;
+      const k = decodeToken(key);
+      const v = decodeToken(value);
+      if (k.ok && v.ok) committed.add(`${k.value}\u0000${v.value}`);
+    }
+    for (const line of node.dump) {
+      const m = APPLIED_SET.exec(line);
+      if (m !== null) committed.add(`${m[1]}\u0000${m[2]}`);
+    }
   }
   return history
     .filter((op) => op.kind === "set" && op.outcome === "ok" && !committed.has(`${op.key}\u0000${op.value}`))

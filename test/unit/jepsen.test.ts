@@ -12,7 +12,7 @@ import { judge } from "../../src/jepsen/clients.js";
 import { parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
 import { opId, type Op } from "../../src/check/history.js";
 
-const files = (id: number, lines: string[], commitLength: number, dump: string[] = []): NodeFiles => ({ id, lines, commitLength, dump });
+const files = (id: number, lines: string[], commitLength: number, dump: string[] = [], prevIndex = 0): NodeFiles => ({ id, lines, prevIndex, commitLength, dump });
 const okSet = (id: number, key: string, value: string, outcome: Op["outcome"] = "ok"): Op => ({ id: opId(id), kind: "set", clientId: "c0", key, value, invokeMs: id, completeMs: id + 1, outcome });
 
 describe("jepsen flags", () => {
@@ -88,7 +88,7 @@ describe("file checks", () => {
   });
 
   it("a commit length beyond the log is reported", () => {
-    expect(committedPrefixDisagreement([files(0, log, 4)])).toMatch(/commit_length 4 is beyond its 3 log lines/);
+    expect(committedPrefixDisagreement([files(0, log, 4)])).toMatch(/commit_length 4 is beyond its last log entry 3/);
   });
 
   it("an acknowledged SET missing from the committed log is lost; an indeterminate one may be missing", () => {
@@ -100,6 +100,30 @@ describe("file checks", () => {
 
   it("an entry beyond every commit length does not count as committed", () => {
     expect(lostWrites([okSet(0, "k0", "b")], [files(0, log, 2)])).toHaveLength(1);
+  });
+
+  it("a compacted logs.txt (START line) holds entries from its prevIndex on: compared where both nodes hold them", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "rlj-start-"));
+    try {
+      mkdirSync(path.join(dir, "logs_node_0"));
+      const lines = ["START 1 1", log[1]!, log[2]!].map((l) => withChecksum(l, "#"));
+      writeFileSync(path.join(dir, "logs_node_0", "logs.txt"), lines.join("\n") + "\n");
+      writeFileSync(path.join(dir, "logs_node_0", "metadata.txt"), withChecksum("commit_length 3", "*") + "\n");
+      const compacted = readNodeFiles(dir, 0);
+      expect(compacted).toMatchObject({ prevIndex: 1, lines: log.slice(1), commitLength: 3 });
+      expect(committedPrefixDisagreement([compacted, files(1, log, 3)])).toBeNull();
+      expect(committedPrefixDisagreement([compacted, files(1, [...log.slice(0, 2), "SET k0 x 2"], 3)])).toBe('committed entry 3 differs: node 1 has "SET k0 x 2", node 0 has "SET k0 b 2"');
+      expect(committedPrefixDisagreement([files(0, log.slice(2), 4, [], 2)])).toMatch(/commit_length 4 is beyond its last log entry 3/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a SET compacted out of every log counts as committed when a dump says it was applied, and only then", () => {
+    const applied = "2026-01-01T00:00:00.000Z Node 0 (follower) committed the entry SET k0 a to the state machine.";
+    const compacted = [files(0, log.slice(2), 3, [applied], 2), files(1, log.slice(2), 3, [], 2)];
+    expect(lostWrites([okSet(0, "k0", "a"), okSet(1, "k0", "b")], compacted)).toEqual([]);
+    expect(lostWrites([okSet(0, "k0", "a")], [files(0, log.slice(2), 3, [], 2)])).toEqual(["SET k0 a by c0, acknowledged at 1.0 ms"]);
   });
 
   it("leaders are read from the dump lines, one per term", () => {
