@@ -109,15 +109,8 @@ export class LeaderLease {
   private ackVersion = 0;
   /** The latest acknowledged send time of any peer. */
   private newestAckMs = -Infinity;
-  /**
-   * What stepDownAtMs returns; the configuration and acknowledgements it was computed from (as
-   * startMs's cache is keyed, but its own: that cache may be brought up to date without it), and
-   * whether it was computed from nowMs (then it is not kept).
-   */
+  /** What stepDownAtMs returns, as of the last updateStepDownAt. */
   private stepDownMs = 0;
-  private stepDownConfig: Membership | null = null;
-  private stepDownAcks = -1;
-  private stepDownDependsOnNow = true;
 
   /** The lease as the timing gives it, and as this leader may assume it (leaderLeaseMs), computed once. */
   private readonly leaseMs: number;
@@ -210,39 +203,29 @@ export class LeaderLease {
 
   /**
    * A leader that has not renewed its lease by this time steps down, as of the last
-   * updateStepDownAt. Asked at every leader step (its wake time), so it is kept. A void update and
-   * a getter, not one function returning it: a double returned from a call V8 did not inline is
-   * boxed on the heap, and this one was, at every leader step; a getter this small is always inlined.
+   * updateStepDownAt. A void update and a getter, not one function returning it: a double
+   * returned from a call V8 did not inline is boxed on the heap, and this one was, at every leader
+   * step (its wake time); a getter this small is always inlined.
    */
   get stepDownAtMs(): number {
     return this.stepDownMs;
   }
 
   /**
-   * Makes stepDownAtMs that of a reading at the clock's nowMs (the node's: its step's time) under
-   * config. The kept time holds until an acknowledgement moves a peer's time or the configuration
-   * is another (what invalidates startMs's cache too), unless it was computed from nowMs. The
-   * clock is passed, not its reading: a double passed to a call V8 did not inline is boxed too.
+   * Makes stepDownAtMs max(becameLeaderAtMs, startMs) + leaseMs for a reading at the clock's nowMs
+   * (the node's: its step's time) under config, with startMs's steps written out so that its
+   * result is not returned through a call; the peers' part comes from startMs's cache. The clock
+   * is passed, not its reading: a double passed to a call V8 did not inline is boxed too.
    */
   updateStepDownAt(clock: { readonly nowMs: number }, config: Membership): void {
-    const kept = !this.stepDownDependsOnNow && this.stepDownConfig === config && this.stepDownAcks === this.ackVersion && clock.nowMs >= this.newestAckMs;
-    if (!kept) this.computeStepDown(clock, config);
-  }
-
-  /** max(becameLeaderAtMs, startMs) + leaseMs, with startMs's steps written out (so its result is not returned through a call). */
-  private computeStepDown(clock: { readonly nowMs: number }, config: Membership): void {
     const nowMs = clock.nowMs;
-    this.stepDownConfig = config;
-    this.stepDownAcks = this.ackVersion;
     if (nowMs < this.newestAckMs) {
       this.stepDownMs = Math.max(this.becameLeaderAtMs, this.computeStartMs(nowMs, config)) + this.leaseMs;
-      this.stepDownDependsOnNow = true;
       return;
     }
     const c = this.cached;
     if (c.config !== config || c.acks !== this.ackVersion) this.cachePeers(config);
     this.stepDownMs = Math.max(this.becameLeaderAtMs, c.selfDecides ? nowMs : c.peersValue) + this.leaseMs;
-    this.stepDownDependsOnNow = c.selfDecides;
   }
 }
 
