@@ -35,7 +35,7 @@ const COMMON: readonly FlagSpec[] = [
   { name: "timing", value: "<fast|spec>", help: "timing preset (default fast: heartbeat 100 ms, election 1-2 s, lease 800 ms)" },
   { name: "mutate", value: "<name>", help: `run a deliberately broken protocol variant: ${MUTATIONS.join(", ")}` },
   { name: "clock-beyond-bound", value: null, help: "negative control: clock rates far beyond the drift bound (the lease checker must object)" },
-  { name: "ops-per-second", value: "<n>", help: "client operations per simulated second, about (default: the scenario's workload)" },
+  { name: "ops-per-second", value: "<n>", help: "the clients' rate against a healthy cluster: operations per simulated second\n(default: the scenario's workload). Each client waits for its answer before its next\noperation, so faults, lulls and slow answers lower the rate the run gets" },
 ];
 
 const HELP: FlagSpec = { name: "help", value: null, help: "show this help" };
