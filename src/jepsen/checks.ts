@@ -58,7 +58,7 @@ export function readNodeFiles(dataDir: string, id: number): NodeFiles {
 }
 
 /** Node's entry at index i (1-based), or undefined when its logs.txt does not hold it (compacted, or beyond). */
-function entryAt(node: NodeFiles, i: number): string | undefined {
+export function entryAt(node: NodeFiles, i: number): string | undefined {
   return i > node.prevIndex ? node.lines[i - node.prevIndex - 1] : undefined;
 }
 

@@ -34,13 +34,13 @@ export interface JepsenOptions {
 /**
  * Snapshot interval and entries kept below a snapshot in the fault test, far below raft-node's
  * defaults (10,000 and 5,000), which a 60 s run reaches only sometimes. A run commits from about
- * 1,000 entries (a loaded 2-core machine) to 11,000 (CI), so every node compacts its log 5 to 55
- * times, and a follower more than 50 to 250 entries behind the leader (a kill, pause or partition
- * of a few seconds while writes go on) gets a snapshot installed over the network instead of
- * entries. Snapshots stay small (5 keys, a session per client), so this costs little.
+ * 500 entries (a loaded 2-core machine: 10-25 a second) to 11,000 (CI), so every node compacts
+ * its log 5 to 110 times, and a follower more than 20 to 120 entries behind the leader (a kill,
+ * pause or partition of a few seconds while writes go on) gets a snapshot installed over the
+ * network instead of entries. Snapshots stay small (5 keys, a session per client).
  */
-export const JEPSEN_SNAPSHOT_ENTRIES = 200;
-export const JEPSEN_SNAPSHOT_KEEP = 50;
+export const JEPSEN_SNAPSHOT_ENTRIES = 100;
+export const JEPSEN_SNAPSHOT_KEEP = 20;
 
 const FLAGS: readonly FlagSpec[] = [
   { name: "nemesis", value: `<${NEMESES.join("|")}>`, help: "the faults to inject (default mixed)" },

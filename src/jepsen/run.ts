@@ -15,6 +15,7 @@ import { Nemesis } from "./nemesis.js";
 import { Cluster } from "./nodes.js";
 import { replayCommand, type JepsenOptions } from "./options.js";
 import { writeReport } from "./report.js";
+import { snapshotReplayDisagreement } from "./snapshot-replay.js";
 import { missingCompaction, snapshotCounts, snapshotDisagreement } from "./snapshots.js";
 
 export interface RunInput {
@@ -138,7 +139,7 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
   const leaders = leadersSeen(files);
   const counts = countOps(history);
   const snapshots = snapshotCounts(files);
-  const snapshotDiff = snapshotDisagreement(files);
+  const snapshotDiff = snapshotDisagreement(files) ?? snapshotReplayDisagreement(files);
   const compaction = missingCompaction(files, o.snapshotEntries);
   const anomalies: string[] = [];
   if (!lin.ok) anomalies.push(`not linearizable: ${lin.message}`);
