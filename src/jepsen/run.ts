@@ -16,7 +16,7 @@ import { Cluster } from "./nodes.js";
 import { replayCommand, type JepsenOptions } from "./options.js";
 import { writeReport } from "./report.js";
 import { snapshotReplayDisagreement } from "./snapshot-replay.js";
-import { missingCompaction, snapshotCounts, snapshotDisagreement } from "./snapshots.js";
+import { missingCompaction, missingInstall, snapshotCounts, snapshotDisagreement } from "./snapshots.js";
 
 export interface RunInput {
   readonly options: JepsenOptions;
@@ -140,7 +140,7 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
   const counts = countOps(history);
   const snapshots = snapshotCounts(files);
   const snapshotDiff = snapshotDisagreement(files) ?? snapshotReplayDisagreement(files);
-  const compaction = missingCompaction(files, o.snapshotEntries);
+  const compaction = missingCompaction(files, o.snapshotEntries) ?? missingInstall(files, f.nemesis?.bands ?? [], o.snapshotEntries, o.snapshotKeep, o.seconds);
   const anomalies: string[] = [];
   if (!lin.ok) anomalies.push(`not linearizable: ${lin.message}`);
   if (lost.length > 0) anomalies.push(`${lost.length} acknowledged writes missing from the committed log, e.g. ${lost.slice(0, 3).join("; ")}`);

@@ -10,7 +10,7 @@ import path from "node:path";
 import { opId, type Op } from "../../src/check/history.js";
 import { lostWrites, readNodeFiles, type NodeFiles } from "../../src/jepsen/checks.js";
 import { JEPSEN_SNAPSHOT_ENTRIES, JEPSEN_SNAPSHOT_KEEP, parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
-import { missingCompaction, parseSnapshot, snapshotCounts, snapshotDisagreement, type SnapshotFile } from "../../src/jepsen/snapshots.js";
+import { missingCompaction, missingInstall, parseSnapshot, snapshotCounts, snapshotDisagreement, type SnapshotFile } from "../../src/jepsen/snapshots.js";
 import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 
 const body = ["MEMBERS 0=10.0.0.1:5000,1=10.0.0.2:5000", "KEY k0 a", "KEY k1 b", "SESSION c0 4"];
@@ -120,6 +120,27 @@ describe("snapshot counts and coverage", () => {
       "node 0 knew 1100 entries committed but its snapshot.txt ends at entry 600, not above 700 (one every 200 entries)",
     );
     expect(missingCompaction([node(0, null, [saved(0, 400)], 1100)], 200)).toMatch(/its snapshot.txt is missing, not above 700/);
+  });
+});
+
+describe("snapshot installs a fast run must show", () => {
+  const installed = at("Node 1 installed snapshot through entry 4000 (term 3) from Leader 0.");
+  const killFollower = { kind: "kill", label: "kill: nodes {3}" };
+  const fast = (dump: string[]): NodeFiles[] => [node(0, snap(4400), [], 4500), node(1, snap(4400), dump, 4500)];
+
+  it("a run of 4,500 entries in 60 s with a follower killed and no install fails; with one it passes", () => {
+    expect(missingInstall(fast([]), [killFollower], 100, 20, 60)).toBe(
+      "4500 entries committed in 60 s (a snapshot every 100) and 1 faults that left a follower behind, but no node had a snapshot installed",
+    );
+    expect(missingInstall(fast([installed]), [killFollower], 100, 20, 60)).toBeNull();
+  });
+
+  it("a slow run, faults that hit the leader or lag no one, and a large keep only report", () => {
+    expect(missingInstall([node(0, snap(4000), [], 4400)], [killFollower], 100, 20, 60)).toBeNull();
+    const noLag = [{ kind: "kill", label: "kill: nodes {0,3} (leader 0 first)" }, { kind: "bridge", label: "bridge: ..." }, { kind: "one-way", label: "one-way: ..." }];
+    expect(missingInstall(fast([]), noLag, 100, 20, 60)).toBeNull();
+    expect(missingInstall(fast([]), [killFollower], 100, 60, 60)).toBeNull();
+    expect(missingInstall(fast([]), [{ kind: "leader-majority", label: "leader-majority: {3} | {0,1,2,4}" }], 100, 20, 60)).toMatch(/1 faults that left a follower behind/);
   });
 });
 
