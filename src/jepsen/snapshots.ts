@@ -133,22 +133,23 @@ export function missingCompaction(nodes: readonly NodeSnapshots[], every: number
 }
 
 /**
- * Faults that surely leave a follower behind while the others go on writing: a minority cut off
- * from the leader's majority, a kill or pause that spared the leader (the label names the leader
- * when it was a victim; a cluster without its leader writes nothing until it elects another).
+ * A fault that surely leaves a follower behind while the others go on writing: leader-majority,
+ * a minority cut off from the leader's side. (A kill or pause may hit the leader even when the
+ * label does not say so: victims drawn at random can include it, and a cluster without its
+ * leader writes nothing until it elects another; a random minority may hold the leader.)
  */
-function lagsAFollower(b: { readonly kind: string; readonly label: string }): boolean {
-  return b.kind === "leader-majority" || ((b.kind === "kill" || b.kind === "pause") && !b.label.includes("(leader"));
+function lagsAFollower(b: { readonly kind: string }): boolean {
+  return b.kind === "leader-majority";
 }
 
 /**
  * Null unless a run fast enough that a lagging follower must have needed a snapshot saw none
  * installed. A run that committed 0.75 intervals a second or more, through a fault of 3 s or
- * more that left a follower behind, left it 2.25 intervals behind: beyond the leader's last
+ * more that left a follower behind (leader-majority), left it 2.25 intervals behind: beyond the leader's last
  * snapshot and the entries it keeps below it (`keep`, at most half an interval), so it could
  * catch up only by an install. Slower runs (a loaded machine) only report their installs.
  */
-export function missingInstall(nodes: readonly NodeSnapshots[], bands: readonly { readonly kind: string; readonly label: string }[], every: number, keep: number, seconds: number): string | null {
+export function missingInstall(nodes: readonly NodeSnapshots[], bands: readonly { readonly kind: string }[], every: number, keep: number, seconds: number): string | null {
   const committed = Math.max(0, ...nodes.map((n) => n.commitLength));
   const lagging = bands.filter(lagsAFollower).length;
   if (committed < 0.75 * every * seconds || lagging === 0 || keep * 2 > every) return null;

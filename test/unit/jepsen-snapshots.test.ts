@@ -125,22 +125,22 @@ describe("snapshot counts and coverage", () => {
 
 describe("snapshot installs a fast run must show", () => {
   const installed = at("Node 1 installed snapshot through entry 4000 (term 3) from Leader 0.");
-  const killFollower = { kind: "kill", label: "kill: nodes {3}" };
+  const killFollower = { kind: "leader-majority", label: "leader-majority: {3} | {0,1,2,4}" };
   const fast = (dump: string[]): NodeFiles[] => [node(0, snap(4400), [], 4500), node(1, snap(4400), dump, 4500)];
 
-  it("a run of 4,500 entries in 60 s with a follower killed and no install fails; with one it passes", () => {
+  it("a run of 4,500 entries in 60 s with a minority cut off from the leader's side and no install fails; with one it passes", () => {
     expect(missingInstall(fast([]), [killFollower], 100, 20, 60)).toBe(
       "4500 entries committed in 60 s (a snapshot every 100) and 1 faults that left a follower behind, but no node had a snapshot installed",
     );
     expect(missingInstall(fast([installed]), [killFollower], 100, 20, 60)).toBeNull();
   });
 
-  it("a slow run, faults that hit the leader or lag no one, and a large keep only report", () => {
+  it("a slow run, faults that may not leave a follower behind, and a large keep only report", () => {
     expect(missingInstall([node(0, snap(4000), [], 4400)], [killFollower], 100, 20, 60)).toBeNull();
-    const noLag = [{ kind: "kill", label: "kill: nodes {0,3} (leader 0 first)" }, { kind: "bridge", label: "bridge: ..." }, { kind: "one-way", label: "one-way: ..." }];
-    expect(missingInstall(fast([]), noLag, 100, 20, 60)).toBeNull();
+    // A kill or pause may have hit the leader (random victims can include it), a random minority may hold it.
+    const mayNotLag = ["kill", "pause", "minority", "leader-minority", "handover", "bridge", "one-way", "clock-skew"].map((kind) => ({ kind, label: `${kind}: nodes {3}` }));
+    expect(missingInstall(fast([]), mayNotLag, 100, 20, 60)).toBeNull();
     expect(missingInstall(fast([]), [killFollower], 100, 60, 60)).toBeNull();
-    expect(missingInstall(fast([]), [{ kind: "leader-majority", label: "leader-majority: {3} | {0,1,2,4}" }], 100, 20, 60)).toMatch(/1 faults that left a follower behind/);
   });
 });
 
