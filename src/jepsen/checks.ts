@@ -8,6 +8,7 @@ import { decodeToken } from "../runtime/grpc/escape.js";
 import { checkLine } from "../runtime/grpc/line-checksum.js";
 import type { History } from "../check/history.js";
 import { checkLinearizable, type CheckResult } from "../check/linearizability.js";
+import { readSnapshotFile, snapshotValues, type SnapshotFile } from "./snapshots.js";
 
 export interface NodeFiles {
   readonly id: number;
@@ -23,9 +24,14 @@ export interface NodeFiles {
   readonly prevIndex: number;
   /** commit_length from metadata.txt. */
   readonly commitLength: number;
-  /** dump.txt lines. */
+  /** The event lines: dump.3.txt ... dump.1.txt (rotated, oldest first) then dump.txt. */
   readonly dump: readonly string[];
+  /** snapshot.txt, or null when the node has none. */
+  readonly snapshot: SnapshotFile | null;
 }
+
+/** Rotated dumps, oldest first (the runtime keeps dump.1.txt to dump.3.txt besides dump.txt). */
+const DUMP_FILES = ["dump.3.txt", "dump.2.txt", "dump.1.txt", "dump.txt"];
 
 export function readNodeFiles(dataDir: string, id: number): NodeFiles {
   const folder = path.join(dataDir, `logs_node_${id}`);
@@ -41,11 +47,18 @@ export function readNodeFiles(dataDir: string, id: number): NodeFiles {
   });
   const start = /^START ([0-9]+) [0-9]+$/.exec(lines[0] ?? "");
   const prevIndex = start === null ? 0 : Number(start[1]);
-  return { id, lines: start === null ? lines : lines.slice(1), prevIndex, commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]), dump: read("dump.txt") };
+  return {
+    id,
+    lines: start === null ? lines : lines.slice(1),
+    prevIndex,
+    commitLength: commitLine === undefined ? 0 : Number(commitLine.split(" ")[1]),
+    dump: DUMP_FILES.flatMap(read),
+    snapshot: readSnapshotFile(path.join(folder, "snapshot.txt")),
+  };
 }
 
 /** Node's entry at index i (1-based), or undefined when its logs.txt does not hold it (compacted, or beyond). */
-function entryAt(node: NodeFiles, i: number): string | undefined {
+export function entryAt(node: NodeFiles, i: number): string | undefined {
   return i > node.prevIndex ? node.lines[i - node.prevIndex - 1] : undefined;
 }
 
@@ -70,9 +83,10 @@ export function committedPrefixDisagreement(nodes: readonly NodeFiles[]): string
 const APPLIED_SET = / committed the entry SET (\S+) (\S+) to the state machine\.$/;
 
 /**
- * Acknowledged SETs found neither in any node's committed entries nor among the SETs a dump says
- * were applied. A compacted logs.txt no longer holds the entries its snapshot covers; the node
- * applied them, so its dump (or another node's log, not yet compacted that far) names them.
+ * Acknowledged SETs found neither in any node's committed entries, nor among the SETs a dump says
+ * were applied, nor as a key's value in a snapshot. A compacted logs.txt no longer holds the
+ * entries its snapshot covers; the node applied them, so its dump (or another node's log, not yet
+ * compacted that far) names them, and a SET no later one overwrote is in the snapshot itself.
  */
 export function lostWrites(history: History, nodes: readonly NodeFiles[]): string[] {
   const committed = new Set<string>();
@@ -87,6 +101,13 @@ export function lostWrites(history: History, nodes: readonly NodeFiles[]): strin
     for (const line of node.dump) {
       const m = APPLIED_SET.exec(line);
       if (m !== null) committed.add(`${m[1]}\u0000${m[2]}`);
+    }
+    if (node.snapshot !== null && node.snapshot.problem === null) {
+      for (const [key, value] of snapshotValues(node.snapshot)) {
+        const k = decodeToken(key);
+        const v = decodeToken(value);
+        if (k.ok && v.ok) committed.add(`${k.value}\u0000${v.value}`);
+      }
     }
   }
   return history

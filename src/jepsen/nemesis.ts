@@ -77,8 +77,10 @@ export class Nemesis {
   /** Runs fault cycles until `untilMs` (the history clock); everything is healed on return. */
   async run(untilMs: number): Promise<void> {
     const kinds = this.o.faults ?? KINDS_OF[this.o.nemesis];
+    // No faults (--nemesis none): the phase still lasts until untilMs, and nothing needs healing.
+    if (kinds.length === 0) return void (await sleep(Math.max(0, untilMs - this.o.nowMs())));
     const cyclesMax = Math.ceil(untilMs / 1000) + 1;
-    for (let cycle = 0; cycle < cyclesMax && kinds.length > 0; cycle++) {
+    for (let cycle = 0; cycle < cyclesMax; cycle++) {
       await sleep(this.between(1_000, 3_000));
       if (this.o.nowMs() + 2_000 >= untilMs) break;
       const kind = kinds[Math.floor(this.o.rng() * kinds.length)]!;

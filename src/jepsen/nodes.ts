@@ -36,6 +36,9 @@ export interface ClusterOptions {
   readonly dataDir: string;
   readonly nodeBin: string;
   readonly driftPpm: number;
+  /** --snapshot-entries and --snapshot-keep of every node. */
+  readonly snapshotEntries: number;
+  readonly snapshotKeep: number;
   readonly failpoint: Mutation | null;
   readonly faketimeLib: string | null;
   /** Called with every start, kill, pause, resume, with the node and the clock rate. */
@@ -117,6 +120,7 @@ export class Cluster {
     const cluster = this.opts.net.addresses.map((a, j) => `${j}=${a}`).join(",");
     const args = ["netns", "exec", this.opts.net.nodes[i] ?? "", "env", ...env, process.execPath, this.opts.nodeBin, mode === "now" ? "--now" : "--standby", "serve"];
     args.push("--id", String(i), "--cluster", cluster, "--data-dir", this.opts.dataDir, "--drift-ppm", String(this.opts.driftPpm), "--quiet");
+    args.push("--snapshot-entries", String(this.opts.snapshotEntries), "--snapshot-keep", String(this.opts.snapshotKeep));
     const t = JEPSEN_TIMING;
     args.push("--heartbeat-ms", String(t.heartbeatMs), "--election-timeout-ms", `${t.electionTimeoutMinMs}-${t.electionTimeoutMaxMs}`, "--lease-ms", String(t.leaseMs));
     const fd = openSync(path.join(this.opts.dataDir, `node-${i}.console.log`), "a");

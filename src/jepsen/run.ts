@@ -15,6 +15,8 @@ import { Nemesis } from "./nemesis.js";
 import { Cluster } from "./nodes.js";
 import { replayCommand, type JepsenOptions } from "./options.js";
 import { writeReport } from "./report.js";
+import { snapshotReplayDisagreement } from "./snapshot-replay.js";
+import { missingCompaction, missingInstall, snapshotCounts, snapshotDisagreement } from "./snapshots.js";
 
 export interface RunInput {
   readonly options: JepsenOptions;
@@ -39,7 +41,7 @@ export async function runJepsen(input: RunInput): Promise<number> {
   const say = (text: string): void => void process.stdout.write(`[${(nowMs() / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
   const dataDir = path.join(input.outDir, "nodes");
   mkdirSync(dataDir, { recursive: true });
-  const cluster = new Cluster({ net: input.net, dataDir, nodeBin: input.nodeBin, driftPpm: o.driftPpm, failpoint: o.failpoint, faketimeLib: input.faketimeLib, onAction: say });
+  const cluster = new Cluster({ net: input.net, dataDir, nodeBin: input.nodeBin, driftPpm: o.driftPpm, snapshotEntries: o.snapshotEntries, snapshotKeep: o.snapshotKeep, failpoint: o.failpoint, faketimeLib: input.faketimeLib, onAction: say });
   const nodes = input.net.addresses.map((a, i) => `${i}=${a}`).join(",");
   const statusClient = new RaftClient({ nodes, timeoutMs: 2_000 });
   const findLeader = async (): Promise<number | null> => {
@@ -54,7 +56,7 @@ export async function runJepsen(input: RunInput): Promise<number> {
   process.once("SIGINT", stopSignal);
   process.once("SIGTERM", stopSignal);
   try {
-    say(`seed ${o.seed}, nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.clients} clients, ${o.keys} keys, ${o.seconds} s${o.failpoint === null ? "" : `, FAILPOINT ${o.failpoint}`}`);
+    say(`seed ${o.seed}, nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.clients} clients, ${o.keys} keys, ${o.seconds} s, a snapshot every ${o.snapshotEntries} entries (${o.snapshotKeep} kept)${o.failpoint === null ? "" : `, FAILPOINT ${o.failpoint}`}`);
     for (let i = 0; i < o.nodes; i++) cluster.start(i);
     const firstLeaderMs = await waitForLeader(findLeader, START_BOUND_MS);
     if (firstLeaderMs === null) return finish(input, { nowMs, wallStartMs, say, cluster, workload: null, nemesis: null, liveness: `no leader within ${START_BOUND_MS} ms of the start` });
@@ -136,14 +138,21 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
   const prefix = committedPrefixDisagreement(files);
   const leaders = leadersSeen(files);
   const counts = countOps(history);
+  const snapshots = snapshotCounts(files);
+  const snapshotDiff = snapshotDisagreement(files) ?? snapshotReplayDisagreement(files);
+  const compaction = missingCompaction(files, o.snapshotEntries) ?? missingInstall(files, f.nemesis?.bands ?? [], o.snapshotEntries, o.snapshotKeep, o.seconds);
   const anomalies: string[] = [];
   if (!lin.ok) anomalies.push(`not linearizable: ${lin.message}`);
   if (lost.length > 0) anomalies.push(`${lost.length} acknowledged writes missing from the committed log, e.g. ${lost.slice(0, 3).join("; ")}`);
   if (prefix !== null) anomalies.push(`committed logs disagree: ${prefix}`);
   if (f.liveness !== null) anomalies.push(`liveness: ${f.liveness}`);
+  if (snapshotDiff !== null) anomalies.push(`snapshots disagree: ${snapshotDiff}`);
+  if (compaction !== null) anomalies.push(`too few snapshots: ${compaction}`);
   const summary = {
     seed: o.seed, nemesis: o.nemesis, failpoint: o.failpoint, clockBeyondBound: o.clockBeyondBound, seconds: o.seconds,
     ...counts, lostAcknowledgedWrites: lost.length, leaderChanges: Math.max(0, leaders.length - 1), faults: f.nemesis?.bands.length ?? 0,
+    committedEntries: Math.max(0, ...files.map((n) => n.commitLength)), snapshotEntries: o.snapshotEntries, snapshotKeep: o.snapshotKeep,
+    snapshotsSaved: snapshots.map((c) => c.saved), snapshotsInstalled: snapshots.map((c) => c.installed), snapshotsSent: snapshots.reduce((a, c) => a + c.sent, 0),
     anomalies, replay: replayCommand(o),
   };
   writeReport({
@@ -153,6 +162,10 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
   f.say(
     `ops ${counts.ops}: ok ${counts.ok} (${counts.okSets} SET, ${counts.okGets} GET), failed ${counts.failed}, indeterminate ${counts.indeterminate}; ` +
       `leader changes ${summary.leaderChanges}; faults ${summary.faults}; acknowledged writes lost ${lost.length}; anomalies ${anomalies.length}`,
+  );
+  f.say(
+    `committed entries ${summary.committedEntries}; snapshots (one every ${o.snapshotEntries} entries, ${o.snapshotKeep} kept) saved per node ${summary.snapshotsSaved.join(",")}, ` +
+      `installed per node ${summary.snapshotsInstalled.join(",")}, ${summary.snapshotsSent} sent by leaders (resends included)`,
   );
   if (anomalies.length === 0) return 0;
   for (const a of anomalies) process.stdout.write(`ANOMALY ${a}\n`);

@@ -12,7 +12,7 @@ import { judge } from "../../src/jepsen/clients.js";
 import { parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
 import { opId, type Op } from "../../src/check/history.js";
 
-const files = (id: number, lines: string[], commitLength: number, dump: string[] = [], prevIndex = 0): NodeFiles => ({ id, lines, prevIndex, commitLength, dump });
+const files = (id: number, lines: string[], commitLength: number, dump: string[] = [], prevIndex = 0): NodeFiles => ({ id, lines, prevIndex, commitLength, dump, snapshot: null });
 const okSet = (id: number, key: string, value: string, outcome: Op["outcome"] = "ok"): Op => ({ id: opId(id), kind: "set", clientId: "c0", key, value, invokeMs: id, completeMs: id + 1, outcome });
 
 describe("jepsen flags", () => {
