@@ -15,7 +15,9 @@
 import { Attempts, DEFAULT_RETRY, LeaderTracker, Session, type Decision, type NodeAnswer, type RetryPolicy } from "../../../client/retry.js";
 import type { ClientRequest, ClientResult, NodeId } from "../../../raft/index.js";
 import type { HistoryRecorder, OpId, Outcome } from "../../../check/history.js";
+import { TimerSlot } from "./heap.js";
 import type { Rng } from "./prng.js";
+import type { ClientWake } from "./sim-event.js";
 
 export interface Workload {
   readonly count: number;
@@ -61,14 +63,6 @@ export interface ClientHost {
 
 type Phase = "idle" | "backoff" | "awaiting" | "stopped";
 
-interface CurrentOp {
-  readonly id: OpId;
-  readonly request: ClientRequest;
-  readonly attempts: Attempts | null; // null for a direct probe
-  readonly label: string | null;
-  readonly invokeMs: number;
-}
-
 const DIRECT_TIMEOUT_MS = 2_000;
 
 /** What an attempt whose time ran out was told (answers are read, never changed: one serves all). */
@@ -89,7 +83,16 @@ export class SimClient {
   readonly tracker: LeaderTracker;
   readonly results = new Map<string, OpResult>();
   private phase: Phase = "idle";
-  private op: CurrentOp | null = null;
+  /**
+   * The operation under way, in fields of the client rather than an object per operation: its
+   * request (null: none under way), its history id, its retry loop (null for a direct probe), its
+   * label and when it began.
+   */
+  private request: ClientRequest | null = null;
+  private opId = 0 as OpId;
+  private attempts: Attempts | null = null;
+  private label: string | null = null;
+  private invokeMs = 0;
   private target: NodeId | null = null;
   private token = 0;
   private attemptNo = 0;
@@ -97,12 +100,19 @@ export class SimClient {
   private scriptAt = 0;
   /** Reports its first unanswered sequence rounded down (see the top of this file). */
   private readonly lazy: boolean;
+  /**
+   * This client's one timer in the simulator's queue, re-armed in place with the token of the
+   * latest wake-up it asked for (the host's wake): held here, so that no lookup finds it.
+   */
+  readonly timer: TimerSlot<ClientWake>;
 
   constructor(
     readonly clientId: string,
     nodes: readonly NodeId[],
     private readonly host: ClientHost,
     private readonly rng: Rng,
+    /** The stream its requests' and answers' network delays are drawn from (the wire's), so that its traffic draws nothing from the peers' stream. */
+    readonly netRng: Rng,
     private readonly workload: Workload | null,
     private readonly script: readonly ScriptedOp[] = [],
     private readonly policy: RetryPolicy = DEFAULT_RETRY,
@@ -110,10 +120,11 @@ export class SimClient {
     this.session = new Session(clientId);
     this.tracker = new LeaderTracker(nodes);
     this.lazy = /[13579]$/.test(clientId);
+    this.timer = new TimerSlot<ClientWake>({ type: "client", client: this, token: 0 });
   }
 
   get pending(): boolean {
-    return this.op !== null;
+    return this.request !== null;
   }
 
   start(): void {
@@ -139,10 +150,10 @@ export class SimClient {
 
   /** A node answered attempt `attempt` (or the connection to it failed). */
   onAnswer(attempt: number, from: NodeId, answer: NodeAnswer, nowMs: number, immediate: boolean): void {
-    const op = this.op;
-    if (this.phase !== "awaiting" || attempt !== this.attemptNo || op === null) return;
-    if (op.attempts === null) return this.finishDirect(op, from, answer, nowMs, immediate);
-    const decision = op.attempts.answer(from, answer, nowMs);
+    const request = this.request;
+    if (this.phase !== "awaiting" || attempt !== this.attemptNo || request === null) return;
+    if (this.attempts === null) return this.finishDirect(request, from, answer, nowMs, immediate);
+    const decision = this.attempts.answer(from, answer, nowMs);
     this.follow(decision, from, nowMs, immediate);
   }
 
@@ -166,10 +177,12 @@ export class SimClient {
 
   /** Records the invocation and sends the first attempt (direct: to the simulator's leader, once). */
   private invoke(kind: "set" | "get", key: string, value: string, label: string | null, direct: boolean, nowMs: number): void {
-    const id = this.host.recorder.invoke(kind === "set" ? { kind, clientId: this.clientId, key, value } : { kind, clientId: this.clientId, key }, nowMs);
-    const request = kind === "set" ? this.stampSet(key, value) : ({ kind, key } as const);
+    this.opId = this.host.recorder.invoke(kind === "set" ? { kind, clientId: this.clientId, key, value } : { kind, clientId: this.clientId, key }, nowMs);
+    this.request = kind === "set" ? this.stampSet(key, value) : ({ kind, key } as const);
     const attempts = direct ? null : new Attempts(this.tracker, this.policy, this.rng.fn, nowMs);
-    this.op = { id, request, attempts, label, invokeMs: nowMs };
+    this.attempts = attempts;
+    this.label = label;
+    this.invokeMs = nowMs;
     if (attempts === null) {
       this.target = this.host.currentLeader() ?? this.tracker.target();
       this.sendAttempt(nowMs);
@@ -213,35 +226,33 @@ export class SimClient {
         return this.finish("ok", d.value, from, nowMs, immediate);
       case "give-up":
         // The node may have applied a SET it never confirmed: its outcome stays unknown.
-        return this.finish(this.op?.request.kind === "set" ? "unknown" : "fail", "", from, nowMs, false);
+        return this.finish(this.request?.kind === "set" ? "unknown" : "fail", "", from, nowMs, false);
     }
   }
 
-  private finishDirect(op: CurrentOp, from: NodeId, a: NodeAnswer, nowMs: number, immediate: boolean): void {
+  private finishDirect(request: ClientRequest, from: NodeId, a: NodeAnswer, nowMs: number, immediate: boolean): void {
     if (a.kind === "ok") return this.finish("ok", a.value, from, nowMs, immediate);
     const definite = a.kind === "error" && a.code !== "stepped-down" && a.code !== "unknown";
-    const outcome: Outcome = op.request.kind === "get" || definite ? "fail" : "unknown";
+    const outcome: Outcome = request.kind === "get" || definite ? "fail" : "unknown";
     this.finish(outcome, "", a.kind === "unreachable" ? null : from, nowMs, false);
   }
 
   private sendAttempt(nowMs: number): void {
-    const op = this.op!;
     this.attemptNo += 1;
     this.phase = "awaiting";
-    this.host.sendRequest(this, this.target!, op.request, this.attemptNo);
-    const timeoutMs = op.attempts === null ? DIRECT_TIMEOUT_MS : op.attempts.attemptTimeoutMs(nowMs);
+    this.host.sendRequest(this, this.target!, this.request!, this.attemptNo);
+    const timeoutMs = this.attempts === null ? DIRECT_TIMEOUT_MS : this.attempts.attemptTimeoutMs(nowMs);
     this.sleepUntil(nowMs + timeoutMs);
   }
 
   private finish(outcome: Outcome, value: string, from: NodeId | null, nowMs: number, immediate: boolean): void {
-    const op = this.op!;
-    if (op.request.kind === "set") this.session.done(op.request.sequence); // answered or given up: never sent again
-    this.host.recorder.complete(op.id, outcome, outcome === "ok" ? value : undefined, nowMs);
-    if (op.label !== null) {
-      const { label, invokeMs } = op;
-      this.results.set(label, { label, kind: op.request.kind, outcome, value, invokeMs, completeMs: nowMs, node: from, immediate });
-    }
-    this.op = null;
+    const request = this.request!;
+    if (request.kind === "set") this.session.done(request.sequence); // answered or given up: never sent again
+    this.host.recorder.complete(this.opId, outcome, outcome === "ok" ? value : undefined, nowMs);
+    const label = this.label;
+    if (label !== null) this.results.set(label, { label, kind: request.kind, outcome, value, invokeMs: this.invokeMs, completeMs: nowMs, node: from, immediate });
+    this.request = null;
+    this.attempts = null;
     this.phase = "idle";
     this.attemptNo += 1; // late answers to the finished op are ignored
     const w = this.workload;
@@ -256,8 +267,11 @@ export class SimClient {
   }
 }
 
+/** Every SET's answer, and a GET's of a key never set (answers are read, never changed: one serves all). */
+const OK_EMPTY: NodeAnswer = { kind: "ok", value: "" };
+
 /** A node's reply, in the client logic's transport-neutral form. */
 export function toAnswer(result: ClientResult): NodeAnswer {
-  if (result.ok) return { kind: "ok", value: result.value };
+  if (result.ok) return result.value === "" ? OK_EMPTY : { kind: "ok", value: result.value };
   return { kind: "error", code: result.code, message: result.message, leaderHint: result.leaderHint };
 }

@@ -26,12 +26,12 @@ import { RunLog } from "../reports/run-log.js";
 import { TimelineRecorder } from "../reports/timeline-data.js";
 import { SimClient } from "./client.js";
 import { SimClock, drawRate, rebootReadingMs, type ClockMode } from "./clock.js";
-import { TimerSlot, TwoLaneQueue, type Lane } from "./heap.js";
+import { TwoLaneQueue, type Lane } from "./heap.js";
 import { Churn, type ChurnHost } from "./membership-world.js";
 import { Links, type NetParams } from "./network.js";
 import { NodeDriver } from "./node-driver.js";
 import { Rng } from "./prng.js";
-import type { ClientWake, Scheduler, SimEvent } from "./sim-event.js";
+import type { Scheduler, SimEvent } from "./sim-event.js";
 import { SimNode } from "./sim-node.js";
 import { Wire } from "./wire.js";
 
@@ -71,8 +71,6 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
   private readonly faultRng: Rng;
   private readonly nemesis: Nemesis;
   private readonly clients: SimClient[] = [];
-  /** Each client's one timer: a wake-up set anew replaces the one before (no stale event). */
-  private readonly clientTimers = new Map<SimClient, TimerSlot<SimEvent>>();
   private readonly churn: Churn;
   private violation: ViolationReport | null = null;
 
@@ -125,13 +123,10 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
   private makeClients(): void {
     const members = [...Array(this.idCount).keys()].map(nodeId); // nodes that join may lead
     const w = this.plan.workload;
-    const add = (client: SimClient): void => {
-      this.clients.push(client);
-      this.wire.addClient(client, new Rng(this.options.seed, "client-net", client.clientId));
-    };
-    for (let i = 0; w !== null && i < w.count; i++) add(new SimClient(`c${i}`, members, this, new Rng(this.options.seed, "client", i), w));
+    const netRng = (clientId: string): Rng => new Rng(this.options.seed, "client-net", clientId);
+    for (let i = 0; w !== null && i < w.count; i++) this.clients.push(new SimClient(`c${i}`, members, this, new Rng(this.options.seed, "client", i), netRng(`c${i}`), w));
     if (this.plan.script.length > 0) {
-      add(new SimClient("script", members, this, new Rng(this.options.seed, "client", "script"), null, this.plan.script));
+      this.clients.push(new SimClient("script", members, this, new Rng(this.options.seed, "client", "script"), netRng("script"), null, this.plan.script));
     }
   }
 
@@ -229,15 +224,10 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
     this.wire.toNode(client, target, request, attempt);
   }
 
+  /** The client's one timer: a wake-up set anew replaces the one before (no stale event). */
   wake(client: SimClient, atMs: number, token: number): void {
-    let slot = this.clientTimers.get(client);
-    if (slot === undefined) {
-      const ev: ClientWake = { type: "client", client, token };
-      slot = new TimerSlot<SimEvent>(ev);
-      this.clientTimers.set(client, slot);
-    }
-    (slot.item as ClientWake).token = token;
-    this.queue.arm(slot, atMs);
+    client.timer.item.token = token;
+    this.queue.arm(client.timer, atMs);
   }
 
   currentLeader(): NodeId | null {

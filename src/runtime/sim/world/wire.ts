@@ -18,8 +18,6 @@ export class Wire {
   private calmEpoch = 0;
   /** Scratch for the deliveries of the message being sent (read at once, never kept). */
   private readonly deliveries = new Deliveries();
-  /** Each client's own stream, so that a client's traffic draws nothing from the peers' stream. */
-  private readonly clientNet = new Map<SimClient, Rng>();
 
   constructor(
     private readonly loop: Scheduler,
@@ -31,10 +29,6 @@ export class Wire {
   ) {
     validateNetParams(net);
     this.net = oneShapeNet(net);
-  }
-
-  addClient(client: SimClient, rng: Rng): void {
-    this.clientNet.set(client, rng);
   }
 
   sendPeer(from: number, m: Message): void {
@@ -65,12 +59,12 @@ export class Wire {
   }
 
   toNode(client: SimClient, target: NodeId, request: ClientRequest, attempt: number): void {
-    const n = this.deliveries.draw(this.net, this.clientNet.get(client)!);
+    const n = this.deliveries.draw(this.net, client.netRng);
     for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "request", node: target, client, attempt, request });
   }
 
   toClient(client: SimClient, attempt: number, from: NodeId, answer: NodeAnswer, immediate: boolean): void {
-    const n = this.deliveries.draw(this.net, this.clientNet.get(client)!);
+    const n = this.deliveries.draw(this.net, client.netRng);
     for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "answer", client, attempt, from, answer, immediate });
   }
 
