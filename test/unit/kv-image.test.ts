@@ -13,7 +13,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** Every image held, with the plain copy a Map would have made at the same moment. */
-function run(ops: readonly Op[], copyKeysMax: number): { held: { image: MapImage; copy: Map<string, string> }[]; map: VersionedMap; plain: Map<string, string> } {
+function run(ops: readonly Op[], copyKeysMax: number | undefined): { held: { image: MapImage; copy: Map<string, string> }[]; map: VersionedMap; plain: Map<string, string> } {
   const map = new VersionedMap(copyKeysMax);
   let plain = new Map<string, string>();
   let held: { image: MapImage; copy: Map<string, string> }[] = [];
