@@ -14,6 +14,7 @@
 
 import { candidateWaitMs, LeaderLease } from "./lease.js";
 import type { CandidateState, NodeCore } from "./state.js";
+import { PendingWrites } from "./pending-writes.js";
 import { Progress, ProgressTable } from "./progress.js";
 import { sendAppends } from "./replication.js";
 import { logIndex, term, type Entry, type NodeId, type Term, type VoteReply, type VoteRequest } from "./types.js";
@@ -176,7 +177,7 @@ function becomeLeader(n: NodeCore): void {
     nextHeartbeatAtMs: n.nowMs,
     selfDurableIndex: logIndex(0),
     noopIndex,
-    pendingWrites: new Map(),
+    pendingWrites: new PendingWrites(),
     deferredWrites: [],
     pendingReads: [],
     transfer: null,

@@ -20,6 +20,15 @@
 // detached: it copies its content once and drops its layers. The map finds them through weak
 // references (WeakRef): garbage collection decides only when a long-held image is copied,
 // never what any image contains.
+//
+// A small map is copied instead (at most copyKeysMax keys): its image is its own Map from the
+// start, with no layer, no weak reference and no record per first write. With a few keys every
+// layered image was detached (copied) at the next image anyway, since its layers soon held more
+// records than it had keys; the layers only added a lookup to every write, and a weak reference,
+// a layer and a later copy through the entries generator to every image (the simulator takes
+// thousands of images of a few keys). Keys are never deleted, so a map that has
+// outgrown copyKeysMax takes layers from then on (until a reset); either kind of image holds the
+// content as of its taking, so which kind an image is never changes what it reads.
 
 /** The values keys had when one image was taken, recorded as each key is first written after it. */
 class Layer {
@@ -31,13 +40,19 @@ class Layer {
   constructor(readonly recordsBefore: number) {}
 }
 
-/** A string map whose images share its storage; no deletes (see above). */
+/** The default of copyKeysMax: a copy of this many keys is about 40 KB and tens of microseconds. */
+const COPY_KEYS_MAX = 1_000;
+
+/** A string map whose images share its storage, or are copies while it is small; no deletes (see above). */
 export class VersionedMap {
   private live = new Map<string, string>();
   private newest: Layer | null = null;
   /** Records made in all layers so far (of this live map). */
   private recordCount = 0;
   private readonly images: WeakRef<MapImage>[] = [];
+
+  /** `copyKeysMax`: an image of a map of at most this many keys is a copy (tests pass 0 to exercise the layers). */
+  constructor(private readonly copyKeysMax: number = COPY_KEYS_MAX) {}
 
   get(key: string): string | undefined {
     return this.live.get(key);
@@ -66,6 +81,7 @@ export class VersionedMap {
 
   /** The content as of now, unchanged by later writes. */
   image(): MapImage {
+    if (this.live.size <= this.copyKeysMax) return new MapImage(new Map(this.live), null, this.live.size);
     this.detachCostlyImages();
     const layer = new Layer(this.recordCount);
     if (this.newest !== null) this.newest.next = layer;
@@ -97,13 +113,14 @@ export class MapImage implements ReadonlyMap<string, string> {
   readonly recordsBefore: number;
 
   constructor(
-    /** The live map (its first `size` keys are this image's), or this image's own copy once detached. */
+    /** The live map (its first `size` keys are this image's), or this image's own copy (detached, or taken as a copy). */
     private source: ReadonlyMap<string, string>,
-    layer: Layer,
+    /** Null: source is this image's own copy. */
+    layer: Layer | null,
     readonly size: number,
   ) {
     this.layer = layer;
-    this.recordsBefore = layer.recordsBefore;
+    this.recordsBefore = layer === null ? 0 : layer.recordsBefore;
   }
 
   get detached(): boolean {

@@ -95,8 +95,12 @@ export class LeaseMemory {
 /** A leader's view of its own lease: who acknowledged which heartbeat, and what it must wait for. */
 export class LeaderLease {
   /**
-   * Per peer, by id: send time of the newest heartbeat of this leadership it acknowledged (none:
-   * never). An array of doubles: a Map boxed every time it stored, once per acknowledgement.
+   * Per peer, by id: send time of the newest heartbeat of this leadership it acknowledged
+   * (-Infinity: never). An array of doubles: a Map boxed every time it stored, once per
+   * acknowledgement. Read through ackOf and written through setAck, which keep it without holes:
+   * a read that may meet a hole (a peer never heard, read as undefined) gives number or
+   * undefined, which V8 boxes as a heap number at every read, 16 bytes each, five per
+   * acknowledgement (its own read and the four of cachePeers).
    */
   private readonly ackSendMs: number[] = [];
   private readonly scratch: number[] = [];
@@ -144,11 +148,23 @@ export class LeaderLease {
     if (mutation === "reply-current-term") sentMs = Math.min(sentMs, receivedMs);
     if (!(sentMs <= receivedMs)) broken(`an acknowledgement echoes send time ${sentMs}, after its receipt at ${receivedMs}`);
     const start = mutation === "lease-from-receive" ? receivedMs : sentMs;
-    if (start > (this.ackSendMs[peer] ?? -Infinity)) {
-      this.ackSendMs[peer] = start;
+    if (start > this.ackOf(peer)) {
+      this.setAck(peer, start);
       this.ackVersion++;
       this.newestAckMs = Math.max(this.newestAckMs, start);
     }
+  }
+
+  /** The send time `peer` acknowledged last, -Infinity if none (a read within bounds: ackSendMs says why). */
+  private ackOf(peer: NodeId): number {
+    const acks = this.ackSendMs;
+    return peer < acks.length ? acks[peer]! : -Infinity;
+  }
+
+  private setAck(peer: NodeId, sentMs: number): void {
+    const acks = this.ackSendMs;
+    while (acks.length < peer) acks.push(-Infinity); // the ids between: never heard, and no hole
+    acks[peer] = sentMs;
   }
 
   /**
@@ -176,9 +192,9 @@ export class LeaderLease {
     for (let k = 0; k < voters.length; k++) {
       const id = voters[k]!;
       if (id === this.selfId) selfVotes = true;
-      else values[count++] = this.ackSendMs[id] ?? -Infinity;
+      else values[count++] = this.ackOf(id);
     }
-    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
+    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackOf(id);
     const fromPeers = selfVotes ? config.quorum - 1 : config.quorum;
     const c = this.cached;
     c.selfDecides = fromPeers === 0;
@@ -191,8 +207,8 @@ export class LeaderLease {
   private computeStartMs(nowMs: number, config: Membership): number {
     const values = this.scratch; // filled from 0, never emptied (quorum.ts says why)
     let count = 0;
-    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : (this.ackSendMs[id] ?? -Infinity);
-    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackSendMs[id] ?? -Infinity;
+    for (const id of config.voters) values[count++] = id === this.selfId ? nowMs : this.ackOf(id);
+    if (this.mutation === "learner-in-quorum") for (const id of config.learners) values[count++] = this.ackOf(id);
     return quorumValue(values, config.quorum, count);
   }
 

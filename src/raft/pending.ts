@@ -11,9 +11,8 @@ const WRITE_DONE: ClientResult = { ok: true, value: "" };
 /** A committed entry at `index`: answer its client, or hold the answer until the old lease ends. */
 export function releaseWrite(n: NodeCore, index: LogIndex): void {
   const l = n.leader;
-  const requestId = l?.pendingWrites.get(index);
+  const requestId = l?.pendingWrites.release(index);
   if (l === null || requestId === undefined) return;
-  l.pendingWrites.delete(index);
   if (n.nowMs >= l.lease.oldLeaseWaitUntilMs) reply(n, requestId, WRITE_DONE);
   else l.deferredWrites.push(requestId);
 }
@@ -39,7 +38,7 @@ export function failPending(n: NodeCore): void {
   const l = n.leader;
   if (l === null) return;
   const lost = "leadership was lost before the write finished; it may or may not have been applied, retry with the same session";
-  for (const id of l.pendingWrites.values()) reply(n, id, failure(n, "stepped-down", lost));
+  for (const id of l.pendingWrites.requests()) reply(n, id, failure(n, "stepped-down", lost));
   for (const id of l.deferredWrites) reply(n, id, failure(n, "stepped-down", lost));
   for (const call of l.pendingReads) reply(n, call.requestId, failure(n, "not-leader", "leadership was lost; retry"));
   const transfer = l.transfer;

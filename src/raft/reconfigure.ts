@@ -70,7 +70,7 @@ function appendConfig(n: NodeCore, members: Member[], requestId: RequestId | nul
   const index = logIndex(n.log.lastIndex + 1);
   n.log.append([entry]);
   n.out.appended(index, [entry]);
-  if (requestId !== null) l.pendingWrites.set(index, requestId);
+  if (requestId !== null) l.pendingWrites.add(index, requestId);
   syncProgress(n);
   sendAppends(n, false);
 }

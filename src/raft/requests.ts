@@ -16,7 +16,7 @@ export function handleClientCalls(n: NodeCore, calls: readonly ClientCall[]): bo
     if (entry === null) continue;
     const index = logIndex(n.log.lastIndex + 1);
     n.log.appendEntry(entry);
-    n.leader?.pendingWrites.set(index, call.requestId);
+    n.leader?.pendingWrites.add(index, call.requestId);
     if (appended === null) appended = [entry];
     else appended.push(entry);
   }

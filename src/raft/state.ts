@@ -15,6 +15,7 @@ import { RaftLog } from "./log.js";
 import { initialMembers, Membership } from "./membership.js";
 import { OutputBuilder } from "./output.js";
 import { failPending } from "./pending.js";
+import type { PendingWrites } from "./pending-writes.js";
 import type { ProgressTable } from "./progress.js";
 import { randomIntBetween, type Random } from "./random.js";
 import type { Handover } from "./election.js";
@@ -78,7 +79,7 @@ export interface LeaderState {
   /** Index of this term's NO-OP: lease reads need it committed. */
   readonly noopIndex: LogIndex;
   /** Log index -> client request waiting for that entry to commit. */
-  readonly pendingWrites: Map<LogIndex, RequestId>;
+  readonly pendingWrites: PendingWrites;
   /** Committed writes whose answer waits for the old lease to end. */
   readonly deferredWrites: RequestId[];
   /** GETs waiting for this leader to hold its lease. */

@@ -13,8 +13,8 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** Every image held, with the plain copy a Map would have made at the same moment. */
-function run(ops: readonly Op[]): { held: { image: MapImage; copy: Map<string, string> }[]; map: VersionedMap; plain: Map<string, string> } {
-  const map = new VersionedMap();
+function run(ops: readonly Op[], copyKeysMax: number | undefined): { held: { image: MapImage; copy: Map<string, string> }[]; map: VersionedMap; plain: Map<string, string> } {
+  const map = new VersionedMap(copyKeysMax);
   let plain = new Map<string, string>();
   let held: { image: MapImage; copy: Map<string, string> }[] = [];
   for (const o of ops) {
@@ -34,10 +34,12 @@ function run(ops: readonly Op[]): { held: { image: MapImage; copy: Map<string, s
 }
 
 describe("copy-on-write images of the state machine's map", () => {
+  // copyKeysMax 0: every image takes a layer; 3: copies while the map is small, layers once it
+  // outgrows them (images of both kinds held at once); the default: copies only.
   it("every image equals, in content and order, a copy taken at the same moment, whatever happens after it", () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 120 }), (ops) => {
-        const { held, map, plain } = run(ops);
+      fc.property(fc.array(op, { maxLength: 120 }), fc.constantFrom(0, 3, undefined), (ops, copyKeysMax) => {
+        const { held, map, plain } = run(ops, copyKeysMax);
         expect(map.size).toBe(plain.size);
         for (const k of ["a", "b", "c", "d", "e", "f", "g", "h"]) expect(map.get(k)).toBe(plain.get(k));
         for (const { image, copy } of held) {
@@ -50,12 +52,12 @@ describe("copy-on-write images of the state machine's map", () => {
           }
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 1500 },
     );
   });
 
   it("an image held while more keys are overwritten than it has copies its content once, and stays the same", () => {
-    const map = new VersionedMap();
+    const map = new VersionedMap(0);
     for (let i = 0; i < 10; i++) map.set(`k${i}`, "old");
     const held = map.image();
     for (let round = 0; round < 4; round++) {
@@ -70,7 +72,7 @@ describe("copy-on-write images of the state machine's map", () => {
   });
 
   it("an image whose layers hold fewer records than it has keys keeps sharing the map", () => {
-    const map = new VersionedMap();
+    const map = new VersionedMap(0);
     for (let i = 0; i < 10; i++) map.set(`k${i}`, "old");
     const held = map.image();
     map.set("k1", "new");
@@ -80,7 +82,7 @@ describe("copy-on-write images of the state machine's map", () => {
   });
 
   it("an iteration that a detach interrupts goes on with the same content", () => {
-    const map = new VersionedMap();
+    const map = new VersionedMap(0);
     for (let i = 0; i < 5; i++) map.set(`k${i}`, `v${i}`);
     const held = map.image();
     const it = held.entries();
@@ -89,5 +91,22 @@ describe("copy-on-write images of the state machine's map", () => {
     map.set("new", "x");
     held.detach();
     expect([...it]).toEqual([["k1", "v1"], ["k2", "v2"], ["k3", "v3"], ["k4", "v4"]]);
+  });
+
+  it("an image of a small map is a copy of its own: later writes leave it as it was", () => {
+    const map = new VersionedMap(10);
+    for (let i = 0; i < 10; i++) map.set(`k${i}`, "old");
+    const small = map.image();
+    expect(small.detached).toBe(true);
+    map.set("k1", "new");
+    map.set("k10", "new");
+    const large = map.image();
+    expect(large.detached).toBe(false);
+    map.set("k2", "newer");
+    expect(small.get("k1")).toBe("old");
+    expect(small.size).toBe(10);
+    expect(large.get("k1")).toBe("new");
+    expect(large.get("k2")).toBe("old");
+    expect(large.size).toBe(11);
   });
 });
