@@ -8,6 +8,9 @@
 
 import { broken, type LogIndex, type RequestId } from "./types.js";
 
+/** Released slots at the front before the queue moves its writes down (see compact). */
+const COMPACT_FROM = 1024;
+
 export class PendingWrites {
   // The queue is [head, tail) of both arrays. Slots are reused, never shrunk: they hold numbers
   // only, so a slot left behind keeps nothing alive, and emptying an array with `length = 0`
@@ -19,6 +22,11 @@ export class PendingWrites {
 
   get size(): number {
     return this.tail - this.head;
+  }
+
+  /** Slots the arrays hold, waiting or released (bounded: see compact). */
+  get capacity(): number {
+    return this.indexes.length;
   }
 
   /** `index` is above every index already waiting (the leader's log only grows). */
@@ -41,7 +49,20 @@ export class PendingWrites {
     const requestId = this.requestIds[this.head]!;
     this.head++;
     if (this.head === this.tail) this.head = this.tail = 0;
+    else if (this.head >= COMPACT_FROM && this.head * 2 >= this.tail) this.compact();
     return requestId;
+  }
+
+  /**
+   * Moves the waiting writes to the front. A leader under steady load may never be without a
+   * waiting write, so without this the released slots before `head` would pile up for as long as
+   * it leads: the arrays stay at most twice the writes waiting (or COMPACT_FROM) long.
+   */
+  private compact(): void {
+    this.indexes.copyWithin(0, this.head, this.tail);
+    this.requestIds.copyWithin(0, this.head, this.tail);
+    this.tail -= this.head;
+    this.head = 0;
   }
 
   /** Every waiting request, in index order. */

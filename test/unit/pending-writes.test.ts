@@ -50,4 +50,16 @@ describe("a leader's writes waiting to commit (PendingWrites)", () => {
     expect(writes.release(logIndex(4))).toBeUndefined();
     expect(() => writes.release(logIndex(6))).toThrow(/passed over/);
   });
+
+  it("stays bounded under steady load, when some write is always waiting", () => {
+    const writes = new PendingWrites();
+    let released = 1;
+    for (let i = 1; i <= 100_000; i++) {
+      writes.add(logIndex(i), requestId(i));
+      if (i > 10) expect(writes.release(logIndex(released))).toBe(released++); // ten always wait
+    }
+    expect(writes.size).toBe(10);
+    expect(writes.capacity).toBeLessThanOrEqual(2 * 1024 + 10);
+    expect(writes.requests()).toEqual([...Array(10).keys()].map((k) => 99_991 + k));
+  });
 });
