@@ -25,9 +25,8 @@ export interface SearchState {
 export function newSearchState(searchOps: readonly SearchOp[]): SearchState {
   const optionalRank = new Int32Array(searchOps.length).fill(-1);
   let optionalCount = 0;
-  searchOps.forEach((s, i) => {
-    if (!s.required) optionalRank[i] = optionalCount++;
-  });
+  // A loop: forEach called its arrow once per op.
+  for (let i = 0; i < searchOps.length; i++) if (!searchOps[i]!.required) optionalRank[i] = optionalCount++;
   const state = { valueId: INITIAL_VALUE_ID, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
   state.low = nextLow(state, 0);
   return state;
