@@ -59,8 +59,7 @@ export const STEPS_MAX_PER_KEY_DEFAULT = 50_000_000;
 export const SHRINK_STEPS_MAX_DEFAULT = 2_000_000;
 
 export function checkLinearizable(history: History, options: CheckOptions = {}): CheckResult {
-  validateHistory(history);
-  const byKey = groupByKey(history);
+  const byKey = validateAndGroup(history);
   for (const [key, ops] of byKey) {
     const failure = checkKey(key, ops, options);
     if (failure !== null) return failure;
@@ -94,39 +93,43 @@ function checkKey(key: string, ops: readonly Op[], options: CheckOptions): Check
 
 // ---------------------------------------------------------------- input
 
-function validateHistory(history: History): void {
+/**
+ * Checks every op and groups the ops by key, in one pass over the history (two passes read every
+ * op twice). An invalid op throws, the first one in history order, as a pass of checks alone would.
+ */
+function validateAndGroup(history: History): Map<string, Op[]> {
   // Recorded ids are 0..n-1: a flag per id finds a repeat; other ids go to a set.
   const seen = new Uint8Array(history.length);
   const ids = new Set<number>();
-  for (const op of history) {
-    const id = op.id;
-    const small = Number.isInteger(id) && id >= 0 && id < seen.length;
-    if (small ? seen[id] === 1 : ids.has(id)) throw new Error(`${where(op)}: the id is used twice; give every op its own id`);
-    if (small) seen[id] = 1;
-    else ids.add(id);
-    if (!Number.isFinite(op.invokeMs)) throw new Error(`${where(op)}: invokeMs is ${op.invokeMs}; record true simulator time`);
-    if (op.completeMs === null && op.outcome !== "unknown") {
-      throw new Error(`${where(op)}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
-    }
-    if (op.completeMs !== null && !(op.completeMs >= op.invokeMs)) {
-      throw new Error(`${where(op)}: completes at ${op.completeMs} ms, before its invocation at ${op.invokeMs} ms`);
-    }
+  const byKey = new Map<string, Op[]>();
+  for (let k = 0; k < history.length; k++) {
+    const op = history[k]!;
+    validateOp(op, seen, ids);
+    const ops = byKey.get(op.key);
+    if (ops === undefined) byKey.set(op.key, [op]);
+    else ops.push(op);
+  }
+  return byKey;
+}
+
+function validateOp(op: Op, seen: Uint8Array, ids: Set<number>): void {
+  const id = op.id;
+  const small = Number.isInteger(id) && id >= 0 && id < seen.length;
+  if (small ? seen[id] === 1 : ids.has(id)) throw new Error(`${where(op)}: the id is used twice; give every op its own id`);
+  if (small) seen[id] = 1;
+  else ids.add(id);
+  if (!Number.isFinite(op.invokeMs)) throw new Error(`${where(op)}: invokeMs is ${op.invokeMs}; record true simulator time`);
+  if (op.completeMs === null && op.outcome !== "unknown") {
+    throw new Error(`${where(op)}: outcome "${op.outcome}" without completeMs; an op that never completed is "unknown"`);
+  }
+  if (op.completeMs !== null && !(op.completeMs >= op.invokeMs)) {
+    throw new Error(`${where(op)}: completes at ${op.completeMs} ms, before its invocation at ${op.invokeMs} ms`);
   }
 }
 
 /** Names an op in an error (built only when there is one: the history holds thousands of ops). */
 function where(op: Op): string {
   return `history op #${op.id} (${op.kind} ${quote(op.key)} by client ${quote(op.clientId)})`;
-}
-
-function groupByKey(history: History): Map<string, Op[]> {
-  const byKey = new Map<string, Op[]>();
-  for (const op of history) {
-    const ops = byKey.get(op.key);
-    if (ops === undefined) byKey.set(op.key, [op]);
-    else ops.push(op);
-  }
-  return byKey;
 }
 
 /** The cheap, precise diagnosis: a GET returned a value no possibly-applied SET could give it. */

@@ -44,8 +44,10 @@ export function prepareKey(ops: readonly Op[], values: ValueTable = valueTable(o
     const counts = s.isGet ? readCounts : sourceCounts;
     counts[s.valueId] = atInt(counts, s.valueId) + 1;
   }
-  const heldOnce = sourceCounts.map((sources, valueId) => (valueId !== UNREAD_VALUE_ID && sources === 1 ? 1 : 0));
-  return { searchOps, readCounts, heldOnce: Uint8Array.from(heldOnce) };
+  // A loop into the bytes: map with an arrow, then a copy into bytes, called a closure per value.
+  const heldOnce = new Uint8Array(values.count);
+  for (let valueId = 0; valueId < values.count; valueId++) if (valueId !== UNREAD_VALUE_ID && atInt(sourceCounts, valueId) === 1) heldOnce[valueId] = 1;
+  return { searchOps, readCounts, heldOnce };
 }
 
 function inCallOrder(searchOps: readonly SearchOp[]): boolean {

@@ -25,9 +25,8 @@ export interface SearchState {
 export function newSearchState(searchOps: readonly SearchOp[]): SearchState {
   const optionalRank = new Int32Array(searchOps.length).fill(-1);
   let optionalCount = 0;
-  searchOps.forEach((s, i) => {
-    if (!s.required) optionalRank[i] = optionalCount++;
-  });
+  // A loop: forEach called its arrow once per op.
+  for (let i = 0; i < searchOps.length; i++) if (!searchOps[i]!.required) optionalRank[i] = optionalCount++;
   const state = { valueId: INITIAL_VALUE_ID, hash: 0, low: 0, high: -1, bits: new Uint32Array(words(searchOps.length)), optionalRank, optionalBits: new Uint32Array(words(optionalCount)) };
   state.low = nextLow(state, 0);
   return state;
@@ -147,8 +146,21 @@ export function flipBit(bits: Uint32Array, i: number): void {
   bits[i >>> 5] = atWord(bits, i >>> 5) ^ (1 << (i & 31));
 }
 
-/** Deterministic per-op hashes (mulberry32 with a fixed seed): same history, same search. */
+/**
+ * Deterministic per-op hashes (mulberry32 with a fixed seed): same history, same search. Op i's
+ * hash depends on i alone, so every search reads a prefix of one sequence, kept here and extended
+ * when a search has more ops than any before; nothing writes to it once made (the search only
+ * reads its hashes), so it never needs to be made again. Made per search, it was a loop over the
+ * key's ops for every key checked.
+ */
 export function randomHashes(n: number): Int32Array {
+  if (n > hashPrefix.length) hashPrefix = mulberryHashes(Math.max(n, 2 * hashPrefix.length));
+  return hashPrefix.subarray(0, n);
+}
+
+let hashPrefix: Int32Array = new Int32Array(0);
+
+function mulberryHashes(n: number): Int32Array {
   const hashes = new Int32Array(n);
   let seed = 0x2545f491;
   for (let i = 0; i < n; i++) {

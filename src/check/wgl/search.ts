@@ -50,7 +50,7 @@ export class WglSearch {
     this.opHashes = randomHashes(n);
     this.cache = new StateCache(n);
     this.stack = new Int32Array(STACK_STRIDE * n);
-    this.requiredCount = prepared.searchOps.filter((s) => s.required).length;
+    this.requiredCount = countRequired(prepared.searchOps);
     this.readsPlaced = new Int32Array(prepared.readCounts.length);
     this.state.valueId = this.canonicalValue(INITIAL_VALUE_ID);
   }
@@ -192,6 +192,13 @@ export class WglSearch {
     const heldBy = this.writer < 0 ? null : at(ops, this.writer).op;
     this.deepest = { kind: "stuck", op: op.op, heldBy, placedCount: this.depth, opCount: ops.length };
   }
+}
+
+/** A loop: filter with an arrow called a closure per op and built an array only to count it. */
+function countRequired(searchOps: readonly SearchOp[]): number {
+  let n = 0;
+  for (let i = 0; i < searchOps.length; i++) if (at(searchOps, i).required) n++;
+  return n;
 }
 
 const STACK_STRIDE = 6;

@@ -31,10 +31,13 @@ export interface ValueTable {
  */
 export function valueTable(ops: readonly Op[]): ValueTable {
   const ids = new Map<string, number>([["", INITIAL_VALUE_ID]]);
-  const idOfOp = new Int32Array(ops.length).fill(-1);
+  const idOfOp = new Int32Array(ops.length); // -1 until known, set here (a fill was one more pass)
   for (let k = 0; k < ops.length; k++) {
     const op = ops[k]!;
-    if (op.kind !== "get" || op.outcome !== "ok") continue;
+    if (op.kind !== "get" || op.outcome !== "ok") {
+      idOfOp[k] = -1;
+      continue;
+    }
     let id = ids.get(op.value);
     if (id === undefined) ids.set(op.value, (id = ids.size + 1));
     idOfOp[k] = id;
