@@ -32,12 +32,14 @@ export function utf8Bytes(s: string): number {
 }
 
 /**
- * False when `s` cannot take more than bytesMax bytes in UTF-8, known from its length alone: a
- * UTF-16 code unit takes at most 3 bytes (a surrogate pair, two units, takes 4). Every SET a
- * leader admits has its key, value and client id checked: a short one is not counted.
+ * The UTF-8 byte count of `s` when it is over bytesMax, else null. A string too short to be over
+ * is not counted: a UTF-16 code unit takes at most 3 bytes (a surrogate pair, two units, takes 4),
+ * and every SET a leader admits has its key, value and client id checked.
  */
-function mayExceed(s: string, bytesMax: number): boolean {
-  return s.length * 3 > bytesMax;
+function bytesOver(s: string, bytesMax: number): number | null {
+  if (s.length * 3 <= bytesMax) return null;
+  const bytes = utf8Bytes(s);
+  return bytes > bytesMax ? bytes : null;
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -57,16 +59,15 @@ export function hasLoneSurrogate(s: string): boolean {
 
 export function checkKey(key: string): string | null {
   if (key.length === 0) return "the key is empty; give a key of 1 to 1024 bytes";
-  if (mayExceed(key, KEY_BYTES_MAX) && utf8Bytes(key) > KEY_BYTES_MAX) return `the key is ${utf8Bytes(key)} bytes; keys are at most ${KEY_BYTES_MAX} bytes`;
+  const keyBytes = bytesOver(key, KEY_BYTES_MAX);
+  if (keyBytes !== null) return `the key is ${keyBytes} bytes; keys are at most ${KEY_BYTES_MAX} bytes`;
   if (hasLoneSurrogate(key)) return "the key is not valid Unicode text (a lone surrogate)";
   return null;
 }
 
 export function checkValue(value: string): string | null {
-  if (mayExceed(value, VALUE_BYTES_MAX)) {
-    const bytes = utf8Bytes(value);
-    if (bytes > VALUE_BYTES_MAX) return `the value is ${bytes} bytes; values are at most ${VALUE_BYTES_MAX} bytes`;
-  }
+  const bytes = bytesOver(value, VALUE_BYTES_MAX);
+  if (bytes !== null) return `the value is ${bytes} bytes; values are at most ${VALUE_BYTES_MAX} bytes`;
   if (hasLoneSurrogate(value)) return "the value is not valid Unicode text (a lone surrogate)";
   return null;
 }
@@ -76,10 +77,8 @@ export function checkValue(value: string): string | null {
  * sequence - SESSION_WINDOW_MAX + 1 up to the sequence itself, or none of them (all "" or 0).
  */
 export function checkSession(clientId: string, sequence: number, firstUnanswered: number): string | null {
-  if (mayExceed(clientId, CLIENT_ID_BYTES_MAX)) {
-    const bytes = utf8Bytes(clientId);
-    if (bytes > CLIENT_ID_BYTES_MAX) return `the client id is ${bytes} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
-  }
+  const bytes = bytesOver(clientId, CLIENT_ID_BYTES_MAX);
+  if (bytes !== null) return `the client id is ${bytes} bytes; client ids are at most ${CLIENT_ID_BYTES_MAX} bytes`;
   if (hasLoneSurrogate(clientId)) return "the client id is not valid Unicode text (a lone surrogate)";
   if (!Number.isSafeInteger(sequence) || sequence < 0) return `the sequence ${sequence} is not a whole number of 0 or more`;
   if (!Number.isSafeInteger(firstUnanswered) || firstUnanswered < 0) return `the first unanswered sequence ${firstUnanswered} is not a whole number of 0 or more`;

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PendingWrites, logIndex, requestId } from "../../src/raft/index.js";
+import { logIndex, requestId } from "../../src/raft/index.js";
+import { PendingWrites } from "../../src/raft/pending-writes.js";
 
 type Op = { readonly add: number } | { readonly commitTo: number } | { readonly clear: true };
 
