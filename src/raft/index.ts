@@ -9,5 +9,6 @@ export { formatEvent } from "./events.js";
 export { formatMembers, sameMembers } from "./membership.js";
 export { VersionedMap, type MapImage } from "./kv-image.js";
 export { SequenceSet } from "./sequence-set.js";
+export { PendingWrites } from "./pending-writes.js";
 export type { Random } from "./random.js";
 export { leaderLeaseMs, followerLeaseMs, candidateWaitMs } from "./lease.js";

@@ -1,7 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { logIndex, requestId } from "../../src/raft/index.js";
-import { PendingWrites } from "../../src/raft/pending-writes.js";
+import { PendingWrites, logIndex, requestId } from "../../src/raft/index.js";
 
 type Op = { readonly add: number } | { readonly commitTo: number } | { readonly clear: true };
 
