@@ -8,7 +8,7 @@ import { decodeToken } from "../runtime/grpc/escape.js";
 import { checkLine } from "../runtime/grpc/line-checksum.js";
 import type { History } from "../check/history.js";
 import { checkLinearizable, type CheckResult } from "../check/linearizability.js";
-import { readSnapshotFile, snapshotValues, type SnapshotFile } from "./snapshots.js";
+import { readSnapshotFile, type SnapshotFile } from "./snapshots.js";
 
 export interface NodeFiles {
   readonly id: number;
@@ -102,13 +102,7 @@ export function lostWrites(history: History, nodes: readonly NodeFiles[]): strin
       const m = APPLIED_SET.exec(line);
       if (m !== null) committed.add(`${m[1]}\u0000${m[2]}`);
     }
-    if (node.snapshot !== null && node.snapshot.problem === null) {
-      for (const [key, value] of snapshotValues(node.snapshot)) {
-        const k = decodeToken(key);
-        const v = decodeToken(value);
-        if (k.ok && v.ok) committed.add(`${k.value}\u0000${v.value}`);
-      }
-    }
+    if (node.snapshot?.ok === true) for (const [key, value] of node.snapshot.value.data) committed.add(`${key}\u0000${value}`);
   }
   return history
     .filter((op) => op.kind === "set" && op.outcome === "ok" && !committed.has(`${op.key}\u0000${op.value}`))

@@ -4,51 +4,46 @@
 // or installed a snapshot recently enough, and a run long enough to compact did compact.
 
 import { existsSync, readFileSync } from "node:fs";
-import { checkLine } from "../runtime/grpc/line-checksum.js";
+import { formatMembers, type Result, type SessionWindow, type Snapshot } from "../raft/index.js";
+import { encodeWindow, parseSnapshot } from "../runtime/grpc/snapshot-file.js";
 
-export interface SnapshotFile {
-  readonly lastIndex: number;
-  readonly lastTerm: number;
-  /** The lines after the header (MEMBERS, KEY, SESSION), without their checksum tokens. */
-  readonly body: readonly string[];
-  /** What is wrong with the file (a damaged line, a count that does not match, no END), or null. */
-  readonly problem: string | null;
-}
+/**
+ * A node's snapshot.txt as the node itself reads it at a restart (its own reader: checksums, the
+ * header's counts, escapes, END), or what is wrong with it.
+ */
+export type SnapshotFile = Result<Snapshot>;
 
 /** snapshot.txt at `file`, or null when there is none. */
 export function readSnapshotFile(file: string): SnapshotFile | null {
-  if (!existsSync(file)) return null;
-  return parseSnapshot(readFileSync(file, "latin1").split("\n").filter((l) => l.length > 0));
+  return existsSync(file) ? parseSnapshot(readFileSync(file, "utf8")) : null;
 }
 
-export function parseSnapshot(lines: readonly string[]): SnapshotFile {
-  const texts: string[] = [];
-  for (const [i, line] of lines.entries()) {
-    const checked = checkLine(line);
-    if (!checked.ok) return { lastIndex: 0, lastTerm: 0, body: [], problem: `line ${i + 1} ("${line.slice(0, 80)}"): ${checked.error}` };
-    texts.push(checked.text);
-  }
-  const header = /^SNAPSHOT ([0-9]+) ([0-9]+) ([0-9]+) ([0-9]+)$/.exec(texts[0] ?? "");
-  if (header === null) return { lastIndex: 0, lastTerm: 0, body: [], problem: `no SNAPSHOT header: "${texts[0] ?? "(empty file)"}"` };
-  const [lastIndex, lastTerm, keyCount, sessionCount] = header.slice(1).map(Number) as [number, number, number, number];
-  const body = texts.slice(1, -1);
-  const keys = body.filter((l) => l.startsWith("KEY ")).length;
-  const sessions = body.filter((l) => l.startsWith("SESSION ")).length;
-  let problem: string | null = null;
-  if (texts.at(-1) !== "END") problem = "no END line";
-  else if (keys !== keyCount || sessions !== sessionCount) problem = `the header says ${keyCount} keys and ${sessionCount} sessions, the file holds ${keys} and ${sessions}`;
-  return { lastIndex, lastTerm, body, problem };
+/** A snapshot's keys and session windows, as a replay builds them (snapshot-replay.ts). */
+export interface SnapshotState {
+  readonly values: ReadonlyMap<string, string>;
+  readonly sessions: ReadonlyMap<string, SessionWindow>;
 }
 
-/** The values a snapshot holds, key -> value, still escaped as in the file. */
-export function snapshotValues(s: SnapshotFile): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of s.body) {
-    const [kind, key, value] = line.split(" ");
-    if (kind === "KEY" && key !== undefined && value !== undefined) out.set(key, value);
+/** The first difference between two states, read as `want` against `got`, or null. */
+export function stateDifference(want: SnapshotState, got: SnapshotState): string | null {
+  for (const [key, value] of want.values) {
+    if (got.values.get(key) !== value) return `key ${JSON.stringify(key)} is ${quoted(got.values.get(key))}, want ${JSON.stringify(value)}`;
   }
-  return out;
+  for (const key of got.values.keys()) if (!want.values.has(key)) return `key ${JSON.stringify(key)} is in it, not wanted`;
+  for (const [client, w] of want.sessions) {
+    const g = got.sessions.get(client);
+    if (g === undefined || windowText(g) !== windowText(w)) return `session ${JSON.stringify(client)} is ${g === undefined ? "(missing)" : windowText(g)}, want ${windowText(w)}`;
+  }
+  for (const client of got.sessions.keys()) if (!want.sessions.has(client)) return `session ${JSON.stringify(client)} is in it, not wanted`;
+  return null;
 }
+
+/** A window as a snapshot line writes it, its applied sequences in order whatever order they came in. */
+const windowText = (w: SessionWindow): string => encodeWindow({ firstUnanswered: w.firstUnanswered, applied: [...w.applied].sort((a, b) => a - b) });
+
+const quoted = (v: string | undefined): string => (v === undefined ? "(missing)" : JSON.stringify(v));
+
+export const stateOf = (s: Snapshot): SnapshotState => ({ values: s.data, sessions: s.sessions });
 
 /** What a node's files say about its snapshots. */
 export interface NodeSnapshots {
@@ -79,7 +74,7 @@ export function snapshotCounts(nodes: readonly NodeSnapshots[]): SnapshotCounts[
       saved: count(/ Node [0-9]+ saved a snapshot through entry [0-9]+;/),
       installed: count(/ Node [0-9]+ installed snapshot through entry [0-9]+ /),
       sent: count(/ Leader [0-9]+ sending snapshot through entry [0-9]+ /),
-      lastIndex: n.snapshot?.lastIndex ?? null,
+      lastIndex: n.snapshot?.ok === true ? n.snapshot.value.lastIndex : null,
     };
   });
 }
@@ -90,25 +85,26 @@ export function snapshotCounts(nodes: readonly NodeSnapshots[]): SnapshotCounts[
  * difference is a state machine that diverged or a snapshot written or installed wrongly.
  */
 export function snapshotDisagreement(nodes: readonly NodeSnapshots[]): string | null {
-  const byIndex = new Map<number, { id: number; s: SnapshotFile }>();
+  const byIndex = new Map<number, { id: number; s: Snapshot }>();
   for (const n of nodes) {
-    const s = n.snapshot;
-    if (s === null) continue;
-    if (s.problem !== null) return `node ${n.id}: snapshot.txt is damaged: ${s.problem}`;
+    if (n.snapshot === null) continue;
+    if (!n.snapshot.ok) return `node ${n.id}: snapshot.txt is damaged: ${n.snapshot.error}`;
+    const s = n.snapshot.value;
     const other = byIndex.get(s.lastIndex);
     if (other === undefined) {
       byIndex.set(s.lastIndex, { id: n.id, s });
       continue;
     }
-    if (other.s.lastTerm !== s.lastTerm) return `snapshots through entry ${s.lastIndex} differ: term ${other.s.lastTerm} on node ${other.id}, ${s.lastTerm} on node ${n.id}`;
-    const length = Math.max(other.s.body.length, s.body.length);
-    for (let i = 0; i < length; i++) {
-      if (other.s.body[i] !== s.body[i]) {
-        return `snapshots through entry ${s.lastIndex} differ at line ${i + 2}: node ${other.id} has "${other.s.body[i] ?? "(nothing)"}", node ${n.id} has "${s.body[i] ?? "(nothing)"}"`;
-      }
-    }
+    const diff = snapshotDifference(other.s, s);
+    if (diff !== null) return `snapshots through entry ${s.lastIndex} differ: ${diff}, on node ${n.id} against node ${other.id}`;
   }
   return null;
+}
+
+function snapshotDifference(want: Snapshot, got: Snapshot): string | null {
+  if (want.lastTerm !== got.lastTerm) return `term ${got.lastTerm}, want ${want.lastTerm}`;
+  if (formatMembers(want.members) !== formatMembers(got.members)) return `members ${formatMembers(got.members)}, want ${formatMembers(want.members)}`;
+  return stateDifference(stateOf(want), stateOf(got));
 }
 
 /**

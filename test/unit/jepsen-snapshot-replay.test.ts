@@ -5,12 +5,13 @@
 import { describe, expect, it } from "vitest";
 import type { NodeFiles } from "../../src/jepsen/checks.js";
 import { snapshotReplayDisagreement } from "../../src/jepsen/snapshot-replay.js";
-import { parseSnapshot, type SnapshotFile } from "../../src/jepsen/snapshots.js";
+import type { SnapshotFile } from "../../src/jepsen/snapshots.js";
+import { parseSnapshot } from "../../src/runtime/grpc/snapshot-file.js";
 import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 
 const MEMBERS = "MEMBERS 0=10.0.0.1:5000,1=10.0.0.2:5000";
 const snapshot = (lastIndex: number, keys: string[], sessions: string[], lastTerm = 2): SnapshotFile =>
-  parseSnapshot([`SNAPSHOT ${lastIndex} ${lastTerm} ${keys.length} ${sessions.length}`, MEMBERS, ...keys, ...sessions, "END"].map((l) => withChecksum(l, "#")));
+  parseSnapshot([`SNAPSHOT ${lastIndex} ${lastTerm} ${keys.length} ${sessions.length}`, MEMBERS, ...keys, ...sessions, "END"].map((l) => withChecksum(l, "#") + "\n").join(""));
 /** A node whose snapshot ends at 100 and whose logs.txt starts at 80 (20 kept) and runs on. */
 const node = (id: number, s: SnapshotFile, lines: string[], commitLength: number, prevIndex = 80): NodeFiles => ({ id, lines, prevIndex, commitLength, dump: [], snapshot: s });
 const kept = Array.from({ length: 20 }, () => "NO-OP 2");
@@ -27,16 +28,16 @@ describe("a snapshot replayed from another node's older snapshot and log", () =>
   it("a snapshot that applied the duplicate SET is reported", () => {
     const newer = snapshot(104, ["KEY k0 y", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 5", "SESSION c1 1"]);
     expect(snapshotReplayDisagreement([node(0, older, [...kept, ...after], 104), node(1, newer, [], 104, 104)])).toBe(
-      "node 1's snapshot through entry 104 differs from node 0's snapshot through entry 100 and its log after it: key k0 is y, replayed x",
+      'node 1\'s snapshot through entry 104 differs from node 0\'s snapshot through entry 100 and its log after it: key "k0" is "y", want "x"',
     );
   });
 
   it("a lost key, an extra key, a wrong session window and another term are reported", () => {
     const check = (keys: string[], sessions: string[], term = 2): string | null => snapshotReplayDisagreement([node(0, older, [...kept, ...after], 104), node(1, snapshot(104, keys, sessions, term), [], 104, 104)]);
-    expect(check(["KEY k0 x", "KEY k1 w"], ["SESSION c0 5", "SESSION c1 1"])).toMatch(/key k%20two is \(missing\), replayed z$/);
-    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z", "KEY k9 q"], ["SESSION c0 5", "SESSION c1 1"])).toMatch(/key k9 is in it, not in the replay$/);
-    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 4", "SESSION c1 1"])).toMatch(/session c0 is 4, replayed 5$/);
-    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 5"])).toMatch(/session c1 is \(missing\), replayed 1$/);
+    expect(check(["KEY k0 x", "KEY k1 w"], ["SESSION c0 5", "SESSION c1 1"])).toMatch(/key "k two" is \(missing\), want "z"$/);
+    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z", "KEY k9 q"], ["SESSION c0 5", "SESSION c1 1"])).toMatch(/key "k9" is in it, not wanted$/);
+    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 4", "SESSION c1 1"])).toMatch(/session "c0" is 4, want 5$/);
+    expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 5"])).toMatch(/session "c1" is \(missing\), want 1$/);
     expect(check(["KEY k0 x", "KEY k1 w", "KEY k%20two z"], ["SESSION c0 5", "SESSION c1 1"], 3)).toMatch(/entry 104 has term 2 in its log, the snapshot says 3$/);
   });
 
@@ -45,7 +46,7 @@ describe("a snapshot replayed from another node's older snapshot and log", () =>
     // 44 raises the bound to 44 (43 and below forgotten); 42 is below it: a duplicate; 46 joins.
     const log = [...kept, "SET k0 p 2 @c0:44", "SET k0 q 2 @c0:42/40", "SET k0 r 2 @c0:46/44"];
     expect(snapshotReplayDisagreement([node(0, base, log, 103), node(1, snapshot(103, ["KEY k0 r"], ["SESSION c0 44 44-46"]), [], 103, 103)])).toBeNull();
-    expect(snapshotReplayDisagreement([node(0, base, log, 103), node(1, snapshot(103, ["KEY k0 q"], ["SESSION c0 44 44-46"]), [], 103, 103)])).toMatch(/key k0 is q, replayed r$/);
+    expect(snapshotReplayDisagreement([node(0, base, log, 103), node(1, snapshot(103, ["KEY k0 q"], ["SESSION c0 44 44-46"]), [], 103, 103)])).toMatch(/key "k0" is "q", want "r"$/);
   });
 
   it("pairs the files cannot tell are left alone: entries beyond the commit or the log, a log that starts after the older snapshot", () => {

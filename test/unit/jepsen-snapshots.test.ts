@@ -10,12 +10,16 @@ import path from "node:path";
 import { opId, type Op } from "../../src/check/history.js";
 import { lostWrites, readNodeFiles, type NodeFiles } from "../../src/jepsen/checks.js";
 import { JEPSEN_SNAPSHOT_ENTRIES, JEPSEN_SNAPSHOT_KEEP, parseJepsenArgs, replayCommand } from "../../src/jepsen/options.js";
-import { missingCompaction, missingInstall, parseSnapshot, snapshotCounts, snapshotDisagreement, type SnapshotFile } from "../../src/jepsen/snapshots.js";
+import { missingCompaction, missingInstall, snapshotCounts, snapshotDisagreement, type SnapshotFile } from "../../src/jepsen/snapshots.js";
+import { parseSnapshot as parseSnapshotText } from "../../src/runtime/grpc/snapshot-file.js";
 import { withChecksum } from "../../src/runtime/grpc/line-checksum.js";
 
 const body = ["MEMBERS 0=10.0.0.1:5000,1=10.0.0.2:5000", "KEY k0 a", "KEY k1 b", "SESSION c0 4"];
 const snapshotText = (lastIndex: number, lines = body, header = `SNAPSHOT ${lastIndex} 3 2 1`): string[] => [header, ...lines, "END"].map((l) => withChecksum(l, "#"));
+/** The lines of a snapshot.txt read as the fault test reads the file: by the node's own reader. */
+const parseSnapshot = (lines: string[]): SnapshotFile => parseSnapshotText(lines.map((l) => l + "\n").join(""));
 const snap = (lastIndex: number, lines = body): SnapshotFile => parseSnapshot(snapshotText(lastIndex, lines));
+const problem = (f: SnapshotFile): string | null => (f.ok ? null : f.error);
 const node = (id: number, snapshot: SnapshotFile | null, dump: string[] = [], commitLength = 0): NodeFiles => ({ id, lines: [], prevIndex: 0, commitLength, dump, snapshot });
 const okSet = (id: number, key: string, value: string): Op => ({ id: opId(id), kind: "set", clientId: "c0", key, value, invokeMs: id, completeMs: id + 1, outcome: "ok" });
 const at = (text: string): string => `2026-01-01T00:00:00.000Z ${text}`;
@@ -39,16 +43,20 @@ describe("jepsen snapshot flags", () => {
 });
 
 describe("snapshot.txt as the checks read it", () => {
-  it("a whole file gives its index, term and lines", () => {
-    expect(snap(400)).toEqual({ lastIndex: 400, lastTerm: 3, body, problem: null });
+  it("a whole file gives its index, term, members, keys and sessions", () => {
+    const s = snap(400);
+    if (!s.ok) throw new Error(s.error);
+    expect(s.value).toMatchObject({ lastIndex: 400, lastTerm: 3 });
+    expect([...s.value.data]).toEqual([["k0", "a"], ["k1", "b"]]);
+    expect([...s.value.sessions.keys()]).toEqual(["c0"]);
   });
 
   it("a damaged line, a count that does not match and a missing END are problems", () => {
     const damaged = snapshotText(400);
     damaged[2] = damaged[2]!.replace("KEY k0 a", "KEY k0 z");
-    expect(parseSnapshot(damaged).problem).toMatch(/^line 3 \("KEY k0 z/);
-    expect(parseSnapshot(snapshotText(400, body, "SNAPSHOT 400 3 3 1")).problem).toBe("the header says 3 keys and 1 sessions, the file holds 2 and 1");
-    expect(parseSnapshot(snapshotText(400).slice(0, -1)).problem).toBe("no END line");
+    expect(problem(parseSnapshot(damaged))).toMatch(/^line 3: /);
+    expect(problem(parseSnapshot(snapshotText(400, body, "SNAPSHOT 400 3 3 1")))).toMatch(/^line 5: want KEY <key> <value> \(1 more\)/);
+    expect(problem(parseSnapshot(snapshotText(400).slice(0, -1)))).toMatch(/before its END line/);
   });
 });
 
@@ -59,15 +67,15 @@ describe("snapshots compared across nodes", () => {
 
   it("a key's value that differs between snapshots of the same index is reported with both lines", () => {
     const other = ["MEMBERS 0=10.0.0.1:5000,1=10.0.0.2:5000", "KEY k0 a", "KEY k1 x", "SESSION c0 4"];
-    expect(snapshotDisagreement([node(0, snap(400)), node(3, snap(400, other))])).toBe('snapshots through entry 400 differ at line 4: node 0 has "KEY k1 b", node 3 has "KEY k1 x"');
+    expect(snapshotDisagreement([node(0, snap(400)), node(3, snap(400, other))])).toBe('snapshots through entry 400 differ: key "k1" is "x", want "b", on node 3 against node 0');
   });
 
   it("a session, a missing line or another term at the same index is reported too", () => {
-    expect(snapshotDisagreement([node(0, snap(400)), node(1, snap(400, [...body.slice(0, 3), "SESSION c0 5"]))])).toMatch(/differ at line 5: node 0 has "SESSION c0 4", node 1 has "SESSION c0 5"/);
+    expect(snapshotDisagreement([node(0, snap(400)), node(1, snap(400, [...body.slice(0, 3), "SESSION c0 5"]))])).toMatch(/differ: session "c0" is 5, want 4, on node 1 against node 0$/);
     const noSession = parseSnapshot(snapshotText(400, body.slice(0, 3), "SNAPSHOT 400 3 2 0"));
-    expect(snapshotDisagreement([node(0, snap(400)), node(1, noSession)])).toMatch(/differ at line 5: node 0 has "SESSION c0 4", node 1 has "\(nothing\)"/);
+    expect(snapshotDisagreement([node(0, snap(400)), node(1, noSession)])).toMatch(/differ: session "c0" is \(missing\), want 4, on node 1 against node 0$/);
     const otherTerm = parseSnapshot(snapshotText(400, body, "SNAPSHOT 400 4 2 1"));
-    expect(snapshotDisagreement([node(0, snap(400)), node(1, otherTerm)])).toBe("snapshots through entry 400 differ: term 3 on node 0, 4 on node 1");
+    expect(snapshotDisagreement([node(0, snap(400)), node(1, otherTerm)])).toBe("snapshots through entry 400 differ: term 4, want 3, on node 1 against node 0");
   });
 
   it("a damaged snapshot.txt is reported, whatever the other nodes hold", () => {
@@ -158,7 +166,8 @@ describe("a node's files on disk", () => {
       writeFileSync(path.join(folder, "dump.txt"), "newest\n");
       const files = readNodeFiles(dir, 0);
       expect(files.dump).toEqual(["oldest", "older", "newest"]);
-      expect(files.snapshot).toEqual({ lastIndex: 400, lastTerm: 3, body, problem: null });
+      expect(files.snapshot).toEqual(snap(400));
+      expect(files.snapshot?.ok).toBe(true);
       expect(readNodeFiles(dir, 1).snapshot).toBeNull();
     } finally {
       rmSync(dir, { recursive: true, force: true });
