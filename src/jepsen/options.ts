@@ -65,7 +65,8 @@ Fault tests of the real raft-node binary: one network namespace per node on a pr
 clients in a namespace of their own, a nemesis (nftables partitions, SIGKILL, SIGSTOP,
 libfaketime clocks) on a schedule drawn from the seed, then healing, a final read of every key
 and the checks: linearizability of the whole history, agreement of every node's committed log,
-liveness after healing, snapshots taken and installed. Needs root, ip netns and nftables (faketime for the clock nemesis).
+liveness after healing, snapshots taken and installed, and a SET retried after every node restarted
+from its snapshot still a duplicate (the session probe). Needs root, ip netns and nftables (faketime for the clock nemesis).
 
 ${formatFlags(FLAGS)}
 

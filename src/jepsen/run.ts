@@ -1,6 +1,7 @@
 // One fault-test run, executed inside the clients' namespace: start the nodes, run the workload
-// and the nemesis, heal, restart every node, check liveness and read every key, stop the nodes,
-// then check the history and the files and write the report. Returns the exit status.
+// and the nemesis, heal, write the session probe's SETs, restart every node, check liveness and
+// read every key, finish the session probe, stop the nodes, then check the history and the files
+// and write the report. Returns the exit status.
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { Nemesis } from "./nemesis.js";
 import { Cluster } from "./nodes.js";
 import { replayCommand, type JepsenOptions } from "./options.js";
 import { writeReport } from "./report.js";
+import { SessionProbe, type ProbeOutcome } from "./session-probe.js";
 import { snapshotReplayDisagreement } from "./snapshot-replay.js";
 import { missingCompaction, missingInstall, snapshotCounts, snapshotDisagreement } from "./snapshots.js";
 
@@ -44,6 +46,7 @@ export async function runJepsen(input: RunInput): Promise<number> {
   const cluster = new Cluster({ net: input.net, dataDir, nodeBin: input.nodeBin, driftPpm: o.driftPpm, snapshotEntries: o.snapshotEntries, snapshotKeep: o.snapshotKeep, failpoint: o.failpoint, faketimeLib: input.faketimeLib, onAction: say });
   const nodes = input.net.addresses.map((a, i) => `${i}=${a}`).join(",");
   const statusClient = new RaftClient({ nodes, timeoutMs: 2_000 });
+  const probe = new SessionProbe({ addresses: input.net.addresses, dataDir, seed: o.seed, snapshotEntries: o.snapshotEntries, snapshotKeep: o.snapshotKeep, say });
   const findLeader = async (): Promise<number | null> => {
     const reports = await statusClient.status();
     const leaders = reports.flatMap((r) => (r.reachable && r.role === "leader" ? [{ id: r.id as number, term: r.term }] : []));
@@ -59,7 +62,7 @@ export async function runJepsen(input: RunInput): Promise<number> {
     say(`seed ${o.seed}, nemesis ${o.nemesis}, ${o.nodes} nodes, ${o.clients} clients, ${o.keys} keys, ${o.seconds} s, a snapshot every ${o.snapshotEntries} entries (${o.snapshotKeep} kept)${o.failpoint === null ? "" : `, FAILPOINT ${o.failpoint}`}`);
     for (let i = 0; i < o.nodes; i++) cluster.start(i);
     const firstLeaderMs = await waitForLeader(findLeader, START_BOUND_MS);
-    if (firstLeaderMs === null) return finish(input, { nowMs, wallStartMs, say, cluster, workload: null, nemesis: null, liveness: `no leader within ${START_BOUND_MS} ms of the start` });
+    if (firstLeaderMs === null) return finish(input, { nowMs, wallStartMs, say, cluster, workload: null, nemesis: null, liveness: `no leader within ${START_BOUND_MS} ms of the start`, probe: null });
     say(`node ${await findLeader()} leads, ${(firstLeaderMs / 1000).toFixed(1)} s after the start; clients and nemesis begin`);
     const workload = new Workload({ addresses: input.net.addresses, clients: o.clients, keys: o.keys, seed: o.seed, nowMs });
     const nemesis = new Nemesis({
@@ -68,13 +71,16 @@ export async function runJepsen(input: RunInput): Promise<number> {
     });
     workload.start();
     await nemesis.run(nowMs() + o.seconds * 1000);
-    say("fault phase over: clients stop, every node restarts with the real clock");
+    say("fault phase over: clients stop, the session probe writes, every node restarts with the real clock");
     await workload.stop();
+    const prepared = await probe.prepare();
     for (let i = 0; i < o.nodes; i++) await cluster.stop(i);
     for (let i = 0; i < o.nodes; i++) cluster.start(i);
     const liveness = await finalReads(workload, findLeader, nodes, o.keys, nowMs);
-    return await finish(input, { nowMs, wallStartMs, say, cluster, workload, nemesis, liveness });
+    const probed = liveness === null ? await probe.check(prepared) : { kind: "skipped" as const, why: "the cluster was not live after the restart" };
+    return await finish(input, { nowMs, wallStartMs, say, cluster, workload, nemesis, liveness, probe: probed });
   } finally {
+    probe.close();
     statusClient.close();
     process.removeListener("SIGINT", stopSignal);
     process.removeListener("SIGTERM", stopSignal);
@@ -123,6 +129,8 @@ interface Finish {
   readonly workload: Workload | null;
   readonly nemesis: Nemesis | null;
   readonly liveness: string | null;
+  /** The session probe's outcome; null when the run ended before it. */
+  readonly probe: ProbeOutcome | null;
 }
 
 /** Stops the nodes, runs every check, prints the summary, writes the report; 0 clean, 1 anomaly. */
@@ -148,11 +156,13 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
   if (f.liveness !== null) anomalies.push(`liveness: ${f.liveness}`);
   if (snapshotDiff !== null) anomalies.push(`snapshots disagree: ${snapshotDiff}`);
   if (compaction !== null) anomalies.push(`too few snapshots: ${compaction}`);
+  if (f.probe?.kind === "failed") anomalies.push(`session probe: ${f.probe.why}`);
   const summary = {
     seed: o.seed, nemesis: o.nemesis, failpoint: o.failpoint, clockBeyondBound: o.clockBeyondBound, seconds: o.seconds,
     ...counts, lostAcknowledgedWrites: lost.length, leaderChanges: Math.max(0, leaders.length - 1), faults: f.nemesis?.bands.length ?? 0,
     committedEntries: Math.max(0, ...files.map((n) => n.commitLength)), snapshotEntries: o.snapshotEntries, snapshotKeep: o.snapshotKeep,
     snapshotsSaved: snapshots.map((c) => c.saved), snapshotsInstalled: snapshots.map((c) => c.installed), snapshotsSent: snapshots.reduce((a, c) => a + c.sent, 0),
+    sessionProbe: f.probe === null ? "not run" : f.probe.kind === "passed" ? "passed" : `${f.probe.kind}: ${f.probe.why}`,
     anomalies, replay: replayCommand(o),
   };
   writeReport({
@@ -167,6 +177,7 @@ async function finish(input: RunInput, f: Finish): Promise<number> {
     `committed entries ${summary.committedEntries}; snapshots (one every ${o.snapshotEntries} entries, ${o.snapshotKeep} kept) saved per node ${summary.snapshotsSaved.join(",")}, ` +
       `installed per node ${summary.snapshotsInstalled.join(",")}, ${summary.snapshotsSent} sent by leaders (resends included)`,
   );
+  f.say(`session probe (a SET retried after every node restarted from its snapshot is a duplicate): ${summary.sessionProbe}`);
   if (anomalies.length === 0) return 0;
   for (const a of anomalies) process.stdout.write(`ANOMALY ${a}\n`);
   process.stdout.write(`seed ${o.seed}; replay: ${replayCommand(o)}\n`);

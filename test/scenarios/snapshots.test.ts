@@ -1,11 +1,14 @@
 // Snapshots with real processes: a follower that missed more than --snapshot-entries plus
 // --snapshot-keep entries catches up by InstallSnapshot (its dump line says so); every node's state
 // machine, rebuilt from its own snapshot.txt and logs.txt, is the same; logs.txt stays bounded;
-// and a full-cluster restart from snapshots keeps every acknowledged write.
+// a full-cluster restart from snapshots keeps every acknowledged write; and a SET retried after
+// that restart is still a duplicate, because the snapshots keep the session table (with the
+// snapshot-forgets-sessions failpoint, the negative control, the retry is applied again).
 
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseSnapshot } from "../../src/runtime/grpc/snapshot-file.js";
 import { readNodeFiles } from "./support/node-files.js";
 import { ProcessCluster, waitFor } from "./support/procs.js";
 
@@ -58,4 +61,37 @@ describe("snapshots with real processes", () => {
     for (const [k, v] of acked) expect((await c.request(`GET ${k}`)).Data).toBe(v);
     expect(fs.readFileSync(path.join(c.dataDir, `node-${follower}.out`), "utf8")).not.toMatch(/Error|invariant/);
   }, 120_000);
+});
+
+/** The value of `key` in node `id`'s snapshot.txt (not its log), or undefined. */
+function snapshotValue(c: ProcessCluster, id: number, key: string): string | undefined {
+  const file = path.join(c.folder(id), "snapshot.txt");
+  if (!fs.existsSync(file)) return undefined;
+  const parsed = parseSnapshot(fs.readFileSync(file, "latin1"));
+  return parsed.ok ? parsed.value.data.get(key) : undefined;
+}
+
+describe("a SET retried after a full restart from snapshots", () => {
+  for (const failpoint of [null, "snapshot-forgets-sessions"] as const) {
+    const name = failpoint === null ? "is a duplicate: the snapshots keep the session table" : "is applied again with the snapshot-forgets-sessions failpoint (the negative control)";
+    it(name, async () => {
+      const c = await ProcessCluster.create({ size: 3, extraArgs: ["--snapshot-entries", "10", "--snapshot-keep", "2"], env: failpoint === null ? {} : { RAFT_LEASE_FAILPOINT: failpoint } });
+      cluster = c;
+      c.startAll();
+      await c.waitForLeader();
+      const session = { clientId: "retrying-client", sequence: 1 };
+      expect((await c.request("SET probe first", 10_000, session)).Success).toBe(true);
+      expect((await c.request("SET probe second")).Success).toBe(true);
+      // Every snapshot past both SETs: a restart restores the session from the snapshot alone.
+      const pastBoth = (): boolean => c.ids.every((id) => snapshotValue(c, id, "probe") === "second");
+      for (let i = 0; i < 60 && !pastBoth(); i++) expect((await c.request(`SET fill f${i}`)).Success).toBe(true);
+      await waitFor("every node's snapshot.txt to hold probe=second", async () => pastBoth());
+
+      await Promise.all(c.ids.map((id) => c.kill(id)));
+      c.startAll();
+      await c.waitForLeader();
+      expect((await c.request("SET probe first", 10_000, session)).Success).toBe(true); // the retry, answered Success either way
+      expect((await c.request("GET probe")).Data).toBe(failpoint === null ? "second" : "first");
+    }, 60_000);
+  }
 });

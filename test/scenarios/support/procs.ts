@@ -69,6 +69,8 @@ export interface ClusterOptions {
   readonly extraArgs?: readonly string[];
   /** Flags for one node only (certificates, metrics ports), after extraArgs. */
   readonly argsFor?: (id: number) => readonly string[];
+  /** Environment variables for every node, besides this process's (RAFT_LEASE_FAILPOINT, say). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export class ProcessCluster {
@@ -107,7 +109,7 @@ export class ProcessCluster {
     if (this.procs.has(id)) throw new Error(`node ${id} is already running`);
     const args = [BIN, "serve", "--id", String(id), ...membership, "--data-dir", this.dataDir, "--quiet", ...(this.opts.extraArgs ?? []), ...(this.opts.argsFor?.(id) ?? [])];
     const out = fs.openSync(path.join(this.dataDir, `node-${id}.out`), "a");
-    const child = spawn(process.execPath, args, { stdio: ["ignore", out, out] });
+    const child = spawn(process.execPath, args, { stdio: ["ignore", out, out], env: { ...process.env, ...this.opts.env } });
     fs.closeSync(out);
     this.procs.set(id, child);
     this.exits.set(id, new Promise((resolve) => child.once("exit", (code) => resolve(code))));
