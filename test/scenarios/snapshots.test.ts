@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseSnapshot } from "../../src/runtime/grpc/snapshot-file.js";
+import { SessionProbe } from "../../src/jepsen/session-probe.js";
 import { readNodeFiles } from "./support/node-files.js";
 import { ProcessCluster, waitFor } from "./support/procs.js";
 
@@ -63,15 +63,7 @@ describe("snapshots with real processes", () => {
   }, 120_000);
 });
 
-/** The value of `key` in node `id`'s snapshot.txt (not its log), or undefined. */
-function snapshotValue(c: ProcessCluster, id: number, key: string): string | undefined {
-  const file = path.join(c.folder(id), "snapshot.txt");
-  if (!fs.existsSync(file)) return undefined;
-  const parsed = parseSnapshot(fs.readFileSync(file, "latin1"));
-  return parsed.ok ? parsed.value.data.get(key) : undefined;
-}
-
-describe("a SET retried after a full restart from snapshots", () => {
+describe("a SET retried after a full restart from snapshots (the fault test's session probe)", () => {
   for (const failpoint of [null, "snapshot-forgets-sessions"] as const) {
     const name = failpoint === null ? "is a duplicate: the snapshots keep the session table" : "is applied again with the snapshot-forgets-sessions failpoint (the negative control)";
     it(name, async () => {
@@ -79,19 +71,21 @@ describe("a SET retried after a full restart from snapshots", () => {
       cluster = c;
       c.startAll();
       await c.waitForLeader();
-      const session = { clientId: "retrying-client", sequence: 1 };
-      expect((await c.request("SET probe first", 10_000, session)).Success).toBe(true);
-      expect((await c.request("SET probe second")).Success).toBe(true);
-      // Every snapshot past both SETs: a restart restores the session from the snapshot alone.
-      const pastBoth = (): boolean => c.ids.every((id) => snapshotValue(c, id, "probe") === "second");
-      for (let i = 0; i < 60 && !pastBoth(); i++) expect((await c.request(`SET fill f${i}`)).Success).toBe(true);
-      await waitFor("every node's snapshot.txt to hold probe=second", async () => pastBoth());
-
-      await Promise.all(c.ids.map((id) => c.kill(id)));
-      c.startAll();
-      await c.waitForLeader();
-      expect((await c.request("SET probe first", 10_000, session)).Success).toBe(true); // the retry, answered Success either way
-      expect((await c.request("GET probe")).Data).toBe(failpoint === null ? "second" : "first");
+      const said: string[] = [];
+      const probe = new SessionProbe({ addresses: c.ports.map((p) => `127.0.0.1:${p}`), dataDir: c.dataDir, seed: 0, snapshotEntries: 10, snapshotKeep: 2, say: (t) => said.push(t) });
+      try {
+        const prepared = await probe.prepare();
+        expect(prepared).toBeNull();
+        expect(said.join("\n")).toMatch(/every node's snapshot holds probe=plain after \d+ fill SETs/);
+        await Promise.all(c.ids.map((id) => c.kill(id)));
+        c.startAll();
+        await c.waitForLeader();
+        const outcome = await probe.check(prepared);
+        if (failpoint === null) expect(outcome).toEqual({ kind: "passed" });
+        else expect(outcome).toEqual({ kind: "failed", why: 'after every node restarted from its snapshot, probe is "session", want "plain": the retried SET was applied a second time (session jepsen-0-probe, sequence 1)' });
+      } finally {
+        probe.close();
+      }
     }, 60_000);
   }
 });
