@@ -16,6 +16,7 @@ import type { RunStats } from "../reports/results.js";
 import { toAnswer, type SimClient } from "./client.js";
 import type { Rng } from "./prng.js";
 import type { Scheduler } from "./sim-event.js";
+import { PendingCall, PendingCalls } from "./pending-calls.js";
 import { INBOX_MAX, type Inbound, type SimNode } from "./sim-node.js";
 import type { Wire } from "./wire.js";
 
@@ -75,6 +76,8 @@ export class NodeDriver {
   /** Scratch for the lease window of the node just stepped (the checker copies what it keeps). */
   private readonly windowSlot = new WindowSlot();
   private nextRequestId = 1;
+  /** The client calls the nodes hold, by the request ids above. */
+  private readonly calls = new PendingCalls();
   /**
    * The inputs of the commonest steps, filled in place: the core reads an input during its step
    * and keeps nothing of it (it keeps the message, never the wrapper).
@@ -162,7 +165,7 @@ export class NodeDriver {
 
   /** A client's request to a running node: it is stepped with the request's own id, its answer awaited by the call. */
   private stepRequest(sn: SimNode, rid: RequestId, client: SimClient, attempt: number, request: ClientRequest): void {
-    sn.pendingCalls.set(rid, { client, attempt, kind: request.kind, receivedStep: this.stats.steps + 1 });
+    this.calls.add(rid, new PendingCall(client, attempt, request.kind, this.stats.steps + 1, sn.id, sn.incarnation));
     const input = this.clientInput;
     input.nowMs = this.local(sn);
     input.calls[0] = { requestId: rid, request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
@@ -281,9 +284,8 @@ export class NodeDriver {
   }
 
   private reply(sn: SimNode, r: ClientReply): void {
-    const call = sn.pendingCalls.get(r.requestId);
+    const call = this.calls.take(r.requestId, sn.id, sn.incarnation);
     if (call === undefined) return this.adminReply(sn, r);
-    sn.pendingCalls.delete(r.requestId);
     if (r.result.ok && call.kind === "get") {
       this.stats.readsServed += 1;
       if (this.nodeCount > 1) this.lease.readServed(sn.id, this.loop.nowMs);

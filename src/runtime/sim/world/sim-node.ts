@@ -24,14 +24,6 @@ export type Inbound =
   /** The operator's request (world/operator.ts); `answer` carries the reply back. */
   | { readonly kind: "admin"; readonly request: AdminRequest; readonly answer: (a: NodeAnswer) => void };
 
-export interface PendingCall {
-  readonly client: SimClient;
-  readonly attempt: number;
-  readonly kind: "set" | "get";
-  /** The step that received it: an answer in the same step took no round trip. */
-  readonly receivedStep: number;
-}
-
 /** Inputs a paused node may hold, at most (a bounded socket buffer: the rest is dropped). */
 export const INBOX_MAX = 10_000;
 
@@ -40,7 +32,6 @@ export class SimNode {
   core: RaftNode | null = null;
   readonly disk = new SimDisk();
   readonly inbox: Inbound[] = [];
-  readonly pendingCalls = new Map<RequestId, PendingCall>();
   /** The operator's requests under way, by request id: where each answer goes. */
   readonly pendingAdmin = new Map<RequestId, (a: NodeAnswer) => void>();
   incarnation = 0;
@@ -82,7 +73,8 @@ export class SimNode {
   }
 
   /**
-   * The process dies: memory, queued input and pending calls are gone; unsynced writes too after
+   * The process dies: memory, queued input and pending calls are gone (a client call is pending in
+   * one life of the node: see PendingCalls); unsynced writes too after
    * a power loss, or they stay in the page cache after a process crash (`keepPageCache`).
    */
   kill(keepPageCache = false): void {
@@ -91,7 +83,6 @@ export class SimNode {
     if (keepPageCache) this.disk.processCrash();
     else this.disk.crash();
     this.inbox.length = 0;
-    this.pendingCalls.clear();
     this.pendingAdmin.clear();
     this.syncPending = false;
     this.tickGen += 1;
