@@ -12,7 +12,7 @@ import { applyCommitted, notePersisted } from "./commit.js";
 import { answerPreVote, handleVoteReply, handleVoteRequest, isDisruptive, refuseStaleVote, tickElectionTimer } from "./election.js";
 import type { FullOutput } from "./output.js";
 import { afterStepLeader } from "./pending.js";
-import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendAppends, tickLeader } from "./replication.js";
+import { handleAppendReply, handleAppendRequest, handleSnapshotReply, rejectStaleAppend, sendNewEntries, tickLeader } from "./replication.js";
 import { handleClientCalls } from "./requests.js";
 import type { Membership } from "./membership.js";
 import { handleAdmin, maybePromote, noteCommittedConfig } from "./reconfigure.js";
@@ -66,7 +66,7 @@ export function stepNode(n: NodeCore, input: Input): FullOutput {
       receive(n, input.message);
       break;
     case "client":
-      if (handleClientCalls(n, input.calls)) sendAppends(n, false);
+      if (handleClientCalls(n, input.calls)) sendNewEntries(n);
       break;
     case "persisted":
       notePersisted(n, input.index, input.term);
