@@ -24,7 +24,13 @@ export function entryBytes(entry: Entry): number {
 
 export class RaftLog {
   private entries: Entry[];
-  private start: LogStart;
+  /**
+   * Where the log starts (the compacted prefix's last index and term): two fields, not a LogStart
+   * object, read by lastIndex, termAt and most other reads here, several times per step; the
+   * objects came in two shapes (the frozen empty start, a compaction's), so each read checked both.
+   */
+  private startIndex: LogIndex = logIndex(0);
+  private startTerm: Term = term(0);
   /** The configuration in force before the first configuration entry the log holds, as of baseIndex. */
   private base: ConfigAt;
   private readonly configs: ConfigAt[] = [];
@@ -45,7 +51,7 @@ export class RaftLog {
   private lastBatchEnd = 0;
 
   constructor(start: LogStart, initial: readonly Entry[], base: Membership) {
-    this.start = start;
+    this.setStart(start);
     this.base = { index: start.prevIndex, membership: base };
     this.inUse = this.base;
     this.entries = [];
@@ -82,45 +88,45 @@ export class RaftLog {
 
   /** The last compacted index (0 when nothing was compacted): termAt knows it, entryAt does not. */
   get prevIndex(): LogIndex {
-    return this.start.prevIndex;
+    return this.startIndex;
   }
 
   get prevTerm(): Term {
-    return this.start.prevTerm;
+    return this.startTerm;
   }
 
   get lastIndex(): LogIndex {
-    return logIndex(this.start.prevIndex + this.entries.length);
+    return logIndex(this.startIndex + this.entries.length);
   }
 
   get lastTerm(): Term {
-    return this.entries.length === 0 ? this.start.prevTerm : this.entries[this.entries.length - 1]!.term;
+    return this.entries.length === 0 ? this.startTerm : this.entries[this.entries.length - 1]!.term;
   }
 
   /** The term at `index`: 0 for index 0, undefined past the end or inside the compacted prefix. */
   termAt(index: LogIndex): Term | undefined {
-    if (index === this.start.prevIndex) return this.start.prevTerm;
+    if (index === this.startIndex) return this.startTerm;
     if (index === 0) return term(0);
-    return this.entries[index - this.start.prevIndex - 1]?.term;
+    return this.entries[index - this.startIndex - 1]?.term;
   }
 
   /** True when `index` lies in the compacted prefix (a snapshot holds it, the log does not). */
   isCompacted(index: LogIndex): boolean {
-    return index < this.start.prevIndex;
+    return index < this.startIndex;
   }
 
   entryAt(index: LogIndex): Entry {
-    const entry = index > this.start.prevIndex ? this.entries[index - this.start.prevIndex - 1] : undefined;
-    if (entry === undefined) broken(`no log entry at index ${index} (the log holds ${this.start.prevIndex + 1}..${this.lastIndex})`);
+    const entry = index > this.startIndex ? this.entries[index - this.startIndex - 1] : undefined;
+    if (entry === undefined) broken(`no log entry at index ${index} (the log holds ${this.startIndex + 1}..${this.lastIndex})`);
     return entry;
   }
 
   /** Entries from `from` on, at most `countMax` of them and about `bytesMax` bytes (at least one). */
   batch(from: LogIndex, countMax: number, bytesMax: number): readonly Entry[] {
-    if (from <= this.start.prevIndex) broken(`batch from ${from} inside the compacted prefix (through ${this.start.prevIndex})`);
+    if (from <= this.startIndex) broken(`batch from ${from} inside the compacted prefix (through ${this.startIndex})`);
     // Measured first, then sliced: a list grown by push reserves room for 16 entries, and most
     // batches hold one.
-    const first = from - this.start.prevIndex - 1;
+    const first = from - this.startIndex - 1;
     const end = Math.min(this.entries.length, first + countMax);
     let k = first;
     for (let bytes = 0; k < end; k++) {
@@ -133,6 +139,11 @@ export class RaftLog {
     this.lastBatchFrom = from;
     this.lastBatchEnd = batchEnd;
     return this.lastBatch;
+  }
+
+  private setStart(start: LogStart): void {
+    this.startIndex = start.prevIndex;
+    this.startTerm = start.prevTerm;
   }
 
   private forgetBatch(): void {
@@ -154,8 +165,8 @@ export class RaftLog {
 
   /** Drops the entries at `from` and after (and the configurations among them). */
   truncateFrom(from: LogIndex): void {
-    assert(from > this.start.prevIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.start.prevIndex + 1}..${this.lastIndex}`);
-    this.entries.length = from - this.start.prevIndex - 1;
+    assert(from > this.startIndex && from <= this.lastIndex, () => `truncate from ${from} outside ${this.startIndex + 1}..${this.lastIndex}`);
+    this.entries.length = from - this.startIndex - 1;
     this.forgetBatch();
     while (this.configs.length > 0 && this.configs[this.configs.length - 1]!.index >= from) this.configs.pop();
     this.configsChanged();
@@ -163,14 +174,14 @@ export class RaftLog {
 
   /** Drops the entries through `start.prevIndex`, which must hold `start.prevTerm` or lie past the end. */
   compactTo(start: LogStart): void {
-    assert(start.prevIndex >= this.start.prevIndex, () => `compacting to ${start.prevIndex}, before the log's start ${this.start.prevIndex}`);
+    assert(start.prevIndex >= this.startIndex, () => `compacting to ${start.prevIndex}, before the log's start ${this.startIndex}`);
     if (start.prevIndex >= this.lastIndex) {
       this.entries = [];
     } else {
       assert(this.termAt(start.prevIndex) === start.prevTerm, () => `compacting at ${start.prevIndex}: term ${this.termAt(start.prevIndex)} there, not ${start.prevTerm}`);
-      this.entries = this.entries.slice(start.prevIndex - this.start.prevIndex);
+      this.entries = this.entries.slice(start.prevIndex - this.startIndex);
     }
-    this.start = start;
+    this.setStart(start);
     this.forgetBatch();
     while (this.configs.length > 0 && this.configs[0]!.index <= start.prevIndex) this.base = this.configs.shift()!;
     this.configsChanged();
@@ -180,7 +191,7 @@ export class RaftLog {
   resetTo(start: LogStart, members: readonly Member[]): void {
     const known = this.membership;
     this.entries = [];
-    this.start = start;
+    this.setStart(start);
     this.forgetBatch();
     this.configs.length = 0;
     this.base = { index: start.prevIndex, membership: sameMembers(known.members, members) ? known : new Membership(members) };
@@ -190,14 +201,14 @@ export class RaftLog {
   /** The first index of the run of `t` that ends at or before `atOrBefore` (never inside the compacted prefix). */
   firstIndexOfTerm(t: Term, atOrBefore: LogIndex): LogIndex {
     let i = atOrBefore;
-    while (i > this.start.prevIndex + 1 && this.termAt(logIndex(i - 1)) === t) i--;
+    while (i > this.startIndex + 1 && this.termAt(logIndex(i - 1)) === t) i--;
     return logIndex(i);
   }
 
   /** The last index holding term `t`, or null when the log (after its compacted prefix) has none. */
   lastIndexOfTerm(t: Term, atOrBefore: LogIndex): LogIndex | null {
-    for (let i = Math.min(atOrBefore, this.lastIndex); i > this.start.prevIndex; i--) {
-      const ti = this.entries[i - this.start.prevIndex - 1]!.term;
+    for (let i = Math.min(atOrBefore, this.lastIndex); i > this.startIndex; i--) {
+      const ti = this.entries[i - this.startIndex - 1]!.term;
       if (ti === t) return logIndex(i);
       if (ti < t) return null;
     }
