@@ -32,9 +32,16 @@ export class Membership {
     for (let i = 1; i < members.length; i++) {
       assert(members[i - 1]!.id < members[i]!.id, () => `a configuration lists its members once each, by id: ${formatMembers(members)}`);
     }
-    this.voters = members.filter((m) => m.role === "voter").map((m) => m.id);
-    this.learners = members.filter((m) => m.role === "learner").map((m) => m.id);
-    this.quorum = Math.floor(this.voters.length / 2) + 1;
+    // Built by push into array literals. Built by filter and map, the optimized code reading
+    // these lists (isVoter, the quorum, the lease's peers, requestVotes, maybeCommit) kept
+    // meeting an object map it had not seen and was compiled again, still rounds into a run of
+    // the same seeds (--trace-deopt: "wrong map"); built this way, never after the first round.
+    const voters: NodeId[] = [];
+    const learners: NodeId[] = [];
+    for (let k = 0; k < members.length; k++) (members[k]!.role === "voter" ? voters : learners).push(members[k]!.id);
+    this.voters = voters;
+    this.learners = learners;
+    this.quorum = Math.floor(voters.length / 2) + 1;
   }
 
   static readonly EMPTY = new Membership([]);
