@@ -19,7 +19,7 @@ import path from "node:path";
 import { RaftClientClient, type ServeClientReply } from "../gen/raft.js";
 import { readSnapshotFile } from "./snapshots.js";
 
-export const PROBE_KEY = "probe";
+const PROBE_KEY = "probe";
 const SESSION_VALUE = "session";
 const PLAIN_VALUE = "plain";
 const FILL_KEY = "probe-fill";
@@ -29,7 +29,7 @@ const CALL_DEADLINE_MS = 1_000;
 /** Fill SETs go out this many at a time, and the snapshots are read after each batch. */
 const FILL_BATCH = 10;
 /** Above this many entries between snapshots, the probe would write too long: it is skipped. */
-export const PROBE_SNAPSHOT_ENTRIES_MAX = 2_000;
+const PROBE_SNAPSHOT_ENTRIES_MAX = 2_000;
 
 export interface ProbeOptions {
   readonly addresses: readonly string[];
