@@ -7,8 +7,11 @@
 //
 //   node bench/sim.mjs [--seeds 5] [--rounds 3]
 //
+// The simulations run in worker threads started as the swarm starts its own (startSimWorker: a
+// young generation sized for the simulator), so the figures are those `raft-sim swarm` gets.
+//
 // Prints one JSON line per round and a last line with the medians. "checkersMs" is the part of the
-// wall time spent in the checkers, measured by running the same seeds again, in a child process,
+// wall time spent in the checkers, measured by running the same seeds again, in a second worker,
 // with them switched off: the safety, lease and membership checkers after every step and
 // restart, and the final checks (the few scenario and liveness checks at fixed times stay on).
 // The unchecked runs must simulate the same time and events as the checked ones, or the bench
@@ -18,13 +21,7 @@
 // "lincheckMs" is the linearizability check at the end of each run, included in it. The same
 // figures from CPU time ("simulatedPerCpu", "checkersCpuShare") hold up better on a busy machine.
 
-import { fork } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { LeaseChecker } from "../dist/runtime/sim/checks/lease-check.js";
-import { MembershipChecker } from "../dist/runtime/sim/checks/membership-check.js";
-import { SafetyChecker } from "../dist/runtime/sim/checks/safety.js";
-import { checkLinearizable } from "../dist/check/linearizability.js";
-import { Simulation, simOptions } from "../dist/runtime/sim/index.js";
+import { startSimWorker } from "../dist/runtime/sim/index.js";
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,99 +32,52 @@ const SEEDS = flag("seeds", 5);
 const ROUNDS = flag("rounds", 3);
 const OPTIONS = { scenario: "swarm", nodes: 5, durationMs: 60_000, timing: "fast", opsPerSecond: 200 };
 
-function runAll() {
-  let wallMs = 0;
-  let cpuMs = 0;
-  let simulatedMs = 0;
-  let events = 0;
-  let ops = 0;
-  let lincheckMs = 0;
-  let violations = 0;
-  const eventsBySeed = [];
-  for (let seed = 1; seed <= SEEDS; seed++) {
-    const sim = new Simulation(simOptions({ ...OPTIONS, seed: `bench-${seed}` }));
-    const started = performance.now();
-    const cpuStarted = process.cpuUsage();
-    const r = sim.run();
-    const cpu = process.cpuUsage(cpuStarted);
-    wallMs += performance.now() - started;
-    cpuMs += (cpu.user + cpu.system) / 1000;
-    simulatedMs += r.endMs;
-    events += r.stats.events;
-    eventsBySeed.push(r.stats.events);
-    ops += r.stats.opsInvoked;
-    if (!r.ok) violations += 1;
-    const t = performance.now();
-    checkLinearizable(sim.recorder.history());
-    lincheckMs += performance.now() - t;
-  }
-  return { wallMs, cpuMs, simulatedMs, events, eventsBySeed, ops, lincheckMs, violations };
-}
-
-/** The checkers' methods the unchecked runs replace, and with what. */
-const SWITCHED_OFF = [
-  [SafetyChecker.prototype, "afterStep", () => {}],
-  [SafetyChecker.prototype, "afterRestart", () => {}],
-  [LeaseChecker.prototype, "update", () => "same"],
-  [LeaseChecker.prototype, "readServed", () => {}],
-  [LeaseChecker.prototype, "finish", () => {}],
-  [MembershipChecker.prototype, "afterStep", () => {}],
-  [MembershipChecker.prototype, "afterBoot", () => {}],
-  [Simulation.prototype, "finalChecks", () => {}],
-];
-
 /**
- * The runs with the checkers switched off happen in a process of their own (this script with
- * --unchecked-child), after a warm-up, one round after each checked round, so that both see the
- * same load on a busy machine. (In this process, switching the checkers' methods off and back made
- * V8 recompile the code calling them with both versions in its feedback: the runs with the
- * checkers off came out no faster, some slower.) Each must be the same runs as the checked ones.
+ * A worker that runs the seeds once per call (bench/sim-worker.mjs), with the checkers on or off.
+ * The runs with the checkers off happen in a worker of their own, after a warm-up, one round after
+ * each checked round, so that both see the same load on a busy machine. (In one thread, switching
+ * the checkers' methods off and back made V8 recompile the code calling them with both versions
+ * in its feedback: the runs with the checkers off came out no faster, some slower.)
  */
-function startUnchecked() {
-  const child = fork(fileURLToPath(import.meta.url), ["--unchecked-child", "--seeds", String(SEEDS)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+function startRunner(checked) {
+  const worker = startSimWorker(new URL("./sim-worker.mjs", import.meta.url), { workerData: { seeds: SEEDS, checked, options: OPTIONS } });
   const replies = [];
   let waiting = null;
-  child.on("message", (m) => (waiting !== null ? (waiting(m), (waiting = null)) : replies.push(m)));
+  worker.on("message", (m) => (waiting !== null ? (waiting(m), (waiting = null)) : replies.push(m)));
+  worker.on("error", (e) => {
+    console.error(`bench/sim.mjs: a worker failed: ${e.stack ?? e}`);
+    process.exit(1);
+  });
   const next = () => new Promise((resolve) => (replies.length > 0 ? resolve(replies.shift()) : (waiting = resolve)));
   return {
     ready: next(),
-    async run(checked) {
-      child.send("run");
-      const bare = await next();
-      const same = bare.simulatedMs === checked.simulatedMs && bare.eventsBySeed.every((n, i) => n === checked.eventsBySeed[i]) && bare.violations === 0;
-      if (!same) throw new Error(`bench/sim.mjs: the runs with the checkers off are not the same runs (events ${bare.eventsBySeed} against ${checked.eventsBySeed}, ${bare.violations} violations)`);
-      return bare;
-    },
-    stop: () => child.send("stop"),
+    run: () => (worker.postMessage("run"), next()),
+    stop: () => worker.terminate(),
   };
+}
+
+/** The unchecked runs must be the same runs as the checked ones. */
+function sameRuns(checked, bare) {
+  const same = bare.simulatedMs === checked.simulatedMs && bare.eventsBySeed.every((n, i) => n === checked.eventsBySeed[i]) && bare.violations === 0;
+  if (!same) throw new Error(`bench/sim.mjs: the runs with the checkers off are not the same runs (events ${bare.eventsBySeed} against ${checked.eventsBySeed}, ${bare.violations} violations)`);
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-if (process.argv.includes("--unchecked-child")) {
-  for (const [proto, name, stub] of SWITCHED_OFF) Object.defineProperty(proto, name, { value: stub, configurable: true, writable: true });
-  runAll(); // warm-up: JIT
-  process.on("message", (m) => (m === "run" ? process.send(runAll()) : process.exit(0)));
-  process.send("ready");
-} else {
-  await main();
+const full = startRunner(true);
+const unchecked = startRunner(false);
+await Promise.all([full.ready, unchecked.ready]);
+const rows = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  const f = await full.run();
+  const bare = await unchecked.run();
+  sameRuns(f, bare);
+  rows.push(row(round, f, bare));
+  console.log(JSON.stringify(rows[rows.length - 1]));
 }
-
-async function main() {
-  const unchecked = startUnchecked();
-  runAll(); // warm-up: JIT
-  await unchecked.ready;
-  const rows = [];
-  for (let round = 1; round <= ROUNDS; round++) {
-    const full = runAll();
-    const bare = await unchecked.run(full);
-    rows.push(row(round, full, bare));
-    console.log(JSON.stringify(rows[rows.length - 1]));
-  }
-  unchecked.stop();
-  const keys = ["simulatedPerWall", "simulatedPerCpu", "eventsPerSecond", "clientOpsPerSimulatedSecond", "checkersMs", "checkersShare", "checkersCpuShare", "lincheckMs", "uncheckedSimulatedPerWall"];
-  console.log(JSON.stringify({ median: Object.fromEntries(keys.map((k) => [k, median(rows.map((r) => r[k]))])), target: "simulatedPerWall >= 1000" }));
-}
+await Promise.all([full.stop(), unchecked.stop()]);
+const keys = ["simulatedPerWall", "simulatedPerCpu", "eventsPerSecond", "clientOpsPerSimulatedSecond", "checkersMs", "checkersShare", "checkersCpuShare", "lincheckMs", "uncheckedSimulatedPerWall"];
+console.log(JSON.stringify({ median: Object.fromEntries(keys.map((k) => [k, median(rows.map((r) => r[k]))])), target: "simulatedPerWall >= 1000" }));
 
 function row(round, full, bare) {
   return {

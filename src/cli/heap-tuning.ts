@@ -25,20 +25,16 @@
 
 import { PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+import { userSetFlag } from "../runtime/v8-flags.js";
 
 export const HEAP_GROWING_PERCENT = 50;
 export const YOUNG_GENERATION_MIB_MAX = 16;
 const GROWTH_FACTOR_V8 = 2;
 const MiB = 1024 * 1024;
 
-/** True when the user gave any of `flags` as a node flag or in NODE_OPTIONS. */
-function userSet(flags: readonly string[], execArgv: readonly string[], nodeOptions: string): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((a) => flags.some((f) => a.replace(/_/g, "-").startsWith(f)));
-}
-
 /** Sets the heap growing percent unless the user set one; returns the flag set, or null. */
 export function tuneHeap(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env["NODE_OPTIONS"] ?? "", setFlags = setFlagsFromString): string | null {
-  if (userSet(["--heap-growing-percent"], execArgv, nodeOptions)) return null;
+  if (userSetFlag(["--heap-growing-percent"], execArgv, nodeOptions)) return null;
   const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
   setFlags(flag);
   return flag;
@@ -72,7 +68,7 @@ export function capYoungGeneration(
   nodeOptions = process.env["NODE_OPTIONS"] ?? "",
   deps = { setFlags: setFlagsFromString, sizeMiB: youngGenerationMiB, afterEachCollection },
 ): YoungGenerationCap | null {
-  if (userSet(["--max-semi-space-size", "--semi-space-growth-factor", "--max-heap-size"], execArgv, nodeOptions)) return null;
+  if (userSetFlag(["--max-semi-space-size", "--semi-space-growth-factor", "--max-heap-size"], execArgv, nodeOptions)) return null;
   let factor = GROWTH_FACTOR_V8;
   const check = (): number | null => {
     const want = deps.sizeMiB() >= YOUNG_GENERATION_MIB_MAX ? 1 : GROWTH_FACTOR_V8;

@@ -9,3 +9,4 @@ export { runSwarm, runSeed, failed, JOBS_MAX, type SwarmOptions, type SwarmResul
 export { NET_CALM, type NetParams } from "./world/network.js";
 export { livenessBounds } from "./faults/plan.js";
 export { MUTATION_SCENARIOS } from "./faults/mutation-scenarios.js";
+export { startSimWorker, SIM_SEMI_SPACE_MB } from "./worker-heap.js";

@@ -1,10 +1,12 @@
 // Swarm testing: many seeds of one scenario, each drawing its own faults and parameters, run in
-// this thread or spread over worker threads. Results come back sorted by seed, so the table does
-// not depend on how many jobs ran them.
+// this thread or spread over worker threads (with a young generation sized for the simulator:
+// worker-heap.ts). Results come back sorted by seed, so the table does not depend on how many jobs
+// ran them.
 
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { runSimulation, type ViolationReport } from "./world/simulator.js";
 import { replayCommand, simOptions, type SimOptions } from "./options.js";
+import { startSimWorker } from "./worker-heap.js";
 
 export type SwarmBase = Omit<SimOptions, "seed" | "trace" | "timeline">;
 
@@ -98,7 +100,7 @@ function runInWorkers(o: SwarmOptions, seeds: readonly string[]): Promise<SeedOu
       w.postMessage(seeds[next++]);
     };
     for (let j = 0; j < Math.min(o.jobs, seeds.length); j++) {
-      const w = new Worker(new URL("./swarm-worker.js", import.meta.url), { workerData: o.base });
+      const w = startSimWorker(new URL("./swarm-worker.js", import.meta.url), { workerData: o.base });
       workers.push(w);
       w.on("message", (r: SeedOutcome) => {
         busy -= 1;
