@@ -202,6 +202,20 @@ describe("whole-run checks", () => {
     expect(checkAckedWrites(history, [noop(1), setE(1, "a", "1")], null)).toBe(1);
   });
 
+  it("finds acknowledged writes committed in any order, and matches key and value", () => {
+    const history = [
+      op({ id: opId(0), kind: "set", key: "a", value: "1", invokeMs: 0 }),
+      op({ id: opId(1), kind: "set", key: "a", value: "2", invokeMs: 10 }),
+      op({ id: opId(2), kind: "set", key: "b", value: "1", invokeMs: 20, clientId: "d" }),
+    ];
+    // Not in the order the client made them (one operation at a time would not allow it), nor by the client that made them.
+    const committed = [noop(1), setE(1, "b", "1"), setE(1, "a", "2"), setE(1, "a", "1")];
+    expect(checkAckedWrites(history, committed, null)).toBe(3);
+    // The value of another key is not this key's: the first acknowledged write missing is named.
+    const lost = violation(() => checkAckedWrites(history, [noop(1), setE(1, "b", "1"), setE(1, "a", "2")], null));
+    expect(lost.message).toMatch(/^SET a 1 by client c was acknowledged at 1 ms but is not in the committed log/);
+  });
+
   it("objects to a final leader that lacks committed entries", () => {
     const leader = fakeNode(0, "leader", 2, [noop(2)], 1);
     expect(violation(() => checkAckedWrites([], [noop(1)], leader)).message).toMatch(/does not hold committed entry 1 of term 1/);

@@ -39,40 +39,52 @@ export function nextLow(state: SearchState, from: number): number {
   return low;
 }
 
+const EMPTY_WORDS = new Uint32Array(0);
+const EMPTY_SLOTS = new Int32Array(0);
+
 /**
- * Visited states: an open-addressing hash table of offsets into one growing arena of encoded
- * states, so exploring a state allocates nothing. An arena record is
+ * Explored states: an open-addressing hash table of offsets into one growing arena of encoded
+ * states, so recording a state allocates nothing. An arena record is
  * [hash, valueId, low, high, ...optionalBits, ...bits of the words from low's to high's].
  * Invariant: the table is at most half full.
  */
 export class StateCache {
-  private arena: Uint32Array;
+  private arena = EMPTY_WORDS;
   private arenaUsed = 0;
-  private table: Int32Array; // arena offset + 1; 0 is an empty slot
+  private table = EMPTY_SLOTS; // arena offset + 1; 0 is an empty slot
   private count = 0;
 
-  /**
-   * Sized for `opCount` states, the fewest a search that succeeds explores (it places every op at
-   * least once), so that it rarely grows: growing the table rehashed every state, and the keys of
-   * the bench's runs, of 600 to 1,800 ops, grew it once to three times each.
-   */
-  constructor(opCount: number) {
-    this.table = new Int32Array(Math.max(1 << 10, powerOfTwoAtLeast(2 * opCount + 2)));
-    this.arena = new Uint32Array(Math.max(1 << 12, ARENA_WORDS_PER_OP * opCount));
+  constructor(private readonly opCount: number) {}
+
+  has(state: SearchState): boolean {
+    if (this.count === 0) return false;
+    const hash = stateHash(state);
+    const mask = this.table.length - 1;
+    for (let slot = hash & mask, taken = atInt(this.table, slot); taken !== 0; slot = (slot + 1) & mask, taken = atInt(this.table, slot)) {
+      if (this.arena[taken - 1] === hash && this.matches(taken - 1, state)) return true;
+    }
+    return false;
   }
 
-  addIfNew(state: SearchState): boolean {
-    const hash = (state.hash ^ Math.imul(state.valueId + 1, 0x9e3779b1)) >>> 0;
+  /** Records a state not recorded yet. */
+  add(state: SearchState): void {
+    if (this.table.length === 0) this.allocate();
+    const hash = stateHash(state);
     const mask = this.table.length - 1;
     let slot = hash & mask;
-    for (let taken = atInt(this.table, slot); taken !== 0; taken = atInt(this.table, slot)) {
-      if (this.arena[taken - 1] === hash && this.matches(taken - 1, state)) return false;
-      slot = (slot + 1) & mask;
-    }
+    while (atInt(this.table, slot) !== 0) slot = (slot + 1) & mask;
     this.table[slot] = this.append(hash, state) + 1;
     this.count++;
     if (2 * this.count > this.table.length) this.growTable();
-    return true;
+  }
+
+  /**
+   * Made at the first state recorded: a search that never backtracks records none. Sized for
+   * `opCount` states so that it rarely grows: growing the table rehashed every state.
+   */
+  private allocate(): void {
+    this.table = new Int32Array(Math.max(1 << 10, powerOfTwoAtLeast(2 * this.opCount + 2)));
+    this.arena = new Uint32Array(Math.max(1 << 12, ARENA_WORDS_PER_OP * this.opCount));
   }
 
   private matches(offset: number, state: SearchState): boolean {
@@ -119,6 +131,10 @@ export class StateCache {
       this.table[slot] = taken;
     }
   }
+}
+
+function stateHash(state: SearchState): number {
+  return (state.hash ^ Math.imul(state.valueId + 1, 0x9e3779b1)) >>> 0;
 }
 
 /** A state's arena record is 4 words, the optional ops' bits, and a word or two of placed bits. */

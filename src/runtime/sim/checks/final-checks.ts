@@ -9,6 +9,60 @@ import { violated } from "./violation.js";
 
 /** Every SET a client saw succeed is committed, and the final leader's log holds all of it. */
 export function checkAckedWrites(history: History, committed: readonly Entry[], finalLeader: NodeView | null): number {
+  const checked = ackedInCommitOrder(history, committed);
+  if (checked < 0) findLostWrite(history, committed);
+  checkFinalLeader(committed, finalLeader);
+  return Math.abs(checked);
+}
+
+/** A client's acknowledged SETs, linked in history order, and the first one not yet found committed. */
+class ClientAcks {
+  pending = -1;
+  last = -1;
+}
+
+/**
+ * The fast pass: how many SETs were acknowledged, negated when it did not find each of them
+ * committed. A client has one operation at a time, and a SET is committed before it is
+ * acknowledged, so the first commits of a client's acknowledged SETs come in its order: one walk of
+ * the committed log, matching each client's next acknowledged SET, finds them all, with a lookup
+ * of a client (a few, the same strings every time) per committed SET and per acknowledged one.
+ * Adding every committed value to a set per key (thousands of strings) and looking each
+ * acknowledged one up there took three times the instructions on the bench's histories (23.5M
+ * against 7.9M). Whatever the walk does not find (a lost write, or a client that is not one
+ * operation at a time), findLostWrite looks up.
+ */
+function ackedInCommitOrder(history: History, committed: readonly Entry[]): number {
+  const clients = new Map<string, ClientAcks>();
+  const nextAcked = new Int32Array(history.length); // the client's next acknowledged SET (-1: none)
+  let acked = 0;
+  for (let k = 0; k < history.length; k++) {
+    const op = history[k]!;
+    if (op.kind !== "set" || op.outcome !== "ok") continue;
+    acked += 1;
+    let c = clients.get(op.clientId);
+    if (c === undefined) clients.set(op.clientId, (c = new ClientAcks()));
+    if (c.last < 0) c.pending = k;
+    else nextAcked[c.last] = k;
+    c.last = k;
+    nextAcked[k] = -1;
+  }
+  let found = 0;
+  for (let i = 0; i < committed.length && found < acked; i++) {
+    const e = committed[i]!.command;
+    if (e.kind !== "set") continue;
+    const c = clients.get(e.clientId);
+    if (c === undefined || c.pending < 0) continue;
+    const op = history[c.pending]!;
+    if (op.value !== e.value || op.key !== e.key) continue;
+    c.pending = nextAcked[c.pending]!;
+    found += 1;
+  }
+  return found === acked ? acked : -acked;
+}
+
+/** The exact pass: the first acknowledged SET, in history order, whose key and value no committed SET has. */
+function findLostWrite(history: History, committed: readonly Entry[]): void {
   const written = new Map<string, Set<string>>(); // key -> values committed (no key-value string built per entry)
   for (const e of committed) {
     const c = e.command;
@@ -17,14 +71,16 @@ export function checkAckedWrites(history: History, committed: readonly Entry[], 
     if (values === undefined) written.set(c.key, new Set([c.value]));
     else values.add(c.value);
   }
-  let checked = 0;
   for (const op of history) {
     if (op.kind !== "set" || op.outcome !== "ok") continue;
-    checked += 1;
     if (written.get(op.key)?.has(op.value) !== true) {
       violated("acknowledged write lost", `SET ${op.key} ${op.value} by client ${op.clientId} was acknowledged at ${op.completeMs} ms but is not in the committed log`, op.completeMs);
     }
   }
+}
+
+/** At the end the leader holds the whole committed log. */
+function checkFinalLeader(committed: readonly Entry[], finalLeader: NodeView | null): void {
   const top = committed.length;
   if (finalLeader !== null && top > 0) {
     const term = finalLeader.termAt(logIndex(top));
@@ -35,7 +91,6 @@ export function checkAckedWrites(history: History, committed: readonly Entry[], 
       );
     }
   }
-  return checked;
 }
 
 export function checkLinearizability(history: History, endMs: number): number {
