@@ -101,6 +101,7 @@ export class SessionProbe {
 
   /** The fill is done: a node still catching up snapshots as it applies; a reason if none came within the wait. */
   private async awaitCatchUp(written: number): Promise<string | null> {
+    this.o.say(`session probe: ${written} fill SETs written, not every node's snapshot holds ${PROBE_KEY}=${PLAIN_VALUE} yet: waiting up to ${CATCH_UP_WAIT_MS / 1000} s for a node still catching up`);
     const startMs = performance.now();
     while (performance.now() - startMs < CATCH_UP_WAIT_MS) {
       await sleep(200);

@@ -3,7 +3,9 @@
 // machine, rebuilt from its own snapshot.txt and logs.txt, is the same; logs.txt stays bounded;
 // a full-cluster restart from snapshots keeps every acknowledged write; and a SET retried after
 // that restart is still a duplicate, because the snapshots keep the session table (with the
-// snapshot-forgets-sessions failpoint, the negative control, the retry is applied again).
+// snapshot-forgets-sessions failpoint, the negative control, the retry is applied again). The probe
+// waits for a node still catching up once its fill bound is reached: a follower stopped through
+// the fill and resumed during the wait lets it go on; one stopped for good makes it skip, saying why.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -88,4 +90,44 @@ describe("a SET retried after a full restart from snapshots (the fault test's se
       }
     }, 60_000);
   }
+});
+
+describe("the session probe's catch-up wait: a node still behind when the fill bound is reached", () => {
+  /** A 3-node cluster with a follower stopped (SIGSTOP) and a probe on it; the probe's lines go to `said`. */
+  async function probeWithStoppedFollower(): Promise<{ c: ProcessCluster; follower: number; probe: SessionProbe; said: string[] }> {
+    const c = await ProcessCluster.create({ size: 3, extraArgs: ["--snapshot-entries", "10", "--snapshot-keep", "2"] });
+    cluster = c;
+    c.startAll();
+    const leader = await c.waitForLeader();
+    // The probe asks the nodes in order: the follower after the leader (or the last) costs no call deadline.
+    const follower = Math.max(...c.ids.filter((id) => id !== leader));
+    c.signal(follower, "SIGSTOP");
+    const said: string[] = [];
+    const probe = new SessionProbe({ addresses: c.ports.map((p) => `127.0.0.1:${p}`), dataDir: c.dataDir, seed: 0, snapshotEntries: 10, snapshotKeep: 2, say: (t) => said.push(t) });
+    return { c, follower, probe, said };
+  }
+
+  it("goes on once the node catches up within the wait", async () => {
+    const { c, follower, probe, said } = await probeWithStoppedFollower();
+    try {
+      const prepared = probe.prepare();
+      await waitFor("the probe to reach its fill bound and wait", async () => said.some((t) => /waiting up to 10 s for a node still catching up/.test(t)), 30_000);
+      c.signal(follower, "SIGCONT");
+      expect(await prepared).toBeNull();
+      expect(said.join("\n")).toMatch(/every node's snapshot holds probe=plain after \d+ fill SETs and \d+ ms of catching up/);
+    } finally {
+      probe.close();
+    }
+  }, 60_000);
+
+  it("skips, saying why, when the node stays behind for the whole wait (the negative control)", async () => {
+    const { probe, said } = await probeWithStoppedFollower();
+    try {
+      const prepared = await probe.prepare();
+      expect(prepared).toMatch(/^after \d+ more SETs and 10 s more, not every node's snapshot.txt held probe=plain$/);
+      expect(said.join("\n")).not.toMatch(/snapshot holds probe=plain after/);
+    } finally {
+      probe.close();
+    }
+  }, 60_000);
 });
