@@ -368,6 +368,19 @@ describe("directed: which acknowledgement moves the lease", () => {
     expect(coreUntil(d)).toBeCloseTo(fresh.leaderSendMs + LEADER_SPAN, 6);
     expectMatch(d);
   });
+
+  it("3 voters: a rejection (log mismatch) of a heartbeat of this leadership counts as an acknowledgement, like a success (rule 7)", () => {
+    const d = new Leader(3), e = d.electedAt;
+    const r = d.rounds(e + 500);
+    d.ack(e + 510, to(r[1]!, 1)); // commits the NO-OP: the lease starts at the 2nd heartbeat's send
+    expect(coreUntil(d)).toBeCloseTo(to(r[1]!, 1).leaderSendMs + LEADER_SPAN, 6);
+    const req = to(r[4]!, 2);
+    const rejection: AppendReply = { ...ackOf(req), success: false, matchIndex: logIndex(0), conflictIndex: logIndex(1), rejectedPrevIndex: req.prevLogIndex };
+    d.deliver(e + 511, rejection);
+    d.acked.set(2, req.leaderSendMs);
+    expect(coreUntil(d), "node 2 recognized this leadership: its rejection lifts the lease to the 5th heartbeat's send").toBeCloseTo(req.leaderSendMs + LEADER_SPAN, 6);
+    expectMatch(d);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
