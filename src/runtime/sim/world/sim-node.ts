@@ -7,9 +7,9 @@
 
 import type { RaftConfig } from "../../../raft/index.js";
 import { RaftNode } from "../../../raft/index.js";
-import type { AdminRequest, ClientRequest, LogIndex, Message, NodeId, RequestId } from "../../../raft/index.js";
+import type { AdminRequest, LogIndex, Message, NodeId, RequestId } from "../../../raft/index.js";
 import type { NodeAnswer } from "../../../client/retry.js";
-import type { SimClient } from "./client.js";
+import type { PendingCall } from "./pending-calls.js";
 import type { CrashPoint } from "../faults/faults.js";
 import { SimClock } from "./clock.js";
 import { SimDisk } from "./disk.js";
@@ -20,7 +20,7 @@ export type Inbound =
   | { readonly kind: "peer"; readonly message: Message }
   | { readonly kind: "persisted" }
   | { readonly kind: "snapshot-saved"; readonly index: LogIndex }
-  | { readonly kind: "request"; readonly client: SimClient; readonly attempt: number; readonly request: ClientRequest }
+  | { readonly kind: "request"; readonly call: PendingCall }
   /** The operator's request (world/operator.ts); `answer` carries the reply back. */
   | { readonly kind: "admin"; readonly request: AdminRequest; readonly answer: (a: NodeAnswer) => void };
 
