@@ -260,7 +260,7 @@ export class NodeDriver {
       violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
     }
     // A leader writing in parallel counts itself only once told its log is durable.
-    if (had && sn.core?.wantsPersistedReports() === true) this.loop.schedule(this.loop.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    if (had && sn.core?.wantsPersistedReports() === true) this.loop.schedule(this.loop.nowMs, sn.fsyncEvent);
   }
 
   /** The leader's own write goes to disk while its messages are already out (thesis §10.2.1). */
@@ -268,7 +268,7 @@ export class NodeDriver {
     if (sn.syncPending) return;
     sn.syncPending = true;
     const latencyMs = this.diskRng.chance(0.05) ? this.diskRng.between(10, 50) : this.diskRng.between(0.1, 3);
-    this.loop.schedule(this.loop.nowMs + latencyMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    this.loop.schedule(this.loop.nowMs + latencyMs, sn.fsyncEvent);
   }
 
   /** A node's own snapshot goes to disk in the background; a crash before it is done loses it. */

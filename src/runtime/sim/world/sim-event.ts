@@ -13,7 +13,7 @@ export type SimEvent =
   | Message
   | { readonly type: "start"; readonly node: number }
   | { readonly type: "tick"; readonly node: number; readonly gen: number }
-  | { readonly type: "fsync"; readonly node: number; readonly incarnation: number }
+  | FsyncEvent
   /** A background snapshot write finishes (lost if the node died meanwhile). */
   | { readonly type: "snapshot-saved"; readonly node: number; readonly incarnation: number; readonly snapshot: Snapshot }
   /** A client's request on its way to node `node`. */
@@ -28,6 +28,13 @@ export type SimEvent =
   | { readonly type: "catch-up-window" }
   /** Anything else that happens at a time (the operator's messages and timers: world/membership-world.ts). */
   | { readonly type: "call"; readonly run: () => void };
+
+/** A sync of a node's disk finishes (ignored if the node died meanwhile). */
+export interface FsyncEvent {
+  readonly type: "fsync";
+  readonly node: number;
+  readonly incarnation: number;
+}
 
 /** A client's timer; one per client, re-armed in place (TimerSlot), so its token is that of the latest arming. */
 export interface ClientWake {
