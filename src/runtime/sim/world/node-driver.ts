@@ -5,7 +5,7 @@
 // write and its sends. Booting and crashing a node happen here too, since they start and end
 // what the steps rely on (the core, its timer, its lease window).
 
-import { logIndex, requestId, term, type ClientCall, type ClientReply, type ClientRequest, type FullOutput, type Input, type Message, type RaftEvent, type RaftNode, type RequestId, type Snapshot } from "../../../raft/index.js";
+import { logIndex, requestId, term, type ClientCall, type ClientReply, type FullOutput, type Input, type Message, type RaftEvent, type RaftNode, type RequestId, type Snapshot } from "../../../raft/index.js";
 import { WindowSlot, leaseWindow, type LeaseChecker } from "../checks/lease-check.js";
 import type { MembershipChecker } from "../checks/membership-check.js";
 import type { SafetyChecker } from "../checks/safety.js";
@@ -13,10 +13,10 @@ import { PropertyViolation, violated } from "../checks/violation.js";
 import type { CrashPoint } from "../faults/faults.js";
 import type { RunLog } from "../reports/run-log.js";
 import type { RunStats } from "../reports/results.js";
-import { toAnswer, type SimClient } from "./client.js";
+import { toAnswer } from "./client.js";
 import type { Rng } from "./prng.js";
 import type { Scheduler } from "./sim-event.js";
-import { PendingCall, PendingCalls } from "./pending-calls.js";
+import { PendingCalls, type PendingCall } from "./pending-calls.js";
 import { INBOX_MAX, type Inbound, type SimNode } from "./sim-node.js";
 import type { Wire } from "./wire.js";
 
@@ -119,15 +119,15 @@ export class NodeDriver {
   }
 
   /** A client's request; to a running node, without wrapping it. */
-  onRequest(sn: SimNode, client: SimClient, attempt: number, request: ClientRequest): void {
-    if (sn.state === "up") this.stepRequest(sn, requestId(this.nextRequestId++), client, attempt, request);
-    else this.onInbound(sn, { kind: "request", client, attempt, request });
+  onRequest(sn: SimNode, call: PendingCall): void {
+    if (sn.state === "up") this.stepRequest(sn, requestId(this.nextRequestId++), call);
+    else this.onInbound(sn, { kind: "request", call });
   }
 
   onInbound(sn: SimNode, input: Inbound): void {
     switch (sn.state) {
       case "crashed":
-        if (input.kind === "request") this.wire.toClient(input.client, input.attempt, sn.id, { kind: "unreachable", message: "connection refused" }, false);
+        if (input.kind === "request") this.wire.toClient(input.call.client, input.call.attempt, sn.id, { kind: "unreachable", message: "connection refused" }, false);
         if (input.kind === "admin") input.answer({ kind: "unreachable", message: "connection refused" });
         return;
       case "paused":
@@ -160,15 +160,15 @@ export class NodeDriver {
       sn.pendingAdmin.set(rid, input.answer);
       return this.step(sn, { type: "admin", nowMs: this.local(sn), call: { requestId: rid, request: input.request } });
     }
-    this.stepRequest(sn, rid, input.client, input.attempt, input.request);
+    this.stepRequest(sn, rid, input.call);
   }
 
   /** A client's request to a running node: it is stepped with the request's own id, its answer awaited by the call. */
-  private stepRequest(sn: SimNode, rid: RequestId, client: SimClient, attempt: number, request: ClientRequest): void {
-    this.calls.add(rid, new PendingCall(client, attempt, request.kind, this.stats.steps + 1, sn.id, sn.incarnation));
+  private stepRequest(sn: SimNode, rid: RequestId, call: PendingCall): void {
+    this.calls.add(rid, call, this.stats.steps + 1, sn.incarnation);
     const input = this.clientInput;
     input.nowMs = this.local(sn);
-    input.calls[0] = { requestId: rid, request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
+    input.calls[0] = { requestId: rid, request: call.request }; // a new call each time: a leader may hold it (a GET waiting for its lease)
     this.step(sn, input);
     input.calls[0] = NO_CALL;
   }
@@ -260,7 +260,7 @@ export class NodeDriver {
       violated("output contract", `node ${sn.id}: ${e instanceof Error ? e.message : String(e)}`);
     }
     // A leader writing in parallel counts itself only once told its log is durable.
-    if (had && sn.core?.wantsPersistedReports() === true) this.loop.schedule(this.loop.nowMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    if (had && sn.core?.wantsPersistedReports() === true) this.loop.schedule(this.loop.nowMs, sn.fsyncEvent);
   }
 
   /** The leader's own write goes to disk while its messages are already out (thesis §10.2.1). */
@@ -268,7 +268,7 @@ export class NodeDriver {
     if (sn.syncPending) return;
     sn.syncPending = true;
     const latencyMs = this.diskRng.chance(0.05) ? this.diskRng.between(10, 50) : this.diskRng.between(0.1, 3);
-    this.loop.schedule(this.loop.nowMs + latencyMs, { type: "fsync", node: sn.id, incarnation: sn.incarnation });
+    this.loop.schedule(this.loop.nowMs + latencyMs, sn.fsyncEvent);
   }
 
   /** A node's own snapshot goes to disk in the background; a crash before it is done loses it. */
@@ -286,7 +286,7 @@ export class NodeDriver {
   private reply(sn: SimNode, r: ClientReply): void {
     const call = this.calls.take(r.requestId, sn.id, sn.incarnation);
     if (call === undefined) return this.adminReply(sn, r);
-    if (r.result.ok && call.kind === "get") {
+    if (r.result.ok && call.request.kind === "get") {
       this.stats.readsServed += 1;
       if (this.nodeCount > 1) this.lease.readServed(sn.id, this.loop.nowMs);
     }

@@ -6,19 +6,28 @@
 // belongs to one life of one node: a crash forgets it, so it is found only by the node that took
 // it, in the same life (a restarted core never heard of it and cannot answer it).
 
-import type { RequestId } from "../../../raft/index.js";
+import type { ClientRequest, RequestId } from "../../../raft/index.js";
 import type { SimClient } from "./client.js";
 
+/**
+ * One delivery of a client's request: queued as the event that brings it to its node, then, once
+ * the node took it, the call that node holds until it answers. One object for both: the queue no
+ * longer holds the event when the node takes it, and a call made anew for each request was 72
+ * bytes of a request's garbage.
+ */
 export class PendingCall {
+  readonly type = "request";
+  /** The step that received it: an answer in the same step took no round trip (set when taken). */
+  receivedStep = 0;
+  /** The life of the node (SimNode.incarnation) that took it (set when taken). */
+  incarnation = 0;
+
   constructor(
+    /** The node it goes to. */
+    readonly node: number,
     readonly client: SimClient,
     readonly attempt: number,
-    readonly kind: "set" | "get",
-    /** The step that received it: an answer in the same step took no round trip. */
-    readonly receivedStep: number,
-    /** The node that took it, and in which of its lives (SimNode.incarnation). */
-    readonly node: number,
-    readonly incarnation: number,
+    readonly request: ClientRequest,
   ) {}
 }
 
@@ -26,7 +35,10 @@ export class PendingCalls {
   /** Index: request id; undefined once answered, or for ids that were not client calls. */
   private readonly calls: (PendingCall | undefined)[] = [];
 
-  add(rid: RequestId, call: PendingCall): void {
+  /** Node `call.node`, in life `incarnation`, took the call at step `step` as request `rid`. */
+  add(rid: RequestId, call: PendingCall, step: number, incarnation: number): void {
+    call.receivedStep = step;
+    call.incarnation = incarnation;
     this.calls[rid] = call;
   }
 

@@ -195,7 +195,7 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
       case "snapshot-saved":
         return this.driver.onSnapshotSaved(this.nodes[ev.node]!, ev.incarnation, ev.snapshot);
       case "request":
-        return this.driver.onRequest(this.nodes[ev.node]!, ev.client, ev.attempt, ev.request);
+        return this.driver.onRequest(this.nodes[ev.node]!, ev);
       case "answer":
         return ev.client.onAnswer(ev.attempt, ev.from, ev.answer, this.nowMs, ev.immediate);
       case "client":

@@ -10,6 +10,7 @@ import type { RunStats } from "../reports/results.js";
 import type { SimClient } from "./client.js";
 import { Deliveries, NET_CALM, oneShapeNet, validateNetParams, type Links, type NetParams } from "./network.js";
 import type { Rng } from "./prng.js";
+import { PendingCall } from "./pending-calls.js";
 import type { Scheduler } from "./sim-event.js";
 
 export class Wire {
@@ -60,7 +61,7 @@ export class Wire {
 
   toNode(client: SimClient, target: NodeId, request: ClientRequest, attempt: number): void {
     const n = this.deliveries.draw(this.net, client.netRng);
-    for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, { type: "request", node: target, client, attempt, request });
+    for (let k = 0; k < n; k++) this.loop.schedule(this.loop.nowMs + this.deliveries.delaysMs[k]!, new PendingCall(target, client, attempt, request));
   }
 
   toClient(client: SimClient, attempt: number, from: NodeId, answer: NodeAnswer, immediate: boolean): void {
