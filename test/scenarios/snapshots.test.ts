@@ -99,7 +99,8 @@ describe("the session probe's catch-up wait: a node still behind when the fill b
     cluster = c;
     c.startAll();
     const leader = await c.waitForLeader();
-    // The probe asks the nodes in order: the follower after the leader (or the last) costs no call deadline.
+    // The probe asks the nodes in order until one succeeds: a stopped node it asks before the leader costs
+    // each call a deadline, so the follower stopped is the highest-numbered (after the leader unless it is last).
     const follower = Math.max(...c.ids.filter((id) => id !== leader));
     c.signal(follower, "SIGSTOP");
     const said: string[] = [];
