@@ -56,8 +56,8 @@ export function applyCommitted(n: NodeCore, report: boolean): void {
     n.appliedIndex = index;
     if (!report) continue;
     n.out.addApplied({ index, entry });
-    const kind = n.role === "leader" ? "leader-committed" : "follower-committed";
-    n.out.addEvent({ kind, nodeId: n.id, operation: entry.command });
+    if (n.role === "leader") n.out.addEvent({ kind: "leader-committed", nodeId: n.id, operation: entry.command });
+    else if (n.config.entryEvents) n.out.addEvent({ kind: "follower-committed", nodeId: n.id, operation: entry.command });
     if (n.leader !== null) releaseWrite(n, index);
   }
 }

@@ -87,6 +87,16 @@ export interface RaftConfig {
    * `persisted` input. Off: persist before send, always, and the leader counts itself at once.
    */
   readonly leaderPersistsInParallel: boolean;
+  /**
+   * Report an event for every client request a leader receives (leader-received) and every entry
+   * a follower applies (follower-committed). They are lines of a node's dump and of a trace, and
+   * nothing else acts on them: a runtime that writes neither (the simulator without a trace) turns
+   * them off, and the core builds none. A leader's leader-committed stays: the simulator's crash
+   * points act on it. Off, a steady round of the simulator's bench seeds counted 1.7% and 3.0%
+   * fewer instructions (1,878M to 1,847M, and 1,892M to 1,835M side by side): about 126,000
+   * events a round that were built only to be dropped.
+   */
+  readonly entryEvents: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -100,6 +110,7 @@ export const CONFIG_DEFAULTS = {
   snapshotKeepEntries: 5_000,
   mutation: null,
   leaderPersistsInParallel: false,
+  entryEvents: true,
   addresses: {},
   join: false,
 } as const;
@@ -132,6 +143,7 @@ function oneShape(c: RaftConfig): RaftConfig {
     snapshotKeepEntries: c.snapshotKeepEntries,
     mutation: c.mutation,
     leaderPersistsInParallel: c.leaderPersistsInParallel,
+    entryEvents: c.entryEvents,
     addresses: c.addresses,
     join: c.join,
     id: c.id,

@@ -39,7 +39,7 @@ function admit(n: NodeCore, call: ClientCall): Entry | null {
     return null;
   }
   const r = call.request;
-  n.out.addEvent({ kind: "leader-received", nodeId: n.id, operation: r });
+  if (n.config.entryEvents) n.out.addEvent({ kind: "leader-received", nodeId: n.id, operation: r });
   if (l.transfer !== null) {
     // Writes stop while leadership moves; reads too once the lease is handed over (transfer.ts).
     const to = l.transfer.targetId;

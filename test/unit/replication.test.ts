@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { logIndex, nodeId, requestId, term, type AppendReply, type AppendRequest, type Message } from "../../src/raft/index.js";
-import { persistedWith, set, startNode, TestCluster } from "./support/cluster.js";
+import { get, persistedWith, set, startNode, TestCluster } from "./support/cluster.js";
 import { appendReply, appendReq, noop, setEntry } from "./support/msg.js";
 
 const appendReplies = (ms: readonly Message[]) => ms.filter((m): m is AppendReply => m.type === "append-reply");
@@ -233,4 +233,40 @@ describe("leader writes its log in parallel with replication (Raft thesis §10.2
     expect(plain.outputs.filter((o) => o.output.sendBeforePersist)).toEqual([]);
   });
 
+});
+
+describe("entryEvents: the per-request and per-applied-entry events, for runtimes that write no dump or trace", () => {
+  /** Elects node 0 of 3, runs five SETs and a GET to the end; every step's output, with `entryEvents` as given. */
+  function run(entryEvents: boolean): TestCluster {
+    const c = new TestCluster(3, { overrides: { entryEvents } });
+    c.elect(0);
+    c.deliverAll();
+    for (let i = 0; i < 5; i++) c.client(0, set(`k${i}`, `v${i}`));
+    c.deliverAll();
+    c.nowMs += 150; // a heartbeat carries the commit index to the followers
+    c.tick(0);
+    c.deliverAll();
+    c.client(0, get("k4"));
+    c.deliverAll();
+    return c;
+  }
+  const kinds = (c: TestCluster) => c.outputs.flatMap((o) => o.output.events.map((e) => e.kind));
+  const ENTRY_EVENTS = new Set(["leader-received", "follower-committed"]);
+
+  it("on by default: the leader reports each request received and the followers each entry applied", () => {
+    const k = kinds(run(true));
+    expect(k.filter((x) => x === "leader-received")).toHaveLength(6);
+    expect(k.filter((x) => x === "follower-committed").length).toBeGreaterThanOrEqual(2 * 6); // the NO-OP and five SETs, on two followers
+  });
+
+  it("off: exactly those two kinds are gone; messages, replies, applied entries and every other event are the same", () => {
+    const on = run(true);
+    const off = run(false);
+    expect(kinds(off)).toEqual(kinds(on).filter((x) => !ENTRY_EVENTS.has(x)));
+    expect(kinds(off)).toContain("leader-committed");
+    const rest = (c: TestCluster) => c.outputs.map((o) => ({ ...o, output: { ...o.output, events: o.output.events.filter((e) => !ENTRY_EVENTS.has(e.kind)) } }));
+    expect(rest(off)).toEqual(rest(on));
+    expect(off.replies).toEqual(on.replies);
+    expect(off.replyFor(6)?.result).toMatchObject({ ok: true });
+  });
 });

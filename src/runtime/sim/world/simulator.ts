@@ -108,6 +108,7 @@ export class Simulation implements NemesisHost, Scheduler, ChurnHost {
         mutation: this.options.mutation,
         preVote: this.plan.preVote,
         leaderPersistsInParallel: this.plan.leaderPersistsInParallel,
+        entryEvents: this.options.trace !== null, // only a trace shows them
         batchCountMax: this.plan.batchCountMax,
         inflightCountMax: this.plan.inflightCountMax,
         snapshotEveryEntries: this.plan.snapshotEveryEntries,
