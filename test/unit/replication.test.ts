@@ -236,9 +236,9 @@ describe("leader writes its log in parallel with replication (Raft thesis §10.2
 });
 
 describe("entryEvents: the per-request and per-applied-entry events, for runtimes that write no dump or trace", () => {
-  /** Elects node 0 of 3, runs five SETs and a GET to the end; every step's output, with `entryEvents` as given. */
-  function run(entryEvents: boolean): TestCluster {
-    const c = new TestCluster(3, { overrides: { entryEvents } });
+  /** Elects node 0 of 3, runs five SETs and a GET to the end; every step's output, with `entryEvents` as given (undefined: the default). */
+  function run(entryEvents?: boolean): TestCluster {
+    const c = new TestCluster(3, { overrides: entryEvents === undefined ? {} : { entryEvents } });
     c.elect(0);
     c.deliverAll();
     for (let i = 0; i < 5; i++) c.client(0, set(`k${i}`, `v${i}`));
@@ -254,13 +254,13 @@ describe("entryEvents: the per-request and per-applied-entry events, for runtime
   const ENTRY_EVENTS = new Set(["leader-received", "follower-committed"]);
 
   it("on by default: the leader reports each request received and the followers each entry applied", () => {
-    const k = kinds(run(true));
+    const k = kinds(run());
     expect(k.filter((x) => x === "leader-received")).toHaveLength(6);
     expect(k.filter((x) => x === "follower-committed").length).toBeGreaterThanOrEqual(2 * 6); // the NO-OP and five SETs, on two followers
   });
 
   it("off: exactly those two kinds are gone; messages, replies, applied entries and every other event are the same", () => {
-    const on = run(true);
+    const on = run();
     const off = run(false);
     expect(kinds(off)).toEqual(kinds(on).filter((x) => !ENTRY_EVENTS.has(x)));
     expect(kinds(off)).toContain("leader-committed");
