@@ -8,6 +8,7 @@ import { MembershipChecker } from "../dist/runtime/sim/checks/membership-check.j
 import { SafetyChecker } from "../dist/runtime/sim/checks/safety.js";
 import { checkLinearizable } from "../dist/check/linearizability.js";
 import { Simulation, simOptions } from "../dist/runtime/sim/index.js";
+import { simBenchSeed } from "./sim-config.mjs";
 
 const { seeds, checked, options } = workerData;
 
@@ -33,7 +34,7 @@ function runAll() {
   let violations = 0;
   const eventsBySeed = [];
   for (let seed = 1; seed <= seeds; seed++) {
-    const sim = new Simulation(simOptions({ ...options, seed: `bench-${seed}` }));
+    const sim = new Simulation(simOptions({ ...options, seed: simBenchSeed(seed) }));
     const started = performance.now();
     const cpuStarted = process.cpuUsage();
     const r = sim.run();
