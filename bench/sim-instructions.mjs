@@ -101,8 +101,14 @@ const { from, to, seeds } = parsed;
 const valgrind = requireValgrind();
 const startedMs = Date.now();
 console.error(`${valgrind}: counting ${from} and ${to} rounds of ${seeds} seeds at once (about 40 times slower than without it; a few minutes)`);
-const [a, b] = await Promise.all([countRun(from, seeds, startedMs), countRun(to, seeds, startedMs)]);
-const round = sameRounds([a, b]);
+let a, b, round;
+try {
+  [a, b] = await Promise.all([countRun(from, seeds, startedMs), countRun(to, seeds, startedMs)]);
+  round = sameRounds([a, b]);
+} catch (e) {
+  console.error(`bench/sim-instructions.mjs: ${e.message}`);
+  process.exit(1); // kit.mjs kills the other run by pid on exit
+}
 const perRound = (b.instructions - a.instructions) / (to - from);
 const simulatedSeconds = round.simulatedMs / 1000;
 const summary = {
