@@ -22,18 +22,36 @@
 // figures from CPU time ("simulatedPerCpu", "checkersCpuShare") hold up better on a machine busy
 // with other work of ours, not when the machine itself runs slower (a virtual machine whose host
 // is busy: the same build then reads 30-60% slower in both); the last line gives the rounds'
-// range too. To compare two builds, count instructions: bench/sim-instructions.mjs.
+// range too. Those slow moments are memory, not computation: at them a loop that only computes
+// kept its speed while one reading a large array at scattered places slowed by half, and a
+// thread doing the latter on the other core made a quiet machine read about as slow. To compare
+// two builds, count instructions: bench/sim-instructions.mjs.
 
 import { startSimWorker } from "../dist/runtime/sim/index.js";
+import { parseFlags } from "./kit.mjs";
 import { SIM_BENCH_OPTIONS as OPTIONS, SIM_BENCH_SEEDS } from "./sim-config.mjs";
 
-function flag(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : Number(process.argv[i + 1]);
+const USAGE = "--seeds N (5) --rounds N (3)";
+
+function options() {
+  const f = parseFlags(process.argv.slice(2), USAGE);
+  for (const name of Object.keys(f)) if (!["seeds", "rounds"].includes(name)) throw new Error(`unknown flag --${name}; flags: ${USAGE}`);
+  const seeds = Number(f.seeds ?? SIM_BENCH_SEEDS);
+  const rounds = Number(f.rounds ?? 3);
+  for (const [name, v] of [["seeds", seeds], ["rounds", rounds]]) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got ${f[name]}; flags: ${USAGE}`);
+  }
+  return { seeds, rounds };
 }
 
-const SEEDS = flag("seeds", SIM_BENCH_SEEDS);
-const ROUNDS = flag("rounds", 3);
+let parsed;
+try {
+  parsed = options();
+} catch (e) {
+  console.error(`bench/sim.mjs: ${e.message}`);
+  process.exit(2);
+}
+const { seeds: SEEDS, rounds: ROUNDS } = parsed;
 
 /**
  * A worker that runs the seeds once per call (bench/sim-worker.mjs), with the checkers on or off.
