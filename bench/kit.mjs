@@ -21,6 +21,23 @@ export function parseFlags(argv, usage) {
   return out;
 }
 
+/**
+ * Flags that are all counts: whole numbers of at least 1, `defaults` (name to value) naming every
+ * flag there is and its value when not given. Any other flag, or a bad number, is an error that
+ * lists the flags (`usage`).
+ */
+export function parseCountFlags(argv, defaults, usage) {
+  const f = parseFlags(argv, usage);
+  for (const name of Object.keys(f)) if (!(name in defaults)) throw new Error(`unknown flag --${name}; flags: ${usage}`);
+  const out = {};
+  for (const [name, fallback] of Object.entries(defaults)) {
+    const v = Number(f[name] ?? fallback);
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got ${f[name]}; flags: ${usage}`);
+    out[name] = v;
+  }
+  return out;
+}
+
 /** n ports on 127.0.0.1 that were free a moment ago. */
 export async function freePorts(n) {
   const servers = await Promise.all(Array.from({ length: n }, () => new Promise((res, rej) => {

@@ -22,20 +22,13 @@
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { SIM_SEMI_SPACE_MB } from "../dist/runtime/sim/index.js";
-import { children, parseFlags } from "./kit.mjs";
+import { children, parseCountFlags } from "./kit.mjs";
 import { SIM_BENCH_SEEDS } from "./sim-config.mjs";
 
 const USAGE = "--from ROUNDS (3) --to ROUNDS (7, more than --from) --seeds N (5)";
 
 function options() {
-  const f = parseFlags(process.argv.slice(2), USAGE);
-  for (const name of Object.keys(f)) if (!["from", "to", "seeds"].includes(name)) throw new Error(`unknown flag --${name}; flags: ${USAGE}`);
-  const from = Number(f.from ?? 3);
-  const to = Number(f.to ?? 7);
-  const seeds = Number(f.seeds ?? SIM_BENCH_SEEDS);
-  for (const [name, v] of [["from", from], ["to", to], ["seeds", seeds]]) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got ${f[name]}; flags: ${USAGE}`);
-  }
+  const { from, to, seeds } = parseCountFlags(process.argv.slice(2), { from: 3, to: 7, seeds: SIM_BENCH_SEEDS }, USAGE);
   if (to <= from) throw new Error(`--to (${to}) must be more than --from (${from}): a round's count is their difference`);
   return { from, to, seeds };
 }

@@ -28,25 +28,14 @@
 // two builds, count instructions: bench/sim-instructions.mjs.
 
 import { startSimWorker } from "../dist/runtime/sim/index.js";
-import { parseFlags } from "./kit.mjs";
+import { parseCountFlags } from "./kit.mjs";
 import { SIM_BENCH_OPTIONS as OPTIONS, SIM_BENCH_SEEDS } from "./sim-config.mjs";
 
 const USAGE = "--seeds N (5) --rounds N (3)";
 
-function options() {
-  const f = parseFlags(process.argv.slice(2), USAGE);
-  for (const name of Object.keys(f)) if (!["seeds", "rounds"].includes(name)) throw new Error(`unknown flag --${name}; flags: ${USAGE}`);
-  const seeds = Number(f.seeds ?? SIM_BENCH_SEEDS);
-  const rounds = Number(f.rounds ?? 3);
-  for (const [name, v] of [["seeds", seeds], ["rounds", rounds]]) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1, got ${f[name]}; flags: ${USAGE}`);
-  }
-  return { seeds, rounds };
-}
-
 let parsed;
 try {
-  parsed = options();
+  parsed = parseCountFlags(process.argv.slice(2), { seeds: SIM_BENCH_SEEDS, rounds: 3 }, USAGE);
 } catch (e) {
   console.error(`bench/sim.mjs: ${e.message}`);
   process.exit(2);
