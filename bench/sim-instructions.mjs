@@ -11,8 +11,8 @@
 // in one thread (node --single-threaded: the collector's and the compiler's work is counted too)
 // with the young generation the simulator's workers get. A round's instructions are the
 // difference divided by the rounds between: the first rounds, which load and compile the code,
-// cancel out. Under cachegrind a round takes about 40 times as long as without it: about three
-// minutes for the defaults on two cores. Needs valgrind (Debian: apt-get install valgrind).
+// cancel out. Under cachegrind a round takes 50-70 times as long as without it (about 20 s): about
+// three minutes for the defaults on two cores. Needs valgrind (Debian: apt-get install valgrind).
 //
 // It prints a line per round as the two runs go, then the figures: instructions per round, per
 // event and per simulated second, and the instruction rate one core would need for the bench to
@@ -93,7 +93,7 @@ try {
 const { from, to, seeds } = parsed;
 const valgrind = requireValgrind();
 const startedMs = Date.now();
-console.error(`${valgrind}: counting ${from} and ${to} rounds of ${seeds} seeds at once (about 40 times slower than without it; a few minutes)`);
+console.error(`${valgrind}: counting ${from} and ${to} rounds of ${seeds} seeds at once (50-70 times slower than without it: about 3 minutes on 2 cores)`);
 let a, b, round;
 try {
   [a, b] = await Promise.all([countRun(from, seeds, startedMs), countRun(to, seeds, startedMs)]);
